@@ -1,0 +1,120 @@
+package fastagi
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Session is one FastAGI connection. It is used by one goroutine, the
+// handler's.
+type Session struct {
+	Env Env
+
+	conn    net.Conn
+	br      *bufio.Reader
+	timeout time.Duration
+	hangups int
+	broken  error
+}
+
+func newSession(conn net.Conn, timeout time.Duration) *Session {
+	return &Session{conn: conn, br: bufio.NewReaderSize(conn, MaxLine), timeout: timeout}
+}
+
+// RemoteAddr is the address of the Asterisk end.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// HungUp reports whether Asterisk has sent HANGUP: the channel is gone.
+// Variable commands still work after it; channel commands answer 511.
+func (s *Session) HungUp() bool { return s.hangups > 0 }
+
+// Command sends one command line and returns Asterisk's reply. The error
+// is ErrInvalidCommand, ErrDeadChannel, *UsageError or *StatusError for a
+// reply that is not 200, or an I/O error, after which the session is
+// unusable and every further command returns the same error.
+func (s *Session) Command(ctx context.Context, line string) (Reply, error) {
+	if s.broken != nil {
+		return Reply{}, s.broken
+	}
+	if !ValidArg(line) {
+		return Reply{}, errors.New("fastagi: command contains a newline, carriage return or NUL")
+	}
+	if len(line) > MaxCommand {
+		return Reply{}, fmt.Errorf("fastagi: command of %d bytes is longer than Asterisk reads (%d)", len(line), MaxCommand)
+	}
+	deadline := time.Now().Add(s.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := s.conn.SetDeadline(deadline); err != nil {
+		return Reply{}, s.fail(ctx, err)
+	}
+	// A cancelled context ends a blocked read or write at once.
+	stop := context.AfterFunc(ctx, func() { _ = s.conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	buf := make([]byte, 0, len(line)+1)
+	buf = append(append(buf, line...), '\n')
+	if _, err := s.conn.Write(buf); err != nil {
+		return Reply{}, s.fail(ctx, err)
+	}
+	r, err := readReply(s.br, &s.hangups)
+	if err != nil && r.Code == 0 {
+		return Reply{}, s.fail(ctx, err)
+	}
+	return r, err
+}
+
+// fail marks the session broken by an I/O error.
+func (s *Session) fail(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	s.broken = fmt.Errorf("fastagi: session with %s: %w", s.conn.RemoteAddr(), err)
+	return s.broken
+}
+
+// GetVariable runs GET VARIABLE. It returns the value and whether Asterisk
+// had one ("result=1" versus "result=0"). Function reads such as
+// PRESENCE_STATE(CustomPresence:1001,value) work too.
+func (s *Session) GetVariable(ctx context.Context, name string) (string, bool, error) {
+	if !ValidArg(name) || name == "" {
+		return "", false, fmt.Errorf("fastagi: invalid variable name %q", clip(name))
+	}
+	arg := name
+	if !bare(name) {
+		arg = Quote(name)
+	}
+	r, err := s.Command(ctx, "GET VARIABLE "+arg)
+	if err != nil {
+		return "", false, fmt.Errorf("getting %s: %w", clip(name), err)
+	}
+	return r.Data, r.Result == "1", nil
+}
+
+// SetVariable runs SET VARIABLE with name and value quoted, so that any
+// text without a newline arrives as it is. Asterisk answers "200 result=1"
+// even when a function rejected the value: callers that care read back.
+func (s *Session) SetVariable(ctx context.Context, name, value string) error {
+	if name == "" || !ValidArg(name) {
+		return fmt.Errorf("fastagi: invalid variable name %q", clip(name))
+	}
+	if !ValidArg(value) {
+		return fmt.Errorf("fastagi: the value of %s contains a newline, carriage return or NUL, which AGI cannot carry", clip(name))
+	}
+	var b strings.Builder
+	b.Grow(len("SET VARIABLE ") + len(name) + len(value) + 8)
+	b.WriteString("SET VARIABLE ")
+	b.WriteString(Quote(name))
+	b.WriteByte(' ')
+	b.WriteString(Quote(value))
+	if _, err := s.Command(ctx, b.String()); err != nil {
+		return fmt.Errorf("setting %s: %w", clip(name), err)
+	}
+	return nil
+}

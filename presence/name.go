@@ -1,0 +1,56 @@
+package presence
+
+import "strings"
+
+// MaxUserBytes is the longest user name accepted.
+const MaxUserBytes = 64
+
+// ProviderPrefix is the only presence provider technology PRESENCE_STATE()
+// can write.
+const ProviderPrefix = "CustomPresence:"
+
+// ValidateUser checks a user name against the allow-list: 1 to 64 bytes of
+// ASCII letters, digits and _ . - + @. Every name that ends up inside a
+// dialplan function name (PRESENCE_STATE(CustomPresence:<user>)) passes here
+// first, so no comma, parenthesis, quote or ${} can reach Asterisk.
+func ValidateUser(user string) error {
+	if user == "" {
+		return Errorf(CodeInvalidUser, "no user given")
+	}
+	if len(user) > MaxUserBytes {
+		return Errorf(CodeInvalidUser, "user name is longer than %d bytes", MaxUserBytes)
+	}
+	for i := 0; i < len(user); i++ {
+		if !userByte(user[i]) {
+			return Errorf(CodeInvalidUser, "user name %q may contain only letters, digits and _ . - + @", clip(user, 32))
+		}
+	}
+	return nil
+}
+
+func userByte(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	case c == '_', c == '.', c == '-', c == '+', c == '@':
+		return true
+	}
+	return false
+}
+
+// Provider returns the CustomPresence provider of a user. The user must have
+// passed ValidateUser.
+func Provider(user string) string { return ProviderPrefix + user }
+
+// ParseProvider returns the user of a "CustomPresence:<user>" provider name.
+// The technology is matched case-insensitively, as Asterisk does.
+func ParseProvider(provider string) (string, error) {
+	if len(provider) < len(ProviderPrefix) || !strings.EqualFold(provider[:len(ProviderPrefix)], ProviderPrefix) {
+		return "", Errorf(CodeInvalidUser, "presence provider %q is not a CustomPresence: provider", clip(provider, 48))
+	}
+	user := provider[len(ProviderPrefix):]
+	if err := ValidateUser(user); err != nil {
+		return "", err
+	}
+	return user, nil
+}
