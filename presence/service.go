@@ -161,6 +161,20 @@ func (s *Service) Restore(ctx context.Context, w Writer, user string) (Value, er
 	})
 }
 
+// Off ends state: if the user is in it, the presence before it comes back
+// (not_set when nothing is remembered); otherwise nothing changes.
+func (s *Service) Off(ctx context.Context, w Writer, user string, state State) (Value, error) {
+	return s.mutate(ctx, w, user, func(r *Record, now time.Time) error {
+		if r.Current.State != state {
+			return errUnchanged
+		}
+		if !restore(r, now) {
+			r.Current = Value{}
+		}
+		return nil
+	})
+}
+
 // FlushPending writes every pending presence with the background writer,
 // for a caller that knows Asterisk is reachable again.
 func (s *Service) FlushPending(ctx context.Context) error {
@@ -242,7 +256,10 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 		return rec.Current, nil
 	}
 	if op != nil {
-		if err := op(&rec, now); err != nil {
+		switch err := op(&rec, now); {
+		case errors.Is(err, errUnchanged):
+			op = nil
+		case err != nil:
 			mu.Unlock()
 			return Value{}, err
 		}
@@ -337,6 +354,9 @@ func (s *Service) expire(user string) {
 		s.cfg.OnError(user, err)
 	}
 }
+
+// errUnchanged tells mutate that the operation has nothing to write.
+var errUnchanged = errors.New("presence unchanged")
 
 // errNotDue stops an expiry whose presence was replaced before the timer ran.
 var errNotDue = errors.New("presence not due to expire")

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/dialplan"
+	"github.com/presenced/presenced/fastagi"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+)
+
+// Main is presenced, wired: the only place that knows every part. Open
+// starts the parts in order; Close stops them in reverse.
+type Main struct {
+	Config Config
+	Log    zerolog.Logger
+
+	db    *store.DB
+	svc   *presence.Service
+	hooks *dialplan.Hooks
+	agi   *fastagi.Server
+}
+
+// NewMain returns an unopened Main.
+func NewMain(cfg Config, log zerolog.Logger) *Main { return &Main{Config: cfg, Log: log} }
+
+// Open opens the store, arms stored timers and starts the FastAGI server.
+// Errors (a locked store, a port in use) are returned here, at start.
+func (m *Main) Open(ctx context.Context) error {
+	db, err := store.Open(m.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	m.db = db
+	plog := m.Log.With().Str("component", "presence").Logger()
+	m.svc, err = presence.NewService(presence.Config{
+		Store:      db,
+		MaxHistory: m.Config.PresenceHistory,
+		OnChange: func(c presence.Change) {
+			plog.Info().Str("user", c.User).Str("state", c.Value.State.String()).
+				Str("previous", c.Previous.State.String()).Time("expires", c.Value.Expires).Msg("presence changed")
+		},
+		OnError: func(user string, err error) {
+			plog.Error().Err(err).Str("user", user).Msg("timed presence could not be ended")
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.svc.Start(ctx); err != nil {
+		return err
+	}
+	m.hooks = &dialplan.Hooks{Presence: m.svc}
+
+	alog := m.Log.With().Str("component", "fastagi").Logger()
+	m.agi = fastagi.NewServer(fastagi.Config{
+		Addr:           m.Config.AGIListen,
+		Handler:        fastagi.HandlerFunc(m.serveAGI),
+		Allow:          m.Config.allow,
+		MaxSessions:    m.Config.AGIMaxSessions,
+		EnvTimeout:     m.Config.AGIEnvTimeout,
+		CommandTimeout: m.Config.AGICommandTimeout,
+		DrainTimeout:   m.Config.ShutdownTimeout,
+		Log:            alog,
+	})
+	if err := m.agi.Open(); err != nil {
+		return err
+	}
+	alog.Info().Str("addr", m.agi.Addr().String()).Msg("fastagi listening")
+	return nil
+}
+
+// AGIAddr returns the FastAGI listen address.
+func (m *Main) AGIAddr() net.Addr { return m.agi.Addr() }
+
+// serveAGI runs one hook for a FastAGI session.
+func (m *Main) serveAGI(ctx context.Context, s *fastagi.Session) {
+	start := time.Now()
+	res := m.hooks.Handle(ctx, s, s.Env.Script(), s.Env.Args, s.Env.Get("agi_callerid"))
+	ev := m.Log.Info()
+	if presence.ErrorCode(res.Err) == presence.CodeInternal || presence.ErrorCode(res.Err) == presence.CodeUnavailable {
+		ev = m.Log.Warn().Err(res.Err)
+	} else if res.Err != nil {
+		ev = ev.Str("error", presence.ErrorMessage(res.Err))
+	}
+	ev.Str("component", "hook").Str("transport", "fastagi").Str("command", res.Command).Str("user", res.User).
+		Str("channel", s.Env.Get("agi_channel")).Str("result", res.Code()).Dur("took", time.Since(start)).Msg("hook")
+}
+
+// Close stops the FastAGI server (draining sessions), the timers and the
+// store, in that order. It is safe to call after a failed Open.
+func (m *Main) Close() error {
+	var errs []error
+	if m.agi != nil {
+		errs = append(errs, m.agi.Close())
+	}
+	if m.svc != nil {
+		m.svc.Close()
+	}
+	if m.db != nil {
+		errs = append(errs, m.db.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/rs/zerolog"
+)
+
+// Config is presenced's configuration, read from PRESENCED_* environment
+// variables. Every field is listed with its default in the README.
+type Config struct {
+	AGIListen         string        `env:"AGI_LISTEN" envDefault:"127.0.0.1:4573"`
+	AGIAllow          string        `env:"AGI_ALLOW" envDefault:"127.0.0.0/8,::1/128"`
+	AGIMaxSessions    int           `env:"AGI_MAX_SESSIONS" envDefault:"1024"`
+	AGIEnvTimeout     time.Duration `env:"AGI_ENV_TIMEOUT" envDefault:"5s"`
+	AGICommandTimeout time.Duration `env:"AGI_COMMAND_TIMEOUT" envDefault:"10s"`
+	DataDir           string        `env:"DATA_DIR" envDefault:"./data"`
+	PresenceHistory   int           `env:"PRESENCE_HISTORY" envDefault:"20"`
+	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
+
+	allow    []netip.Prefix
+	logLevel zerolog.Level
+}
+
+// envPrefix is the prefix of every variable.
+const envPrefix = "PRESENCED_"
+
+// LoadConfig reads the configuration from environ ("NAME=value" pairs) and
+// checks it: a bad value is an error naming the variable, never a silent
+// default.
+func LoadConfig(environ []string) (Config, error) {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Prefix: envPrefix, Environment: vars}); err != nil {
+		return Config{}, fmt.Errorf("reading the configuration: %w", err)
+	}
+	return c, c.check()
+}
+
+func (c *Config) check() error {
+	allow, err := ParseAllow(c.AGIAllow)
+	if err != nil {
+		return fmt.Errorf("%sAGI_ALLOW: %w", envPrefix, err)
+	}
+	c.allow = allow
+	if c.AGIMaxSessions < 1 {
+		return fmt.Errorf("%sAGI_MAX_SESSIONS must be at least 1", envPrefix)
+	}
+	for name, d := range map[string]time.Duration{"AGI_ENV_TIMEOUT": c.AGIEnvTimeout, "AGI_COMMAND_TIMEOUT": c.AGICommandTimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
+		if d <= 0 {
+			return fmt.Errorf("%s%s must be a positive duration such as 5s", envPrefix, name)
+		}
+	}
+	if c.PresenceHistory < 1 || c.PresenceHistory > 1000 {
+		return fmt.Errorf("%sPRESENCE_HISTORY must be between 1 and 1000", envPrefix)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("%sDATA_DIR must not be empty", envPrefix)
+	}
+	lvl, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel))
+	if err != nil || c.LogLevel == "" {
+		return fmt.Errorf("%sLOG_LEVEL %q is not one of trace, debug, info, warn, error", envPrefix, c.LogLevel)
+	}
+	c.logLevel = lvl
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		return fmt.Errorf("%sLOG_FORMAT %q is not json or console", envPrefix, c.LogFormat)
+	}
+	return nil
+}
+
+// ParseAllow parses a comma-separated list of networks ("10.0.0.0/8") and
+// addresses ("192.0.2.7"). An empty list is refused: allowing everyone must
+// be said explicitly with 0.0.0.0/0,::/0.
+func ParseAllow(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if strings.Contains(part, "/") {
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a network: %w", part, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or network: %w", part, err)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no network given (use 0.0.0.0/0,::/0 to allow every client)")
+	}
+	return out, nil
+}

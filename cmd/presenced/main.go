@@ -1,0 +1,98 @@
+// Command presenced is a presence and hint service for Asterisk. See the
+// README for what it does and how to configure it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+const usage = `usage: presenced [serve|version|help]
+
+  serve     run the service (the default); configured by PRESENCED_* variables
+  version   print the version
+`
+
+func run(args []string, environ []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve":
+		if len(args) > 1 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		return serve(environ, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "presenced", buildVersion())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "presenced: unknown command %q\n%s", cmd, usage)
+	return 2
+}
+
+func serve(environ []string, stderr io.Writer) int {
+	cfg, err := LoadConfig(environ)
+	if err != nil {
+		fmt.Fprintln(stderr, "presenced:", err)
+		return 2
+	}
+	log := NewLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := NewMain(cfg, log)
+	if err := m.Open(ctx); err != nil {
+		log.Error().Err(err).Msg("presenced could not start")
+		_ = m.Close()
+		return 1
+	}
+	log.Info().Str("version", buildVersion()).Msg("presenced started")
+	<-ctx.Done()
+	log.Info().Msg("presenced stopping")
+	if err := m.Close(); err != nil {
+		log.Error().Err(err).Msg("presenced stopped with an error")
+		return 1
+	}
+	log.Info().Msg("presenced stopped")
+	return 0
+}
+
+// NewLogger returns the process logger: JSON lines by default, or zerolog's
+// console format for people at a terminal.
+func NewLogger(cfg Config, w io.Writer) zerolog.Logger {
+	if cfg.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(cfg.logLevel).With().Timestamp().Logger()
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

@@ -1,0 +1,290 @@
+package dialplan
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// Channel is what a hook runs on: the channel the hook arrived on, whose
+// variables carry the results and through which presence is written.
+type Channel interface {
+	presence.Variables
+}
+
+// HintReader answers hint/get. Until hints exist it is nil and hint/get
+// answers NOT_FOUND.
+type HintReader interface {
+	// Hint returns the hint's state as Asterisk names it ("InUse"), the
+	// aggregated device state ("INUSE") and its presence.
+	Hint(ctx context.Context, exten, context string) (hint, device string, p presence.Value, err error)
+}
+
+// DNDDevice drives the user's DND device (Stasis:presenced-dnd-<user>), so
+// that DND shows on ordinary phones' BLF keys. Nil until ARI is configured.
+type DNDDevice interface {
+	SetDND(ctx context.Context, user string, on bool) error
+}
+
+// The result variables every hook leaves on the channel.
+const (
+	VarResult      = "PRESENCED_RESULT"
+	VarError       = "PRESENCED_ERROR"
+	VarErrorText   = "PRESENCED_ERROR_TEXT"
+	VarState       = "PRESENCED_STATE"
+	VarSubtype     = "PRESENCED_SUBTYPE"
+	VarMessage     = "PRESENCED_MESSAGE"
+	VarHintState   = "PRESENCED_HINT_STATE"
+	VarDeviceState = "PRESENCED_DEVICE_STATE"
+)
+
+// Hooks runs the dialplan hooks.
+type Hooks struct {
+	Presence *presence.Service
+	Hints    HintReader // optional
+	DND      DNDDevice  // optional
+	Now      func() time.Time
+}
+
+// Var is one channel variable set by a hook.
+type Var struct{ Name, Value string }
+
+// Result is the outcome of one hook, for logs and metrics.
+type Result struct {
+	Command string
+	User    string
+	Err     error // nil on success; presence.ErrorCode gives its code
+	Vars    []Var // the data variables set (not the result variables)
+}
+
+// Code returns the result code: "OK" or the error code.
+func (r Result) Code() string {
+	if r.Err == nil {
+		return "OK"
+	}
+	return string(presence.ErrorCode(r.Err))
+}
+
+type hook struct {
+	params []string
+	run    func(h *Hooks, ctx context.Context, ch Channel, user string, p map[string]string) ([]Var, error)
+	noUser bool // the hook does not act on a user (hint/get)
+}
+
+// table is the command table of DESIGN.md "The dialplan hook surface".
+func table() map[string]hook {
+	return map[string]hook{
+		"presence/set":     {params: []string{"user", "state", "subtype", "message", "for"}, run: (*Hooks).set},
+		"presence/get":     {params: []string{"user"}, run: (*Hooks).get},
+		"presence/toggle":  {params: []string{"user", "state", "subtype", "message"}, run: (*Hooks).toggle},
+		"presence/restore": {params: []string{"user"}, run: (*Hooks).restore},
+		"dnd/on":           {params: []string{"user", "message"}, run: (*Hooks).dndOn},
+		"dnd/off":          {params: []string{"user"}, run: (*Hooks).dndOff},
+		"dnd/toggle":       {params: []string{"user", "message"}, run: (*Hooks).dndToggle},
+		"hint/get":         {params: []string{"exten"}, run: (*Hooks).hintGet, noUser: true},
+	}
+}
+
+// Commands lists the hook commands.
+func Commands() []string {
+	var out []string
+	for c := range table() {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Handle parses and runs one hook and sets the result variables on ch:
+// PRESENCED_RESULT last, so a dialplan never sees a result without its
+// data. It returns what happened; failures to set the variables (the
+// channel is gone) are in Result.Err when the hook itself succeeded.
+func (h *Hooks) Handle(ctx context.Context, ch Channel, script string, args []string, caller string) Result {
+	res := h.run(ctx, ch, script, args, caller)
+	if err := h.setResult(ctx, ch, res); err != nil && res.Err == nil {
+		res.Err = presence.WrapError(presence.CodeUnavailable, err, "could not set the result variables")
+	}
+	return res
+}
+
+func (h *Hooks) run(ctx context.Context, ch Channel, script string, args []string, caller string) Result {
+	req, err := ParseRequest(script, args, caller)
+	res := Result{Command: req.Command}
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	hk, ok := table()[req.Command]
+	if !ok {
+		res.Err = presence.Errorf(presence.CodeNotFound, "unknown hook %q (known: %s)", clip(req.Command), strings.Join(Commands(), ", "))
+		return res
+	}
+	p, err := bind(req.Command, hk.params, req)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if !hk.noUser {
+		res.User = p["user"]
+		if res.User == "" {
+			res.User = req.Caller
+		}
+		if res.User == "" {
+			res.Err = presence.Errorf(presence.CodeInvalidUser, "no user given and the channel has no caller number")
+			return res
+		}
+		if err := presence.ValidateUser(res.User); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	res.Vars, res.Err = hk.run(h, ctx, ch, res.User, p)
+	return res
+}
+
+func (h *Hooks) setResult(ctx context.Context, ch Channel, res Result) error {
+	vars := res.Vars
+	if res.Err != nil {
+		vars = []Var{
+			{VarError, string(presence.ErrorCode(res.Err))},
+			{VarErrorText, presence.ErrorMessage(res.Err)},
+			{VarResult, "ERROR"},
+		}
+	} else {
+		// Clear a previous hook's error, so ${PRESENCED_ERROR} is never stale.
+		vars = append(vars, Var{VarError, ""}, Var{VarErrorText, ""}, Var{VarResult, "OK"})
+	}
+	for _, v := range vars {
+		if err := ch.SetVariable(ctx, v.Name, channelText(v.Value)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// channelText makes text safe for a channel variable set over AGI, which
+// cannot carry line breaks or NUL: those become spaces.
+func channelText(s string) string {
+	if !strings.ContainsAny(s, "\r\n\x00") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == 0 {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func presenceVars(v presence.Value) []Var {
+	return []Var{{VarState, v.State.String()}, {VarSubtype, v.Subtype}, {VarMessage, v.Message}}
+}
+
+func writer(ch Channel) presence.Writer { return presence.VariableWriter{Channel: ch} }
+
+// value builds a presence value from a hook's state, subtype and message.
+func value(p map[string]string) (presence.Value, error) {
+	st, err := presence.ParseState(p["state"])
+	if err != nil {
+		return presence.Value{}, err
+	}
+	v := presence.Value{State: st, Subtype: p["subtype"], Message: p["message"]}
+	return v, v.Validate()
+}
+
+func (h *Hooks) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Hooks) set(ctx context.Context, ch Channel, user string, p map[string]string) ([]Var, error) {
+	v, err := value(p)
+	if err != nil {
+		return nil, err
+	}
+	if p["for"] != "" {
+		d, err := ParseFor(p["for"])
+		if err != nil {
+			return nil, err
+		}
+		v.Expires = h.now().Add(d)
+	}
+	got, err := h.Presence.Set(ctx, writer(ch), user, v)
+	return presenceVars(got), err
+}
+
+func (h *Hooks) get(ctx context.Context, ch Channel, user string, _ map[string]string) ([]Var, error) {
+	got, err := h.Presence.Get(ctx, writer(ch), user)
+	return presenceVars(got), err
+}
+
+func (h *Hooks) toggle(ctx context.Context, ch Channel, user string, p map[string]string) ([]Var, error) {
+	v, err := value(p)
+	if err != nil {
+		return nil, err
+	}
+	got, err := h.Presence.Toggle(ctx, writer(ch), user, v)
+	return presenceVars(got), err
+}
+
+func (h *Hooks) restore(ctx context.Context, ch Channel, user string, _ map[string]string) ([]Var, error) {
+	got, err := h.Presence.Restore(ctx, writer(ch), user)
+	return presenceVars(got), err
+}
+
+func (h *Hooks) dndOn(ctx context.Context, ch Channel, user string, p map[string]string) ([]Var, error) {
+	v := presence.Value{State: presence.DND, Message: p["message"]}
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	got, err := h.Presence.Set(ctx, writer(ch), user, v)
+	return h.dndDevice(ctx, user, got, err)
+}
+
+func (h *Hooks) dndOff(ctx context.Context, ch Channel, user string, _ map[string]string) ([]Var, error) {
+	got, err := h.Presence.Off(ctx, writer(ch), user, presence.DND)
+	return h.dndDevice(ctx, user, got, err)
+}
+
+func (h *Hooks) dndToggle(ctx context.Context, ch Channel, user string, p map[string]string) ([]Var, error) {
+	v := presence.Value{State: presence.DND, Message: p["message"]}
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	got, err := h.Presence.Toggle(ctx, writer(ch), user, v)
+	return h.dndDevice(ctx, user, got, err)
+}
+
+// dndDevice mirrors the presence outcome on the user's DND device, when
+// one is configured.
+func (h *Hooks) dndDevice(ctx context.Context, user string, got presence.Value, err error) ([]Var, error) {
+	if err != nil {
+		return nil, err
+	}
+	if h.DND != nil {
+		if err := h.DND.SetDND(ctx, user, got.State == presence.DND); err != nil {
+			return presenceVars(got), err
+		}
+	}
+	return presenceVars(got), nil
+}
+
+func (h *Hooks) hintGet(ctx context.Context, _ Channel, _ string, p map[string]string) ([]Var, error) {
+	exten, context, err := ParseHintRef(p["exten"])
+	if err != nil {
+		return nil, err
+	}
+	if h.Hints == nil {
+		return nil, presence.Errorf(presence.CodeNotFound, "no hint %s@%s: presenced has no hints loaded", exten, context)
+	}
+	hint, device, pv, err := h.Hints.Hint(ctx, exten, context)
+	if err != nil {
+		return nil, err
+	}
+	return append([]Var{{VarHintState, hint}, {VarDeviceState, device}}, presenceVars(pv)...), nil
+}

@@ -1,0 +1,162 @@
+// Package store is presenced's durable state: one bbolt file under the data
+// directory. It implements the stores that the core packages declare
+// (presence.Store): last known presence per user, the restore memory and
+// timed presence (inside each user's record), and writes still waiting for
+// Asterisk (the record's pending flag).
+//
+// Layout (schema version 1):
+//
+//	meta/schema        "1"
+//	users/<user>       JSON presence.Record
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// SchemaVersion is the layout this code reads and writes.
+const SchemaVersion = 1
+
+// FileName is the store's file inside the data directory.
+const FileName = "presenced.db"
+
+var (
+	bucketMeta  = []byte("meta")
+	bucketUsers = []byte("users")
+	keySchema   = []byte("schema")
+)
+
+// DB is the bbolt store.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+var _ presence.Store = (*DB)(nil)
+
+// lockTimeout is how long Open waits for another process's lock on the file.
+const lockTimeout = 2 * time.Second
+
+// Open opens (creating if needed) the store in dir. A file locked by another
+// process, a corrupt file, or one written by a newer schema is a clear error.
+func Open(dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating data directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("data file %s is locked by another process (is another presenced running on this data directory?)", path)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("data file %s is corrupt or not a presenced store (%w); move it away to start empty", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("opening data file %s: %w", path, err)
+	}
+	d := &DB{bolt: b, path: path}
+	if err := d.migrate(); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// migrate stamps a new file with the schema version and refuses files of
+// another version.
+func (d *DB) migrate() error {
+	return d.bolt.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return fmt.Errorf("preparing data file %s: %w", d.path, err)
+		}
+		if v := meta.Get(keySchema); v != nil {
+			n, err := strconv.Atoi(string(v))
+			if err != nil {
+				return fmt.Errorf("data file %s has an unreadable schema version %q", d.path, v)
+			}
+			if n != SchemaVersion {
+				return fmt.Errorf("data file %s has schema version %d; this presenced reads version %d", d.path, n, SchemaVersion)
+			}
+		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			return fmt.Errorf("preparing data file %s: %w", d.path, err)
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketUsers); err != nil {
+			return fmt.Errorf("preparing data file %s: %w", d.path, err)
+		}
+		return nil
+	})
+}
+
+// Path returns the file's path.
+func (d *DB) Path() string { return d.path }
+
+// Close closes the file.
+func (d *DB) Close() error {
+	if err := d.bolt.Close(); err != nil {
+		return fmt.Errorf("closing data file %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// LoadRecord returns a user's record; a user never seen has a zero record.
+func (d *DB) LoadRecord(_ context.Context, user string) (presence.Record, bool, error) {
+	var rec presence.Record
+	found := false
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketUsers).Get([]byte(user))
+		if raw == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(raw, &rec)
+	})
+	if err != nil {
+		return presence.Record{}, false, fmt.Errorf("reading the record of %s: %w", user, err)
+	}
+	return rec, found, nil
+}
+
+// SaveRecord stores a user's record durably (bbolt syncs on commit).
+func (d *DB) SaveRecord(_ context.Context, user string, rec presence.Record) error {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encoding the record of %s: %w", user, err)
+	}
+	if err := d.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUsers).Put([]byte(user), raw)
+	}); err != nil {
+		return fmt.Errorf("writing the record of %s: %w", user, err)
+	}
+	return nil
+}
+
+// Records returns every user's record.
+func (d *DB) Records(_ context.Context) (map[string]presence.Record, error) {
+	out := map[string]presence.Record{}
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
+			var rec presence.Record
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("record of %s: %w", k, err)
+			}
+			out[string(k)] = rec
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading presence records: %w", err)
+	}
+	return out, nil
+}
