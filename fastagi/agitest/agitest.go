@@ -37,27 +37,27 @@ type Call struct {
 	CloseAt int
 
 	mu       sync.Mutex
-	vars     map[string]string
+	ch       *astemu.Channel
 	commands []string
 	dead     bool
 }
 
 // Vars returns the channel variables after the call.
-func (c *Call) Vars() map[string]string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]string, len(c.vars))
-	for k, v := range c.vars {
-		out[k] = v
-	}
-	return out
-}
+func (c *Call) Vars() map[string]string { return c.channel().Vars() }
 
 // Var returns one channel variable.
-func (c *Call) Var(name string) string {
+func (c *Call) Var(name string) string { return c.channel().Vars()[name] }
+
+func (c *Call) channel() *astemu.Channel {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.vars[name]
+	if c.Ast == nil {
+		c.Ast = astemu.New()
+	}
+	if c.ch == nil {
+		c.ch = astemu.NewChannel(c.Ast)
+	}
+	return c.ch
 }
 
 // Commands returns the command lines received, without their newlines.
@@ -126,14 +126,7 @@ func (c *Call) Run(ctx context.Context, addr string) error {
 
 // Serve plays the call on an established connection.
 func (c *Call) Serve(conn io.ReadWriter, addr string) error {
-	c.mu.Lock()
-	if c.vars == nil {
-		c.vars = map[string]string{}
-	}
-	if c.Ast == nil {
-		c.Ast = astemu.New()
-	}
-	c.mu.Unlock()
+	ch := c.channel()
 	if _, err := io.WriteString(conn, c.EnvBlock(addr)); err != nil {
 		return fmt.Errorf("agitest: sending the environment: %w", err)
 	}
@@ -153,7 +146,7 @@ func (c *Call) Serve(conn io.ReadWriter, addr string) error {
 		if n == c.CloseAt {
 			return nil
 		}
-		reply := c.eval(line)
+		reply := c.eval(ch, line)
 		if n == c.HangupAfter {
 			c.mu.Lock()
 			c.dead = true
@@ -176,7 +169,7 @@ func usage(text string) string {
 }
 
 // eval answers one command line as res_agi does.
-func (c *Call) eval(line string) string {
+func (c *Call) eval(ch *astemu.Channel, line string) string {
 	argv := ParseArgs(line)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -191,17 +184,13 @@ func (c *Call) eval(line string) string {
 		if len(argv) != 4 {
 			return usage("Sets a variable to the current channel.")
 		}
-		if strings.HasSuffix(argv[2], ")") {
-			c.Ast.WriteFunction(argv[2], argv[3]) // the reply does not tell
-		} else {
-			c.vars[argv[2]] = argv[3]
-		}
+		ch.Set(argv[2], argv[3]) // a rejected function write still answers 1
 		return "200 result=1\n"
 	case word(0) == "GET" && word(1) == "VARIABLE":
 		if len(argv) != 3 {
 			return usage("Returns 0 if variableName is not set. Returns 1 if variableName is set and returns the variable in parentheses.")
 		}
-		if v, ok := c.read(argv[2]); ok {
+		if v, ok := ch.Get(argv[2]); ok {
 			return "200 result=1 (" + v + ")\n"
 		}
 		return "200 result=0\n"
@@ -209,7 +198,7 @@ func (c *Call) eval(line string) string {
 		if len(argv) < 4 || len(argv) > 5 {
 			return usage("Evaluates the given expression against the channel specified by channelname, or the current channel if channelname is not set.")
 		}
-		return "200 result=1 (" + c.substitute(argv[3]) + ")\n"
+		return "200 result=1 (" + substitute(ch, argv[3]) + ")\n"
 	case word(0) == "NOOP":
 		return "200 result=0\n"
 	case word(0) == "VERBOSE":
@@ -238,17 +227,9 @@ func (c *Call) eval(line string) string {
 	return replyUnknown
 }
 
-func (c *Call) read(name string) (string, bool) {
-	if strings.HasSuffix(name, ")") {
-		return c.Ast.ReadFunction(name)
-	}
-	v, ok := c.vars[name]
-	return v, ok
-}
-
 // substitute expands ${NAME} and ${FUNC(args)} (not nested), enough for
 // GET FULL VARIABLE in the recorded sessions.
-func (c *Call) substitute(s string) string {
+func substitute(ch *astemu.Channel, s string) string {
 	var b strings.Builder
 	for {
 		i := strings.Index(s, "${")
@@ -265,7 +246,7 @@ func (c *Call) substitute(s string) string {
 		name := s[i+2 : i+j]
 		if name == "EXTEN" {
 			b.WriteString("7000")
-		} else if v, ok := c.read(name); ok {
+		} else if v, ok := ch.Get(name); ok {
 			b.WriteString(v)
 		}
 		s = s[i+j+1:]

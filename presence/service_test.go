@@ -1,0 +1,337 @@
+package presence_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/presence"
+)
+
+// memStore is an in-memory presence.Store.
+type memStore struct {
+	mu   sync.Mutex
+	recs map[string]presence.Record
+}
+
+func newMemStore() *memStore { return &memStore{recs: map[string]presence.Record{}} }
+
+func (m *memStore) LoadRecord(_ context.Context, user string) (presence.Record, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.recs[user]
+	r.History = append([]presence.Value(nil), r.History...)
+	return r, ok, nil
+}
+
+func (m *memStore) SaveRecord(_ context.Context, user string, rec presence.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec.History = append([]presence.Value(nil), rec.History...)
+	m.recs[user] = rec
+	return nil
+}
+
+func (m *memStore) Records(context.Context) (map[string]presence.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]presence.Record{}
+	for k, v := range m.recs {
+		out[k] = v
+	}
+	return out, nil
+}
+
+type fixture struct {
+	t       *testing.T
+	ast     *astemu.Asterisk
+	ch      presence.Writer
+	store   *memStore
+	svc     *presence.Service
+	changes []presence.Change
+	mu      sync.Mutex
+}
+
+func newFixture(t *testing.T, background bool) *fixture {
+	f := &fixture{t: t, ast: astemu.New(), store: newMemStore()}
+	f.ch = presence.VariableWriter{Channel: astemu.NewChannel(f.ast)}
+	f.start(background)
+	return f
+}
+
+func (f *fixture) start(background bool) {
+	cfg := presence.Config{Store: f.store, OnChange: func(c presence.Change) {
+		f.mu.Lock()
+		f.changes = append(f.changes, c)
+		f.mu.Unlock()
+	}}
+	if background {
+		cfg.Background = f.ch
+	}
+	svc, err := presence.NewService(cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	f.svc = svc
+	f.t.Cleanup(svc.Close)
+}
+
+// asterisk returns the state Asterisk holds for user.
+func (f *fixture) asterisk(user string) string {
+	v, _ := f.ast.ReadFunction("PRESENCE_STATE(CustomPresence:" + user + ",value)")
+	return v
+}
+
+func (f *fixture) do(name string, got presence.Value, err error, want presence.State) {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatalf("%s: %v", name, err)
+	}
+	if got.State != want {
+		f.t.Fatalf("%s: state %v, want %v", name, got.State, want)
+	}
+}
+
+func set(s presence.State) presence.Value { return presence.Value{State: s} }
+
+var ctx = context.Background()
+
+func TestRestoreChain(t *testing.T) {
+	f := newFixture(t, false)
+	for _, st := range []presence.State{presence.Available, presence.Away, presence.DND} {
+		got, err := f.svc.Set(ctx, f.ch, "1001", presence.Value{State: st, Message: "m " + st.String()})
+		f.do("set", got, err, st)
+	}
+	if f.asterisk("1001") != "dnd" {
+		t.Fatalf("Asterisk holds %q", f.asterisk("1001"))
+	}
+	for _, want := range []presence.State{presence.Away, presence.Available, presence.NotSet} {
+		got, err := f.svc.Restore(ctx, f.ch, "1001")
+		f.do("restore", got, err, want)
+		if f.asterisk("1001") != want.String() {
+			t.Fatalf("Asterisk holds %q, want %v", f.asterisk("1001"), want)
+		}
+	}
+	if got, err := f.svc.Restore(ctx, f.ch, "1001"); presence.ErrorCode(err) != presence.CodeNotFound {
+		t.Fatalf("restore with nothing left = %v, %v; want NOT_FOUND", got, err)
+	}
+	msg, _ := f.ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,message)")
+	if msg != "" {
+		t.Fatalf("message after restoring to not_set = %q", msg)
+	}
+}
+
+func TestSetSameTwiceNeedsOneRestore(t *testing.T) {
+	f := newFixture(t, false)
+	got, err := f.svc.Set(ctx, f.ch, "1001", set(presence.Available))
+	f.do("set", got, err, presence.Available)
+	for range 2 {
+		got, err = f.svc.Set(ctx, f.ch, "1001", set(presence.Away))
+		f.do("set", got, err, presence.Away)
+	}
+	got, err = f.svc.Restore(ctx, f.ch, "1001")
+	f.do("restore", got, err, presence.Available)
+}
+
+func TestToggle(t *testing.T) {
+	f := newFixture(t, false)
+	got, err := f.svc.Toggle(ctx, f.ch, "1001", set(presence.DND))
+	f.do("toggle on", got, err, presence.DND)
+	got, err = f.svc.Toggle(ctx, f.ch, "1001", set(presence.DND))
+	f.do("toggle off", got, err, presence.NotSet)
+	// Off of a state the user is not in changes nothing.
+	got, err = f.svc.Set(ctx, f.ch, "1001", set(presence.Chat))
+	f.do("set", got, err, presence.Chat)
+	got, err = f.svc.Off(ctx, f.ch, "1001", presence.DND)
+	f.do("off", got, err, presence.Chat)
+}
+
+// The scenario of the issue: toggling DND during a timed "away" comes back
+// to "away", then the timer returns to what was before.
+func TestDNDDuringTimedAway(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, true)
+		got, err := f.svc.Set(ctx, f.ch, "1001", set(presence.Available))
+		f.do("available", got, err, presence.Available)
+		away := presence.Value{State: presence.Away, Message: "meeting", Expires: time.Now().Add(time.Hour)}
+		got, err = f.svc.Set(ctx, f.ch, "1001", away)
+		f.do("timed away", got, err, presence.Away)
+		time.Sleep(10 * time.Minute)
+		got, err = f.svc.Toggle(ctx, f.ch, "1001", set(presence.DND))
+		f.do("dnd on", got, err, presence.DND)
+		time.Sleep(10 * time.Minute)
+		got, err = f.svc.Toggle(ctx, f.ch, "1001", set(presence.DND))
+		f.do("dnd off", got, err, presence.Away)
+		if !got.Expires.Equal(away.Expires) {
+			t.Fatalf("away came back with expiry %v, want %v", got.Expires, away.Expires)
+		}
+		time.Sleep(40*time.Minute + time.Second)
+		synctest.Wait()
+		if f.asterisk("1001") != "available" {
+			t.Fatalf("after the hour Asterisk holds %q, want available", f.asterisk("1001"))
+		}
+		got, err = f.svc.Get(ctx, nil, "1001")
+		f.do("get", got, err, presence.Available)
+	})
+}
+
+// A timed presence that ends while buried under DND is skipped when DND ends.
+func TestTimedPresenceEndsWhileBuried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, true)
+		got, err := f.svc.Set(ctx, f.ch, "1001", set(presence.Available))
+		f.do("available", got, err, presence.Available)
+		got, err = f.svc.Set(ctx, f.ch, "1001", presence.Value{State: presence.Away, Expires: time.Now().Add(time.Hour)})
+		f.do("timed away", got, err, presence.Away)
+		got, err = f.svc.Set(ctx, f.ch, "1001", set(presence.DND))
+		f.do("dnd", got, err, presence.DND)
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		if f.asterisk("1001") != "dnd" {
+			t.Fatalf("DND was ended by the buried timer: %q", f.asterisk("1001"))
+		}
+		got, err = f.svc.Restore(ctx, f.ch, "1001")
+		f.do("restore", got, err, presence.Available)
+	})
+}
+
+// Without a background writer an ended timed presence waits as a pending
+// write, and the user's next hook applies it.
+func TestExpiryWithoutWriterIsPending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, false)
+		got, err := f.svc.Set(ctx, f.ch, "1001", set(presence.Chat))
+		f.do("chat", got, err, presence.Chat)
+		got, err = f.svc.Set(ctx, f.ch, "1001", presence.Value{State: presence.XA, Expires: time.Now().Add(30 * time.Minute)})
+		f.do("timed xa", got, err, presence.XA)
+		time.Sleep(31 * time.Minute)
+		synctest.Wait()
+		rec, _, _ := f.store.LoadRecord(ctx, "1001")
+		if !rec.Pending || rec.Current.State != presence.Chat || f.asterisk("1001") != "xa" {
+			t.Fatalf("record %+v, Asterisk %q; want pending chat, Asterisk still xa", rec, f.asterisk("1001"))
+		}
+		got, err = f.svc.Get(ctx, f.ch, "1001")
+		f.do("get", got, err, presence.Chat)
+		if f.asterisk("1001") != "chat" {
+			t.Fatalf("pending write not applied: Asterisk holds %q", f.asterisk("1001"))
+		}
+	})
+}
+
+// Timed presence and the restore memory survive a restart of the service.
+func TestTimersSurviveRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, true)
+		got, err := f.svc.Set(ctx, f.ch, "1001", set(presence.Available))
+		f.do("available", got, err, presence.Available)
+		got, err = f.svc.Set(ctx, f.ch, "1001", presence.Value{State: presence.Away, Expires: time.Now().Add(time.Hour)})
+		f.do("timed away", got, err, presence.Away)
+		got, err = f.svc.Set(ctx, f.ch, "1002", presence.Value{State: presence.Away, Expires: time.Now().Add(time.Minute)})
+		f.do("timed away 1002", got, err, presence.Away)
+		f.svc.Close()
+		time.Sleep(30 * time.Minute) // 1002 ends while the service is down
+		f.start(true)
+		synctest.Wait()
+		if f.asterisk("1002") != "not_set" {
+			t.Fatalf("1002 not reverted at start: %q", f.asterisk("1002"))
+		}
+		time.Sleep(31 * time.Minute)
+		synctest.Wait()
+		if f.asterisk("1001") != "available" {
+			t.Fatalf("1001 not reverted after restart: %q", f.asterisk("1001"))
+		}
+	})
+}
+
+func TestRejectedWriteChangesNothing(t *testing.T) {
+	f := newFixture(t, false)
+	got, err := f.svc.Set(ctx, f.ch, "1001", set(presence.Away))
+	f.do("away", got, err, presence.Away)
+	f.ast.RejectPresence = true
+	_, err = f.svc.Set(ctx, f.ch, "1001", set(presence.DND))
+	if presence.ErrorCode(err) != presence.CodeAsteriskRejected {
+		t.Fatalf("err = %v, want ASTERISK_REJECTED", err)
+	}
+	f.ast.RejectPresence = false
+	rec, _, _ := f.store.LoadRecord(ctx, "1001")
+	if rec.Current.State != presence.Away || len(rec.History) != 1 {
+		t.Fatalf("record changed by a rejected write: %+v", rec)
+	}
+	if len(f.changes) != 1 {
+		t.Fatalf("changes announced: %+v", f.changes)
+	}
+}
+
+func TestNoPresenceFunctionIsUnavailable(t *testing.T) {
+	f := newFixture(t, false)
+	f.ast.NoPresenceFunc = true
+	_, err := f.svc.Set(ctx, f.ch, "1001", set(presence.Away))
+	if presence.ErrorCode(err) != presence.CodeUnavailable {
+		t.Fatalf("err = %v, want UNAVAILABLE", err)
+	}
+}
+
+func TestInvalidInputWritesNothing(t *testing.T) {
+	f := newFixture(t, false)
+	bad := []struct {
+		user string
+		v    presence.Value
+		want presence.Code
+	}{
+		{"1001", presence.Value{State: presence.Away, Message: strings.Repeat("x", 256)}, presence.CodeTooLong},
+		{"1001", presence.Value{State: presence.Away, Subtype: "\xc3\x28"}, presence.CodeInvalidText},
+		{"10 01", set(presence.Away), presence.CodeInvalidUser},
+		{"1001),x", set(presence.Away), presence.CodeInvalidUser},
+	}
+	for _, b := range bad {
+		if _, err := f.svc.Set(ctx, f.ch, b.user, b.v); presence.ErrorCode(err) != b.want {
+			t.Errorf("Set(%q, %+v) = %v, want %s", b.user, b.v, err, b.want)
+		}
+	}
+	if _, ok := f.ast.DBGet("CustomPresence", "1001"); ok {
+		t.Fatal("something was written")
+	}
+	if recs, _ := f.store.Records(ctx); len(recs) != 0 {
+		t.Fatalf("records written: %v", recs)
+	}
+}
+
+// A change made outside presenced (here straight into Asterisk) is what the
+// next hook sees, and what restore returns to.
+func TestExternalChangeIsAdopted(t *testing.T) {
+	f := newFixture(t, false)
+	got, err := f.svc.Set(ctx, f.ch, "1001", set(presence.Available))
+	f.do("available", got, err, presence.Available)
+	f.ast.WriteFunction("PRESENCE_STATE(CustomPresence:1001)", "chat,,free to talk")
+	got, err = f.svc.Get(ctx, f.ch, "1001")
+	f.do("get", got, err, presence.Chat)
+	if got.Message != "free to talk" {
+		t.Fatalf("message %q", got.Message)
+	}
+	got, err = f.svc.Set(ctx, f.ch, "1001", set(presence.DND))
+	f.do("dnd", got, err, presence.DND)
+	got, err = f.svc.Restore(ctx, f.ch, "1001")
+	f.do("restore", got, err, presence.Chat)
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	store := newMemStore()
+	svc, _ := presence.NewService(presence.Config{Store: store, MaxHistory: 3})
+	ch := presence.VariableWriter{Channel: astemu.NewChannel(astemu.New())}
+	for i := range 10 {
+		if _, err := svc.Set(ctx, ch, "1001", presence.Value{State: presence.States()[i%7], Message: strings.Repeat("m", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, _, _ := store.LoadRecord(ctx, "1001")
+	if len(rec.History) != 3 {
+		t.Fatalf("history length %d, want 3", len(rec.History))
+	}
+}
