@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"time"
 
@@ -11,7 +13,8 @@ import (
 )
 
 // Config is presenced's configuration, read from PRESENCED_* environment
-// variables. Every field is listed with its default in the README.
+// variables. Every field is listed with its default in the README. As with
+// caarlos0/env, a variable set to the empty string takes its default.
 type Config struct {
 	AGIListen         string        `env:"AGI_LISTEN" envDefault:"127.0.0.1:4573"`
 	AGIAllow          string        `env:"AGI_ALLOW" envDefault:"127.0.0.0/8,::1/128"`
@@ -43,9 +46,26 @@ func LoadConfig(environ []string) (Config, error) {
 	}
 	var c Config
 	if err := env.ParseWithOptions(&c, env.Options{Prefix: envPrefix, Environment: vars}); err != nil {
-		return Config{}, fmt.Errorf("reading the configuration: %w", err)
+		return Config{}, describeEnvError(err)
 	}
 	return c, c.check()
+}
+
+// describeEnvError names the variable in env's parse errors, which name
+// the Go field ("AGIMaxSessions") that an admin never sees.
+func describeEnvError(err error) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) {
+		for _, e := range agg.Errors {
+			var pe env.ParseError
+			if errors.As(e, &pe) {
+				if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
+					return fmt.Errorf("%s%s: %w", envPrefix, f.Tag.Get("env"), pe.Err)
+				}
+			}
+		}
+	}
+	return fmt.Errorf("reading the configuration: %w", err)
 }
 
 func (c *Config) check() error {

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/fastagi/agitest"
+	"github.com/presenced/presenced/internal/astemu"
+)
+
+func openMain(t *testing.T, dir string) *Main {
+	t.Helper()
+	cfg, err := LoadConfig([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain(cfg, zerolog.Nop())
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func hook(t *testing.T, m *Main, ast *astemu.Asterisk, script, caller string, args ...string) *agitest.Call {
+	t.Helper()
+	c := &agitest.Call{Ast: ast, Script: script, Args: args, CallerID: caller}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Run(ctx, m.AGIAddr().String()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The wire of one presence/set hook: read what Asterisk holds, write the
+// base64 form, read it back, then the result variables, PRESENCED_RESULT last.
+func TestPresenceSetOnTheWire(t *testing.T) {
+	m := openMain(t, t.TempDir())
+	defer m.Close()
+	ast := astemu.New()
+	c := hook(t, m, ast, "presence/set", "1001", "", "away", "", `Lunch, back at 2 "ish"`)
+	want := []string{
+		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,value)",
+		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,subtype,e)",
+		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,message,e)",
+		`SET VARIABLE "PRESENCE_STATE(CustomPresence:1001)" "away,,THVuY2gsIGJhY2sgYXQgMiAiaXNoIg==,e"`,
+		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,value)",
+		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,subtype,e)",
+		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,message,e)",
+		`SET VARIABLE "PRESENCED_STATE" "away"`,
+		`SET VARIABLE "PRESENCED_SUBTYPE" ""`,
+		`SET VARIABLE "PRESENCED_MESSAGE" "Lunch, back at 2 \"ish\""`,
+		`SET VARIABLE "PRESENCED_ERROR" ""`,
+		`SET VARIABLE "PRESENCED_ERROR_TEXT" ""`,
+		`SET VARIABLE "PRESENCED_RESULT" "OK"`,
+	}
+	if got := c.Commands(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if msg, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,message)"); msg != `Lunch, back at 2 "ish"` {
+		t.Fatalf("Asterisk holds message %q", msg)
+	}
+}
+
+// A channel that hangs up during the hook still gets its variables (they
+// work on a dead channel), and a rejected write is reported.
+func TestHookOutcomes(t *testing.T) {
+	m := openMain(t, t.TempDir())
+	defer m.Close()
+	ast := astemu.New()
+	c := &agitest.Call{Ast: ast, Script: "dnd/on", CallerID: "1001", HangupAfter: 2}
+	if err := c.Run(context.Background(), m.AGIAddr().String()); err != nil {
+		t.Fatal(err)
+	}
+	if c.Var("PRESENCED_RESULT") != "OK" || c.Var("PRESENCED_STATE") != "dnd" {
+		t.Fatalf("after hangup: %v", c.Vars())
+	}
+	ast.RejectPresence = true
+	c = hook(t, m, ast, "presence/set?state=away", "1001")
+	if c.Var("PRESENCED_ERROR") != "ASTERISK_REJECTED" || c.Var("PRESENCED_RESULT") != "ERROR" {
+		t.Fatalf("rejected: %v", c.Vars())
+	}
+	ast.RejectPresence = false
+	c = &agitest.Call{Ast: ast, Script: "presence/set?state=away", CallerID: "1001", CloseAt: 4}
+	_ = c.Run(context.Background(), m.AGIAddr().String())
+	// Asterisk went away after the write: the hook failed, and the next
+	// hook still works.
+	c = hook(t, m, ast, "presence/get", "1001")
+	if c.Var("PRESENCED_RESULT") != "OK" {
+		t.Fatalf("after an aborted session: %v", c.Vars())
+	}
+}
+
+// Restore chains survive a restart on the same data directory.
+func TestRestoreChainSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ast := astemu.New()
+	m := openMain(t, dir)
+	for _, st := range []string{"available", "away", "xa"} {
+		if c := hook(t, m, ast, "presence/set", "1001", "", st); c.Var("PRESENCED_RESULT") != "OK" {
+			t.Fatalf("set %s: %v", st, c.Vars())
+		}
+	}
+	if c := hook(t, m, ast, "dnd/toggle", "1001"); c.Var("PRESENCED_STATE") != "dnd" {
+		t.Fatalf("dnd: %v", c.Vars())
+	}
+	_ = m.Close()
+	m = openMain(t, dir)
+	defer m.Close()
+	for _, want := range []string{"xa", "away", "available", "not_set"} {
+		c := hook(t, m, ast, "presence/restore", "1001")
+		if c.Var("PRESENCED_STATE") != want {
+			t.Fatalf("restore: %v, want %s", c.Vars(), want)
+		}
+	}
+}

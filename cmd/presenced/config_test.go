@@ -1,0 +1,44 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := LoadConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AGIListen != "127.0.0.1:4573" || c.DataDir != "./data" || c.LogFormat != "json" || c.LogLevel != "info" ||
+		c.AGIMaxSessions != 1024 || c.AGIEnvTimeout != 5*time.Second || c.AGICommandTimeout != 10*time.Second ||
+		c.PresenceHistory != 20 || c.ShutdownTimeout != 10*time.Second {
+		t.Fatalf("defaults %+v", c)
+	}
+	if len(c.allow) != 2 || !c.allow[0].Addr().IsLoopback() {
+		t.Fatalf("allow %v", c.allow)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, kv := range []string{
+		"PRESENCED_AGI_ALLOW=10.0.0.300/8", "PRESENCED_AGI_ALLOW=,", "PRESENCED_AGI_ALLOW=example.com",
+		"PRESENCED_AGI_MAX_SESSIONS=0", "PRESENCED_AGI_MAX_SESSIONS=many", "PRESENCED_AGI_ENV_TIMEOUT=-1s",
+		"PRESENCED_AGI_COMMAND_TIMEOUT=soon", "PRESENCED_LOG_LEVEL=loud", "PRESENCED_LOG_FORMAT=xml",
+		"PRESENCED_PRESENCE_HISTORY=0",
+	} {
+		_, err := LoadConfig([]string{kv})
+		name, _, _ := strings.Cut(kv, "=")
+		if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(name, "PRESENCED_")) {
+			t.Errorf("%s: err %v", kv, err)
+		}
+	}
+}
+
+func TestParseAllow(t *testing.T) {
+	p, err := ParseAllow(" 192.0.2.7 , 10.1.2.3/8,::1")
+	if err != nil || len(p) != 3 || p[0].Bits() != 32 || p[1].String() != "10.0.0.0/8" || p[2].Bits() != 128 {
+		t.Fatalf("%v, %v", p, err)
+	}
+}

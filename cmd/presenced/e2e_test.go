@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/fastagi/agitest"
+	"github.com/presenced/presenced/internal/astemu"
+)
+
+// buildBinary builds presenced once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "presenced")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// proc is a running presenced.
+type proc struct {
+	cmd   *exec.Cmd
+	addr  string
+	lines chan map[string]any
+	done  chan error
+}
+
+// startBinary starts presenced on a free port with its store in dir and
+// waits for its "fastagi listening" line.
+func startBinary(t *testing.T, bin, dir string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+dir, "PRESENCED_LOG_LEVEL=debug")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, lines: make(chan map[string]any, 1000), done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				m = map[string]any{"message": "not JSON: " + sc.Text()}
+			}
+			p.lines <- m
+		}
+		close(p.lines)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	timeout := time.After(20 * time.Second)
+	for p.addr == "" {
+		select {
+		case m, ok := <-p.lines:
+			if !ok {
+				t.Fatal("presenced exited before listening")
+			}
+			if m["message"] == "fastagi listening" {
+				p.addr, _ = m["addr"].(string)
+			}
+		case <-timeout:
+			t.Fatal("presenced did not start listening")
+		}
+	}
+	return p
+}
+
+// stop sends SIGTERM and expects a clean exit with a "presenced stopped" line.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	stopped := false
+	for m := range p.lines {
+		stopped = stopped || m["message"] == "presenced stopped"
+	}
+	if err := <-p.done; err != nil || !stopped {
+		t.Fatalf("exit %v, stopped line seen: %v", err, stopped)
+	}
+}
+
+func (p *proc) hook(t *testing.T, ast *astemu.Asterisk, script string, args ...string) *agitest.Call {
+	t.Helper()
+	c := &agitest.Call{Ast: ast, Script: script, Args: args, CallerID: "1001"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Run(ctx, p.addr); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestEndToEnd(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	ast := astemu.New()
+
+	p := startBinary(t, bin, dir)
+	if c := p.hook(t, ast, "presence/set", "", "available"); c.Var("PRESENCED_RESULT") != "OK" {
+		t.Fatalf("set: %v", c.Vars())
+	}
+	msg := `In a meeting, "room 2" \ back at 3 (maybe) ${EXTEN}`
+	if c := p.hook(t, ast, "presence/set?for=1s&message="+strings.NewReplacer("%", "%25", "&", "%26", "+", "%2B", "#", "%23").Replace(msg), "", "away"); c.Var("PRESENCED_MESSAGE") != msg {
+		t.Fatalf("timed set: %v", c.Vars())
+	}
+	if got, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,message)"); got != msg {
+		t.Fatalf("Asterisk holds %q", got)
+	}
+	if c := p.hook(t, ast, "presence/set", "", "busy"); c.Var("PRESENCED_ERROR") != "INVALID_STATE" {
+		t.Fatalf("bad state: %v", c.Vars())
+	}
+
+	// A second presenced on the same data directory refuses to start.
+	second := exec.Command(bin)
+	second.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+dir)
+	out, err := second.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "locked by another process") {
+		t.Fatalf("second instance: %v\n%s", err, out)
+	}
+	p.stop(t)
+
+	// The timed presence ends while presenced is down; after the restart
+	// (no ARI to write with) it is pending and the next hook applies it.
+	time.Sleep(1100 * time.Millisecond)
+	p = startBinary(t, bin, dir)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := p.hook(t, ast, "presence/get")
+		if c.Var("PRESENCED_STATE") == "available" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed presence never ended: %v", c.Vars())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)"); got != "available" {
+		t.Fatalf("Asterisk holds %q", got)
+	}
+	if c := p.hook(t, ast, "presence/restore"); c.Var("PRESENCED_STATE") != "not_set" {
+		t.Fatalf("restore after restart: %v", c.Vars())
+	}
+	p.stop(t)
+}
+
+func TestBinaryCommandLine(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "presenced ") {
+		t.Fatalf("version: %v %s", err, out)
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "PRESENCED_LOG_FORMAT=xml")
+	out, err = cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "PRESENCED_LOG_FORMAT") {
+		t.Fatalf("bad config: %v %s", err, out)
+	}
+	out, err = exec.Command(bin, "frobnicate").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "usage") {
+		t.Fatalf("unknown command: %v %s", err, out)
+	}
+}
