@@ -74,24 +74,23 @@ type hook struct {
 	noUser bool // the hook does not act on a user (hint/get)
 }
 
-// table is the command table of DESIGN.md "The dialplan hook surface".
-func table() map[string]hook {
-	return map[string]hook{
-		"presence/set":     {params: []string{"user", "state", "subtype", "message", "for"}, run: (*Hooks).set},
-		"presence/get":     {params: []string{"user"}, run: (*Hooks).get},
-		"presence/toggle":  {params: []string{"user", "state", "subtype", "message"}, run: (*Hooks).toggle},
-		"presence/restore": {params: []string{"user"}, run: (*Hooks).restore},
-		"dnd/on":           {params: []string{"user", "message"}, run: (*Hooks).dndOn},
-		"dnd/off":          {params: []string{"user"}, run: (*Hooks).dndOff},
-		"dnd/toggle":       {params: []string{"user", "message"}, run: (*Hooks).dndToggle},
-		"hint/get":         {params: []string{"exten"}, run: (*Hooks).hintGet, noUser: true},
-	}
+// hookTable is the command table of DESIGN.md "The dialplan hook surface".
+// It is never modified.
+var hookTable = map[string]hook{
+	"presence/set":     {params: []string{"user", "state", "subtype", "message", "for"}, run: (*Hooks).set},
+	"presence/get":     {params: []string{"user"}, run: (*Hooks).get},
+	"presence/toggle":  {params: []string{"user", "state", "subtype", "message"}, run: (*Hooks).toggle},
+	"presence/restore": {params: []string{"user"}, run: (*Hooks).restore},
+	"dnd/on":           {params: []string{"user", "message"}, run: (*Hooks).dndOn},
+	"dnd/off":          {params: []string{"user"}, run: (*Hooks).dndOff},
+	"dnd/toggle":       {params: []string{"user", "message"}, run: (*Hooks).dndToggle},
+	"hint/get":         {params: []string{"exten"}, run: (*Hooks).hintGet, noUser: true},
 }
 
 // Commands lists the hook commands.
 func Commands() []string {
 	var out []string
-	for c := range table() {
+	for c := range hookTable {
 		out = append(out, c)
 	}
 	sort.Strings(out)
@@ -117,7 +116,7 @@ func (h *Hooks) run(ctx context.Context, ch Channel, script string, args []strin
 		res.Err = err
 		return res
 	}
-	hk, ok := table()[req.Command]
+	hk, ok := hookTable[req.Command]
 	if !ok {
 		res.Err = presence.Errorf(presence.CodeNotFound, "unknown hook %q (known: %s)", clip(req.Command), strings.Join(Commands(), ", "))
 		return res

@@ -92,7 +92,7 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
-		hk, ok := table()[req.Command]
+		hk, ok := hookTable[req.Command]
 		if !ok {
 			return
 		}

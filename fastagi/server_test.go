@@ -34,14 +34,12 @@ func runCall(t *testing.T, addr string, c *agitest.Call) {
 // environment is read in the session's own goroutine.
 func TestSilentClientDoesNotBlockOthers(t *testing.T) {
 	srv := startServer(t, fastagi.Config{Handler: echoHandler, EnvTimeout: time.Hour})
-	var silent []net.Conn
 	for range 3 {
 		c, err := net.Dial("tcp", srv.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		silent = append(silent, c)
 	}
 	// A slow one that stops half-way through its environment.
 	slow, _ := net.Dial("tcp", srv.Addr().String())

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -17,11 +19,12 @@ type Record struct {
 	Pending bool    `json:"pending,omitempty"`
 }
 
-// Store keeps records durably. The bbolt store in package store implements it.
+// Store keeps records durably. The bbolt store in package store implements
+// it. The service reads every record once, at Start, and then keeps them in
+// memory: a hook costs one durable write and no read.
 type Store interface {
-	LoadRecord(ctx context.Context, user string) (Record, bool, error)
 	SaveRecord(ctx context.Context, user string, rec Record) error
-	// Records returns every stored record, for start-up (timers, pending writes).
+	// Records returns every stored record.
 	Records(ctx context.Context) (map[string]Record, error)
 }
 
@@ -58,6 +61,9 @@ type Service struct {
 	seed  maphash.Seed
 	locks [64]sync.Mutex
 
+	rmu  sync.Mutex
+	recs map[string]Record // every user's record, as stored
+
 	tmu    sync.Mutex
 	timers map[string]*time.Timer
 	closed bool
@@ -85,20 +91,33 @@ func NewService(cfg Config) (*Service, error) {
 		cfg.MaxHistory = DefaultMaxHistory
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, seed: maphash.MakeSeed(), timers: map[string]*time.Timer{}, ctx: ctx, cancel: cancel}, nil
+	return &Service{cfg: cfg, seed: maphash.MakeSeed(), recs: map[string]Record{}, timers: map[string]*time.Timer{}, ctx: ctx, cancel: cancel}, nil
 }
 
-// Start arms a timer for every stored timed presence; those that ended while
-// presenced was stopped revert at once.
+// Start loads the stored records and arms a timer for every timed
+// presence; those that ended while presenced was stopped revert at once.
+// Call it before any operation.
 func (s *Service) Start(ctx context.Context) error {
 	recs, err := s.cfg.Store.Records(ctx)
 	if err != nil {
 		return WrapError(CodeInternal, err, "loading presence records")
 	}
+	s.rmu.Lock()
+	s.recs = maps.Clone(recs)
+	s.rmu.Unlock()
 	for user, rec := range recs {
 		s.schedule(user, rec.Current.Expires)
 	}
 	return nil
+}
+
+// record returns a copy of the user's record that the caller may change.
+func (s *Service) record(user string) Record {
+	s.rmu.Lock()
+	rec := s.recs[user]
+	s.rmu.Unlock()
+	rec.History = slices.Clone(rec.History)
+	return rec
 }
 
 // Close stops the timers and waits for a running one to finish. Timed
@@ -178,16 +197,18 @@ func (s *Service) Off(ctx context.Context, w Writer, user string, state State) (
 // FlushPending writes every pending presence with the background writer,
 // for a caller that knows Asterisk is reachable again.
 func (s *Service) FlushPending(ctx context.Context) error {
-	recs, err := s.cfg.Store.Records(ctx)
-	if err != nil {
-		return WrapError(CodeInternal, err, "loading presence records")
-	}
-	var errs []error
-	for user, rec := range recs {
+	var pending []string
+	s.rmu.Lock()
+	for user, rec := range s.recs {
 		if rec.Pending {
-			if _, err := s.mutate(ctx, nil, user, nil); err != nil {
-				errs = append(errs, err)
-			}
+			pending = append(pending, user)
+		}
+	}
+	s.rmu.Unlock()
+	var errs []error
+	for _, user := range pending {
+		if _, err := s.mutate(ctx, nil, user, nil); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -230,11 +251,7 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	}
 	mu := &s.locks[maphash.String(s.seed, user)%uint64(len(s.locks))]
 	mu.Lock()
-	rec, _, err := s.cfg.Store.LoadRecord(ctx, user)
-	if err != nil {
-		mu.Unlock()
-		return Value{}, WrapError(CodeInternal, err, "loading the presence record of "+user)
-	}
+	rec := s.record(user)
 	before := rec.Current
 	now := s.cfg.Now()
 	dirty := false
@@ -274,6 +291,9 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 		mu.Unlock()
 		return Value{}, WrapError(CodeInternal, err, "saving the presence record of "+user)
 	}
+	s.rmu.Lock()
+	s.recs[user] = rec
+	s.rmu.Unlock()
 	mu.Unlock()
 	s.schedule(user, rec.Current.Expires)
 	if !before.Same(rec.Current) && s.cfg.OnChange != nil {

@@ -324,6 +324,9 @@ func TestExternalChangeIsAdopted(t *testing.T) {
 func TestHistoryIsBounded(t *testing.T) {
 	store := newMemStore()
 	svc, _ := presence.NewService(presence.Config{Store: store, MaxHistory: 3})
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	ch := presence.VariableWriter{Channel: astemu.NewChannel(astemu.New())}
 	for i := range 10 {
 		if _, err := svc.Set(ctx, ch, "1001", presence.Value{State: presence.States()[i%7], Message: strings.Repeat("m", i)}); err != nil {

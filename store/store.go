@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,6 +43,11 @@ var (
 type DB struct {
 	bolt *bolt.DB
 	path string
+
+	saves     chan saveReq
+	quit      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
 }
 
 var _ presence.Store = (*DB)(nil)
@@ -65,11 +71,12 @@ func Open(dir string) (*DB, error) {
 	case err != nil:
 		return nil, fmt.Errorf("opening data file %s: %w", path, err)
 	}
-	d := &DB{bolt: b, path: path}
+	d := &DB{bolt: b, path: path, saves: make(chan saveReq), quit: make(chan struct{}), stopped: make(chan struct{})}
 	if err := d.migrate(); err != nil {
 		_ = b.Close()
 		return nil, err
 	}
+	go d.commitLoop()
 	return d, nil
 }
 
@@ -102,12 +109,17 @@ func (d *DB) migrate() error {
 // Path returns the file's path.
 func (d *DB) Path() string { return d.path }
 
-// Close closes the file.
+// Close stops the committer and closes the file. Saves still waiting fail.
 func (d *DB) Close() error {
-	if err := d.bolt.Close(); err != nil {
-		return fmt.Errorf("closing data file %s: %w", d.path, err)
-	}
-	return nil
+	var err error
+	d.closeOnce.Do(func() {
+		close(d.quit)
+		<-d.stopped
+		if cerr := d.bolt.Close(); cerr != nil {
+			err = fmt.Errorf("closing data file %s: %w", d.path, cerr)
+		}
+	})
+	return err
 }
 
 // LoadRecord returns a user's record; a user never seen has a zero record.
@@ -128,15 +140,13 @@ func (d *DB) LoadRecord(_ context.Context, user string) (presence.Record, bool, 
 	return rec, found, nil
 }
 
-// SaveRecord stores a user's record durably (bbolt syncs on commit).
-func (d *DB) SaveRecord(_ context.Context, user string, rec presence.Record) error {
+// SaveRecord stores a user's record and returns once it is on disk.
+func (d *DB) SaveRecord(ctx context.Context, user string, rec presence.Record) error {
 	raw, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encoding the record of %s: %w", user, err)
 	}
-	if err := d.bolt.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUsers).Put([]byte(user), raw)
-	}); err != nil {
+	if err := d.put(ctx, []byte(user), raw); err != nil {
 		return fmt.Errorf("writing the record of %s: %w", user, err)
 	}
 	return nil

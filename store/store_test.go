@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +99,38 @@ func TestUnwritableDataDir(t *testing.T) {
 	_ = os.WriteFile(file, nil, 0o600)
 	if _, err := store.Open(filepath.Join(file, "sub")); err == nil {
 		t.Fatal("Open under a file succeeded")
+	}
+}
+
+// Concurrent saves share commits and all reach the disk.
+func TestConcurrentSavesAreDurable(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 200)
+	for i := range 200 {
+		go func() {
+			errs <- db.SaveRecord(ctx, "u"+strconv.Itoa(i), presence.Record{Current: presence.Value{State: presence.Away, Message: strconv.Itoa(i)}})
+		}()
+	}
+	for range 200 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = db.Close()
+	if err := db.SaveRecord(ctx, "late", presence.Record{}); err == nil {
+		t.Fatal("save after Close succeeded")
+	}
+	db, err = store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all, _ := db.Records(ctx)
+	if len(all) != 200 || all["u7"].Current.Message != "7" {
+		t.Fatalf("%d records after reopen", len(all))
 	}
 }

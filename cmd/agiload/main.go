@@ -1,0 +1,218 @@
+// Command agiload measures a FastAGI server under load, the way a busy
+// Asterisk would load it: many concurrent presence/set hooks over loopback.
+// It runs presenced (the built binary, as its own process, with its store
+// in a temporary directory) and, in the same run, the floor: a bare
+// hand-written FastAGI handler sending the same commands, also in its own
+// process. Runs alternate between the two so that a noisy machine hurts
+// both alike, and the report gives medians and ratios.
+//
+//	go build -o bin/presenced ./cmd/presenced
+//	go run ./cmd/agiload -presenced bin/presenced -c 32 -d 5s -rounds 5
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/presenced/presenced/internal/loadgen"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "agiload:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	bin := flag.String("presenced", "bin/presenced", "the presenced binary to measure")
+	conc := flag.Int("c", 32, "concurrent Asterisk clients")
+	dur := flag.Duration("d", 5*time.Second, "duration of each run")
+	rounds := flag.Int("rounds", 5, "runs of each server, alternating")
+	serveFloor := flag.String("serve-floor", "", "internal: serve the floor on this address")
+	flag.Parse()
+	if *serveFloor != "" {
+		ln, err := net.Listen("tcp", *serveFloor)
+		if err != nil {
+			return err
+		}
+		fmt.Println(ln.Addr())
+		return loadgen.ServeFloor(ln)
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	floor, err := startChild(exec.Command(self, "-serve-floor", "127.0.0.1:0"), floorAddr)
+	if err != nil {
+		return fmt.Errorf("starting the floor: %w", err)
+	}
+	defer floor.stop()
+	data, err := os.MkdirTemp("", "agiload")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(data)
+	pcmd := exec.Command(*bin, "serve")
+	pcmd.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+filepath.Join(data, "d"),
+		"PRESENCED_AGI_MAX_SESSIONS=4096")
+	pres, err := startChild(pcmd, presencedAddr)
+	if err != nil {
+		return fmt.Errorf("starting presenced: %w", err)
+	}
+	defer pres.stop()
+
+	fmt.Printf("agiload: %d concurrent clients, %v per run, %d rounds, GOMAXPROCS of each process = %d CPUs\n\n", *conc, *dur, *rounds, numCPU())
+	fmt.Println("| round | server | sessions/s | p50 | p99 | errors | server CPU per session |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	stats := map[string][]row{}
+	ctx := context.Background()
+	// A short warm-up of each, not reported.
+	loadgen.Run(ctx, floor.addr, *conc, time.Second)
+	loadgen.Run(ctx, pres.addr, *conc, time.Second)
+	for r := 1; r <= *rounds; r++ {
+		for _, c := range []*child{floor, pres} {
+			cpu0 := c.cpu()
+			res := loadgen.Run(ctx, c.addr, *conc, *dur)
+			row := row{res: res, cpuPer: time.Duration(float64(c.cpu()-cpu0) / float64(max(res.Sessions, 1)))}
+			stats[c.name] = append(stats[c.name], row)
+			fmt.Printf("| %d | %s | %.0f | %v | %v | %d | %v |\n", r, c.name, res.Rate(), res.Percentile(50).Round(time.Microsecond),
+				res.Percentile(99).Round(time.Microsecond), res.Errors, row.cpuPer.Round(time.Microsecond))
+		}
+	}
+	f, p := median(stats["floor"]), median(stats["presenced"])
+	fmt.Printf("\nmedians: floor %.0f sessions/s (p50 %v, p99 %v, CPU %v/session); presenced %.0f sessions/s (p50 %v, p99 %v, CPU %v/session)\n",
+		f.rate, f.p50, f.p99, f.cpu, p.rate, p.p50, p.p99, p.cpu)
+	fmt.Printf("presenced/floor throughput: %.2f   p99: %v\n", p.rate/f.rate, p.p99)
+	return nil
+}
+
+type row struct {
+	res    loadgen.Result
+	cpuPer time.Duration
+}
+
+type summary struct {
+	rate          float64
+	p50, p99, cpu time.Duration
+}
+
+func median(rows []row) summary {
+	var rates []float64
+	var p50, p99, cpu []time.Duration
+	for _, r := range rows {
+		rates = append(rates, r.res.Rate())
+		p50 = append(p50, r.res.Percentile(50))
+		p99 = append(p99, r.res.Percentile(99))
+		cpu = append(cpu, r.cpuPer)
+	}
+	slices.Sort(rates)
+	slices.Sort(p50)
+	slices.Sort(p99)
+	slices.Sort(cpu)
+	m := len(rows) / 2
+	return summary{rates[m], p50[m].Round(time.Microsecond), p99[m].Round(time.Microsecond), cpu[m].Round(time.Microsecond)}
+}
+
+// child is a server process.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	addr string
+}
+
+func floorAddr(line string) string {
+	if _, err := net.ResolveTCPAddr("tcp", line); err == nil {
+		return line
+	}
+	return ""
+}
+
+func presencedAddr(line string) string {
+	var m struct {
+		Message, Addr string
+	}
+	if json.Unmarshal([]byte(line), &m) == nil && m.Message == "fastagi listening" {
+		return m.Addr
+	}
+	return ""
+}
+
+// startChild starts cmd and waits for a line (stdout or stderr) from which
+// addrOf reads the listen address.
+func startChild(cmd *exec.Cmd, addrOf func(string) string) (*child, error) {
+	name := "floor"
+	if filepath.Base(cmd.Path) != filepath.Base(os.Args[0]) {
+		name = "presenced"
+	}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			if a := addrOf(sc.Text()); a != "" && !sent {
+				found <- a
+				sent = true
+			}
+		}
+	}()
+	select {
+	case a := <-found:
+		return &child{name: name, cmd: cmd, addr: a}, nil
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("%s did not report its address", cmd.Path)
+	}
+}
+
+// cpu returns the process's user plus system CPU time so far.
+func (c *child) cpu() time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name: utime is the 14th field
+	// of the whole line, stime the 15th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+	}
+}
+
+func numCPU() int {
+	n := 0
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		n = strings.Count(string(b), "processor\t:")
+	}
+	return n
+}

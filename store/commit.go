@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Group commit. Every bbolt commit ends in an fdatasync, and commits are
+// serialised, so one commit per hook caps the whole service at the disk's
+// sync rate and makes concurrent hooks queue behind each other's syncs.
+// One goroutine commits instead: it takes the first waiting save at once
+// and, with it, every save that arrived while the previous commit was
+// syncing. A lone save is committed without delay; under load many saves
+// share a sync. (bbolt's own Batch waits MaxBatchDelay before committing,
+// which adds that delay to every hook.)
+
+// maxBatch bounds the saves in one commit.
+const maxBatch = 256
+
+var errClosed = errors.New("store is closed")
+
+type saveReq struct {
+	key, val []byte
+	done     chan error
+}
+
+func (d *DB) commitLoop() {
+	defer close(d.stopped)
+	batch := make([]saveReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-d.saves:
+			batch = append(batch[:0], r)
+		case <-d.quit:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-d.saves:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		err := d.bolt.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketUsers)
+			for _, r := range batch {
+				if err := b.Put(r.key, r.val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+// put stores key=val in the users bucket through the committer and waits
+// until it is durable.
+func (d *DB) put(ctx context.Context, key, val []byte) error {
+	r := saveReq{key: key, val: val, done: make(chan error, 1)}
+	select {
+	case d.saves <- r:
+	case <-d.quit:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // the commit may still happen; the caller did not wait for it
+	}
+}
