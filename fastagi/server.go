@@ -1,6 +1,7 @@
 package fastagi
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -47,16 +48,18 @@ type Config struct {
 
 // Server is a FastAGI server: Open binds and starts accepting, Close drains.
 type Server struct {
-	cfg      Config
-	ln       net.Listener
-	sem      chan struct{}
-	ctx      context.Context
-	stop     context.CancelFunc
-	done     chan struct{}
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    map[net.Conn]bool // true once the handler runs
-	once     sync.Once
+	cfg   Config
+	ln    net.Listener
+	sem   chan struct{}
+	ctx   context.Context
+	stop  context.CancelFunc
+	done  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]bool // true once the handler runs
+	once  sync.Once
+	// readers recycles the per-session line readers (MaxLine bytes each).
+	readers  sync.Pool
 	rejected zerolog.Logger
 }
 
@@ -80,6 +83,7 @@ func NewServer(cfg Config) *Server {
 		done: make(chan struct{}), conns: map[net.Conn]bool{},
 		// A scan of the port must not flood the log.
 		rejected: cfg.Log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
+		readers:  sync.Pool{New: func() any { return bufio.NewReaderSize(nil, MaxLine) }},
 	}
 }
 
@@ -176,7 +180,13 @@ func (s *Server) serve(conn net.Conn) {
 		s.mu.Unlock()
 	}()
 
-	sess := newSession(conn, s.cfg.CommandTimeout)
+	br := s.readers.Get().(*bufio.Reader)
+	br.Reset(conn)
+	defer func() { br.Reset(nil); s.readers.Put(br) }()
+	sess := &Session{conn: conn, br: br, timeout: s.cfg.CommandTimeout, base: s.ctx}
+	// Server shutdown past the drain time cuts the session at once.
+	stop := context.AfterFunc(s.ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	if err := conn.SetDeadline(time.Now().Add(s.cfg.EnvTimeout)); err != nil {
 		return
 	}

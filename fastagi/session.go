@@ -17,13 +17,14 @@ type Session struct {
 
 	conn    net.Conn
 	br      *bufio.Reader
+	wbuf    []byte
 	timeout time.Duration
 	hangups int
 	broken  error
-}
-
-func newSession(conn net.Conn, timeout time.Duration) *Session {
-	return &Session{conn: conn, br: bufio.NewReaderSize(conn, MaxLine), timeout: timeout}
+	// base is the context the server gave the handler; its cancellation
+	// already cuts the connection (see Server.serve), so commands run with
+	// it need no watcher of their own.
+	base context.Context
 }
 
 // RemoteAddr is the address of the Asterisk end.
@@ -54,13 +55,14 @@ func (s *Session) Command(ctx context.Context, line string) (Reply, error) {
 	if err := s.conn.SetDeadline(deadline); err != nil {
 		return Reply{}, s.fail(ctx, err)
 	}
-	// A cancelled context ends a blocked read or write at once.
-	stop := context.AfterFunc(ctx, func() { _ = s.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	if ctx != s.base {
+		// A cancelled context ends a blocked read or write at once.
+		stop := context.AfterFunc(ctx, func() { _ = s.conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 
-	buf := make([]byte, 0, len(line)+1)
-	buf = append(append(buf, line...), '\n')
-	if _, err := s.conn.Write(buf); err != nil {
+	s.wbuf = append(append(s.wbuf[:0], line...), '\n')
+	if _, err := s.conn.Write(s.wbuf); err != nil {
 		return Reply{}, s.fail(ctx, err)
 	}
 	r, err := readReply(s.br, &s.hangups)

@@ -90,6 +90,9 @@ func run() error {
 			res := loadgen.Run(ctx, c.addr, *conc, *dur)
 			row := row{res: res, cpuPer: time.Duration(float64(c.cpu()-cpu0) / float64(max(res.Sessions, 1)))}
 			stats[c.name] = append(stats[c.name], row)
+			if res.FirstErr != nil {
+				fmt.Fprintf(os.Stderr, "agiload: %s: %d errors, the first: %v\n", c.name, res.Errors, res.FirstErr)
+			}
 			fmt.Printf("| %d | %s | %.0f | %v | %v | %d | %v |\n", r, c.name, res.Rate(), res.Percentile(50).Round(time.Microsecond),
 				res.Percentile(99).Round(time.Microsecond), res.Errors, row.cpuPer.Round(time.Microsecond))
 		}

@@ -29,6 +29,7 @@ import (
 type Result struct {
 	Sessions  int
 	Errors    int
+	FirstErr  error
 	Elapsed   time.Duration
 	Latencies []time.Duration // one per successful session, sorted
 }
@@ -47,7 +48,8 @@ func (r Result) Percentile(p float64) time.Duration {
 
 // Run keeps concurrency sessions going against addr for d.
 func Run(ctx context.Context, addr string, concurrency int, d time.Duration) Result {
-	ctx, cancel := context.WithTimeout(ctx, d)
+	end := time.Now().Add(d)
+	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	var mu sync.Mutex
 	var res Result
@@ -61,11 +63,17 @@ func Run(ctx context.Context, addr string, concurrency int, d time.Duration) Res
 			user := strconv.Itoa(2000 + w)
 			var lat []time.Duration
 			errs := 0
+			var first error
 			for i := 0; ctx.Err() == nil; i++ {
 				t0 := time.Now()
 				if err := ast.Session(ctx, addr, user, i%2 == 0); err != nil {
-					if ctx.Err() == nil {
+					// A dial cut by the run's deadline is not an error
+					// (net.Dialer's deadline can fire before ctx.Err is set).
+					if time.Now().Before(end) {
 						errs++
+						if first == nil {
+							first = err
+						}
 					}
 					continue
 				}
@@ -74,6 +82,9 @@ func Run(ctx context.Context, addr string, concurrency int, d time.Duration) Res
 			mu.Lock()
 			res.Latencies = append(res.Latencies, lat...)
 			res.Errors += errs
+			if res.FirstErr == nil {
+				res.FirstErr = first
+			}
 			mu.Unlock()
 		}()
 	}
