@@ -15,12 +15,13 @@ import (
 type Session struct {
 	Env Env
 
-	conn    net.Conn
-	br      *bufio.Reader
-	wbuf    []byte
-	timeout time.Duration
-	hangups int
-	broken  error
+	conn     net.Conn
+	br       *bufio.Reader
+	wbuf     []byte
+	timeout  time.Duration
+	deadline time.Time // the connection's current deadline
+	hangups  int
+	broken   error
 	// base is the context the server gave the handler; its cancellation
 	// already cuts the connection (see Server.serve), so commands run with
 	// it need no watcher of their own.
@@ -48,11 +49,7 @@ func (s *Session) Command(ctx context.Context, line string) (Reply, error) {
 	if len(line) > MaxCommand {
 		return Reply{}, fmt.Errorf("fastagi: command of %d bytes is longer than Asterisk reads (%d)", len(line), MaxCommand)
 	}
-	deadline := time.Now().Add(s.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if err := s.conn.SetDeadline(deadline); err != nil {
+	if err := s.armDeadline(ctx); err != nil {
 		return Reply{}, s.fail(ctx, err)
 	}
 	if ctx != s.base {
@@ -70,6 +67,27 @@ func (s *Session) Command(ctx context.Context, line string) (Reply, error) {
 		return Reply{}, s.fail(ctx, err)
 	}
 	return r, err
+}
+
+// armDeadline makes sure the connection's deadline is at most the
+// command timeout away, and no later than ctx's. Moving a deadline costs a
+// timer update, so a deadline that is still more than half the timeout away
+// is kept: each command then has between half and all of the timeout.
+func (s *Session) armDeadline(ctx context.Context) error {
+	now := time.Now()
+	d, hasCtx := ctx.Deadline()
+	if hasCtx && d.Before(s.deadline) {
+		s.deadline = d
+		return s.conn.SetDeadline(d)
+	}
+	if s.deadline.Sub(now) > s.timeout/2 {
+		return nil
+	}
+	s.deadline = now.Add(s.timeout)
+	if hasCtx && d.Before(s.deadline) {
+		s.deadline = d
+	}
+	return s.conn.SetDeadline(s.deadline)
 }
 
 // fail marks the session broken by an I/O error.

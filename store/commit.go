@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -21,6 +22,9 @@ const maxBatch = 256
 
 var errClosed = errors.New("store is closed")
 
+// commitDelay is how long a commit under load waits for more saves.
+const commitDelay = 500 * time.Microsecond
+
 type saveReq struct {
 	key, val []byte
 	done     chan error
@@ -29,6 +33,7 @@ type saveReq struct {
 func (d *DB) commitLoop() {
 	defer close(d.stopped)
 	batch := make([]saveReq, 0, maxBatch)
+	last := 0
 	for {
 		select {
 		case r := <-d.saves:
@@ -36,15 +41,33 @@ func (d *DB) commitLoop() {
 		case <-d.quit:
 			return
 		}
+		// Under load (the last commit carried several saves) wait a little
+		// for more, like PostgreSQL's commit_delay: fewer, larger commits
+		// cost far less CPU than many small ones. A lone save never waits.
+		var window <-chan time.Time
+		if last > 1 {
+			window = time.After(commitDelay)
+		}
 	more:
 		for len(batch) < maxBatch {
 			select {
 			case r := <-d.saves:
 				batch = append(batch, r)
-			default:
+			case <-window:
 				break more
+			default:
+				if window == nil {
+					break more
+				}
+				select {
+				case r := <-d.saves:
+					batch = append(batch, r)
+				case <-window:
+					break more
+				}
 			}
 		}
+		last = len(batch)
 		err := d.bolt.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketUsers)
 			for _, r := range batch {

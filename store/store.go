@@ -7,12 +7,11 @@
 // Layout (schema version 1):
 //
 //	meta/schema        "1"
-//	users/<user>       JSON presence.Record
+//	users/<user>       presence.Record in the binary form of record.go
 package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -132,7 +131,9 @@ func (d *DB) LoadRecord(_ context.Context, user string) (presence.Record, bool, 
 			return nil
 		}
 		found = true
-		return json.Unmarshal(raw, &rec)
+		var err error
+		rec, err = decodeRecord(raw)
+		return err
 	})
 	if err != nil {
 		return presence.Record{}, false, fmt.Errorf("reading the record of %s: %w", user, err)
@@ -142,11 +143,7 @@ func (d *DB) LoadRecord(_ context.Context, user string) (presence.Record, bool, 
 
 // SaveRecord stores a user's record and returns once it is on disk.
 func (d *DB) SaveRecord(ctx context.Context, user string, rec presence.Record) error {
-	raw, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encoding the record of %s: %w", user, err)
-	}
-	if err := d.put(ctx, []byte(user), raw); err != nil {
+	if err := d.put(ctx, []byte(user), encodeRecord(rec)); err != nil {
 		return fmt.Errorf("writing the record of %s: %w", user, err)
 	}
 	return nil
@@ -157,9 +154,9 @@ func (d *DB) Records(_ context.Context) (map[string]presence.Record, error) {
 	out := map[string]presence.Record{}
 	err := d.bolt.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
-			var rec presence.Record
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("record of %s: %w", k, err)
+			rec, err := decodeRecord(v)
+			if err != nil {
+				return fmt.Errorf("record of %q: %w", k, err)
 			}
 			out[string(k)] = rec
 			return nil

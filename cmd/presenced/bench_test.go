@@ -45,6 +45,7 @@ func BenchmarkHookPresenceSet(b *testing.B) {
 	}
 	defer m.Close()
 	benchHook(b, m.AGIAddr().String())
+
 }
 
 // BenchmarkHookFloor measures the floor: a bare FastAGI handler that sends
