@@ -197,3 +197,48 @@ func TestDecodeAgreesWithRecordedReads(t *testing.T) {
 		t.Fatalf("only %d recorded reads checked", checked)
 	}
 }
+
+// FuzzDecode: any stored value either fails to parse or gives a value that,
+// once sanitised, is valid and survives Encode and Decode unchanged.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{"available", "dnd,,see you, later", "xa,b24gdmFjYXRpb24=,YmFjayBNb25kYXksIDlhbSAvIG9rPw==,e", "away,,,e,x", "DND,a,b,", "away,lunch,back, ok"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := presence.Decode(raw)
+		if err != nil {
+			return
+		}
+		v = v.Sanitize()
+		if err := v.Validate(); err != nil {
+			t.Fatalf("sanitised %q is invalid: %v", raw, err)
+		}
+		again, err := presence.Decode(presence.Encode(v))
+		if err != nil || !again.Same(v) {
+			t.Fatalf("round trip of %+v gave %+v, %v", v, again, err)
+		}
+	})
+}
+
+// FuzzEncodeRoundTrip: any valid text, through what the emulated Asterisk
+// stores and evaluates, comes back exactly.
+func FuzzEncodeRoundTrip(f *testing.F) {
+	for i, s := range hostile {
+		f.Add(s, hostile[len(hostile)-1-i])
+	}
+	f.Fuzz(func(t *testing.T, sub, msg string) {
+		v := presence.Value{State: presence.Chat, Subtype: sub, Message: msg}
+		if v.Validate() != nil {
+			return
+		}
+		ast := astemu.New()
+		if !ast.WriteFunction("PRESENCE_STATE(CustomPresence:u)", presence.Encode(v)) {
+			t.Fatalf("rejected: %v", ast.Log())
+		}
+		got, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:u,message)")
+		gotSub, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:u,subtype)")
+		if got != msg || gotSub != sub {
+			t.Fatalf("stored %q/%q, read back %q/%q", sub, msg, gotSub, got)
+		}
+	})
+}

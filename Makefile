@@ -1,0 +1,55 @@
+# presenced: make run | make test | make build | make bench | make fuzz | make lint
+GO        ?= go
+BIN       := bin/presenced
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+FUZZTIME  ?= 30s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# Every fuzz target, as package:Target.
+FUZZ_TARGETS := \
+	./fastagi:FuzzReadEnv ./fastagi:FuzzReadReply ./fastagi:FuzzQuote \
+	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip \
+	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord
+
+.PHONY: all build run test bench load fuzz lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/presenced
+
+# Starts presenced with its defaults: FastAGI on 127.0.0.1:4573, data in ./data.
+run: build
+	./$(BIN) serve
+
+# Formatting, vet, then every test with the race detector; the seed corpora
+# of the fuzz targets run as ordinary tests.
+test:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+# Go benchmarks, then the load command (presenced against the floor).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+	$(GO) run ./cmd/agiload -presenced $(BIN) -c 32 -d 5s -rounds 5
+
+load: build
+	$(GO) run ./cmd/agiload -presenced $(BIN) -c 32 -d 5s -rounds 5
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+clean:
+	rm -rf bin
