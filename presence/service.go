@@ -65,7 +65,7 @@ type Service struct {
 	recs map[string]Record // every user's record, as stored
 
 	tmu    sync.Mutex
-	timers map[string]*time.Timer
+	timers map[string]expiry
 	closed bool
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -91,7 +91,7 @@ func NewService(cfg Config) (*Service, error) {
 		cfg.MaxHistory = DefaultMaxHistory
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, seed: maphash.MakeSeed(), recs: map[string]Record{}, timers: map[string]*time.Timer{}, ctx: ctx, cancel: cancel}, nil
+	return &Service{cfg: cfg, seed: maphash.MakeSeed(), recs: map[string]Record{}, timers: map[string]expiry{}, ctx: ctx, cancel: cancel}, nil
 }
 
 // Start loads the stored records and arms a timer for every timed
@@ -125,8 +125,8 @@ func (s *Service) record(user string) Record {
 func (s *Service) Close() {
 	s.tmu.Lock()
 	s.closed = true
-	for u, t := range s.timers {
-		t.Stop()
+	for u, e := range s.timers {
+		e.timer.Stop()
 		delete(s.timers, u)
 	}
 	s.tmu.Unlock()
@@ -337,23 +337,30 @@ func (s *Service) write(ctx context.Context, w Writer, user string, rec *Record)
 func (s *Service) schedule(user string, at time.Time) {
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
-	if t, ok := s.timers[user]; ok {
-		t.Stop()
+	e, ok := s.timers[user]
+	if ok && e.at.Equal(at) {
+		return // already armed for that time (every hook of a timed user gets here)
+	}
+	if ok {
+		e.timer.Stop()
 		delete(s.timers, user)
 	}
 	if s.closed || at.IsZero() {
 		return
 	}
-	s.timers[user] = time.AfterFunc(at.Sub(s.cfg.Now()), func() { s.expire(user) })
+	s.timers[user] = expiry{at: at, timer: time.AfterFunc(at.Sub(s.cfg.Now()), func() { s.expire(user, at) })}
 }
 
 // expire ends a timed presence: back to the most recent remembered presence
 // that has not ended itself.
-func (s *Service) expire(user string) {
+func (s *Service) expire(user string, at time.Time) {
 	s.tmu.Lock()
 	if s.closed {
 		s.tmu.Unlock()
 		return
+	}
+	if e, ok := s.timers[user]; ok && e.at.Equal(at) {
+		delete(s.timers, user) // this timer fired; a later schedule arms anew
 	}
 	s.wg.Add(1)
 	s.tmu.Unlock()
@@ -373,6 +380,12 @@ func (s *Service) expire(user string) {
 	if err != nil && !errors.Is(err, errNotDue) && s.cfg.OnError != nil {
 		s.cfg.OnError(user, err)
 	}
+}
+
+// expiry is an armed timer of a timed presence.
+type expiry struct {
+	at    time.Time
+	timer *time.Timer
 }
 
 // errUnchanged tells mutate that the operation has nothing to write.

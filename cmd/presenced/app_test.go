@@ -118,3 +118,15 @@ func TestRestoreChainSurvivesRestart(t *testing.T) {
 		}
 	}
 }
+
+// AGI(agi://.../presence/set?state=away,,,,"",) : the dialplan's quoted
+// empty and trailing empty arguments arrive as empty agi_arg_N lines and
+// count as "not given".
+func TestEmptyAndTrailingArguments(t *testing.T) {
+	m := openMain(t, t.TempDir())
+	defer m.Close()
+	c := hook(t, m, astemu.New(), "presence/set?state=away&message=From%20the%20query", "1001", "", "", "", "", "")
+	if c.Var("PRESENCED_RESULT") != "OK" || c.Var("PRESENCED_STATE") != "away" || c.Var("PRESENCED_MESSAGE") != "From the query" {
+		t.Fatalf("vars %v", c.Vars())
+	}
+}
