@@ -34,6 +34,9 @@ type Change struct {
 	Provider string
 	Value    Value
 	Previous Value
+	// Timer is true when a timed presence ended, rather than a caller
+	// asking for the change.
+	Timer bool
 }
 
 // Config configures a Service.
@@ -297,7 +300,7 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	mu.Unlock()
 	s.schedule(user, rec.Current.Expires)
 	if !before.Same(rec.Current) && s.cfg.OnChange != nil {
-		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: rec.Current, Previous: before})
+		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: rec.Current, Previous: before, Timer: w == nil && op != nil})
 	}
 	return rec.Current, nil
 }

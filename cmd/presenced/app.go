@@ -42,8 +42,14 @@ func (m *Main) Open(ctx context.Context) error {
 		Store:      db,
 		MaxHistory: m.Config.PresenceHistory,
 		OnChange: func(c presence.Change) {
-			plog.Info().Str("user", c.User).Str("state", c.Value.State.String()).
-				Str("previous", c.Previous.State.String()).Time("expires", c.Value.Expires).Msg("presence changed")
+			// A hook's change is in its own "hook" line; one a timer made has
+			// no other line.
+			ev := plog.Debug()
+			if c.Timer {
+				ev = plog.Info()
+			}
+			ev.Str("user", c.User).Str("state", c.Value.State.String()).Str("previous", c.Previous.State.String()).
+				Bool("timer", c.Timer).Msg("presence changed")
 		},
 		OnError: func(user string, err error) {
 			plog.Error().Err(err).Str("user", user).Msg("timed presence could not be ended")
@@ -87,6 +93,11 @@ func (m *Main) serveAGI(ctx context.Context, s *fastagi.Session) {
 		ev = m.Log.Warn().Err(res.Err)
 	} else if res.Err != nil {
 		ev = ev.Str("error", presence.ErrorMessage(res.Err))
+	}
+	for _, v := range res.Vars {
+		if v.Name == dialplan.VarState {
+			ev = ev.Str("state", v.Value)
+		}
 	}
 	ev.Str("component", "hook").Str("transport", "fastagi").Str("command", res.Command).Str("user", res.User).
 		Str("channel", s.Env.Get("agi_channel")).Str("result", res.Code()).Dur("took", time.Since(start)).Msg("hook")
