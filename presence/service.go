@@ -50,7 +50,9 @@ type Config struct {
 	Now func() time.Time
 	// MaxHistory bounds the restore memory per user (default 20).
 	MaxHistory int
-	// OnChange is called after every visible change, outside any lock.
+	// OnChange is called after every visible change, under that user's
+	// lock so that one user's changes arrive in order: it must return
+	// quickly and must not call the service.
 	OnChange func(Change)
 	// OnError reports failures of background work (timers), which has no
 	// caller to return them to.
@@ -245,23 +247,24 @@ func restore(r *Record, now time.Time) bool {
 }
 
 // mutate is the one path of every operation: validate the user, lock it,
-// load its record, learn what Asterisk holds now, apply op, write and
-// confirm, store, and announce. op nil means "read, and flush if pending".
-// w nil means a background operation.
+// take its record, learn what Asterisk holds now, apply op, write and
+// confirm, store, re-arm the timer and announce, all under the user's lock
+// so that changes of one user are announced in the order they happened.
+// op nil means "read, and flush if pending"; w nil means a background
+// operation.
 func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Record, time.Time) error) (Value, error) {
 	if err := ValidateUser(user); err != nil {
 		return Value{}, err
 	}
 	mu := &s.locks[maphash.String(s.seed, user)%uint64(len(s.locks))]
 	mu.Lock()
+	defer mu.Unlock()
 	rec := s.record(user)
 	before := rec.Current
-	now := s.cfg.Now()
 	dirty := false
 	if w != nil && !rec.Pending {
 		cur, err := w.ReadPresence(ctx, Provider(user))
 		if err != nil {
-			mu.Unlock()
 			return Value{}, err
 		}
 		if !cur.Same(rec.Current) {
@@ -271,36 +274,34 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 			dirty = true
 		}
 	}
-	if op == nil && !dirty && (!rec.Pending || (w == nil && s.cfg.Background == nil)) {
-		mu.Unlock()
-		return rec.Current, nil
-	}
+	changed := false
 	if op != nil {
-		switch err := op(&rec, now); {
+		switch err := op(&rec, s.cfg.Now()); {
 		case errors.Is(err, errUnchanged):
-			op = nil
 		case err != nil:
-			mu.Unlock()
 			return Value{}, err
+		default:
+			changed = true
 		}
 	}
-	if op != nil || rec.Pending {
+	flush := rec.Pending && (w != nil || s.cfg.Background != nil)
+	if !changed && !dirty && !flush {
+		return rec.Current, nil
+	}
+	if changed || flush {
 		if err := s.write(ctx, w, user, &rec); err != nil {
-			mu.Unlock()
 			return Value{}, err
 		}
 	}
 	if err := s.cfg.Store.SaveRecord(ctx, user, rec); err != nil {
-		mu.Unlock()
 		return Value{}, WrapError(CodeInternal, err, "saving the presence record of "+user)
 	}
 	s.rmu.Lock()
 	s.recs[user] = rec
 	s.rmu.Unlock()
-	mu.Unlock()
 	s.schedule(user, rec.Current.Expires)
 	if !before.Same(rec.Current) && s.cfg.OnChange != nil {
-		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: rec.Current, Previous: before, Timer: w == nil && op != nil})
+		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: rec.Current, Previous: before, Timer: w == nil && changed})
 	}
 	return rec.Current, nil
 }
