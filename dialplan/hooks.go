@@ -184,14 +184,11 @@ func presenceVars(v presence.Value) []Var {
 
 func writer(ch Channel) presence.Writer { return presence.VariableWriter{Channel: ch} }
 
-// value builds a presence value from a hook's state, subtype and message.
+// value builds a presence value from a hook's state, subtype and message;
+// the service validates the text.
 func value(p map[string]string) (presence.Value, error) {
 	st, err := presence.ParseState(p["state"])
-	if err != nil {
-		return presence.Value{}, err
-	}
-	v := presence.Value{State: st, Subtype: p["subtype"], Message: p["message"]}
-	return v, v.Validate()
+	return presence.Value{State: st, Subtype: p["subtype"], Message: p["message"]}, err
 }
 
 func (h *Hooks) now() time.Time {
@@ -236,12 +233,13 @@ func (h *Hooks) restore(ctx context.Context, ch Channel, user string, _ map[stri
 	return presenceVars(got), err
 }
 
+// dnd is the presence of the dnd hooks; the service validates it.
+func dnd(p map[string]string) presence.Value {
+	return presence.Value{State: presence.DND, Message: p["message"]}
+}
+
 func (h *Hooks) dndOn(ctx context.Context, ch Channel, user string, p map[string]string) ([]Var, error) {
-	v := presence.Value{State: presence.DND, Message: p["message"]}
-	if err := v.Validate(); err != nil {
-		return nil, err
-	}
-	got, err := h.Presence.Set(ctx, writer(ch), user, v)
+	got, err := h.Presence.Set(ctx, writer(ch), user, dnd(p))
 	return h.dndDevice(ctx, user, got, err)
 }
 
@@ -251,11 +249,7 @@ func (h *Hooks) dndOff(ctx context.Context, ch Channel, user string, _ map[strin
 }
 
 func (h *Hooks) dndToggle(ctx context.Context, ch Channel, user string, p map[string]string) ([]Var, error) {
-	v := presence.Value{State: presence.DND, Message: p["message"]}
-	if err := v.Validate(); err != nil {
-		return nil, err
-	}
-	got, err := h.Presence.Toggle(ctx, writer(ch), user, v)
+	got, err := h.Presence.Toggle(ctx, writer(ch), user, dnd(p))
 	return h.dndDevice(ctx, user, got, err)
 }
 
