@@ -97,9 +97,6 @@ type Reply struct {
 	Text   string // the text of a non-200 reply; 520 usage lines joined by "\n"
 }
 
-// ResultInt returns Result as a number.
-func (r Reply) ResultInt() (int, error) { return strconv.Atoi(r.Result) }
-
 // Typed outcomes of non-200 replies.
 var (
 	// ErrInvalidCommand is a "510 Invalid or unknown command" reply.

@@ -28,9 +28,6 @@ type Session struct {
 	base context.Context
 }
 
-// RemoteAddr is the address of the Asterisk end.
-func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
-
 // HungUp reports whether Asterisk has sent HANGUP: the channel is gone.
 // Variable commands still work after it; channel commands answer 511.
 func (s *Session) HungUp() bool { return s.hangups > 0 }

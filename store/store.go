@@ -105,9 +105,6 @@ func (d *DB) migrate() error {
 	})
 }
 
-// Path returns the file's path.
-func (d *DB) Path() string { return d.path }
-
 // Close stops the committer and closes the file. Saves still waiting fail.
 func (d *DB) Close() error {
 	var err error

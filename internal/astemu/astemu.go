@@ -41,13 +41,6 @@ func (a *Asterisk) DBGet(family, key string) (string, bool) {
 	return v, ok
 }
 
-// DBPut stores an astdb value, as `database put` does.
-func (a *Asterisk) DBPut(family, key, value string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.db[family+"/"+key] = value
-}
-
 // Log returns the warnings and notices logged so far.
 func (a *Asterisk) Log() []string {
 	a.mu.Lock()

@@ -15,7 +15,6 @@ import (
 	"context"
 	b64 "encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -59,7 +58,7 @@ func Run(ctx context.Context, addr string, concurrency int, d time.Duration) Res
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ast := newAsterisk()
+			ast := NewAsterisk()
 			user := strconv.Itoa(2000 + w)
 			var lat []time.Duration
 			errs := 0
@@ -106,10 +105,8 @@ type Asterisk struct {
 	buf []byte
 }
 
-func newAsterisk() *Asterisk { return &Asterisk{db: map[string]string{}} }
-
 // NewAsterisk returns an emulated Asterisk for one goroutine's sessions.
-func NewAsterisk() *Asterisk { return newAsterisk() }
+func NewAsterisk() *Asterisk { return &Asterisk{db: map[string]string{}} }
 
 // Session runs one AGI(agi://addr/presence/set,user,away|available,,Message)
 // until the server closes the connection.
@@ -244,10 +241,4 @@ func floorSession(conn net.Conn) {
 			return
 		}
 	}
-}
-
-// Format renders a result as one line.
-func (r Result) Format() string {
-	return fmt.Sprintf("%d sessions in %v: %.0f sessions/s, p50 %v, p99 %v, %d errors",
-		r.Sessions, r.Elapsed.Round(time.Millisecond), r.Rate(), r.Percentile(50), r.Percentile(99), r.Errors)
 }
