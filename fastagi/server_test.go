@@ -234,3 +234,30 @@ func TestTenThousandConnections(t *testing.T) {
 		t.Fatalf("%d goroutines left (before: %d)\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// A handler's own context, cancelled while Asterisk says nothing, ends the
+// command at once and leaves the session broken.
+func TestCommandHonoursItsContext(t *testing.T) {
+	got := make(chan error, 2)
+	h := fastagi.HandlerFunc(func(ctx context.Context, s *fastagi.Session) {
+		cctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(50*time.Millisecond, cancel)
+		_, err := s.Command(cctx, "EXEC Wait 60")
+		got <- err
+		_, err = s.Command(ctx, "NOOP")
+		got <- err
+	})
+	srv := startServer(t, fastagi.Config{Handler: h, CommandTimeout: time.Hour})
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte("agi_network: yes\n\n")) // and never answers
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled command: %v", err)
+	}
+	if err := <-got; err == nil {
+		t.Fatal("a broken session ran another command")
+	}
+}
