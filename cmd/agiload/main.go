@@ -13,7 +13,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -67,13 +66,24 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(data)
+	// presenced gets a free port picked here, rather than reporting one, so
+	// that it can run with any log level (PRESENCED_LOG_LEVEL from the
+	// environment applies).
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
 	pcmd := exec.Command(*bin, "serve")
-	pcmd.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+filepath.Join(data, "d"),
+	pcmd.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN="+port, "PRESENCED_DATA_DIR="+filepath.Join(data, "d"),
 		"PRESENCED_AGI_MAX_SESSIONS=4096")
-	pres, err := startChild(pcmd, presencedAddr)
+	pres, err := startChild(pcmd, nil)
 	if err != nil {
 		return fmt.Errorf("starting presenced: %w", err)
 	}
+	if err := waitListening(port); err != nil {
+		return fmt.Errorf("starting presenced: %w", err)
+	}
+	pres.addr = port
 	defer pres.stop()
 
 	fmt.Printf("agiload: %d concurrent clients, %v per run, %d rounds, GOMAXPROCS of each process = %d CPUs\n\n", *conc, *dur, *rounds, numCPU())
@@ -145,18 +155,34 @@ func floorAddr(line string) string {
 	return ""
 }
 
-func presencedAddr(line string) string {
-	var m struct {
-		Message, Addr string
+// freePort returns a loopback address with a port that was free a moment ago.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
 	}
-	if json.Unmarshal([]byte(line), &m) == nil && m.Message == "fastagi listening" {
-		return m.Addr
-	}
-	return ""
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
-// startChild starts cmd and waits for a line (stdout or stderr) from which
-// addrOf reads the listen address.
+// waitListening waits until addr accepts connections.
+func waitListening(addr string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startChild starts cmd and, when addrOf is not nil, waits for a line
+// (stdout or stderr) from which it reads the listen address. The child's
+// output is read to its end either way, so that it never blocks on it.
 func startChild(cmd *exec.Cmd, addrOf func(string) string) (*child, error) {
 	name := "floor"
 	if filepath.Base(cmd.Path) != filepath.Base(os.Args[0]) {
@@ -172,12 +198,18 @@ func startChild(cmd *exec.Cmd, addrOf func(string) string) (*child, error) {
 		sc := bufio.NewScanner(pr)
 		sent := false
 		for sc.Scan() {
+			if addrOf == nil {
+				continue
+			}
 			if a := addrOf(sc.Text()); a != "" && !sent {
 				found <- a
 				sent = true
 			}
 		}
 	}()
+	if addrOf == nil {
+		return &child{name: name, cmd: cmd}, nil
+	}
 	select {
 	case a := <-found:
 		return &child{name: name, cmd: cmd, addr: a}, nil
