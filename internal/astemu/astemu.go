@@ -67,6 +67,10 @@ func (a *Asterisk) WriteFunction(name, value string) bool {
 		a.logf("WARNING func_presencestate.c: The PRESENCE_STATE function can only set CustomPresence: presence providers.")
 		return false
 	}
+	if len(args) == 15 {
+		a.logf("WARNING func_presencestate.c: PRESENCE_STATE function called with no custom device name!")
+		return false
+	}
 	if _, _, _, _, ok := parseData(value); !ok {
 		a.logf("WARNING func_presencestate.c: Invalid arguments to PRESENCE_STATE")
 		return false
@@ -104,26 +108,32 @@ func (a *Asterisk) ReadFunction(expr string) (string, bool) {
 	return "", false
 }
 
-// presenceRead mirrors presence_read in func_presencestate.c.
+// presenceRead mirrors presence_read in func_presencestate.c for a single
+// CustomPresence provider: an unknown field reads as empty, and a provider
+// Asterisk cannot evaluate (another technology, an unparseable stored
+// value) makes the read fail.
 func (a *Asterisk) presenceRead(args string) (string, bool) {
-	parts := strings.Split(args, ",")
-	if len(parts) < 2 {
+	parts := strings.SplitN(args, ",", 3)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
 		a.logf("WARNING func_presencestate.c: PRESENCE_STATE reading requires both presence provider and presence field arguments.")
 		return "", false
 	}
 	provider, field := parts[0], parts[1]
 	encode := len(parts) > 2 && strings.Contains(parts[2], "e")
+	if len(provider) < 15 || !strings.EqualFold(provider[:15], "CustomPresence:") {
+		a.logf("WARNING func_presencestate.c: PRESENCE_STATE unknown")
+		return "", false
+	}
 	state, subtype, message := "not_set", "", ""
-	if len(provider) >= 15 && strings.EqualFold(provider[:15], "CustomPresence:") {
-		if raw, ok := a.db["CustomPresence/"+provider[15:]]; ok {
-			st, sub, msg, opts, ok := parseData(raw)
-			if !ok {
-				return "", false
-			}
-			state, subtype, message = st, sub, msg
-			if strings.Contains(opts, "e") {
-				subtype, message = base64DecodeLenient(subtype), base64DecodeLenient(message)
-			}
+	if raw, ok := a.db["CustomPresence/"+provider[15:]]; ok {
+		st, sub, msg, opts, ok := parseData(raw)
+		if !ok {
+			a.logf("WARNING func_presencestate.c: PRESENCE_STATE unknown")
+			return "", false
+		}
+		state, subtype, message = st, sub, msg
+		if strings.Contains(opts, "e") {
+			subtype, message = base64DecodeLenient(subtype), base64DecodeLenient(message)
 		}
 	}
 	switch strings.ToLower(field) {
@@ -140,7 +150,7 @@ func (a *Asterisk) presenceRead(args string) (string, bool) {
 		}
 		return message, true
 	}
-	return "", false
+	return "", true
 }
 
 // parseData mirrors parse_data in func_presencestate.c: strsep on ','.
