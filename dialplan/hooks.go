@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -15,12 +16,10 @@ type Channel interface {
 	presence.Variables
 }
 
-// HintReader answers hint/get. Until hints exist it is nil and hint/get
+// HintReader answers hint/get; *hints.Table is one. Nil: every hint/get
 // answers NOT_FOUND.
 type HintReader interface {
-	// Hint returns the hint's state as Asterisk names it ("InUse"), the
-	// aggregated device state ("INUSE") and its presence.
-	Hint(ctx context.Context, exten, context string) (hint, device string, p presence.Value, err error)
+	Get(context, exten string) (hints.State, bool)
 }
 
 // DNDDevice drives the user's DND device (Stasis:presenced-dnd-<user>), so
@@ -267,17 +266,22 @@ func (h *Hooks) dndDevice(ctx context.Context, user string, got presence.Value, 
 	return presenceVars(got), nil
 }
 
-func (h *Hooks) hintGet(ctx context.Context, _ Channel, _ string, p map[string]string) ([]Var, error) {
+func (h *Hooks) hintGet(_ context.Context, _ Channel, _ string, p map[string]string) ([]Var, error) {
 	exten, context, err := ParseHintRef(p["exten"])
 	if err != nil {
 		return nil, err
 	}
-	if h.Hints == nil {
-		return nil, presence.Errorf(presence.CodeNotFound, "no hint %s@%s: presenced has no hints loaded", exten, context)
+	var st hints.State
+	ok := false
+	if h.Hints != nil {
+		st, ok = h.Hints.Get(context, exten)
 	}
-	hint, device, pv, err := h.Hints.Hint(ctx, exten, context)
-	if err != nil {
-		return nil, err
+	if !ok {
+		return nil, presence.Errorf(presence.CodeNotFound, "there is no hint %s@%s", exten, context)
 	}
-	return append([]Var{{VarHintState, hint}, {VarDeviceState, device}}, presenceVars(pv)...), nil
+	vars := append([]Var{{VarHintState, st.Extension.String()}, {VarDeviceState, st.Device.String()}}, presenceVars(st.Presence)...)
+	if st.PresenceInvalid {
+		vars[2].Value = "invalid" // Asterisk could not evaluate any of the hint's providers
+	}
+	return vars, nil
 }

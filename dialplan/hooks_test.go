@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/dialplan"
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
@@ -117,5 +118,25 @@ func TestTimedSetExpiresAt(t *testing.T) {
 	v, err := e.hooks.Presence.Get(context.Background(), nil, "1001")
 	if err != nil || !v.Expires.Equal(now.Add(30*time.Minute)) {
 		t.Fatalf("value %+v, %v", v, err)
+	}
+}
+
+func TestHintGet(t *testing.T) {
+	e := newEnv(t)
+	tb := hints.NewTable()
+	e.hooks.Hints = tb
+	tb.Put(hints.Hint{Context: "internal", Exten: "1001", Devices: []string{"PJSIP/1001", "Stasis:presenced-dnd-1001"}, Providers: []string{"CustomPresence:1001"}})
+	tb.SetDevice("PJSIP/1001", hints.NotInUse)
+	tb.SetDevice("Stasis:presenced-dnd-1001", hints.Busy)
+	tb.SetPresence("CustomPresence:1001", hints.ProviderPresence{Value: presence.Value{State: presence.DND, Message: "meeting"}})
+	got := e.call("hint/get", "1002", "1001@internal")
+	want := map[string]string{"PRESENCED_RESULT": "OK", "PRESENCED_HINT_STATE": "Busy", "PRESENCED_DEVICE_STATE": "BUSY", "PRESENCED_STATE": "dnd", "PRESENCED_MESSAGE": "meeting"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("%s = %q, want %q (%v)", k, got[k], v, got)
+		}
+	}
+	if got := e.call("hint/get?exten=1001", "1002"); got["PRESENCED_ERROR"] != "NOT_FOUND" {
+		t.Fatalf("1001@default: %v", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/fastagi"
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
@@ -21,6 +22,7 @@ type Main struct {
 	Log    zerolog.Logger
 
 	db    *store.DB
+	hints *hints.Table
 	svc   *presence.Service
 	hooks *dialplan.Hooks
 	agi   *fastagi.Server
@@ -37,11 +39,13 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.db = db
+	m.hints = hints.NewTable()
 	plog := m.Log.With().Str("component", "presence").Logger()
 	m.svc, err = presence.NewService(presence.Config{
 		Store:      db,
 		MaxHistory: m.Config.PresenceHistory,
 		OnChange: func(c presence.Change) {
+			m.hints.SetPresence(c.Provider, hints.ProviderPresence{Value: c.Value})
 			// A hook's change is in its own "hook" line; one a timer made has
 			// no other line.
 			ev := plog.Debug()
@@ -61,7 +65,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.svc.Start(ctx); err != nil {
 		return err
 	}
-	m.hooks = &dialplan.Hooks{Presence: m.svc}
+	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints}
 
 	alog := m.Log.With().Str("component", "fastagi").Logger()
 	m.agi = fastagi.NewServer(fastagi.Config{
