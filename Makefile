@@ -10,7 +10,8 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZ_TARGETS := \
 	./fastagi:FuzzReadEnv ./fastagi:FuzzReadReply ./fastagi:FuzzQuote \
 	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip \
-	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord
+	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord \
+	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse
 
 .PHONY: all build run test bench load fuzz lint clean
 
