@@ -54,3 +54,8 @@ func ParseProvider(provider string) (string, error) {
 	}
 	return user, nil
 }
+
+// DNDDevice is the device presenced drives to show a user's DND on every
+// phone's BLF key: BUSY while DND is on, INVALID when it is off (an INVALID
+// device never hides the real phone's state; BEHAVIOUR.md 4.10).
+func DNDDevice(user string) string { return "Stasis:presenced-dnd-" + user }

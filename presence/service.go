@@ -116,6 +116,17 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
+// Current returns every known user's current presence.
+func (s *Service) Current() map[string]Value {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	out := make(map[string]Value, len(s.recs))
+	for u, r := range s.recs {
+		out[u] = r.Current
+	}
+	return out
+}
+
 // record returns a copy of the user's record that the caller may change.
 func (s *Service) record(user string) Record {
 	s.rmu.Lock()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -34,12 +35,17 @@ func NewMain(cfg Config, log zerolog.Logger) *Main { return &Main{Config: cfg, L
 // Open opens the store, arms stored timers and starts the FastAGI server.
 // Errors (a locked store, a port in use) are returned here, at start.
 func (m *Main) Open(ctx context.Context) error {
+	m.hints = hints.NewTable()
+	if m.Config.Dialplan != "" {
+		if err := m.loadHints(); err != nil {
+			return err
+		}
+	}
 	db, err := store.Open(m.Config.DataDir)
 	if err != nil {
 		return err
 	}
 	m.db = db
-	m.hints = hints.NewTable()
 	plog := m.Log.With().Str("component", "presence").Logger()
 	m.svc, err = presence.NewService(presence.Config{
 		Store:      db,
@@ -65,6 +71,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.svc.Start(ctx); err != nil {
 		return err
 	}
+	// The last known presence of every user, until a feed knows better.
+	for user, v := range m.svc.Current() {
+		m.hints.SetPresence(presence.Provider(user), hints.ProviderPresence{Value: v})
+	}
 	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints}
 
 	alog := m.Log.With().Str("component", "fastagi").Logger()
@@ -82,6 +92,34 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	alog.Info().Str("addr", m.agi.Addr().String()).Msg("fastagi listening")
+	return nil
+}
+
+// loadHints puts the hints of PRESENCED_DIALPLAN into the table. A file
+// that cannot be read stops the start; problems inside it are logged, and
+// the hints Asterisk would load are used, as Asterisk does.
+func (m *Main) loadHints() error {
+	log := m.Log.With().Str("component", "dialplan").Str("file", m.Config.Dialplan).Logger()
+	dp, probs, err := loadDialplan(m.Config.Dialplan)
+	if err != nil {
+		return fmt.Errorf("reading PRESENCED_DIALPLAN: %w", err)
+	}
+	const shown = 20
+	for i, p := range probs {
+		if i == shown {
+			log.Warn().Int("more", len(probs)-shown).Msg("more dialplan problems: run presenced dialplan check")
+			break
+		}
+		log.Warn().Str("problem", p.String()).Msg("dialplan problem")
+	}
+	n := 0
+	for _, h := range dp.Hints {
+		if !h.Pattern {
+			m.hints.Put(h.Hint)
+			n++
+		}
+	}
+	log.Info().Int("hints", n).Int("problems", len(probs)).Msg("hints read from the dialplan")
 	return nil
 }
 

@@ -22,6 +22,7 @@ type Config struct {
 	AGIEnvTimeout     time.Duration `env:"AGI_ENV_TIMEOUT" envDefault:"5s"`
 	AGICommandTimeout time.Duration `env:"AGI_COMMAND_TIMEOUT" envDefault:"10s"`
 	DataDir           string        `env:"DATA_DIR" envDefault:"./data"`
+	Dialplan          string        `env:"DIALPLAN"`
 	PresenceHistory   int           `env:"PRESENCE_HISTORY" envDefault:"20"`
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`

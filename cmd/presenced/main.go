@@ -22,10 +22,11 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-const usage = `usage: presenced [serve|version|help]
+const usage = `usage: presenced [serve|version|dialplan|help]
 
-  serve     run the service (the default); configured by PRESENCED_* variables
-  version   print the version
+  serve      run the service (the default); configured by PRESENCED_* variables
+  version    print the version
+  dialplan   write hints for extensions.conf, or check one (presenced dialplan help)
 `
 
 func run(args []string, environ []string, stdout, stderr io.Writer) int {
@@ -43,6 +44,8 @@ func run(args []string, environ []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "presenced", buildVersion())
 		return 0
+	case "dialplan":
+		return dialplanCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/presenced/presenced/hints"
 )
 
 func load(t *testing.T, name string) (Dialplan, []Problem) {
@@ -197,4 +199,10 @@ func FuzzParse(f *testing.F) {
 		}
 		Hints(cfg)
 	})
+}
+
+func hintOf(ctx, exten, devs, provs string) hints.Hint {
+	h := hints.Hint{Context: ctx, Exten: exten}
+	h.Devices, h.Providers = hints.ParseHintApp(devs + "," + provs)
+	return h
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/internal/astemu"
+)
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(args, nil, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// writeTree writes files into a new directory and returns its path.
+func writeTree(t *testing.T, files map[string]string) string {
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestDialplanHintsAndCheck(t *testing.T) {
+	dir := writeTree(t, map[string]string{"users.csv": "extension,devices,name\n1001,,Alice\n1002,PJSIP/1002&PJSIP/1002b,Bob\n"})
+	hintsFile := filepath.Join(dir, "presenced-hints.conf")
+	if code, _, errOut := runCmd("dialplan", "hints", "--context", "internal", "--csv", filepath.Join(dir, "users.csv"), "--user", "1003", "-o", hintsFile); code != 0 {
+		t.Fatalf("hints: %d %s", code, errOut)
+	}
+	// Relative #include paths resolve against the directory of the file
+	// checked, as against Asterisk's configuration directory.
+	if err := os.WriteFile(filepath.Join(dir, "extensions.conf"), []byte("[internal]\n#include presenced-hints.conf\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd("dialplan", "check", "--json", filepath.Join(dir, "extensions.conf"))
+	if code != 0 || errOut != "" {
+		t.Fatalf("check: %d %s", code, errOut)
+	}
+	var got []struct {
+		Context, Exten, File string
+		Devices, Providers   []string
+		Line                 int
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// --user entries first, then the CSV's.
+	if len(got) != 3 || got[0].Exten != "1003" || got[2].Exten != "1002" || got[2].Context != "internal" || strings.Join(got[2].Devices, "&") != "PJSIP/1002&PJSIP/1002b&Stasis:presenced-dnd-1002" ||
+		got[2].Providers[0] != "CustomPresence:1002" || got[2].File != hintsFile || got[2].Line != 8 {
+		t.Fatalf("check --json: %+v", got)
+	}
+	if code, _, _ := runCmd("dialplan", "hints", "--user", "bad user"); code != 2 {
+		t.Fatalf("bad user: exit %d", code)
+	}
+	if code, _, _ := runCmd("dialplan", "check", filepath.Join(dir, "nothere.conf")); code != 2 {
+		t.Fatalf("missing file: exit %d", code)
+	}
+}
+
+func TestDialplanCheckReportsErrors(t *testing.T) {
+	dir := writeTree(t, map[string]string{"extensions.conf": "[a]\nexten => 1,hint,1001\nexten => 1,hint,PJSIP/1\n#include gone.conf\n"})
+	code, out, errOut := runCmd("dialplan", "check", filepath.Join(dir, "extensions.conf"))
+	if code != 1 || !strings.Contains(out, "1 hints, 3 problems (3 errors)") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"extensions.conf:2: error: 1@a: device \"1001\" has no technology", "extensions.conf:3: error: second hint for 1@a", "extensions.conf:4: error: the file \"gone.conf\" was listed as a #include"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing %q in\n%s", want, errOut)
+		}
+	}
+}
+
+// With PRESENCED_DIALPLAN, hint/get answers from the hints of the file,
+// with the presence presenced knows.
+func TestHintGetFromDialplan(t *testing.T) {
+	dir := writeTree(t, map[string]string{"extensions.conf": "[internal]\nexten => 1001,hint,PJSIP/1001&Stasis:presenced-dnd-1001,CustomPresence:1001\n"})
+	cfg, err := LoadConfig([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + t.TempDir(), "PRESENCED_DIALPLAN=" + filepath.Join(dir, "extensions.conf")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain(cfg, zerolog.Nop())
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ast := astemu.New()
+	hook(t, m, ast, "dnd/on", "1001")
+	c := hook(t, m, ast, "hint/get", "1002", "1001@internal")
+	if c.Var("PRESENCED_RESULT") != "OK" || c.Var("PRESENCED_HINT_STATE") != "Idle" || c.Var("PRESENCED_DEVICE_STATE") != "UNKNOWN" || c.Var("PRESENCED_STATE") != "dnd" {
+		t.Fatalf("hint/get: %v", c.Vars())
+	}
+	cfg.Dialplan = filepath.Join(dir, "missing.conf")
+	cfg.DataDir = t.TempDir()
+	if err := NewMain(cfg, zerolog.Nop()).Open(context.Background()); err == nil || !strings.Contains(err.Error(), "PRESENCED_DIALPLAN") {
+		t.Fatalf("missing dialplan: %v", err)
+	}
+}
