@@ -60,6 +60,9 @@ type State struct {
 	PresenceInvalid bool           `json:"presence_invalid,omitempty"`
 	// Removed is set on the change that removes the hint.
 	Removed bool `json:"removed,omitempty"`
+	// Version increases with every change the table makes to any hint, so
+	// that changes published from several goroutines can be put in order.
+	Version uint64 `json:"-"`
 }
 
 // same reports whether two states of a hint show the same.
@@ -78,6 +81,7 @@ type entry struct {
 // order they happened, to the caller, which hands them on (to the hub).
 type Table struct {
 	mu        sync.Mutex
+	version   uint64
 	hints     map[string]*entry           // by Key
 	devices   map[string]DeviceState      // last known state of each device
 	providers map[string]ProviderPresence // by provider key (technology lower-cased)
@@ -93,9 +97,10 @@ func NewTable() *Table {
 	}
 }
 
-// providerKey matches provider names as Asterisk does: the technology
-// ("CustomPresence") case-insensitively, the rest exactly.
-func providerKey(p string) string {
+// ProviderKey is the form in which provider names compare as Asterisk
+// compares them: the technology ("CustomPresence") case-insensitively, the
+// rest exactly.
+func ProviderKey(p string) string {
 	tech, rest, ok := strings.Cut(p, ":")
 	if !ok {
 		return p
@@ -120,12 +125,15 @@ func (t *Table) Put(h Hint) (State, bool) {
 		addIndex(t.byDevice, d, e)
 	}
 	for _, p := range h.Providers {
-		addIndex(t.byProv, providerKey(p), e)
+		addIndex(t.byProv, ProviderKey(p), e)
 	}
 	e.state = t.compute(h)
 	if existed && old.state.same(e.state) && slices.Equal(old.hint.Devices, h.Devices) && slices.Equal(old.hint.Providers, h.Providers) {
+		e.state.Version = old.state.Version
 		return e.state, false
 	}
+	t.version++
+	e.state.Version = t.version
 	return e.state, true
 }
 
@@ -143,6 +151,8 @@ func (t *Table) Remove(context, exten string) (State, bool) {
 	s := e.state
 	s.Removed = true
 	s.Extension = ExtRemoved
+	t.version++
+	s.Version = t.version
 	return s, true
 }
 
@@ -164,7 +174,7 @@ func (t *Table) SetPresence(provider string, p ProviderPresence) []State {
 	p.Value.Expires = time.Time{} // presenced's own bookkeeping; Asterisk has no expiry
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := providerKey(provider)
+	key := ProviderKey(provider)
 	if old, ok := t.providers[key]; ok && old.Invalid == p.Invalid && old.Value.Same(p.Value) {
 		return nil
 	}
@@ -217,6 +227,8 @@ func (t *Table) recompute(es map[*entry]struct{}) []State {
 	for e := range es {
 		s := t.compute(e.hint)
 		if !s.same(e.state) {
+			t.version++
+			s.Version = t.version
 			e.state = s
 			out = append(out, s)
 		}
@@ -242,7 +254,7 @@ func (t *Table) compute(h Hint) State {
 	var buf [4]ProviderPresence
 	ps := buf[:0]
 	for _, p := range h.Providers {
-		ps = append(ps, t.providers[providerKey(p)]) // never reported: not_set
+		ps = append(ps, t.providers[ProviderKey(p)]) // never reported: not_set
 	}
 	c := CombinePresence(ps)
 	s.Presence, s.PresenceInvalid = c.Value, c.Invalid
@@ -254,7 +266,7 @@ func (t *Table) unindex(e *entry) {
 		delIndex(t.byDevice, d, e)
 	}
 	for _, p := range e.hint.Providers {
-		delIndex(t.byProv, providerKey(p), e)
+		delIndex(t.byProv, ProviderKey(p), e)
 	}
 }
 

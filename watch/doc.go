@@ -1,0 +1,13 @@
+// Package watch is the hub every watcher (WebSocket, SSE, webhooks, the
+// board) is a view of. A subscriber gets a consistent snapshot and then
+// every change after it, each with a global, strictly increasing sequence
+// number; it can come back with the last number it saw and get exactly
+// what it missed while that is still in the hub's bounded history.
+//
+// Delivery is pull-based (Sub.Next), so the hub runs no goroutine per
+// subscriber and a slow one never delays the others. Each subscriber has a
+// bounded backlog: when it overflows, changes to the same hint or provider
+// are coalesced to the latest (every change carries the whole state, so
+// nothing true now is lost); a subscriber whose backlog stays over the
+// bound after coalescing for HopelessAfter is dropped, with the reason.
+package watch

@@ -1,0 +1,73 @@
+package watch
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/presenced/presenced/hints"
+)
+
+// DefaultContext is the context of a hint given without "@context".
+const DefaultContext = "default"
+
+// Filter selects what a subscriber gets: everything, or some hints and
+// some presence providers.
+type Filter struct {
+	All       bool
+	Hints     []string // "1001@internal", or "1001" for 1001@default
+	Providers []string // "CustomPresence:1001"
+}
+
+type matcher struct {
+	all       bool
+	hints     map[string]bool
+	providers map[string]bool
+}
+
+func (f Filter) compile() matcher {
+	m := matcher{all: f.All, hints: map[string]bool{}, providers: map[string]bool{}}
+	for _, h := range f.Hints {
+		if !strings.Contains(h, "@") {
+			h += "@" + DefaultContext
+		}
+		m.hints[h] = true
+	}
+	for _, p := range f.Providers {
+		m.providers[hints.ProviderKey(p)] = true
+	}
+	return m
+}
+
+// ids lists the item ids a filter of hints and providers selects.
+func (m matcher) ids() []string {
+	out := make([]string, 0, len(m.hints)+len(m.providers))
+	for k := range m.hints {
+		out = append(out, "h:"+k)
+	}
+	for k := range m.providers {
+		out = append(out, "p:"+k)
+	}
+	return out
+}
+
+func (m matcher) match(it Item) bool {
+	if m.all {
+		return true
+	}
+	if it.Kind == KindHint {
+		return m.hints[it.Key]
+	}
+	return m.providers[it.Key]
+}
+
+func sortEvents(evs []*Event) {
+	slices.SortFunc(evs, func(a, b *Event) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+}

@@ -1,0 +1,384 @@
+package watch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/hints"
+)
+
+// Kind is what an item is about.
+type Kind uint8
+
+// The kinds of item.
+const (
+	KindHint     Kind = 1 // a hint's whole state
+	KindPresence Kind = 2 // a presence provider's presence
+)
+
+// Item is one change from a source (the hint table, the presence feed).
+type Item struct {
+	Kind Kind
+	// Key: a hint's "exten@context", or a provider's hints.ProviderKey.
+	Key string
+	// Version orders changes of one key: an item whose version is not newer
+	// than the hub's current one for its key is stale and ignored, so that
+	// sources may publish from several goroutines.
+	Version  uint64
+	Hint     hints.State            // KindHint
+	Presence hints.ProviderPresence // KindPresence
+}
+
+// gone reports an item that says its hint was removed: kept as the
+// current item (so that a stale change cannot bring the hint back) but not
+// part of snapshots.
+func (it Item) gone() bool { return it.Kind == KindHint && it.Hint.Removed }
+
+func (it Item) id() string {
+	if it.Kind == KindHint {
+		return "h:" + it.Key
+	}
+	return "p:" + it.Key
+}
+
+// Event is an item with its sequence number. Events are shared between
+// subscribers and the hub's history: they must not be modified.
+type Event struct {
+	Seq uint64
+	Item
+}
+
+// Position is where a subscriber is: the hub's epoch (a new one each time
+// presenced starts, so numbers of an earlier run are never taken for this
+// one's) and the last sequence number seen.
+type Position struct {
+	Epoch string
+	Seq   uint64
+}
+
+// Snapshot is what a subscriber starts from.
+type Snapshot struct {
+	Position // the epoch, and the sequence number the snapshot is at
+	// Resumed: the subscriber came back in time; Events missed are queued
+	// on the Sub, and Items is empty.
+	Resumed bool
+	// Items: the current state of everything the filter selects, when not
+	// resumed.
+	Items []*Event
+	// Fresh: a resume was asked for but was not possible (too old, another
+	// epoch): Items is a fresh snapshot.
+	Fresh bool
+}
+
+// Config configures a hub. Zero values take the defaults.
+type Config struct {
+	History       int           // events kept for resume (default 10000)
+	Queue         int           // a subscriber's backlog before coalescing (default 1024)
+	HopelessAfter time.Duration // how long a coalesced backlog may stay over Queue (default 30s)
+	Now           func() time.Time
+}
+
+// Hub fans changes out to subscribers.
+type Hub struct {
+	cfg   Config
+	epoch string
+
+	mu      sync.Mutex
+	seq     uint64
+	current map[string]*Event // by Item.id
+	hist    []*Event          // ring of the last cfg.History events
+	head    int               // index of the oldest event in hist
+	subs    map[*Sub]struct{}
+	// Subscribers by what they watch, so that a change costs only its
+	// watchers: those of everything, and those of its id.
+	watchAll map[*Sub]struct{}
+	watchID  map[string]map[*Sub]struct{}
+	dropped  []*Sub
+}
+
+// New returns a hub with a new epoch.
+func New(cfg Config) *Hub {
+	if cfg.History <= 0 {
+		cfg.History = 10000
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 1024
+	}
+	if cfg.HopelessAfter <= 0 {
+		cfg.HopelessAfter = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &Hub{cfg: cfg, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, subs: map[*Sub]struct{}{},
+		watchAll: map[*Sub]struct{}{}, watchID: map[string]map[*Sub]struct{}{}}
+}
+
+// Epoch returns the hub's epoch.
+func (h *Hub) Epoch() string { return h.epoch }
+
+// Publish numbers and delivers items, in order; stale ones are skipped.
+// It never blocks on a subscriber.
+func (h *Hub) Publish(items ...Item) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.cfg.Now()
+	for _, it := range items {
+		id := it.id()
+		if cur, ok := h.current[id]; ok && it.Version != 0 && cur.Version >= it.Version {
+			continue
+		}
+		h.seq++
+		ev := &Event{Seq: h.seq, Item: it}
+		h.current[id] = ev
+		if len(h.hist) < h.cfg.History {
+			h.hist = append(h.hist, ev)
+		} else {
+			h.hist[h.head] = ev
+			h.head = (h.head + 1) % len(h.hist)
+		}
+		for s := range h.watchAll {
+			h.deliver(s, ev, now)
+		}
+		for s := range h.watchID[id] {
+			h.deliver(s, ev, now)
+		}
+	}
+	for _, s := range h.dropped {
+		h.unregister(s)
+	}
+	clear(h.dropped)
+	h.dropped = h.dropped[:0]
+}
+
+// deliver queues ev on s; hub.mu is held.
+func (h *Hub) deliver(s *Sub, ev *Event, now time.Time) {
+	if s.push(ev, now, h.cfg) {
+		h.dropped = append(h.dropped, s)
+	}
+}
+
+// register and unregister keep the indexes; hub.mu is held.
+func (h *Hub) register(s *Sub) {
+	h.subs[s] = struct{}{}
+	if s.m.all {
+		h.watchAll[s] = struct{}{}
+		return
+	}
+	for _, id := range s.m.ids() {
+		set, ok := h.watchID[id]
+		if !ok {
+			set = map[*Sub]struct{}{}
+			h.watchID[id] = set
+		}
+		set[s] = struct{}{}
+	}
+}
+
+func (h *Hub) unregister(s *Sub) {
+	if _, ok := h.subs[s]; !ok {
+		return
+	}
+	delete(h.subs, s)
+	delete(h.watchAll, s)
+	for _, id := range s.m.ids() {
+		if set, ok := h.watchID[id]; ok {
+			delete(set, s)
+			if len(set) == 0 {
+				delete(h.watchID, id)
+			}
+		}
+	}
+}
+
+// Subscribe registers a subscriber for f. With from set (a Position from
+// an earlier subscription), it resumes if it can. The snapshot and the
+// registration happen together: no change falls between them.
+func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
+	s := &Sub{hub: h, m: f.compile(), wake: make(chan struct{}, 1)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	snap := Snapshot{Position: Position{Epoch: h.epoch, Seq: h.seq}}
+	gone := false
+	if from != nil {
+		if missed, ok := h.since(*from); ok {
+			snap.Resumed = true
+			now := h.cfg.Now()
+			for _, ev := range missed {
+				if s.m.match(ev.Item) && s.push(ev, now, h.cfg) {
+					gone = true // the drop shows at the first Next
+				}
+			}
+		} else {
+			snap.Fresh = true
+		}
+	}
+	if !snap.Resumed {
+		snap.Items = make([]*Event, 0, len(h.current))
+		for _, ev := range h.current {
+			if !ev.gone() && s.m.match(ev.Item) {
+				snap.Items = append(snap.Items, ev)
+			}
+		}
+		sortEvents(snap.Items)
+	}
+	if !gone {
+		h.register(s)
+	}
+	return s, snap
+}
+
+// since returns the events after from, if the history still holds them all.
+func (h *Hub) since(from Position) ([]*Event, bool) {
+	if from.Epoch != h.epoch || from.Seq > h.seq {
+		return nil, false
+	}
+	if from.Seq == h.seq {
+		return nil, true
+	}
+	n := len(h.hist)
+	oldest := h.hist[h.head].Seq
+	if from.Seq+1 < oldest {
+		return nil, false
+	}
+	start := int(from.Seq + 1 - oldest)
+	out := make([]*Event, 0, n-start)
+	for i := start; i < n; i++ {
+		out = append(out, h.hist[(h.head+i)%n])
+	}
+	return out, true
+}
+
+// Subscribers returns the number of subscribers.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+func (h *Hub) remove(s *Sub) {
+	h.mu.Lock()
+	h.unregister(s)
+	h.mu.Unlock()
+}
+
+// ErrClosed is returned by Next after Close.
+var ErrClosed = errors.New("watch: subscription closed")
+
+// DroppedError is returned by Next when the hub dropped a subscriber.
+type DroppedError struct{ Reason string }
+
+func (e *DroppedError) Error() string { return "watch: subscriber dropped: " + e.Reason }
+
+// Sub is one subscription. Next and Close may be called from any goroutine.
+type Sub struct {
+	hub  *Hub
+	m    matcher
+	wake chan struct{}
+
+	mu          sync.Mutex
+	pending     []*Event
+	err         error
+	behindSince time.Time
+	coalesced   uint64
+}
+
+// push queues an event and reports whether that dropped the subscriber;
+// hub.mu is held.
+func (s *Sub) push(ev *Event, now time.Time, cfg Config) (dropped bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return false
+	}
+	s.pending = append(s.pending, ev)
+	if len(s.pending) > cfg.Queue {
+		s.coalesce()
+		if len(s.pending) > cfg.Queue {
+			if s.behindSince.IsZero() {
+				s.behindSince = now
+			} else if now.Sub(s.behindSince) >= cfg.HopelessAfter {
+				s.err = &DroppedError{Reason: fmt.Sprintf("%d changes waiting for more than %v", len(s.pending), cfg.HopelessAfter)}
+				s.pending = nil
+				dropped = true
+			}
+		}
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return dropped
+}
+
+// coalesce keeps the latest event of each hint or provider, in order.
+func (s *Sub) coalesce() {
+	last := make(map[string]int, len(s.pending))
+	for i, ev := range s.pending {
+		last[ev.id()] = i
+	}
+	out := s.pending[:0]
+	for i, ev := range s.pending {
+		if last[ev.id()] == i {
+			out = append(out, ev)
+		}
+	}
+	s.coalesced += uint64(len(s.pending) - len(out))
+	clear(s.pending[len(out):])
+	s.pending = out
+}
+
+// Next returns the events queued since the last call, waiting for one if
+// there is none. It returns ErrClosed after Close, a *DroppedError once the
+// hub dropped the subscriber, or the context's error.
+func (s *Sub) Next(ctx context.Context) ([]*Event, error) {
+	for {
+		s.mu.Lock()
+		if len(s.pending) > 0 {
+			evs := s.pending
+			s.pending = nil
+			s.behindSince = time.Time{}
+			s.mu.Unlock()
+			return evs, nil
+		}
+		err := s.err
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Coalesced returns how many queued changes were replaced by later ones.
+func (s *Sub) Coalesced() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.coalesced
+}
+
+// Close ends the subscription and frees it.
+func (s *Sub) Close() {
+	s.hub.remove(s)
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = ErrClosed
+	}
+	s.pending = nil
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
