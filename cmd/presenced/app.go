@@ -14,6 +14,7 @@ import (
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
+	"github.com/presenced/presenced/watch"
 )
 
 // Main is presenced, wired: the only place that knows every part. Open
@@ -24,6 +25,7 @@ type Main struct {
 
 	db    *store.DB
 	hints *hints.Table
+	hub   *watch.Hub
 	svc   *presence.Service
 	hooks *dialplan.Hooks
 	agi   *fastagi.Server
@@ -36,6 +38,7 @@ func NewMain(cfg Config, log zerolog.Logger) *Main { return &Main{Config: cfg, L
 // Errors (a locked store, a port in use) are returned here, at start.
 func (m *Main) Open(ctx context.Context) error {
 	m.hints = hints.NewTable()
+	m.hub = watch.New(watch.Config{})
 	if m.Config.Dialplan != "" {
 		if err := m.loadHints(); err != nil {
 			return err
@@ -51,7 +54,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Store:      db,
 		MaxHistory: m.Config.PresenceHistory,
 		OnChange: func(c presence.Change) {
-			m.hints.SetPresence(c.Provider, hints.ProviderPresence{Value: c.Value})
+			m.setPresence(c.Provider, c.Value)
 			// A hook's change is in its own "hook" line; one a timer made has
 			// no other line.
 			ev := plog.Debug()
@@ -73,7 +76,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	// The last known presence of every user, until a feed knows better.
 	for user, v := range m.svc.Current() {
-		m.hints.SetPresence(presence.Provider(user), hints.ProviderPresence{Value: v})
+		m.setPresence(presence.Provider(user), v)
 	}
 	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints}
 
@@ -115,12 +118,35 @@ func (m *Main) loadHints() error {
 	n := 0
 	for _, h := range dp.Hints {
 		if !h.Pattern {
-			m.hints.Put(h.Hint)
+			if st, changed := m.hints.Put(h.Hint); changed {
+				m.publish([]hints.State{st})
+			}
 			n++
 		}
 	}
 	log.Info().Int("hints", n).Int("problems", len(probs)).Msg("hints read from the dialplan")
 	return nil
+}
+
+// setPresence feeds a provider's presence to the hint table and the hub:
+// the provider's own change, then the hints it changed.
+func (m *Main) setPresence(provider string, v presence.Value) {
+	p := hints.ProviderPresence{Value: v}
+	p.Value.Expires = time.Time{}
+	m.hub.Publish(watch.Item{Kind: watch.KindPresence, Key: hints.ProviderKey(provider), Presence: p})
+	m.publish(m.hints.SetPresence(provider, p))
+}
+
+// publish hands hint changes to the hub, which orders them by version.
+func (m *Main) publish(states []hints.State) {
+	if len(states) == 0 {
+		return
+	}
+	items := make([]watch.Item, len(states))
+	for i, st := range states {
+		items[i] = watch.Item{Kind: watch.KindHint, Key: st.Key(), Version: st.Version, Hint: st}
+	}
+	m.hub.Publish(items...)
 }
 
 // AGIAddr returns the FastAGI listen address.

@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/watch"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -107,5 +109,32 @@ func TestHintGetFromDialplan(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	if err := NewMain(cfg, zerolog.Nop()).Open(context.Background()); err == nil || !strings.Contains(err.Error(), "PRESENCED_DIALPLAN") {
 		t.Fatalf("missing dialplan: %v", err)
+	}
+}
+
+// A hook's presence change reaches the hub: the provider's change and the
+// hint's.
+func TestHookChangesReachTheHub(t *testing.T) {
+	dir := writeTree(t, map[string]string{"extensions.conf": "[internal]\nexten => 1001,hint,PJSIP/1001,CustomPresence:1001\n"})
+	cfg, err := LoadConfig([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + t.TempDir(), "PRESENCED_DIALPLAN=" + filepath.Join(dir, "extensions.conf")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain(cfg, zerolog.Nop())
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sub, snap := m.hub.Subscribe(watch.Filter{Hints: []string{"1001@internal"}, Providers: []string{"CustomPresence:1001"}}, nil)
+	defer sub.Close()
+	if len(snap.Items) != 1 || snap.Items[0].Hint.Extension.String() != "Idle" {
+		t.Fatalf("snapshot %+v", snap.Items)
+	}
+	hook(t, m, astemu.New(), "presence/set", "1001", "", "xa", "", "on holiday")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, err := sub.Next(ctx)
+	if err != nil || len(evs) != 2 || evs[0].Kind != watch.KindPresence || evs[1].Hint.Presence.Message != "on holiday" || evs[1].Seq <= evs[0].Seq {
+		t.Fatalf("events %+v, %v", evs, err)
 	}
 }
