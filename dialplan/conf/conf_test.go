@@ -206,3 +206,32 @@ func hintOf(ctx, exten, devs, provs string) hints.Hint {
 	h.Devices, h.Providers = hints.ParseHintApp(devs + "," + provs)
 	return h
 }
+
+func TestPriorities(t *testing.T) {
+	dp, probs := load(t, "mistakes/priorities.conf")
+	want := []struct {
+		line int
+		has  string
+	}{
+		{2, "can't use 'next' priority on the first entry"},
+		{6, "invalid priority/label 'nowhere'"},
+		{7, "invalid priority/label '0'"},
+		{9, "priority 0 ('n' after a hint)"},
+	}
+	if len(probs) != len(want) {
+		t.Fatalf("problems %v", probs)
+	}
+	for i, w := range want {
+		if probs[i].Line != w.line || !strings.Contains(probs[i].Msg, w.has) {
+			t.Errorf("problem %d: %s; want line %d with %q", i, probs[i], w.line, w.has)
+		}
+	}
+	// "s" right after a hint repeats the hint priority, so pbx_config registers 103 as a hint (of "NoOp").
+	var keys []string
+	for _, h := range dp.Hints {
+		keys = append(keys, h.Key())
+	}
+	if strings.Join(keys, " ") != "102@p 103@p" {
+		t.Fatalf("hints %v", keys)
+	}
+}

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/presenced/presenced/hints"
@@ -25,6 +26,56 @@ type Dialplan struct {
 	Includes map[string][]string
 }
 
+// priorityHint is Asterisk's PRIORITY_HINT.
+const priorityHint = -1
+
+// priority is the priority parsing of pbx_config.c: "hint", "n"/"next"
+// (one after the previous line's), "s"/"same" (the previous line's), a
+// number, or a label of this extension; "+N" adds N.
+func priority(pri string, lastPri int, labels map[string]int) (int, bool) {
+	base, plus, _ := strings.Cut(pri, "+")
+	off, _ := strconv.Atoi(plus)
+	var p int
+	switch base {
+	case "hint":
+		return priorityHint, true
+	case "n", "next":
+		if lastPri < -1 {
+			return 0, false
+		}
+		p = lastPri + 1
+	case "s", "same":
+		if lastPri < -1 {
+			return 0, false
+		}
+		p = lastPri
+	default:
+		n, err := strconv.Atoi(base)
+		if err != nil {
+			l, ok := labels[base]
+			if !ok {
+				return 0, false
+			}
+			n = l
+		} else if n < 1 {
+			return 0, false
+		}
+		p = n
+	}
+	return p + off, true
+}
+
+func priorityProblem(pri string, lastPri int) string {
+	base, _, _ := strings.Cut(pri, "+")
+	switch {
+	case (base == "n" || base == "next") && lastPri < -1:
+		return "can't use 'next' priority on the first entry"
+	case (base == "s" || base == "same") && lastPri < -1:
+		return "can't use 'same' priority on the first entry"
+	}
+	return fmt.Sprintf("invalid priority/label '%s'", pri)
+}
+
 // Hints reads the hints and context includes of a loaded extensions.conf
 // as pbx_config.c does: every category but templates, [general] and
 // [globals] is a context (categories of one name make one context), `exten`
@@ -38,7 +89,9 @@ func Hints(cfg *Config) (Dialplan, []Problem) {
 		if cat.Template || strings.EqualFold(cat.Name, "general") || strings.EqualFold(cat.Name, "globals") {
 			continue
 		}
-		last := "" // lastextension: reset for each category
+		last := ""    // lastextension: reset for each category
+		lastPri := -2 // lastpri: -2 none yet, -1 a hint
+		labels := map[string]map[string]int{}
 		for _, v := range cat.Vars {
 			prob := func(isErr bool, format string, args ...any) {
 				probs = append(probs, Problem{File: v.File, Line: v.Num, Error: isErr, Msg: fmt.Sprintf(format, args...)})
@@ -63,14 +116,32 @@ func Hints(cfg *Config) (Dialplan, []Problem) {
 			}
 			pri, app, _ := strings.Cut(rest, ",")
 			pri = strings.TrimSpace(pri)
-			if label := strings.IndexByte(pri, '('); label >= 0 {
-				if !strings.Contains(pri[label:], ")") {
+			label := ""
+			if open := strings.IndexByte(pri, '('); open >= 0 {
+				end := strings.IndexByte(pri[open:], ')')
+				if end < 0 {
 					prob(false, "label missing trailing ')' (line ignored)")
 					continue
 				}
-				pri = pri[:label]
+				pri, label = pri[:open], pri[open+1:open+end]
 			}
-			if pri != "hint" {
+			ipri, ok := priority(pri, lastPri, labels[ext])
+			if !ok {
+				prob(false, "%s (line ignored)", priorityProblem(pri, lastPri))
+				continue
+			}
+			if ipri == 0 {
+				prob(false, "priority 0 ('%s' after a hint): Asterisk ignores this line without a word", pri)
+				continue
+			}
+			lastPri = ipri
+			if label != "" {
+				if labels[ext] == nil {
+					labels[ext] = map[string]int{}
+				}
+				labels[ext][label] = ipri
+			}
+			if ipri != priorityHint {
 				continue
 			}
 			if c := strings.IndexByte(ext, '/'); c >= 0 {
