@@ -12,9 +12,11 @@ import (
 	"github.com/presenced/presenced/internal/astemu"
 )
 
-func openMain(t *testing.T, dir string) *Main {
+// openMain opens presenced on a free port with its store in dir, and
+// extra PRESENCED_ variables.
+func openMain(t *testing.T, dir string, extra ...string) *Main {
 	t.Helper()
-	cfg, err := LoadConfig([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + dir})
+	cfg, err := LoadConfig(append([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + dir}, extra...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,14 +90,7 @@ func TestDialplanCheckReportsErrors(t *testing.T) {
 // with the presence presenced knows.
 func TestHintGetFromDialplan(t *testing.T) {
 	dir := writeTree(t, map[string]string{"extensions.conf": "[internal]\nexten => 1001,hint,PJSIP/1001&Stasis:presenced-dnd-1001,CustomPresence:1001\n"})
-	cfg, err := LoadConfig([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + t.TempDir(), "PRESENCED_DIALPLAN=" + filepath.Join(dir, "extensions.conf")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := NewMain(cfg, zerolog.Nop())
-	if err := m.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := openMain(t, t.TempDir(), "PRESENCED_DIALPLAN="+filepath.Join(dir, "extensions.conf"))
 	defer m.Close()
 	ast := astemu.New()
 	hook(t, m, ast, "dnd/on", "1001")
@@ -105,6 +98,7 @@ func TestHintGetFromDialplan(t *testing.T) {
 	if c.Var("PRESENCED_RESULT") != "OK" || c.Var("PRESENCED_HINT_STATE") != "Idle" || c.Var("PRESENCED_DEVICE_STATE") != "UNKNOWN" || c.Var("PRESENCED_STATE") != "dnd" {
 		t.Fatalf("hint/get: %v", c.Vars())
 	}
+	cfg := m.Config
 	cfg.Dialplan = filepath.Join(dir, "missing.conf")
 	cfg.DataDir = t.TempDir()
 	if err := NewMain(cfg, zerolog.Nop()).Open(context.Background()); err == nil || !strings.Contains(err.Error(), "PRESENCED_DIALPLAN") {
@@ -116,14 +110,7 @@ func TestHintGetFromDialplan(t *testing.T) {
 // hint's.
 func TestHookChangesReachTheHub(t *testing.T) {
 	dir := writeTree(t, map[string]string{"extensions.conf": "[internal]\nexten => 1001,hint,PJSIP/1001,CustomPresence:1001\n"})
-	cfg, err := LoadConfig([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + t.TempDir(), "PRESENCED_DIALPLAN=" + filepath.Join(dir, "extensions.conf")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := NewMain(cfg, zerolog.Nop())
-	if err := m.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := openMain(t, t.TempDir(), "PRESENCED_DIALPLAN="+filepath.Join(dir, "extensions.conf"))
 	defer m.Close()
 	sub, snap := m.hub.Subscribe(watch.Filter{Hints: []string{"1001@internal"}, Providers: []string{"CustomPresence:1001"}}, nil)
 	defer sub.Close()
