@@ -14,7 +14,7 @@ import (
 
 // openMain opens presenced on a free port with its store in dir, and
 // extra PRESENCED_ variables.
-func openMain(t *testing.T, dir string, extra ...string) *Main {
+func openMain(t testing.TB, dir string, extra ...string) *Main {
 	t.Helper()
 	cfg, err := LoadConfig(append([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + dir}, extra...))
 	if err != nil {

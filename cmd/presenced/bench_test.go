@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/presenced/presenced/internal/loadgen"
 )
 
@@ -35,14 +33,7 @@ func benchHook(b *testing.B, addr string) {
 // BenchmarkHookPresenceSet measures presenced: the whole Main (FastAGI,
 // hooks, presence service, bbolt store) in process.
 func BenchmarkHookPresenceSet(b *testing.B) {
-	cfg, err := LoadConfig([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + b.TempDir(), "PRESENCED_AGI_MAX_SESSIONS=4096"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := NewMain(cfg, zerolog.Nop())
-	if err := m.Open(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	m := openMain(b, b.TempDir(), "PRESENCED_AGI_MAX_SESSIONS=4096")
 	defer m.Close()
 	benchHook(b, m.AGIAddr().String())
 
