@@ -98,9 +98,11 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// loadHints puts the hints of PRESENCED_DIALPLAN into the table. A file
-// that cannot be read stops the start; problems inside it are logged, and
-// the hints Asterisk would load are used, as Asterisk does.
+// loadHints makes the table hold the hints of PRESENCED_DIALPLAN: new and
+// changed ones are put, ones no longer in the file removed, and what
+// changed is published. A file that cannot be read is an error and changes
+// nothing; problems inside it are logged, and the hints Asterisk would load
+// are used, as Asterisk does. It runs at start and on SIGHUP (ReloadHints).
 func (m *Main) loadHints() error {
 	log := m.Log.With().Str("component", "dialplan").Str("file", m.Config.Dialplan).Logger()
 	dp, probs, err := loadDialplan(m.Config.Dialplan)
@@ -115,17 +117,38 @@ func (m *Main) loadHints() error {
 		}
 		log.Warn().Str("problem", p.String()).Msg("dialplan problem")
 	}
-	n := 0
+	keep := map[string]bool{}
+	var changes []hints.State
 	for _, h := range dp.Hints {
 		if !h.Pattern {
+			keep[h.Key()] = true
 			if st, changed := m.hints.Put(h.Hint); changed {
-				m.publish([]hints.State{st})
+				changes = append(changes, st)
 			}
-			n++
 		}
 	}
-	log.Info().Int("hints", n).Int("problems", len(probs)).Msg("hints read from the dialplan")
+	removed := 0
+	for _, st := range m.hints.Snapshot() {
+		if !keep[st.Key()] {
+			if gone, ok := m.hints.Remove(st.Context, st.Exten); ok {
+				changes = append(changes, gone)
+				removed++
+			}
+		}
+	}
+	m.publish(changes)
+	log.Info().Int("hints", len(keep)).Int("changed", len(changes)-removed).Int("removed", removed).
+		Int("problems", len(probs)).Msg("hints read from the dialplan")
 	return nil
+}
+
+// ReloadHints reads PRESENCED_DIALPLAN again (after the admin's `dialplan
+// reload`); without one it does nothing.
+func (m *Main) ReloadHints() error {
+	if m.Config.Dialplan == "" {
+		return nil
+	}
+	return m.loadHints()
 }
 
 // setPresence feeds a provider's presence to the hint table and the hub:

@@ -125,3 +125,61 @@ func TestHookChangesReachTheHub(t *testing.T) {
 		t.Fatalf("events %+v, %v", evs, err)
 	}
 }
+
+// ReloadHints (SIGHUP) puts new and changed hints and removes gone ones,
+// and publishes exactly those changes; an unreadable file changes nothing.
+func TestReloadHints(t *testing.T) {
+	dir := writeTree(t, map[string]string{"extensions.conf": "[internal]\nexten => 1001,hint,PJSIP/1001\nexten => 1002,hint,PJSIP/1002\nexten => 1003,hint,PJSIP/1003\n"})
+	file := filepath.Join(dir, "extensions.conf")
+	m := openMain(t, t.TempDir(), "PRESENCED_DIALPLAN="+file)
+	defer m.Close()
+	sub, snap := m.hub.Subscribe(watch.Filter{All: true}, nil)
+	defer sub.Close()
+	if len(snap.Items) != 3 {
+		t.Fatalf("snapshot %d items", len(snap.Items))
+	}
+	if err := os.WriteFile(file, []byte("[internal]\nexten => 1001,hint,PJSIP/1001\nexten => 1002,hint,,CustomPresence:1002\nexten => 1004,hint,PJSIP/1004\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ReloadHints(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ev := range drainSub(sub) {
+		got[ev.Key] = ev.Hint.App()
+		if ev.Hint.Removed {
+			got[ev.Key] = "removed"
+		}
+	}
+	want := map[string]string{"1002@internal": ",CustomPresence:1002", "1004@internal": "PJSIP/1004", "1003@internal": "removed"}
+	if len(got) != len(want) {
+		t.Fatalf("changes %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("changes %v, want %v", got, want)
+		}
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ReloadHints(); err == nil {
+		t.Fatal("reload of a missing file succeeded")
+	}
+	if n := len(m.hints.Snapshot()); n != 3 {
+		t.Fatalf("%d hints after a failed reload", n)
+	}
+}
+
+func drainSub(s *watch.Sub) []*watch.Event {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out []*watch.Event
+	for {
+		evs, err := s.Next(ctx)
+		if err != nil {
+			return out
+		}
+		out = append(out, evs...)
+	}
+}

@@ -37,10 +37,10 @@ type proc struct {
 
 // startBinary starts presenced on a free port with its store in dir and
 // waits for its "fastagi listening" line.
-func startBinary(t *testing.T, bin, dir string) *proc {
+func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+dir, "PRESENCED_LOG_LEVEL=debug")
+	cmd.Env = append(append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+dir, "PRESENCED_LOG_LEVEL=debug"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +152,39 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if c := p.hook(t, ast, "presence/restore"); c.Var("PRESENCED_STATE") != "not_set" {
 		t.Fatalf("restore after restart: %v", c.Vars())
+	}
+	p.stop(t)
+}
+
+// The binary reads PRESENCED_DIALPLAN at start and again on SIGHUP.
+func TestBinaryReloadsDialplanOnSIGHUP(t *testing.T) {
+	bin := buildBinary(t)
+	conf := filepath.Join(t.TempDir(), "extensions.conf")
+	if err := os.WriteFile(conf, []byte("[internal]\nexten => 1001,hint,PJSIP/1001,CustomPresence:1001\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, bin, t.TempDir(), "PRESENCED_DIALPLAN="+conf)
+	ast := astemu.New()
+	if c := p.hook(t, ast, "hint/get", "1002@internal"); c.Var("PRESENCED_ERROR") != "NOT_FOUND" {
+		t.Fatalf("before reload: %v", c.Vars())
+	}
+	if err := os.WriteFile(conf, []byte("[internal]\nexten => 1001,hint,PJSIP/1001,CustomPresence:1001\nexten => 1002,hint,PJSIP/1002,CustomPresence:1002\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := p.hook(t, ast, "hint/get", "1002@internal")
+		if c.Var("PRESENCED_RESULT") == "OK" {
+			if c.Var("PRESENCED_HINT_STATE") != "Idle" {
+				t.Fatalf("after reload: %v", c.Vars())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload the dialplan: %v", c.Vars())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	p.stop(t)
 }

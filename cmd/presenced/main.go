@@ -71,7 +71,21 @@ func serve(environ []string, stderr io.Writer) int {
 		return 1
 	}
 	log.Info().Str("version", buildVersion()).Msg("presenced started")
-	<-ctx.Done()
+	// SIGHUP re-reads PRESENCED_DIALPLAN, as `dialplan reload` re-reads
+	// extensions.conf in Asterisk.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-hup:
+			if err := m.ReloadHints(); err != nil {
+				log.Error().Err(err).Msg("dialplan not reloaded; the hints stay as they were")
+			}
+		case <-ctx.Done():
+			done = true
+		}
+	}
 	log.Info().Msg("presenced stopping")
 	if err := m.Close(); err != nil {
 		log.Error().Err(err).Msg("presenced stopped with an error")
