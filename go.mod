@@ -13,5 +13,6 @@ require (
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
+	github.com/staskobzar/goami2 v1.7.7 // indirect
 	golang.org/x/sys v0.45.0 // indirect
 )

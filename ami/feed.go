@@ -1,0 +1,206 @@
+package ami
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/staskobzar/goami2"
+
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
+)
+
+// Feed keeps presenced's view of presence and hints in step with Asterisk
+// over AMI.
+type Feed struct {
+	Addr, User, Secret string
+	// OnPresence receives every provider's presence: the whole list after
+	// each (re)connect, then each change.
+	OnPresence func(provider string, p hints.ProviderPresence)
+	// OnHints receives the running dialplan's hints after each
+	// (re)connect: they replace any others.
+	OnHints func(hs []hints.Hint)
+	Log     zerolog.Logger
+	// Timeout bounds connecting, logging in and each list (default 10s).
+	Timeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between attempts (1s, 30s).
+	MinBackoff, MaxBackoff time.Duration
+
+	mu        sync.Mutex
+	connected bool
+	lastErr   error
+	resyncs   int
+}
+
+// Status reports whether the feed is connected and, if not, why.
+func (f *Feed) Status() (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.connected, f.lastErr
+}
+
+// Resyncs counts the completed full resyncs.
+func (f *Feed) Resyncs() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.resyncs
+}
+
+func (f *Feed) setState(connected bool, err error) {
+	f.mu.Lock()
+	f.connected, f.lastErr = connected, err
+	f.mu.Unlock()
+}
+
+// Run connects, resyncs and follows events until ctx ends, reconnecting
+// with capped, jittered, doubling backoff. It logs the first failure, then
+// only a failure that differs, and one line when it recovers.
+func (f *Feed) Run(ctx context.Context) {
+	timeout := f.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	minB, maxB := f.MinBackoff, f.MaxBackoff
+	if minB <= 0 {
+		minB = time.Second
+	}
+	if maxB < minB {
+		maxB = max(30*time.Second, minB)
+	}
+	backoff := minB
+	var lastMsg string
+	failing := false
+	for ctx.Err() == nil {
+		err := f.session(ctx, timeout, func() {
+			backoff = minB
+			if failing {
+				f.Log.Info().Str("addr", f.Addr).Msg("AMI connection recovered")
+			} else {
+				f.Log.Info().Str("addr", f.Addr).Msg("AMI connected")
+			}
+			failing, lastMsg = false, ""
+		})
+		f.setState(false, err)
+		if ctx.Err() != nil {
+			return
+		}
+		if msg := err.Error(); msg != lastMsg {
+			f.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("AMI unavailable; presence changed outside presenced is not seen")
+			lastMsg = msg
+		}
+		failing = true
+		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, maxB)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// session is one connection: login, resync, events until it fails.
+func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) error {
+	c, err := dial(ctx, f.Addr, f.User, f.Secret, timeout)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	stop := context.AfterFunc(ctx, c.close)
+	defer stop()
+	synced, err := f.resync(ctx, c, timeout)
+	if err != nil {
+		return err
+	}
+	f.setState(true, nil)
+	up()
+	for {
+		ev, err := c.nextEvent(ctx)
+		if err != nil {
+			return err
+		}
+		switch name := ev.msg.Field("Event"); {
+		case strings.EqualFold(name, "PresenceStateChange"):
+			if ev.n > synced.presence { // older ones are in the list already
+				f.presence(ev.msg.Field("Presentity"), ev.msg)
+			}
+		case strings.EqualFold(name, "FullyBooted"):
+			// Asterisk greets every login with one; a later one means it
+			// finished booting (or restarted) while we were connected.
+			if ev.n > synced.end {
+				if synced, err = f.resync(ctx, c, timeout); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+type syncMark struct {
+	presence uint64 // stream position of the PresenceStateList response
+	end      uint64 // stream position after the last list
+}
+
+// resync reads every presence and the running dialplan's hints.
+func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (syncMark, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mark syncMark
+	frames, n, err := c.action(ctx, goami2.NewAction("PresenceStateList"), true)
+	if err != nil {
+		return mark, err
+	}
+	mark.presence = n
+	for _, m := range frames[1:] {
+		if strings.EqualFold(m.Field("Event"), "PresenceStateChange") {
+			f.presence(m.Field("Presentity"), m)
+		}
+	}
+	frames, _, err = c.action(ctx, goami2.NewAction("ExtensionStateList"), true)
+	var ae *ActionError
+	switch {
+	case errors.As(err, &ae) && strings.Contains(ae.Message, "No dialplan hints"):
+		frames = frames[:1] // a dialplan without hints
+	case err != nil:
+		return mark, err
+	}
+	var hs []hints.Hint
+	for _, m := range frames[1:] {
+		if !strings.EqualFold(m.Field("Event"), "ExtensionStatus") {
+			continue
+		}
+		h := hints.Hint{Context: m.Field("Context"), Exten: m.Field("Exten")}
+		h.Devices, h.Providers = hints.ParseHintApp(m.Field("Hint"))
+		hs = append(hs, h)
+	}
+	if f.OnHints != nil {
+		f.OnHints(hs)
+	}
+	c.mu.Lock()
+	mark.end = c.seen
+	c.mu.Unlock()
+	f.mu.Lock()
+	f.resyncs++
+	f.mu.Unlock()
+	return mark, nil
+}
+
+// presence hands one provider's presence, from a PresenceStateChange
+// event or list entry, to OnPresence.
+func (f *Feed) presence(provider string, m *goami2.Message) {
+	if provider == "" || f.OnPresence == nil {
+		return
+	}
+	var p hints.ProviderPresence
+	st, err := presence.ParseState(m.Field("Status"))
+	if err != nil {
+		p.Invalid = true
+	}
+	p.Value = presence.Value{State: st, Subtype: m.Field("Subtype"), Message: m.Field("Message")}
+	f.OnPresence(provider, p)
+}

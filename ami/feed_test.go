@@ -1,0 +1,227 @@
+package ami
+
+import (
+	"bufio"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
+)
+
+// recorder collects what a feed reports.
+type recorder struct {
+	mu       sync.Mutex
+	presence map[string]hints.ProviderPresence
+	hints    []hints.Hint
+	changes  chan string
+}
+
+func newRecorder() *recorder {
+	return &recorder{presence: map[string]hints.ProviderPresence{}, changes: make(chan string, 1000)}
+}
+
+func (r *recorder) feed(addr string) *Feed {
+	return &Feed{Addr: addr, User: "ami", Secret: "ami", Log: zerolog.Nop(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		OnPresence: func(p string, v hints.ProviderPresence) {
+			r.mu.Lock()
+			r.presence[p] = v
+			r.mu.Unlock()
+			r.changes <- p + "=" + v.Value.State.String()
+		},
+		OnHints: func(hs []hints.Hint) {
+			r.mu.Lock()
+			r.hints = hs
+			r.mu.Unlock()
+			r.changes <- "hints"
+		}}
+}
+
+func (r *recorder) get(p string) hints.ProviderPresence {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.presence[p]
+}
+
+// await waits for a report; the feed runs on its own goroutines.
+func (r *recorder) await(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-r.changes:
+			if got == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q", want)
+		}
+	}
+}
+
+func start(t *testing.T, f *Feed) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestFeedSyncEventsAndReconnect(t *testing.T) {
+	srv, err := amitest.New("ami", "ami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 4, StatusText: "Unavailable"})
+	srv.SetPresenceQuietly("CustomPresence:1001", amitest.Presence{State: "away", Subtype: "lunch", Message: "back, soon"})
+	r := newRecorder()
+	f := r.feed(srv.Addr())
+	start(t, f)
+	r.await(t, "CustomPresence:1001=away")
+	r.await(t, "hints")
+	if p := r.get("CustomPresence:1001"); p.Value.Subtype != "lunch" || p.Value.Message != "back, soon" {
+		t.Fatalf("presence %+v", p)
+	}
+	r.mu.Lock()
+	if len(r.hints) != 1 || r.hints[0].Key() != "1001@internal" || r.hints[0].App() != "PJSIP/1001,CustomPresence:1001" {
+		t.Fatalf("hints %+v", r.hints)
+	}
+	r.mu.Unlock()
+
+	// A change made elsewhere arrives as an event, line breaks and all.
+	srv.SetPresence("CustomPresence:1001", amitest.Presence{State: "dnd", Message: "in a meeting\nroom 2"})
+	r.await(t, "CustomPresence:1001=dnd")
+	if p := r.get("CustomPresence:1001"); p.Value.Message != "in a meeting\nroom 2" {
+		t.Fatalf("message %q", p.Value.Message)
+	}
+
+	// Dropped; a change while away; after the reconnect the resync has it.
+	srv.Drop()
+	srv.SetPresenceQuietly("CustomPresence:1001", amitest.Presence{State: "chat"})
+	r.await(t, "CustomPresence:1001=chat")
+	r.await(t, "hints")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if ok, _ := f.Status(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not connected after resync")
+		}
+	}
+
+	// A later FullyBooted (Asterisk finished booting) resyncs; the one that
+	// greets each login does not.
+	n := f.Resyncs()
+	srv.SetPresenceQuietly("CustomPresence:1002", amitest.Presence{State: "xa"})
+	srv.FullyBooted()
+	r.await(t, "CustomPresence:1002=xa")
+	r.await(t, "hints")
+	time.Sleep(50 * time.Millisecond) // a second, wrong resync would show by now
+	if f.Resyncs() != n+1 {
+		t.Fatalf("%d resyncs after FullyBooted, want %d", f.Resyncs(), n+1)
+	}
+}
+
+func TestFeedRetriesUntilAsteriskAppears(t *testing.T) {
+	srv, err := amitest.New("ami", "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r := newRecorder()
+	f := r.feed(srv.Addr())
+	start(t, f)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := f.Status()
+		if !ok && err != nil && strings.Contains(err.Error(), "refused the login") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %v %v", ok, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.SetSecret("ami") // the admin fixes manager.conf
+	r.await(t, "hints")
+}
+
+func TestFeedEventsNotLostWhenConsumerIsSlow(t *testing.T) {
+	srv, err := amitest.New("ami", "ami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r := newRecorder()
+	var slow sync.Mutex
+	f := r.feed(srv.Addr())
+	inner := f.OnPresence
+	f.OnPresence = func(p string, v hints.ProviderPresence) {
+		slow.Lock()
+		time.Sleep(20 * time.Millisecond) // far slower than goami2's 10 ms give-up
+		slow.Unlock()
+		inner(p, v)
+	}
+	start(t, f)
+	r.await(t, "hints")
+	for i := range 20 {
+		srv.SetPresence("CustomPresence:"+string(rune('a'+i)), amitest.Presence{State: "away"})
+	}
+	for i := range 20 {
+		r.await(t, "CustomPresence:"+string(rune('a'+i))+"=away")
+	}
+}
+
+func TestParseFrame(t *testing.T) {
+	m, err := parseFrame("Response: Success\r\nActionID: p1\r\nMessage: Presence State\r\nState: away\r\nSubtype: lunch\r\nMessage: back soon\r\nPresenceMessage: back soon\r\n\r\n")
+	if err != nil || m.Field("PresenceMessage") != "back soon" || len(m.FieldValues("Message")) != 2 {
+		t.Fatalf("%v %v", m, err)
+	}
+	m, err = parseFrame("Event: PresenceStateChange\r\nMessage: two\nlines\r\n\r\n")
+	if err != nil || m.Field("Message") != "two\nlines" {
+		t.Fatalf("bare line feed: %v %v", m, err)
+	}
+	for _, bad := range []string{"Event: x\r", "", "\r\n", "no colon\r\n\r\n"} {
+		if _, err := parseFrame(bad); err == nil && bad != "no colon\r\n\r\n" {
+			t.Errorf("parseFrame(%q) accepted", bad)
+		}
+	}
+}
+
+func TestReadFrame(t *testing.T) {
+	br := bufio.NewReader(strings.NewReader("\r\nEvent: a\r\nMessage: x\n\r\n\r\nEvent: b\r\n\r\n"))
+	f1, err := readFrame(br)
+	if err != nil || f1 != "Event: a\r\nMessage: x\n\r\n\r\n" {
+		t.Fatalf("%q %v", f1, err)
+	}
+	f2, err := readFrame(br)
+	if err != nil || f2 != "Event: b\r\n\r\n" {
+		t.Fatalf("%q %v", f2, err)
+	}
+}
+
+func FuzzParseFrame(f *testing.F) {
+	f.Add("Event: PresenceStateChange\r\nPresentity: CustomPresence:1001\r\nStatus: away\r\n\r\n")
+	f.Add("Event: x\r")
+	f.Add("Message: a\nb\r\n\r\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := parseFrame(s)
+		if err == nil && m == nil {
+			t.Fatal("nil message without error")
+		}
+		br := bufio.NewReader(strings.NewReader(s))
+		for {
+			if _, err := readFrame(br); err != nil {
+				break
+			}
+		}
+	})
+}
+
+var _ = presence.NotSet
