@@ -12,7 +12,6 @@ import (
 
 	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/hints"
-	"github.com/presenced/presenced/presence"
 )
 
 // recorder collects what a feed reports.
@@ -223,5 +222,3 @@ func FuzzParseFrame(f *testing.F) {
 		}
 	})
 }
-
-var _ = presence.NotSet

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/ami"
 	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/fastagi"
 	"github.com/presenced/presenced/hints"
@@ -26,6 +28,9 @@ type Main struct {
 	db    *store.DB
 	hints *hints.Table
 	hub   *watch.Hub
+	ami   *ami.Feed
+	stop  context.CancelFunc
+	feeds sync.WaitGroup
 	svc   *presence.Service
 	hooks *dialplan.Hooks
 	agi   *fastagi.Server
@@ -95,7 +100,30 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	alog.Info().Str("addr", m.agi.Addr().String()).Msg("fastagi listening")
+	m.startFeeds()
 	return nil
+}
+
+// startFeeds starts the connections to Asterisk that are configured; each
+// retries on its own until Close.
+func (m *Main) startFeeds() {
+	ctx, stop := context.WithCancel(context.Background())
+	m.stop = stop
+	if m.Config.AMIAddr == "" || m.Config.AMIUser == "" {
+		m.Log.Info().Str("component", "ami").Msg("AMI not configured (PRESENCED_AMI_ADDR, PRESENCED_AMI_USER): presence changed outside presenced is not seen")
+		return
+	}
+	m.ami = &ami.Feed{
+		Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
+		Log:        m.Log.With().Str("component", "ami").Logger(),
+		OnPresence: m.providerPresence,
+		OnHints:    func(hs []hints.Hint) { m.replaceHints(hs) },
+	}
+	m.feeds.Add(1)
+	go func() {
+		defer m.feeds.Done()
+		m.ami.Run(ctx)
+	}()
 }
 
 // loadHints makes the table hold the hints of PRESENCED_DIALPLAN: new and
@@ -117,17 +145,29 @@ func (m *Main) loadHints() error {
 		}
 		log.Warn().Str("problem", p.String()).Msg("dialplan problem")
 	}
-	keep := map[string]bool{}
-	var changes []hints.State
+	var hs []hints.Hint
 	for _, h := range dp.Hints {
 		if !h.Pattern {
-			keep[h.Key()] = true
-			if st, changed := m.hints.Put(h.Hint); changed {
-				changes = append(changes, st)
-			}
+			hs = append(hs, h.Hint)
 		}
 	}
-	removed := 0
+	changed, removed := m.replaceHints(hs)
+	log.Info().Int("hints", len(hs)).Int("changed", changed).Int("removed", removed).
+		Int("problems", len(probs)).Msg("hints read from the dialplan")
+	return nil
+}
+
+// replaceHints makes the table hold exactly hs, and publishes the changes.
+func (m *Main) replaceHints(hs []hints.Hint) (changed, removed int) {
+	keep := make(map[string]bool, len(hs))
+	var changes []hints.State
+	for _, h := range hs {
+		keep[h.Key()] = true
+		if st, ok := m.hints.Put(h); ok {
+			changes = append(changes, st)
+		}
+	}
+	changed = len(changes)
 	for _, st := range m.hints.Snapshot() {
 		if !keep[st.Key()] {
 			if gone, ok := m.hints.Remove(st.Context, st.Exten); ok {
@@ -137,24 +177,35 @@ func (m *Main) loadHints() error {
 		}
 	}
 	m.publish(changes)
-	log.Info().Int("hints", len(keep)).Int("changed", len(changes)-removed).Int("removed", removed).
-		Int("problems", len(probs)).Msg("hints read from the dialplan")
-	return nil
+	return changed, removed
 }
 
 // ReloadHints reads PRESENCED_DIALPLAN again (after the admin's `dialplan
-// reload`); without one it does nothing.
+// reload`); without one, or while AMI (whose hints are the running
+// dialplan's and win) is connected, it does nothing.
 func (m *Main) ReloadHints() error {
 	if m.Config.Dialplan == "" {
 		return nil
 	}
+	if m.ami != nil {
+		if up, _ := m.ami.Status(); up {
+			m.Log.Info().Str("component", "dialplan").Msg("not reloading PRESENCED_DIALPLAN: AMI provides the running dialplan's hints")
+			return nil
+		}
+	}
 	return m.loadHints()
 }
 
-// setPresence feeds a provider's presence to the hint table and the hub:
-// the provider's own change, then the hints it changed.
+// setPresence feeds a presence presenced set or read to the hint table
+// and the hub.
 func (m *Main) setPresence(provider string, v presence.Value) {
-	p := hints.ProviderPresence{Value: v}
+	m.providerPresence(provider, hints.ProviderPresence{Value: v})
+}
+
+// providerPresence feeds a provider's presence (from presenced or from
+// AMI) to the hint table and the hub: the provider's own change, then the
+// hints it changed.
+func (m *Main) providerPresence(provider string, p hints.ProviderPresence) {
 	p.Value.Expires = time.Time{}
 	m.hub.Publish(watch.Item{Kind: watch.KindPresence, Key: hints.ProviderKey(provider), Presence: p})
 	m.publish(m.hints.SetPresence(provider, p))
@@ -198,6 +249,10 @@ func (m *Main) serveAGI(ctx context.Context, s *fastagi.Session) {
 // store, in that order. It is safe to call after a failed Open.
 func (m *Main) Close() error {
 	var errs []error
+	if m.stop != nil {
+		m.stop()
+		m.feeds.Wait()
+	}
 	if m.agi != nil {
 		errs = append(errs, m.agi.Close())
 	}

@@ -23,6 +23,9 @@ type Config struct {
 	AGICommandTimeout time.Duration `env:"AGI_COMMAND_TIMEOUT" envDefault:"10s"`
 	DataDir           string        `env:"DATA_DIR" envDefault:"./data"`
 	Dialplan          string        `env:"DIALPLAN"`
+	AMIAddr           string        `env:"AMI_ADDR" envDefault:"127.0.0.1:5038"`
+	AMIUser           string        `env:"AMI_USER"`
+	AMISecret         string        `env:"AMI_SECRET"`
 	PresenceHistory   int           `env:"PRESENCE_HISTORY" envDefault:"20"`
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
@@ -48,6 +51,11 @@ func LoadConfig(environ []string) (Config, error) {
 	var c Config
 	if err := env.ParseWithOptions(&c, env.Options{Prefix: envPrefix, Environment: vars}); err != nil {
 		return Config{}, describeEnvError(err)
+	}
+	// caarlos0/env gives an empty variable its default; for these, set but
+	// empty means "none" (DESIGN.md: "empty: no AMI").
+	if v, ok := vars[envPrefix+"AMI_ADDR"]; ok && v == "" {
+		c.AMIAddr = ""
 	}
 	return c, c.check()
 }
@@ -85,6 +93,9 @@ func (c *Config) check() error {
 	}
 	if c.PresenceHistory < 1 || c.PresenceHistory > 1000 {
 		return fmt.Errorf("%sPRESENCE_HISTORY must be between 1 and 1000", envPrefix)
+	}
+	if strings.ContainsAny(c.AMIUser+c.AMISecret, "\r\n") {
+		return fmt.Errorf("%sAMI_USER and %sAMI_SECRET must not contain line breaks", envPrefix, envPrefix)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%sDATA_DIR must not be empty", envPrefix)

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/internal/astemu"
+)
+
+// await polls hint/get until cond holds.
+func awaitHint(t *testing.T, m *Main, ref string, cond func(vars map[string]string) bool) map[string]string {
+	t.Helper()
+	ast := astemu.New()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := hook(t, m, ast, "hint/get", "9999", ref)
+		if cond(c.Vars()) {
+			return c.Vars()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hint/get %s: %v", ref, c.Vars())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The running dialplan's hints (AMI) win over extensions.conf, a presence
+// change made outside presenced reaches the hint table, and a change made
+// while AMI was down is there after the reconnect.
+func TestAMIFeedsHints(t *testing.T) {
+	srv, err := amitest.New("presenced", "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetHints(amitest.Hint{Exten: "2001", Context: "from-internal", App: "PJSIP/2001,CustomPresence:2001", Status: 4, StatusText: "Unavailable"})
+	srv.SetPresenceQuietly("CustomPresence:2001", amitest.Presence{State: "away", Message: "lunch"})
+	dir := writeTree(t, map[string]string{"extensions.conf": "[internal]\nexten => 1001,hint,PJSIP/1001\n"})
+	m := openMain(t, t.TempDir(), "PRESENCED_DIALPLAN="+filepath.Join(dir, "extensions.conf"),
+		"PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=s3cret")
+	defer m.Close()
+
+	awaitHint(t, m, "2001@from-internal", func(v map[string]string) bool {
+		return v["PRESENCED_STATE"] == "away" && v["PRESENCED_MESSAGE"] == "lunch"
+	})
+	awaitHint(t, m, "1001@internal", func(v map[string]string) bool { return v["PRESENCED_ERROR"] == "NOT_FOUND" })
+	if err := m.ReloadHints(); err != nil { // AMI is up: its hints stay
+		t.Fatal(err)
+	}
+	awaitHint(t, m, "1001@internal", func(v map[string]string) bool { return v["PRESENCED_ERROR"] == "NOT_FOUND" })
+
+	srv.SetPresence("CustomPresence:2001", amitest.Presence{State: "dnd", Subtype: "meeting", Message: "until 3"})
+	awaitHint(t, m, "2001@from-internal", func(v map[string]string) bool {
+		return v["PRESENCED_STATE"] == "dnd" && v["PRESENCED_SUBTYPE"] == "meeting"
+	})
+	srv.Drop()
+	srv.SetPresenceQuietly("CustomPresence:2001", amitest.Presence{State: "chat"})
+	awaitHint(t, m, "2001@from-internal", func(v map[string]string) bool { return v["PRESENCED_STATE"] == "chat" })
+}
+
+func TestAMIConfig(t *testing.T) {
+	c, err := LoadConfig([]string{"PRESENCED_AMI_ADDR="})
+	if err != nil || c.AMIAddr != "" {
+		t.Fatalf("empty AMI address: %q %v", c.AMIAddr, err)
+	}
+	c, _ = LoadConfig(nil)
+	if c.AMIAddr != "127.0.0.1:5038" {
+		t.Fatalf("default AMI address %q", c.AMIAddr)
+	}
+	if _, err := LoadConfig([]string{"PRESENCED_AMI_SECRET=a\r\nAction: Originate"}); err == nil {
+		t.Fatal("a secret with a line break accepted")
+	}
+}
