@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/fastagi/agitest"
 	"github.com/presenced/presenced/internal/astemu"
 )
@@ -186,6 +187,41 @@ func TestBinaryReloadsDialplanOnSIGHUP(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	p.stop(t)
+}
+
+// The binary against the fake AMI: a presence change made outside
+// presenced reaches hint/get, and survives a dropped connection.
+func TestBinaryWithAMI(t *testing.T) {
+	bin := buildBinary(t)
+	srv, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 4, StatusText: "Unavailable"})
+	p := startBinary(t, bin, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	ast := astemu.New()
+	wait := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c := p.hook(t, ast, "hint/get", "1001@internal")
+			if c.Var("PRESENCED_STATE") == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("hint/get: %v, want state %s", c.Vars(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait("not_set")
+	srv.SetPresence("CustomPresence:1001", amitest.Presence{State: "xa", Message: "on holiday"})
+	wait("xa")
+	srv.Drop()
+	srv.SetPresenceQuietly("CustomPresence:1001", amitest.Presence{State: "available"})
+	wait("available")
 	p.stop(t)
 }
 
