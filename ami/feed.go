@@ -31,10 +31,15 @@ type Feed struct {
 	// MinBackoff and MaxBackoff bound the wait between attempts (1s, 30s).
 	MinBackoff, MaxBackoff time.Duration
 
+	// OnUp is called after each successful (re)connect and resync, on the
+	// feed's goroutine (writes that waited for Asterisk can go now).
+	OnUp func()
+
 	mu        sync.Mutex
 	connected bool
 	lastErr   error
 	resyncs   int
+	cur       *conn // the live connection, for Writer
 }
 
 // Status reports whether the feed is connected and, if not, why.
@@ -51,9 +56,9 @@ func (f *Feed) Resyncs() int {
 	return f.resyncs
 }
 
-func (f *Feed) setState(connected bool, err error) {
+func (f *Feed) setState(c *conn, err error) {
 	f.mu.Lock()
-	f.connected, f.lastErr = connected, err
+	f.connected, f.lastErr, f.cur = c != nil, err, c
 	f.mu.Unlock()
 }
 
@@ -85,7 +90,7 @@ func (f *Feed) Run(ctx context.Context) {
 			}
 			failing, lastMsg = false, ""
 		})
-		f.setState(false, err)
+		f.setState(nil, err)
 		if ctx.Err() != nil {
 			return
 		}
@@ -117,8 +122,11 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 	if err != nil {
 		return err
 	}
-	f.setState(true, nil)
+	f.setState(c, nil)
 	up()
+	if f.OnUp != nil {
+		f.OnUp()
+	}
 	for {
 		ev, err := c.nextEvent(ctx)
 		if err != nil {

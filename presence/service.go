@@ -44,7 +44,7 @@ type Config struct {
 	Store Store
 	// Background writes presence when no channel is at hand (timed presence
 	// ending). Nil, or a write that fails as UNAVAILABLE, leaves the new
-	// presence pending until the user's next operation writes it.
+	// presence pending until FlushPending or the user's next operation.
 	Background Writer
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
@@ -208,6 +208,26 @@ func (s *Service) Off(ctx context.Context, w Writer, user string, state State) (
 		}
 		return nil
 	})
+}
+
+// FlushPending writes every pending presence with the background writer;
+// the caller knows Asterisk is reachable again (the AMI feed reconnected).
+func (s *Service) FlushPending(ctx context.Context) error {
+	var pending []string
+	s.rmu.Lock()
+	for user, rec := range s.recs {
+		if rec.Pending {
+			pending = append(pending, user)
+		}
+	}
+	s.rmu.Unlock()
+	var errs []error
+	for _, user := range pending {
+		if _, err := s.mutate(ctx, nil, user, nil); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // push makes v current and remembers the current value, unless v shows the

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/presenced/presenced/internal/astemu"
 )
 
 // Presence is one provider's presence as Asterisk reports it (decoded).
@@ -28,6 +30,11 @@ type Hint struct {
 
 // Server is a fake AMI server on loopback.
 type Server struct {
+	// Ast, when set, evaluates Setvar and Getvar of dialplan functions
+	// (PRESENCE_STATE) as Asterisk does; a successful PRESENCE_STATE write
+	// then sends the presence events.
+	Ast *astemu.Asterisk
+
 	mu       sync.Mutex
 	user     string
 	secret   string
@@ -284,6 +291,30 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 		}
 		// The duplicated Message key is Asterisk's (BEHAVIOUR.md 4.2).
 		c.write(fmt.Sprintf("Response: Success\r\n%sMessage: Presence State\r\nState: %s\r\nSubtype: %s\r\nMessage: %s\r\nPresenceMessage: %s\r\n\r\n", aid, p.State, p.Subtype, p.Message, p.Message))
+	case "setvar":
+		name, value := h["variable"], h["value"]
+		if s.Ast == nil || !strings.HasSuffix(name, ")") || !s.Ast.WriteFunction(name, value) {
+			c.write("Response: Error\r\n" + aid + "Message: Variable not set\r\n\r\n")
+			return true
+		}
+		c.write("Response: Success\r\n" + aid + "Message: Variable Set\r\n\r\n")
+		if prov, ok := strings.CutPrefix(name, "PRESENCE_STATE("); ok {
+			prov = strings.TrimSuffix(prov, ")")
+			st, _ := s.Ast.ReadFunction("PRESENCE_STATE(" + prov + ",value)")
+			sub, _ := s.Ast.ReadFunction("PRESENCE_STATE(" + prov + ",subtype)")
+			msg, _ := s.Ast.ReadFunction("PRESENCE_STATE(" + prov + ",message)")
+			s.SetPresence(prov, Presence{State: st, Subtype: sub, Message: msg})
+		}
+	case "getvar":
+		v, ok := "", false
+		if s.Ast != nil && strings.HasSuffix(h["variable"], ")") {
+			v, ok = s.Ast.ReadFunction(h["variable"])
+		}
+		if !ok {
+			c.write("Response: Error\r\n" + aid + "Message: Failed to get variable\r\n\r\n")
+			return true
+		}
+		c.write(fmt.Sprintf("Response: Success\r\n%sVariable: %s\r\nValue: %s\r\n\r\n", aid, h["variable"], v))
 	case "logoff":
 		c.write("Response: Goodbye\r\n" + aid + "Message: Thanks for all the fish.\r\n\r\n")
 		return false

@@ -73,3 +73,69 @@ func TestAMIConfig(t *testing.T) {
 		t.Fatal("a secret with a line break accepted")
 	}
 }
+
+// With AMI, a timed presence ends in Asterisk by itself, at its time: the
+// revert is written with Setvar and confirmed with Getvar.
+func TestTimedPresenceEndsOverAMI(t *testing.T) {
+	ast := astemu.New()
+	srv, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Ast = ast
+	m := openMain(t, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	defer m.Close()
+	hook(t, m, ast, "presence/set", "1001", "", "available")
+	if c := hook(t, m, ast, "presence/set?for=1s", "1001", "", "away", "", "back in a second"); c.Var("PRESENCED_RESULT") != "OK" {
+		t.Fatalf("timed set: %v", c.Vars())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if v, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)"); v == "available" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the timed presence did not end in Asterisk")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	found := false
+	for _, a := range srv.Actions() {
+		found = found || a == "Setvar"
+	}
+	if !found {
+		t.Fatalf("no Setvar among %v", srv.Actions())
+	}
+}
+
+// A timed presence that ends while AMI is away is written when it is back.
+func TestPendingPresenceFlushedWhenAMIReturns(t *testing.T) {
+	ast := astemu.New()
+	srv, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Ast = ast
+	srv.SetSecret("not yet") // AMI refuses presenced for now
+	m := openMain(t, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	defer m.Close()
+	hook(t, m, ast, "presence/set", "1001", "", "chat")
+	hook(t, m, ast, "presence/set?for=1s", "1001", "", "dnd")
+	time.Sleep(1500 * time.Millisecond) // the timer ends while AMI is away
+	if v, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)"); v != "dnd" {
+		t.Fatalf("Asterisk holds %q before AMI is back", v)
+	}
+	srv.SetSecret("pw")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if v, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)"); v == "chat" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pending presence was not written when AMI came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

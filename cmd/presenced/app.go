@@ -29,6 +29,7 @@ type Main struct {
 	hints *hints.Table
 	hub   *watch.Hub
 	ami   *ami.Feed
+	ctx   context.Context // of the feeds; cancelled by Close
 	stop  context.CancelFunc
 	feeds sync.WaitGroup
 	svc   *presence.Service
@@ -55,8 +56,22 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.db = db
 	plog := m.Log.With().Str("component", "presence").Logger()
+	var background presence.Writer
+	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
+		m.ami = &ami.Feed{
+			Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
+			Log:        m.Log.With().Str("component", "ami").Logger(),
+			OnPresence: m.providerPresence,
+			OnHints:    func(hs []hints.Hint) { m.replaceHints(hs) },
+			OnUp:       m.flushPending,
+		}
+		// Timed presence that ends is written over AMI, which, unlike
+		// ARI, reports a rejected value.
+		background = ami.Writer{Feed: m.ami}
+	}
 	m.svc, err = presence.NewService(presence.Config{
 		Store:      db,
+		Background: background,
 		MaxHistory: m.Config.PresenceHistory,
 		OnChange: func(c presence.Change) {
 			m.setPresence(c.Provider, c.Value)
@@ -108,16 +123,10 @@ func (m *Main) Open(ctx context.Context) error {
 // retries on its own until Close.
 func (m *Main) startFeeds() {
 	ctx, stop := context.WithCancel(context.Background())
-	m.stop = stop
-	if m.Config.AMIAddr == "" || m.Config.AMIUser == "" {
-		m.Log.Info().Str("component", "ami").Msg("AMI not configured (PRESENCED_AMI_ADDR, PRESENCED_AMI_USER): presence changed outside presenced is not seen")
+	m.ctx, m.stop = ctx, stop
+	if m.ami == nil {
+		m.Log.Info().Str("component", "ami").Msg("AMI not configured (PRESENCED_AMI_ADDR, PRESENCED_AMI_USER): presence changed outside presenced is not seen, and timed presence ends in Asterisk only at the user's next hook")
 		return
-	}
-	m.ami = &ami.Feed{
-		Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
-		Log:        m.Log.With().Str("component", "ami").Logger(),
-		OnPresence: m.providerPresence,
-		OnHints:    func(hs []hints.Hint) { m.replaceHints(hs) },
 	}
 	m.feeds.Add(1)
 	go func() {
@@ -155,6 +164,20 @@ func (m *Main) loadHints() error {
 	log.Info().Int("hints", len(hs)).Int("changed", changed).Int("removed", removed).
 		Int("problems", len(probs)).Msg("hints read from the dialplan")
 	return nil
+}
+
+// flushPending writes, once AMI is up again, the presence that waited for
+// Asterisk (timed presence that ended while it was away).
+func (m *Main) flushPending() {
+	m.feeds.Add(1)
+	go func() {
+		defer m.feeds.Done()
+		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+		defer cancel()
+		if err := m.svc.FlushPending(ctx); err != nil && m.ctx.Err() == nil {
+			m.Log.Warn().Err(err).Str("component", "presence").Msg("presence that waited for Asterisk could not all be written")
+		}
+	}()
 }
 
 // replaceHints makes the table hold exactly hs, and publishes the changes.
