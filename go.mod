@@ -10,6 +10,7 @@ require (
 
 require (
 	github.com/CyCoreSystems/agi v0.6.4 // indirect
+	github.com/coder/websocket v1.8.15 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/pkg/errors v0.9.1 // indirect

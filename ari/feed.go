@@ -1,0 +1,288 @@
+package ari
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+)
+
+// Feed keeps device states in step with Asterisk: it holds the event
+// websocket of the application, subscribes it to the devices presenced
+// needs, reads their states after every (re)connect, and applies
+// DeviceStateChanged events.
+type Feed struct {
+	Client *Client
+	App    string
+	// Devices returns the devices to follow (those of every hint).
+	Devices func() []string
+	// OnDevice receives a device's state ("NOT_INUSE").
+	OnDevice func(name, state string)
+	Log      zerolog.Logger
+	// MinBackoff and MaxBackoff bound the wait between attempts (1s, 30s).
+	MinBackoff, MaxBackoff time.Duration
+
+	refresh chan struct{}
+	once    sync.Once
+
+	mu         sync.Mutex
+	connected  bool
+	lastErr    error
+	startup    string
+	subscribed []string
+	resyncs    int
+}
+
+// eventTypes are the events presenced reads; Asterisk is asked to send
+// only these (the app's eventFilter), and others are ignored anyway.
+var eventTypes = []string{"DeviceStateChanged"}
+
+func (f *Feed) init() {
+	f.once.Do(func() { f.refresh = make(chan struct{}, 1) })
+}
+
+// Refresh tells the feed that the set of devices changed (hints changed).
+func (f *Feed) Refresh() {
+	f.init()
+	select {
+	case f.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// Status reports whether the websocket is up and, if not, why.
+func (f *Feed) Status() (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.connected, f.lastErr
+}
+
+// Resyncs counts completed full resyncs.
+func (f *Feed) Resyncs() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.resyncs
+}
+
+// Run follows Asterisk until ctx ends, reconnecting with capped, jittered,
+// doubling backoff and logging the first failure, a different one, and the
+// recovery.
+func (f *Feed) Run(ctx context.Context) {
+	f.init()
+	minB, maxB := f.MinBackoff, f.MaxBackoff
+	if minB <= 0 {
+		minB = time.Second
+	}
+	if maxB < minB {
+		maxB = max(30*time.Second, minB)
+	}
+	backoff, lastMsg, failing := minB, "", false
+	for ctx.Err() == nil {
+		err := f.session(ctx, func() {
+			backoff = minB
+			if failing {
+				f.Log.Info().Msg("ARI connection recovered")
+			} else {
+				f.Log.Info().Msg("ARI connected")
+			}
+			failing, lastMsg = false, ""
+		})
+		f.mu.Lock()
+		f.connected, f.lastErr = false, err
+		f.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if msg := err.Error(); msg != lastMsg {
+			f.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("ARI unavailable; device states are not followed")
+			lastMsg = msg
+		}
+		failing = true
+		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, maxB)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (f *Feed) wsURL() (string, error) {
+	u, err := url.Parse(strings.TrimSuffix(f.Client.URL, "/") + "/events")
+	if err != nil {
+		return "", err
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("ARI URL %q is not http or https", f.Client.URL)
+	}
+	u.RawQuery = url.Values{"app": {f.App}, "api_key": {f.Client.User + ":" + f.Client.Password}}.Encode()
+	return u.String(), nil
+}
+
+// session is one websocket connection: connect, resync, events.
+func (f *Feed) session(ctx context.Context, up func()) error {
+	wsURL, err := f.wsURL()
+	if err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ws, _, err := websocket.Dial(dctx, wsURL, nil)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connecting the ARI event websocket: %w", err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(1 << 20)
+	events := make(chan []byte, 1024)
+	readErr := make(chan error, 1)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	// The reader only reads: events wait in the channel while a resync runs.
+	go func() {
+		for {
+			_, data, err := ws.Read(sctx)
+			if err != nil {
+				readErr <- fmt.Errorf("ARI event websocket: %w", err)
+				return
+			}
+			select {
+			case events <- data:
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
+	if err := f.resync(ctx, true); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.connected, f.lastErr = true, nil
+	f.mu.Unlock()
+	up()
+	for {
+		select {
+		case data := <-events:
+			f.event(data)
+		case <-f.refresh:
+			if err := f.resync(ctx, false); err != nil {
+				return err
+			}
+		case err := <-readErr:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// resync makes Asterisk's application follow exactly the devices needed
+// and reads their states. After a (re)connect it subscribes every device
+// again (subscriptions do not survive an Asterisk restart, which the
+// startup time reveals); on a refresh, only the difference.
+func (f *Feed) resync(ctx context.Context, full bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	startup, _, err := f.Client.Info(ctx)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	restarted := f.startup != "" && f.startup != startup
+	f.startup = startup
+	had := slices.Clone(f.subscribed)
+	f.mu.Unlock()
+	if restarted {
+		f.Log.Info().Str("startup_time", startup).Msg("Asterisk restarted: subscribing and reading every device again")
+	}
+	if full {
+		if err := f.Client.SetEventFilter(ctx, f.App, eventTypes); err != nil {
+			return err
+		}
+		had = nil
+	}
+	want := f.Devices()
+	slices.Sort(want)
+	var add, drop []string
+	for _, d := range want {
+		if !slices.Contains(had, d) {
+			add = append(add, d)
+		}
+	}
+	for _, d := range had {
+		if !slices.Contains(want, d) {
+			drop = append(drop, d)
+		}
+	}
+	for chunk := range slices.Chunk(add, 200) {
+		if err := f.Client.Subscribe(ctx, f.App, sources(chunk)); err != nil {
+			return err
+		}
+	}
+	for chunk := range slices.Chunk(drop, 200) {
+		if err := f.Client.Unsubscribe(ctx, f.App, sources(chunk)); err != nil {
+			var he *HTTPError
+			if !(asHTTP(err, &he) && he.Status == 422) { // already gone
+				return err
+			}
+		}
+	}
+	// Read the states after subscribing: a change after the read arrives
+	// as an event, one before it is in the read.
+	read := add
+	if full {
+		read = want
+	}
+	for _, d := range read {
+		st, err := f.Client.DeviceState(ctx, d)
+		if err != nil {
+			return err
+		}
+		f.OnDevice(d, st)
+	}
+	f.mu.Lock()
+	f.subscribed = want
+	f.resyncs++
+	f.mu.Unlock()
+	return nil
+}
+
+func sources(devs []string) []string {
+	out := make([]string, len(devs))
+	for i, d := range devs {
+		out[i] = "deviceState:" + d
+	}
+	return out
+}
+
+// event applies one websocket message; types presenced does not use, and
+// malformed messages, are ignored.
+func (f *Feed) event(data []byte) {
+	var ev struct {
+		Type        string `json:"type"`
+		DeviceState struct {
+			Name  string `json:"name"`
+			State string `json:"state"`
+		} `json:"device_state"`
+	}
+	if err := json.Unmarshal(data, &ev); err != nil {
+		f.Log.Debug().Err(err).Msg("ARI event not understood")
+		return
+	}
+	if ev.Type == "DeviceStateChanged" && ev.DeviceState.Name != "" {
+		f.OnDevice(ev.DeviceState.Name, ev.DeviceState.State)
+	}
+}
