@@ -26,7 +26,10 @@ type Feed struct {
 	Devices func() []string
 	// OnDevice receives a device's state ("NOT_INUSE").
 	OnDevice func(name, state string)
-	Log      zerolog.Logger
+	// OnUp is called after each (re)connect and its resync, on the feed's
+	// goroutine.
+	OnUp func()
+	Log  zerolog.Logger
 	// MinBackoff and MaxBackoff bound the wait between attempts (1s, 30s).
 	MinBackoff, MaxBackoff time.Duration
 
@@ -173,6 +176,9 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 	f.connected, f.lastErr = true, nil
 	f.mu.Unlock()
 	up()
+	if f.OnUp != nil {
+		f.OnUp()
+	}
 	for {
 		select {
 		case data := <-events:

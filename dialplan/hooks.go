@@ -45,7 +45,11 @@ type Hooks struct {
 	Presence *presence.Service
 	Hints    HintReader // optional
 	DND      DNDDevice  // optional
-	Now      func() time.Time
+	// OnDNDError reports a DND device that could not be set. The hook still
+	// succeeds: the presence is set, and the device is set again when ARI
+	// comes back (cmd/presenced reconciles them).
+	OnDNDError func(user string, err error)
+	Now        func() time.Time
 }
 
 // Var is one channel variable set by a hook.
@@ -259,8 +263,8 @@ func (h *Hooks) dndDevice(ctx context.Context, user string, got presence.Value, 
 		return nil, err
 	}
 	if h.DND != nil {
-		if err := h.DND.SetDND(ctx, user, got.State == presence.DND); err != nil {
-			return presenceVars(got), err
+		if err := h.DND.SetDND(ctx, user, got.State == presence.DND); err != nil && h.OnDNDError != nil {
+			h.OnDNDError(user, err)
 		}
 	}
 	return presenceVars(got), nil

@@ -35,10 +35,11 @@ var deviceStates = []string{"UNKNOWN", "NOT_INUSE", "INUSE", "BUSY", "INVALID", 
 
 // Server is a fake ARI on loopback.
 type Server struct {
-	User, Password string
-	Ast            *astemu.Asterisk // PRESENCE_STATE writes through /asterisk/variable
+	Ast *astemu.Asterisk // PRESENCE_STATE writes through /asterisk/variable
 
 	mu       sync.Mutex
+	user     string
+	password string
 	srv      *http.Server
 	ln       net.Listener
 	started  time.Time
@@ -59,7 +60,7 @@ func New(user, password string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{User: user, Password: password, ln: ln, started: time.Now().UTC(), devices: map[string]string{},
+	s := &Server{user: user, password: password, ln: ln, started: time.Now().UTC(), devices: map[string]string{},
 		apps: map[string]*app{}, globals: map[string]string{}, Ast: astemu.New()}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
@@ -214,13 +215,23 @@ func message(w http.ResponseWriter, code int, msg string) {
 	reply(w, code, map[string]string{"message": msg})
 }
 
+// SetPassword changes the password (an edit of ari.conf).
+func (s *Server) SetPassword(p string) {
+	s.mu.Lock()
+	s.password = p
+	s.mu.Unlock()
+}
+
 func (s *Server) authorized(r *http.Request) bool {
+	s.mu.Lock()
+	creds := s.user + ":" + s.password
+	s.mu.Unlock()
 	if k := r.URL.Query().Get("api_key"); k != "" {
-		return k == s.User+":"+s.Password
+		return k == creds
 	}
 	h := r.Header.Get("Authorization")
 	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h, "Basic "))
-	return err == nil && strings.HasPrefix(h, "Basic ") && string(b) == s.User+":"+s.Password
+	return err == nil && strings.HasPrefix(h, "Basic ") && string(b) == creds
 }
 
 // ServeHTTP routes by the escaped path, so that "PJSIP%2F1001" is one

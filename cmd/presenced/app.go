@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/ami"
+	"github.com/presenced/presenced/ari"
 	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/fastagi"
 	"github.com/presenced/presenced/hints"
@@ -29,6 +30,7 @@ type Main struct {
 	hints *hints.Table
 	hub   *watch.Hub
 	ami   *ami.Feed
+	ari   *ari.Feed
 	ctx   context.Context // of the feeds; cancelled by Close
 	stop  context.CancelFunc
 	feeds sync.WaitGroup
@@ -99,6 +101,15 @@ func (m *Main) Open(ctx context.Context) error {
 		m.setPresence(presence.Provider(user), v)
 	}
 	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints}
+	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
+		client := &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword}
+		m.ari = &ari.Feed{Client: client, App: m.Config.ARIApp, Devices: m.hints.Devices, OnDevice: m.deviceState,
+			OnUp: m.reconcileDND, Log: m.Log.With().Str("component", "ari").Logger()}
+		m.hooks.DND = ari.DND{Client: client}
+		m.hooks.OnDNDError = func(user string, err error) {
+			m.Log.Warn().Err(err).Str("component", "ari").Str("user", user).Msg("DND device not set; it is set when ARI is back")
+		}
+	}
 
 	alog := m.Log.With().Str("component", "fastagi").Logger()
 	m.agi = fastagi.NewServer(fastagi.Config{
@@ -124,6 +135,15 @@ func (m *Main) Open(ctx context.Context) error {
 func (m *Main) startFeeds() {
 	ctx, stop := context.WithCancel(context.Background())
 	m.ctx, m.stop = ctx, stop
+	if m.ari == nil {
+		m.Log.Info().Str("component", "ari").Msg("ARI not configured (PRESENCED_ARI_URL, PRESENCED_ARI_USER): device states are not followed, and DND is not shown on BLF keys")
+	} else {
+		m.feeds.Add(1)
+		go func() {
+			defer m.feeds.Done()
+			m.ari.Run(ctx)
+		}()
+	}
 	if m.ami == nil {
 		m.Log.Info().Str("component", "ami").Msg("AMI not configured (PRESENCED_AMI_ADDR, PRESENCED_AMI_USER): presence changed outside presenced is not seen, and timed presence ends in Asterisk only at the user's next hook")
 		return
@@ -133,6 +153,33 @@ func (m *Main) startFeeds() {
 		defer m.feeds.Done()
 		m.ami.Run(ctx)
 	}()
+}
+
+// deviceState feeds a device's state from ARI to the table and the hub.
+func (m *Main) deviceState(name, state string) {
+	m.publish(m.hints.SetDevice(name, hints.ParseDeviceState(state)))
+}
+
+// reconcileDND sets every DND device that a hint shows to what the user's
+// presence says, after ARI (re)connects: DND changed while ARI was away,
+// or an Asterisk restart, leaves them wrong otherwise.
+func (m *Main) reconcileDND() {
+	devices := map[string]bool{}
+	for _, d := range m.hints.Devices() {
+		devices[d] = true
+	}
+	current := m.svc.Current()
+	for user := range current {
+		if !devices[presence.DNDDevice(user)] {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+		err := m.hooks.DND.SetDND(ctx, user, current[user].State == presence.DND)
+		cancel()
+		if err != nil {
+			m.Log.Warn().Err(err).Str("component", "ari").Str("user", user).Msg("DND device not reconciled")
+		}
+	}
 }
 
 // loadHints makes the table hold the hints of PRESENCED_DIALPLAN: new and
@@ -191,6 +238,11 @@ func (m *Main) replaceHints(hs []hints.Hint) (changed, removed int) {
 		}
 	}
 	changed = len(changes)
+	defer func() {
+		if m.ari != nil && changed+removed > 0 {
+			m.ari.Refresh() // follow the devices of new hints
+		}
+	}()
 	for _, st := range m.hints.Snapshot() {
 		if !keep[st.Key()] {
 			if gone, ok := m.hints.Remove(st.Context, st.Exten); ok {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -23,6 +24,10 @@ type Config struct {
 	AGICommandTimeout time.Duration `env:"AGI_COMMAND_TIMEOUT" envDefault:"10s"`
 	DataDir           string        `env:"DATA_DIR" envDefault:"./data"`
 	Dialplan          string        `env:"DIALPLAN"`
+	ARIURL            string        `env:"ARI_URL" envDefault:"http://127.0.0.1:8088/ari"`
+	ARIUser           string        `env:"ARI_USER"`
+	ARIPassword       string        `env:"ARI_PASSWORD"`
+	ARIApp            string        `env:"ARI_APP" envDefault:"presenced"`
 	AMIAddr           string        `env:"AMI_ADDR" envDefault:"127.0.0.1:5038"`
 	AMIUser           string        `env:"AMI_USER"`
 	AMISecret         string        `env:"AMI_SECRET"`
@@ -56,6 +61,9 @@ func LoadConfig(environ []string) (Config, error) {
 	// empty means "none" (DESIGN.md: "empty: no AMI").
 	if v, ok := vars[envPrefix+"AMI_ADDR"]; ok && v == "" {
 		c.AMIAddr = ""
+	}
+	if v, ok := vars[envPrefix+"ARI_URL"]; ok && v == "" {
+		c.ARIURL = ""
 	}
 	return c, c.check()
 }
@@ -96,6 +104,19 @@ func (c *Config) check() error {
 	}
 	if strings.ContainsAny(c.AMIUser+c.AMISecret, "\r\n") {
 		return fmt.Errorf("%sAMI_USER and %sAMI_SECRET must not contain line breaks", envPrefix, envPrefix)
+	}
+	if c.ARIURL != "" {
+		if u, err := url.Parse(c.ARIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%sARI_URL %q is not an http(s) URL like http://127.0.0.1:8088/ari", envPrefix, c.ARIURL)
+		}
+	}
+	if c.ARIApp == "" {
+		return fmt.Errorf("%sARI_APP must not be empty", envPrefix)
+	}
+	for _, r := range c.ARIApp {
+		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return fmt.Errorf("%sARI_APP %q may contain only letters, digits, dash, underscore and dot", envPrefix, c.ARIApp)
+		}
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%sDATA_DIR must not be empty", envPrefix)
