@@ -3,9 +3,20 @@ package main
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/presenced/presenced/ari"
+	"github.com/presenced/presenced/ari/aritest"
+	"github.com/presenced/presenced/watch"
 
 	"github.com/presenced/presenced/internal/loadgen"
 )
@@ -49,4 +60,88 @@ func BenchmarkHookFloor(b *testing.B) {
 	defer ln.Close()
 	go func() { _ = loadgen.ServeFloor(ln) }()
 	benchHook(b, ln.Addr().String())
+}
+
+// BenchmarkDeviceEventToHub: from a DeviceStateChanged frame written on
+// the fake ARI's websocket to the hint's change leaving the hub, with
+// presenced in process. Reports p50 and p99.
+func BenchmarkDeviceEventToHub(b *testing.B) {
+	srv, err := aritest.New("ari", "ari")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "extensions.conf"), []byte("[internal]\nexten => 1001,hint,PJSIP/1001\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	m := openMain(b, b.TempDir(), "PRESENCED_DIALPLAN="+filepath.Join(dir, "extensions.conf"),
+		"PRESENCED_ARI_URL="+srv.URL(), "PRESENCED_ARI_USER=ari", "PRESENCED_ARI_PASSWORD=ari")
+	defer m.Close()
+	for !srv.Connected("presenced") || len(srv.Subscriptions("presenced")) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	sub, _ := m.hub.Subscribe(watch.Filter{Hints: []string{"1001@internal"}}, nil)
+	defer sub.Close()
+	time.Sleep(50 * time.Millisecond)
+	drainSub(sub)
+	states := [2]string{"INUSE", "NOT_INUSE"}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		srv.SetDevice("PJSIP/1001", states[i%2])
+		if _, err := sub.Next(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// BenchmarkDeviceEventBaseline: the same frame from the fake to a bare
+// websocket reader: the floor of the above.
+func BenchmarkDeviceEventBaseline(b *testing.B) {
+	srv, err := aritest.New("ari", "ari")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	u := strings.Replace(srv.URL(), "http://", "ws://", 1) + "/events?app=bare&api_key=ari:ari"
+	ws, _, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.CloseNow()
+	for !srv.Connected("bare") {
+		time.Sleep(time.Millisecond)
+	}
+	cl := &ari.Client{URL: srv.URL(), User: "ari", Password: "ari"}
+	if err := cl.Subscribe(ctx, "bare", []string{"deviceState:PJSIP/1001"}); err != nil {
+		b.Fatal(err)
+	}
+	states := [2]string{"INUSE", "NOT_INUSE"}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		srv.SetDevice("PJSIP/1001", states[i%2])
+		if _, _, err := ws.Read(ctx); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		return
+	}
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds()), "p99-µs")
 }
