@@ -29,7 +29,16 @@ type Feed struct {
 	// OnUp is called after each (re)connect and its resync, on the feed's
 	// goroutine.
 	OnUp func()
-	Log  zerolog.Logger
+	// OnStasis runs a channel that entered the application, each in its
+	// own goroutine (at most MaxStasis at once); it must send the channel
+	// back to the dialplan.
+	OnStasis func(ctx context.Context, ev StasisStart)
+	// MaxStasis bounds the Stasis channels handled at once (default 256).
+	MaxStasis int
+
+	stasis sync.WaitGroup
+	sem    chan struct{}
+	Log    zerolog.Logger
 	// MinBackoff and MaxBackoff bound the wait between attempts (1s, 30s).
 	MinBackoff, MaxBackoff time.Duration
 
@@ -46,10 +55,17 @@ type Feed struct {
 
 // eventTypes are the events presenced reads; Asterisk is asked to send
 // only these (the app's eventFilter), and others are ignored anyway.
-var eventTypes = []string{"DeviceStateChanged"}
+var eventTypes = []string{"DeviceStateChanged", "StasisStart"}
 
 func (f *Feed) init() {
-	f.once.Do(func() { f.refresh = make(chan struct{}, 1) })
+	f.once.Do(func() {
+		f.refresh = make(chan struct{}, 1)
+		n := f.MaxStasis
+		if n <= 0 {
+			n = 256
+		}
+		f.sem = make(chan struct{}, n)
+	})
 }
 
 // Refresh tells the feed that the set of devices changed (hints changed).
@@ -80,6 +96,7 @@ func (f *Feed) Resyncs() int {
 // recovery.
 func (f *Feed) Run(ctx context.Context) {
 	f.init()
+	defer f.stasis.Wait()
 	minB, maxB := f.MinBackoff, f.MaxBackoff
 	if minB <= 0 {
 		minB = time.Second
@@ -182,7 +199,7 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 	for {
 		select {
 		case data := <-events:
-			f.event(data)
+			f.event(ctx, data)
 		case <-f.refresh:
 			if err := f.resync(ctx, false); err != nil {
 				return err
@@ -276,19 +293,40 @@ func sources(devs []string) []string {
 
 // event applies one websocket message; types presenced does not use, and
 // malformed messages, are ignored.
-func (f *Feed) event(data []byte) {
+func (f *Feed) event(ctx context.Context, data []byte) {
 	var ev struct {
 		Type        string `json:"type"`
 		DeviceState struct {
 			Name  string `json:"name"`
 			State string `json:"state"`
 		} `json:"device_state"`
+		Args    []string `json:"args"`
+		Channel struct {
+			ID     string `json:"id"`
+			Caller struct {
+				Number string `json:"number"`
+			} `json:"caller"`
+		} `json:"channel"`
 	}
 	if err := json.Unmarshal(data, &ev); err != nil {
 		f.Log.Debug().Err(err).Msg("ARI event not understood")
 		return
 	}
-	if ev.Type == "DeviceStateChanged" && ev.DeviceState.Name != "" {
+	switch {
+	case ev.Type == "DeviceStateChanged" && ev.DeviceState.Name != "":
 		f.OnDevice(ev.DeviceState.Name, ev.DeviceState.State)
+	case ev.Type == "StasisStart" && ev.Channel.ID != "" && f.OnStasis != nil:
+		st := StasisStart{Channel: &Channel{Client: f.Client, ID: ev.Channel.ID}, Caller: ev.Channel.Caller.Number, Args: ev.Args}
+		select {
+		case f.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		f.stasis.Add(1)
+		go func() {
+			defer f.stasis.Done()
+			defer func() { <-f.sem }()
+			f.OnStasis(ctx, st)
+		}()
 	}
 }

@@ -47,6 +47,23 @@ type Server struct {
 	apps     map[string]*app
 	globals  map[string]string
 	requests []string
+	channels map[string]*Channel
+	nextChan int
+	// pendingHangup is the HangupAfter of the next channel StartStasis makes.
+	pendingHangup int
+}
+
+// Channel is a channel the fake put into a Stasis application.
+type Channel struct {
+	ID, App   string
+	Caller    string
+	Vars      map[string]string
+	Continued bool // POST /channels/{id}/continue was called
+	Gone      bool // hung up
+	// HangupAfter, if > 0, hangs the channel up after that many requests
+	// on it (a caller hanging up in the middle of a hook).
+	HangupAfter int
+	requests    int
 }
 
 type app struct {
@@ -61,7 +78,7 @@ func New(user, password string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{user: user, password: password, ln: ln, started: time.Now().UTC(), devices: map[string]string{},
-		apps: map[string]*app{}, globals: map[string]string{}, Ast: astemu.New()}
+		apps: map[string]*app{}, globals: map[string]string{}, channels: map[string]*Channel{}, Ast: astemu.New()}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
@@ -177,6 +194,74 @@ func (s *Server) setDevice(name, state string) {
 			t.app, time.Now().UTC().Format("2006-01-02T15:04:05.000-0700"), name, state, EntityID)
 		s.send(t.c, []byte(ev))
 	}
+}
+
+// StartStasis puts a new channel into an application, as
+// Stasis(app,args...) does, and sends StasisStart in the recorded shape.
+// It returns the channel id.
+func (s *Server) StartStasis(appName, caller string, args ...string) string {
+	s.mu.Lock()
+	s.nextChan++
+	id := fmt.Sprintf("1795334498.%d", 55+s.nextChan)
+	s.channels[id] = &Channel{ID: id, App: appName, Caller: caller, Vars: map[string]string{}, HangupAfter: s.pendingHangup}
+	s.pendingHangup = 0
+	s.mu.Unlock()
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000-0700")
+	data := strings.Join(append([]string{appName}, args...), ",")
+	ev, _ := json.Marshal(map[string]any{
+		"type": "StasisStart", "timestamp": now, "args": append([]string{}, args...),
+		"channel": map[string]any{"id": id, "name": "PJSIP/" + caller + "-00000005", "state": "Ring", "protocol_id": "",
+			"caller": map[string]string{"name": "", "number": caller}, "connected": map[string]string{"name": "", "number": ""},
+			"accountcode": "", "dialplan": map[string]any{"context": "internal", "exten": "7001", "priority": 1, "app_name": "Stasis", "app_data": data},
+			"creationtime": now, "language": "en"},
+		"asterisk_id": EntityID, "application": appName,
+	})
+	s.SendRaw(appName, ev)
+	return id
+}
+
+// SetHangupAfter makes a channel hang up after n more requests on it.
+func (s *Server) SetHangupAfter(id string, n int) {
+	s.mu.Lock()
+	if c, ok := s.channels[id]; ok {
+		c.HangupAfter = c.requests + n
+	}
+	s.mu.Unlock()
+}
+
+// StartStasisHangingUp is StartStasis for a channel that hangs up after n
+// requests on it.
+func (s *Server) StartStasisHangingUp(appName, caller string, n int, args ...string) string {
+	s.mu.Lock()
+	s.pendingHangup = n
+	s.mu.Unlock()
+	return s.StartStasis(appName, caller, args...)
+}
+
+// Hangup hangs a Stasis channel up: it is gone for every later request.
+func (s *Server) Hangup(id string) {
+	s.mu.Lock()
+	c, ok := s.channels[id]
+	if ok {
+		c.Gone = true
+	}
+	s.mu.Unlock()
+}
+
+// ChannelState returns a copy of a channel.
+func (s *Server) ChannelState(id string) (Channel, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.channels[id]
+	if !ok {
+		return Channel{}, false
+	}
+	cp := *c
+	cp.Vars = map[string]string{}
+	for k, v := range c.Vars {
+		cp.Vars[k] = v
+	}
+	return cp, true
 }
 
 // SendRaw sends a recorded event, as it stands, to an application's
@@ -401,9 +486,69 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, op *Operation, p
 		}
 		reply(w, 200, body)
 	case "GET /channels/{channelId}/variable", "POST /channels/{channelId}/variable", "POST /channels/{channelId}/continue":
-		message(w, 404, "Channel not found")
+		s.channel(w, op, p["channelId"], a)
 	case "GET /events":
 		s.events(w, r, a["app"])
+	}
+}
+
+// channel serves the variable and continue operations of a Stasis channel
+// (BEHAVIOUR.md 4.2: function reads are evaluated on a channel in Stasis).
+func (s *Server) channel(w http.ResponseWriter, op *Operation, id string, a map[string]string) {
+	s.mu.Lock()
+	c, ok := s.channels[id]
+	if ok && !c.Gone && c.HangupAfter > 0 && c.requests >= c.HangupAfter {
+		c.Gone = true
+	}
+	if !ok || c.Gone {
+		s.mu.Unlock()
+		message(w, 404, "Channel not found")
+		return
+	}
+	c.requests++
+	if c.Continued {
+		s.mu.Unlock()
+		message(w, 409, "Channel not in Stasis application")
+		return
+	}
+	name := a["variable"]
+	switch op.Method + " " + op.Path {
+	case "GET /channels/{channelId}/variable":
+		if strings.HasSuffix(name, ")") {
+			s.mu.Unlock()
+			v, ok := s.Ast.ReadFunction(name)
+			if !ok {
+				message(w, 500, "Unable to read provided function")
+				return
+			}
+			reply(w, 200, map[string]string{"value": v})
+			return
+		}
+		v, ok := c.Vars[name]
+		s.mu.Unlock()
+		if !ok {
+			message(w, 404, "Provided variable was not found")
+			return
+		}
+		reply(w, 200, map[string]string{"value": v})
+	case "POST /channels/{channelId}/variable":
+		if name == "" {
+			s.mu.Unlock()
+			message(w, 400, "Variable name is required")
+			return
+		}
+		if strings.HasSuffix(name, ")") {
+			s.mu.Unlock()
+			s.Ast.WriteFunction(name, a["value"]) // 204 whatever the function thought
+		} else {
+			c.Vars[name] = a["value"]
+			s.mu.Unlock()
+		}
+		reply(w, 204, nil)
+	case "POST /channels/{channelId}/continue":
+		c.Continued = true
+		s.mu.Unlock()
+		reply(w, 204, nil)
 	}
 }
 

@@ -104,7 +104,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
 		client := &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword}
 		m.ari = &ari.Feed{Client: client, App: m.Config.ARIApp, Devices: m.hints.Devices, OnDevice: m.deviceState,
-			OnUp: m.reconcileDND, Log: m.Log.With().Str("component", "ari").Logger()}
+			OnUp: m.reconcileDND, OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
 		m.hooks.DND = ari.DND{Client: client}
 		m.hooks.OnDNDError = func(user string, err error) {
 			m.Log.Warn().Err(err).Str("component", "ari").Str("user", user).Msg("DND device not set; it is set when ARI is back")
@@ -305,6 +305,30 @@ func (m *Main) AGIAddr() net.Addr { return m.agi.Addr() }
 func (m *Main) serveAGI(ctx context.Context, s *fastagi.Session) {
 	start := time.Now()
 	res := m.hooks.Handle(ctx, s, s.Env.Script(), s.Env.Args, s.Env.Get("agi_callerid"))
+	m.logHook("fastagi", s.Env.Get("agi_channel"), res, start, nil)
+}
+
+// stasisTimeout bounds one Stasis hook, continue included.
+const stasisTimeout = 30 * time.Second
+
+// serveStasis runs one hook for a channel that entered the Stasis
+// application (Stasis(presenced,presence/set,1001,away)), then sends the
+// channel on to the next priority, whatever the hook's result.
+func (m *Main) serveStasis(ctx context.Context, ev ari.StasisStart) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, stasisTimeout)
+	defer cancel()
+	script, args := "", []string(nil)
+	if len(ev.Args) > 0 {
+		script, args = ev.Args[0], ev.Args[1:]
+	}
+	res := m.hooks.Handle(ctx, ev.Channel, script, args, ev.Caller)
+	m.logHook("stasis", ev.Channel.ID, res, start, ev.Channel.Continue(ctx))
+}
+
+// logHook writes the one line a hook gets: internal and unavailable errors
+// with detail, at warn; others at info with the plain sentence.
+func (m *Main) logHook(transport, channel string, res dialplan.Result, start time.Time, continueErr error) {
 	ev := m.Log.Info()
 	if presence.ErrorCode(res.Err) == presence.CodeInternal || presence.ErrorCode(res.Err) == presence.CodeUnavailable {
 		ev = m.Log.Warn().Err(res.Err)
@@ -316,8 +340,11 @@ func (m *Main) serveAGI(ctx context.Context, s *fastagi.Session) {
 			ev = ev.Str("state", v.Value)
 		}
 	}
-	ev.Str("component", "hook").Str("transport", "fastagi").Str("command", res.Command).Str("user", res.User).
-		Str("channel", s.Env.Get("agi_channel")).Str("result", res.Code()).Dur("took", time.Since(start)).Msg("hook")
+	if continueErr != nil {
+		ev = m.Log.Warn().AnErr("continue", continueErr)
+	}
+	ev.Str("component", "hook").Str("transport", transport).Str("command", res.Command).Str("user", res.User).
+		Str("channel", channel).Str("result", res.Code()).Dur("took", time.Since(start)).Msg("hook")
 }
 
 // Close stops the FastAGI server (draining sessions), the timers and the

@@ -85,3 +85,106 @@ func TestARIDNDDevice(t *testing.T) {
 		t.Fatalf("DND device after dnd/off: %s", got)
 	}
 }
+
+// Stasis(presenced,presence/set,,away,,Lunch, back at 2): the hook runs on
+// the channel over ARI, the result variables are set on it, and the
+// channel continues in the dialplan; errors too.
+func TestStasisHooks(t *testing.T) {
+	srv, err := aritest.New("ari", "ari")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	m := openWithARI(t, srv, "ari")
+	defer m.Close()
+	for !srv.Connected("presenced") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	run := func(caller string, args ...string) aritest.Channel {
+		t.Helper()
+		id := srv.StartStasis("presenced", caller, args...)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ch, _ := srv.ChannelState(id)
+			if ch.Continued {
+				return ch
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("channel %s never continued: %+v", id, ch)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	ch := run("1001", "presence/set", "", "away", "", "Lunch, back at 2 + \"soon\"")
+	if ch.Vars["PRESENCED_RESULT"] != "OK" || ch.Vars["PRESENCED_STATE"] != "away" || ch.Vars["PRESENCED_MESSAGE"] != `Lunch, back at 2 + "soon"` {
+		t.Fatalf("vars %v", ch.Vars)
+	}
+	if msg, _ := srv.Ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,message)"); msg != `Lunch, back at 2 + "soon"` {
+		t.Fatalf("Asterisk holds %q", msg)
+	}
+	awaitHint(t, m, "1001@internal", func(v map[string]string) bool { return v["PRESENCED_STATE"] == "away" })
+	ch = run("1001", "presence/set", "", "busy")
+	if ch.Vars["PRESENCED_RESULT"] != "ERROR" || ch.Vars["PRESENCED_ERROR"] != "INVALID_STATE" {
+		t.Fatalf("error vars %v", ch.Vars)
+	}
+	ch = run("")
+	if ch.Vars["PRESENCED_ERROR"] != "NOT_FOUND" {
+		t.Fatalf("no hook: %v", ch.Vars)
+	}
+	// A rejected write is seen: the read-back on the channel disagrees.
+	srv.Ast.RejectPresence = true
+	ch = run("1001", "presence/set", "", "dnd")
+	srv.Ast.RejectPresence = false
+	if ch.Vars["PRESENCED_ERROR"] != "ASTERISK_REJECTED" {
+		t.Fatalf("rejected write: %v", ch.Vars)
+	}
+}
+
+// A caller who hangs up in the middle of a hook: the hook fails, presenced
+// keeps no half-written record, and the next hook sees what Asterisk holds.
+func TestStasisHangupMidHook(t *testing.T) {
+	srv, err := aritest.New("ari", "ari")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	m := openWithARI(t, srv, "ari")
+	defer m.Close()
+	for !srv.Connected("presenced") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Requests of presence/set: 3 reads, the write, 3 read-backs, then the
+	// result variables. Hang up right after the write.
+	id := srv.StartStasisHangingUp("presenced", "1001", 4, "presence/set", "", "xa")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ch, _ := srv.ChannelState(id)
+		if ch.Gone && !ch.Continued && ch.Vars["PRESENCED_RESULT"] == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channel %+v", ch)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The read-back cannot succeed on a gone channel, so the record is
+	// never updated, whenever the hook finishes failing.
+	if cur := m.svc.Current()["1001"]; cur.State.String() == "xa" {
+		t.Fatal("a hook cut short left its presence recorded")
+	}
+	// Asterisk did take the write; the next hook adopts it.
+	id = srv.StartStasis("presenced", "1001", "presence/get")
+	for {
+		ch, _ := srv.ChannelState(id)
+		if ch.Continued {
+			if ch.Vars["PRESENCED_STATE"] != "xa" {
+				t.Fatalf("after the hangup: %v", ch.Vars)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("presence/get never continued")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
