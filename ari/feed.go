@@ -35,6 +35,9 @@ type Feed struct {
 	OnStasis func(ctx context.Context, ev StasisStart)
 	// MaxStasis bounds the Stasis channels handled at once (default 256).
 	MaxStasis int
+	// ResyncEvery re-reads every device this often while connected, a net
+	// under events Asterisk may not have sent (default 5m).
+	ResyncEvery time.Duration
 
 	stasis sync.WaitGroup
 	sem    chan struct{}
@@ -196,8 +199,18 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 	if f.OnUp != nil {
 		f.OnUp()
 	}
+	every := f.ResyncEvery
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
 	for {
 		select {
+		case <-tick.C:
+			if err := f.resync(ctx, true); err != nil {
+				return err
+			}
 		case data := <-events:
 			f.event(ctx, data)
 		case <-f.refresh:

@@ -171,3 +171,24 @@ func TestClientErrors(t *testing.T) {
 		t.Fatalf("wrong password: %v", err)
 	}
 }
+
+// The periodic resync catches a change Asterisk sent no event for.
+func TestPeriodicResync(t *testing.T) {
+	srv, cl := fakeARI(t)
+	d := newDevices("Stasis:x")
+	f := &Feed{Client: cl, App: "presenced", Devices: d.get, OnDevice: d.set, Log: zerolog.Nop(), ResyncEvery: 50 * time.Millisecond}
+	runFeed(t, f)
+	d.await(t, "Stasis:x=UNKNOWN")
+	if err := cl.SetDeviceState(context.Background(), "Stasis:x", "BUSY"); err != nil {
+		t.Fatal(err)
+	}
+	d.await(t, "Stasis:x=BUSY")
+	// DELETE sends no event (BEHAVIOUR.md 4.4): only a resync sees it.
+	if err := cl.do(context.Background(), "DELETE", devicePath("Stasis:x"), nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Device("Stasis:x") != "UNKNOWN" {
+		t.Fatal("fake did not delete")
+	}
+	d.await(t, "Stasis:x=UNKNOWN")
+}
