@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/ari/aritest"
 	"github.com/presenced/presenced/fastagi/agitest"
 	"github.com/presenced/presenced/internal/astemu"
 )
@@ -222,6 +223,59 @@ func TestBinaryWithAMI(t *testing.T) {
 	srv.Drop()
 	srv.SetPresenceQuietly("CustomPresence:1001", amitest.Presence{State: "available"})
 	wait("available")
+	p.stop(t)
+}
+
+// The binary against the fake ARI and AMI, neither reachable at first
+// (wrong passwords): FastAGI works meanwhile; once they accept presenced,
+// a Stasis hook runs and continues, a device-state event changes the hint,
+// DND shows through the DND device.
+func TestBinaryWithFakes(t *testing.T) {
+	bin := buildBinary(t)
+	ariSrv, err := aritest.New("ari", "ari")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ariSrv.Close()
+	amiSrv, err := amitest.New("ami", "ami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer amiSrv.Close()
+	amiSrv.Ast = ariSrv.Ast // one Asterisk behind both
+	ariSrv.SetPassword("not yet")
+	amiSrv.SetSecret("not yet")
+	amiSrv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001&Stasis:presenced-dnd-1001,CustomPresence:1001", StatusText: "Idle"})
+	ariSrv.SetDevice("PJSIP/1001", "NOT_INUSE")
+	p := startBinary(t, bin, t.TempDir(), "PRESENCED_ARI_URL="+ariSrv.URL(), "PRESENCED_ARI_USER=ari", "PRESENCED_ARI_PASSWORD=ari",
+		"PRESENCED_AMI_ADDR="+amiSrv.Addr(), "PRESENCED_AMI_USER=ami", "PRESENCED_AMI_SECRET=ami")
+	if c := p.hook(t, ariSrv.Ast, "presence/set", "", "available"); c.Var("PRESENCED_RESULT") != "OK" {
+		t.Fatalf("FastAGI with Asterisk's interfaces away: %v", c.Vars())
+	}
+	ariSrv.SetPassword("ari")
+	amiSrv.SetSecret("ami")
+	deadline := time.Now().Add(20 * time.Second)
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("the ARI application", func() bool { return ariSrv.Connected("presenced") && len(ariSrv.Subscriptions("presenced")) == 2 })
+	id := ariSrv.StartStasis("presenced", "1001", "dnd/on")
+	waitFor("the Stasis channel to continue", func() bool { ch, _ := ariSrv.ChannelState(id); return ch.Continued })
+	if ch, _ := ariSrv.ChannelState(id); ch.Vars["PRESENCED_RESULT"] != "OK" || ch.Vars["PRESENCED_STATE"] != "dnd" {
+		t.Fatalf("Stasis hook: %v", ch.Vars)
+	}
+	hintState := func() string { return p.hook(t, ariSrv.Ast, "hint/get", "1001@internal").Var("PRESENCED_HINT_STATE") }
+	waitFor("the DND device to show", func() bool { return hintState() == "Busy" })
+	p.hook(t, ariSrv.Ast, "dnd/off")
+	waitFor("DND off", func() bool { return hintState() == "Idle" })
+	ariSrv.SetDevice("PJSIP/1001", "RINGING")
+	waitFor("the device event", func() bool { return hintState() == "Ringing" })
 	p.stop(t)
 }
 
