@@ -11,7 +11,7 @@ FUZZ_TARGETS := \
 	./fastagi:FuzzReadEnv ./fastagi:FuzzReadReply ./fastagi:FuzzQuote \
 	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip \
 	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord \
-	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame
+	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent
 
 .PHONY: all build run test bench load fuzz lint clean
 

@@ -192,3 +192,19 @@ func TestPeriodicResync(t *testing.T) {
 	}
 	d.await(t, "Stasis:x=UNKNOWN")
 }
+
+// Any websocket message is taken or ignored without a panic.
+func FuzzEvent(f *testing.F) {
+	lines, _ := os.ReadFile(transcript.Dir() + "/ari-events.jsonl")
+	for _, l := range strings.Split(string(lines), "\n")[:20] {
+		f.Add([]byte(l))
+	}
+	f.Add([]byte(`{"type":"StasisStart","args":null,"channel":{"id":"x"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fd := &Feed{Client: &Client{}, OnDevice: func(string, string) {}, Log: zerolog.Nop(),
+			OnStasis: func(context.Context, StasisStart) {}}
+		fd.init()
+		fd.event(context.Background(), data)
+		fd.stasis.Wait()
+	})
+}
