@@ -3,7 +3,6 @@ package ami
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/staskobzar/goami2"
 
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/reconnect"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -70,43 +70,9 @@ func (f *Feed) Run(ctx context.Context) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	minB, maxB := f.MinBackoff, f.MaxBackoff
-	if minB <= 0 {
-		minB = time.Second
-	}
-	if maxB < minB {
-		maxB = max(30*time.Second, minB)
-	}
-	backoff := minB
-	var lastMsg string
-	failing := false
-	for ctx.Err() == nil {
-		err := f.session(ctx, timeout, func() {
-			backoff = minB
-			if failing {
-				f.Log.Info().Str("addr", f.Addr).Msg("AMI connection recovered")
-			} else {
-				f.Log.Info().Str("addr", f.Addr).Msg("AMI connected")
-			}
-			failing, lastMsg = false, ""
-		})
-		f.setState(nil, err)
-		if ctx.Err() != nil {
-			return
-		}
-		if msg := err.Error(); msg != lastMsg {
-			f.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("AMI unavailable; presence changed outside presenced is not seen")
-			lastMsg = msg
-		}
-		failing = true
-		wait := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(2*backoff, maxB)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return
-		}
-	}
+	session := func(ctx context.Context, up func()) error { return f.session(ctx, timeout, up) }
+	reconnect.Loop(ctx, f.Log.With().Str("addr", f.Addr).Logger(), "AMI", "presence changed outside presenced is not seen",
+		f.MinBackoff, f.MaxBackoff, session, func(err error) { f.setState(nil, err) })
 }
 
 // session is one connection: login, resync, events until it fails.

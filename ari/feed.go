@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"slices"
 	"strings"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/internal/reconnect"
 )
 
 // Feed keeps device states in step with Asterisk: it holds the event
@@ -100,43 +101,11 @@ func (f *Feed) Resyncs() int {
 func (f *Feed) Run(ctx context.Context) {
 	f.init()
 	defer f.stasis.Wait()
-	minB, maxB := f.MinBackoff, f.MaxBackoff
-	if minB <= 0 {
-		minB = time.Second
-	}
-	if maxB < minB {
-		maxB = max(30*time.Second, minB)
-	}
-	backoff, lastMsg, failing := minB, "", false
-	for ctx.Err() == nil {
-		err := f.session(ctx, func() {
-			backoff = minB
-			if failing {
-				f.Log.Info().Msg("ARI connection recovered")
-			} else {
-				f.Log.Info().Msg("ARI connected")
-			}
-			failing, lastMsg = false, ""
-		})
+	reconnect.Loop(ctx, f.Log, "ARI", "device states are not followed", f.MinBackoff, f.MaxBackoff, f.session, func(err error) {
 		f.mu.Lock()
 		f.connected, f.lastErr = false, err
 		f.mu.Unlock()
-		if ctx.Err() != nil {
-			return
-		}
-		if msg := err.Error(); msg != lastMsg {
-			f.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("ARI unavailable; device states are not followed")
-			lastMsg = msg
-		}
-		failing = true
-		wait := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(2*backoff, maxB)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return
-		}
-	}
+	})
 }
 
 func (f *Feed) wsURL() (string, error) {
