@@ -32,7 +32,8 @@ type Feed struct {
 	OnUp func()
 	// OnStasis runs a channel that entered the application, each in its
 	// own goroutine (at most MaxStasis at once); it must send the channel
-	// back to the dialplan.
+	// back to the dialplan, and bound its own time: its context is not
+	// cancelled when the feed stops, and Run waits for it.
 	OnStasis func(ctx context.Context, ev StasisStart)
 	// MaxStasis bounds the Stasis channels handled at once (default 256).
 	MaxStasis int
@@ -305,10 +306,13 @@ func (f *Feed) event(ctx context.Context, data []byte) {
 			return
 		}
 		f.stasis.Add(1)
+		// A channel taken in is seen through even when presenced is
+		// stopping (Run waits for it): cut short, it would stay in Stasis.
+		hctx := context.WithoutCancel(ctx)
 		go func() {
 			defer f.stasis.Done()
 			defer func() { <-f.sem }()
-			f.OnStasis(ctx, st)
+			f.OnStasis(hctx, st)
 		}()
 	}
 }
