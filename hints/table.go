@@ -210,6 +210,13 @@ func (t *Table) Snapshot() []State {
 	return out
 }
 
+// Len returns the number of hints.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.hints)
+}
+
 // Devices returns the names of every device some hint uses.
 func (t *Table) Devices() []string {
 	t.mu.Lock()

@@ -74,7 +74,7 @@ func run() error {
 		return err
 	}
 	pcmd := exec.Command(*bin, "serve")
-	pcmd.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN="+port, "PRESENCED_DATA_DIR="+filepath.Join(data, "d"),
+	pcmd.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN="+port, "PRESENCED_HTTP_LISTEN=", "PRESENCED_DATA_DIR="+filepath.Join(data, "d"),
 		"PRESENCED_AGI_MAX_SESSIONS=4096")
 	pres, err := startChild(pcmd, nil)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/fastagi"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/watch"
@@ -31,6 +32,8 @@ type Main struct {
 	hub   *watch.Hub
 	ami   *ami.Feed
 	ari   *ari.Feed
+	http  *httpapi.Server
+	mx    *metrics
 	ctx   context.Context // of the feeds; cancelled by Close
 	stop  context.CancelFunc
 	feeds sync.WaitGroup
@@ -122,12 +125,49 @@ func (m *Main) Open(ctx context.Context) error {
 		DrainTimeout:   m.Config.ShutdownTimeout,
 		Log:            alog,
 	})
+	m.mx = newMetrics(m)
 	if err := m.agi.Open(); err != nil {
 		return err
 	}
 	alog.Info().Str("addr", m.agi.Addr().String()).Msg("fastagi listening")
+	if m.Config.HTTPListen != "" {
+		hlog := m.Log.With().Str("component", "http").Logger()
+		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, Registry: m.mx.reg, Log: hlog, Checks: m.readiness()})
+		if err := m.http.Open(); err != nil {
+			return err
+		}
+		hlog.Info().Str("addr", m.http.Addr().String()).Msg("http listening")
+	}
 	m.startFeeds()
 	return nil
+}
+
+// readiness lists what /readyz reports: the store, ARI and AMI.
+func (m *Main) readiness() []httpapi.Check {
+	status := func(f func() (bool, error)) func() string {
+		return func() string {
+			ok, err := f()
+			switch {
+			case ok:
+				return ""
+			case err != nil:
+				return "not connected: " + err.Error()
+			}
+			return "connecting"
+		}
+	}
+	checks := []httpapi.Check{{Name: "store", Problem: func() string { return "" }}}
+	if m.ari != nil {
+		checks = append(checks, httpapi.Check{Name: "ari", Problem: status(m.ari.Status)})
+	} else {
+		checks = append(checks, httpapi.Check{Name: "ari", NotConfigured: true, Problem: func() string { return "" }})
+	}
+	if m.ami != nil {
+		checks = append(checks, httpapi.Check{Name: "ami", Problem: status(m.ami.Status)})
+	} else {
+		checks = append(checks, httpapi.Check{Name: "ami", NotConfigured: true, Problem: func() string { return "" }})
+	}
+	return checks
 }
 
 // startFeeds starts the connections to Asterisk that are configured; each
@@ -329,6 +369,7 @@ func (m *Main) serveStasis(ctx context.Context, ev ari.StasisStart) {
 // logHook writes the one line a hook gets: internal and unavailable errors
 // with detail, at warn; others at info with the plain sentence.
 func (m *Main) logHook(transport, channel string, res dialplan.Result, start time.Time, continueErr error) {
+	m.mx.hook(transport, res, time.Since(start))
 	ev := m.Log.Info()
 	if presence.ErrorCode(res.Err) == presence.CodeInternal || presence.ErrorCode(res.Err) == presence.CodeUnavailable {
 		ev = m.Log.Warn().Err(res.Err)
@@ -351,6 +392,11 @@ func (m *Main) logHook(transport, channel string, res dialplan.Result, start tim
 // store, in that order. It is safe to call after a failed Open.
 func (m *Main) Close() error {
 	var errs []error
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, m.http.Close(ctx))
+		cancel()
+	}
 	if m.stop != nil {
 		m.stop()
 		m.feeds.Wait()

@@ -16,7 +16,7 @@ import (
 // extra PRESENCED_ variables.
 func openMain(t testing.TB, dir string, extra ...string) *Main {
 	t.Helper()
-	cfg, err := LoadConfig(append([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + dir}, extra...))
+	cfg, err := LoadConfig(append([]string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_HTTP_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR=" + dir}, extra...))
 	if err != nil {
 		t.Fatal(err)
 	}

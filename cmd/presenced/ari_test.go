@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
@@ -186,5 +192,71 @@ func TestStasisHangupMidHook(t *testing.T) {
 			t.Fatal("presence/get never continued")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOperationsEndpoints(t *testing.T) {
+	ariSrv, err := aritest.New("ari", "ari")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ariSrv.Close()
+	ariSrv.SetPassword("not yet")
+	m := openWithARI(t, ariSrv, "ari")
+	defer m.Close()
+	base := "http://" + m.http.Addr().String()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz %d %q", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	code, body := get("/readyz")
+	for !strings.Contains(body, `"ari":"not connected: `) && time.Now().Before(deadline) { // "connecting" before the first attempt fails
+		time.Sleep(10 * time.Millisecond)
+		code, body = get("/readyz")
+	}
+	if code != 503 || !strings.Contains(body, `"ari":"not connected: `) || !strings.Contains(body, `"ami":"not configured"`) || !strings.Contains(body, `"store":"ok"`) {
+		t.Fatalf("readyz with ARI refusing: %d %s", code, body)
+	}
+	ariSrv.SetPassword("ari")
+	for {
+		if code, body = get("/readyz"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hook(t, m, astemu.New(), "presence/set", "1001", "", "away")
+	hook(t, m, astemu.New(), "no/such/thing", "1001")
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		`presenced_hooks_total{command="presence/set",result="OK",transport="fastagi"} 1`,
+		`presenced_hooks_total{command="unknown",result="NOT_FOUND",transport="fastagi"} 1`,
+		`presenced_ari_connected 1`, `presenced_hints 1`, `presenced_hook_duration_seconds_count{transport="fastagi"} 2`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Not loopback without tokens: refused at start.
+	cfg := m.Config
+	cfg.HTTPListen = "0.0.0.0:0"
+	cfg.DataDir = t.TempDir()
+	bad := NewMain(cfg, zerolog.Nop())
+	err = bad.Open(context.Background())
+	_ = bad.Close()
+	if err == nil || !strings.Contains(err.Error(), "loopback only") {
+		t.Fatalf("public HTTP without tokens: %v", err)
 	}
 }

@@ -22,6 +22,7 @@ type Config struct {
 	AGIMaxSessions    int           `env:"AGI_MAX_SESSIONS" envDefault:"1024"`
 	AGIEnvTimeout     time.Duration `env:"AGI_ENV_TIMEOUT" envDefault:"5s"`
 	AGICommandTimeout time.Duration `env:"AGI_COMMAND_TIMEOUT" envDefault:"10s"`
+	HTTPListen        string        `env:"HTTP_LISTEN" envDefault:"127.0.0.1:4574"`
 	DataDir           string        `env:"DATA_DIR" envDefault:"./data"`
 	Dialplan          string        `env:"DIALPLAN"`
 	ARIURL            string        `env:"ARI_URL" envDefault:"http://127.0.0.1:8088/ari"`
@@ -64,6 +65,9 @@ func LoadConfig(environ []string) (Config, error) {
 	}
 	if v, ok := vars[envPrefix+"ARI_URL"]; ok && v == "" {
 		c.ARIURL = ""
+	}
+	if v, ok := vars[envPrefix+"HTTP_LISTEN"]; ok && v == "" {
+		c.HTTPListen = ""
 	}
 	return c, c.check()
 }

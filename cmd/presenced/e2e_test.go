@@ -42,7 +42,7 @@ type proc struct {
 func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+dir, "PRESENCED_LOG_LEVEL=debug"), env...)
+	cmd.Env = append(append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_HTTP_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+dir, "PRESENCED_LOG_LEVEL=debug"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// A second presenced on the same data directory refuses to start.
 	second := exec.Command(bin)
-	second.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+dir)
+	second.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_HTTP_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+dir)
 	out, err := second.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "locked by another process") {
 		t.Fatalf("second instance: %v\n%s", err, out)

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/presenced/presenced/dialplan"
+)
+
+// metrics are presenced's Prometheus metrics, served on /metrics.
+type metrics struct {
+	reg      *prometheus.Registry
+	hooks    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(m *Main) *metrics {
+	reg := prometheus.NewRegistry()
+	x := &metrics{
+		reg: reg,
+		hooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "presenced_hooks_total", Help: "Dialplan hooks run, by transport, command and result code.",
+		}, []string{"transport", "command", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "presenced_hook_duration_seconds", Help: "Time a dialplan hook took, result variables included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"transport"}),
+	}
+	connected := func(status func() (bool, error)) func() float64 {
+		return func() float64 {
+			if ok, _ := status(); ok {
+				return 1
+			}
+			return 0
+		}
+	}
+	reg.MustRegister(x.hooks, x.duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_hints", Help: "Hints in the hint table."},
+			func() float64 { return float64(m.hints.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_watch_subscribers", Help: "Subscribers of the watch hub."},
+			func() float64 { return float64(m.hub.Subscribers()) }))
+	if m.ari != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_ari_connected", Help: "1 while the ARI event websocket is up."},
+			connected(m.ari.Status)))
+	}
+	if m.ami != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_ami_connected", Help: "1 while AMI is logged in."},
+			connected(m.ami.Status)))
+	}
+	return x
+}
+
+// hook counts one hook. Commands outside the table count as "unknown", so
+// that what callers type cannot grow the label set.
+func (x *metrics) hook(transport string, res dialplan.Result, took time.Duration) {
+	cmd := res.Command
+	if !slices.Contains(dialplan.Commands(), cmd) {
+		cmd = "unknown"
+	}
+	x.hooks.WithLabelValues(transport, cmd, res.Code()).Inc()
+	x.duration.WithLabelValues(transport).Observe(took.Seconds())
+}

@@ -1,0 +1,124 @@
+// Package httpapi is presenced's HTTP surface. This first part serves the
+// operations endpoints: /healthz (the process answers), /readyz (what
+// presenced cannot see: store, ARI, AMI) and /metrics (Prometheus). The
+// REST API, WebSocket, Server-Sent Events and the board come next.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// Check is one readiness check: "" when fine, else what is wrong.
+// NotConfigured marks a part the admin chose not to use: reported, but not
+// a reason to be unready.
+type Check struct {
+	Name          string
+	Problem       func() string
+	NotConfigured bool
+}
+
+// Config configures the server.
+type Config struct {
+	Addr     string
+	Checks   []Check
+	Registry *prometheus.Registry
+	Log      zerolog.Logger
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg  Config
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+// New returns a server; Open binds it.
+func New(cfg Config) *Server { return &Server{cfg: cfg, done: make(chan struct{})} }
+
+// Open binds the address and starts serving. Until the API has tokens,
+// it listens on loopback only: anything else is refused at start.
+func (s *Server) Open() error {
+	host, _, err := net.SplitHostPort(s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("http: listen address %q: %w", s.cfg.Addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("http: refusing to listen on %s: without API tokens the HTTP API listens on loopback only (127.0.0.1, ::1)", s.cfg.Addr)
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("http: listening on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.cfg.Log.Error().Err(err).Msg("http server stopped")
+		}
+	}()
+	return nil
+}
+
+// Addr returns the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops the server, letting requests in flight finish for a while.
+func (s *Server) Close(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}
+
+// readyz answers 200 when every configured part is fine, 503 otherwise,
+// with a JSON object naming each part and its state.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	checks := map[string]string{}
+	ready := true
+	for _, c := range s.cfg.Checks {
+		switch p := c.Problem(); {
+		case c.NotConfigured:
+			checks[c.Name] = "not configured"
+		case p == "":
+			checks[c.Name] = "ok"
+		default:
+			checks[c.Name] = p
+			ready = false
+		}
+	}
+	names := make([]string, 0, len(checks))
+	for n := range checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	w.Header().Set("Content-Type", "application/json")
+	if !ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(struct {
+		Ready  bool              `json:"ready"`
+		Checks map[string]string `json:"checks"`
+	}{ready, checks})
+}
