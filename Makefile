@@ -11,7 +11,8 @@ FUZZ_TARGETS := \
 	./fastagi:FuzzReadEnv ./fastagi:FuzzReadReply ./fastagi:FuzzQuote \
 	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip \
 	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord \
-	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent
+	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
+	./httpapi:FuzzSetBody
 
 .PHONY: all build run test bench load fuzz lint clean
 

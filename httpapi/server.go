@@ -1,7 +1,7 @@
-// Package httpapi is presenced's HTTP surface. This first part serves the
-// operations endpoints: /healthz (the process answers), /readyz (what
-// presenced cannot see: store, ARI, AMI) and /metrics (Prometheus). The
-// REST API, WebSocket, Server-Sent Events and the board come next.
+// Package httpapi is presenced's HTTP surface: the operations endpoints
+// (/healthz, /readyz with what presenced cannot see, /metrics), bearer
+// tokens with scopes, and the REST API for hints and presence under /v1.
+// WebSocket, Server-Sent Events, webhooks and the board come next.
 package httpapi
 
 import (
@@ -33,6 +33,9 @@ type Config struct {
 	Addr     string
 	Checks   []Check
 	Registry *prometheus.Registry
+	Tokens   *Tokens  // none: the API is open, and listens on loopback only
+	Hints    Hints    // nil: no /v1/hints
+	Presence Presence // nil: no /v1/presence
 	Log      zerolog.Logger
 }
 
@@ -54,8 +57,9 @@ func (s *Server) Open() error {
 	if err != nil {
 		return fmt.Errorf("http: listen address %q: %w", s.cfg.Addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("http: refusing to listen on %s: without API tokens the HTTP API listens on loopback only (127.0.0.1, ::1)", s.cfg.Addr)
+	open := s.cfg.Tokens == nil || s.cfg.Tokens.Len() == 0
+	if ip := net.ParseIP(host); open && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("http: refusing to listen on %s: without API tokens (PRESENCED_API_TOKENS) the HTTP API listens on loopback only (127.0.0.1, ::1)", s.cfg.Addr)
 	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -67,8 +71,12 @@ func (s *Server) Open() error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /readyz", s.guard(ScopeRead, s.readyz))
+	mux.Handle("GET /metrics", s.guard(ScopeRead, promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+	s.routes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, 404, "NOT_FOUND", "no such endpoint")
+	})
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		defer close(s.done)

@@ -127,6 +127,15 @@ func (s *Service) Current() map[string]Value {
 	return out
 }
 
+// Lookup returns a user's current presence and whether it still waits to
+// be written to Asterisk; ok is false for a user presenced never saw.
+func (s *Service) Lookup(user string) (v Value, pending, ok bool) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	r, ok := s.recs[user]
+	return r.Current, r.Pending, ok
+}
+
 // record returns a copy of the user's record that the caller may change.
 func (s *Service) record(user string) Record {
 	s.rmu.Lock()

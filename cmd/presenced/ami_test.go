@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +139,50 @@ func TestPendingPresenceFlushedWhenAMIReturns(t *testing.T) {
 			t.Fatal("the pending presence was not written when AMI came back")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// PUT /v1/presence/{user}: with AMI the write is made and confirmed (200);
+// without it, it waits (202) and goes out at the user's next hook.
+func TestRESTPresenceWrite(t *testing.T) {
+	ast := astemu.New()
+	srv, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Ast = ast
+	m := openMain(t, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	defer m.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ok, _ := m.ami.Status(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("AMI not up")
+		}
+	}
+	put := func(m *Main, body string) int {
+		req, _ := http.NewRequest("PUT", "http://"+m.http.Addr().String()+"/v1/presence/1001", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := put(m, `{"state":"xa","message":"on leave, back Monday"}`); st != 200 {
+		t.Fatalf("PUT with AMI: %d", st)
+	}
+	if msg, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,message)"); msg != "on leave, back Monday" {
+		t.Fatalf("Asterisk holds %q", msg)
+	}
+	noAMI := openMain(t, t.TempDir(), "PRESENCED_AMI_ADDR=")
+	defer noAMI.Close()
+	if st := put(noAMI, `{"state":"away"}`); st != 202 {
+		t.Fatalf("PUT without AMI: %d", st)
+	}
+	if c := hook(t, noAMI, ast, "presence/get", "1001"); c.Var("PRESENCED_STATE") != "away" {
+		t.Fatalf("the pending write did not go out at the next hook: %v", c.Vars())
 	}
 }

@@ -132,7 +132,8 @@ func (m *Main) Open(ctx context.Context) error {
 	alog.Info().Str("addr", m.agi.Addr().String()).Msg("fastagi listening")
 	if m.Config.HTTPListen != "" {
 		hlog := m.Log.With().Str("component", "http").Logger()
-		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, Registry: m.mx.reg, Log: hlog, Checks: m.readiness()})
+		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
+			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}})
 		if err := m.http.Open(); err != nil {
 			return err
 		}
@@ -140,6 +141,28 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.startFeeds()
 	return nil
+}
+
+// apiPresence is the presence service as the HTTP API uses it: writes
+// without a channel, through the background writer (AMI), pending while
+// Asterisk is away.
+type apiPresence struct{ m *Main }
+
+func (a apiPresence) Get(user string) (presence.Value, bool) {
+	v, _, ok := a.m.svc.Lookup(user)
+	return v, ok
+}
+
+func (a apiPresence) Set(ctx context.Context, user string, v presence.Value) (presence.Value, bool, error) {
+	got, err := a.m.svc.Set(ctx, nil, user, v)
+	_, pending, _ := a.m.svc.Lookup(user)
+	return got, pending, err
+}
+
+func (a apiPresence) Restore(ctx context.Context, user string) (presence.Value, bool, error) {
+	got, err := a.m.svc.Restore(ctx, nil, user)
+	_, pending, _ := a.m.svc.Lookup(user)
+	return got, pending, err
 }
 
 // readiness lists what /readyz reports: the store, ARI and AMI.

@@ -3,14 +3,18 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/httpapi"
 )
 
 // Config is presenced's configuration, read from PRESENCED_* environment
@@ -32,6 +36,8 @@ type Config struct {
 	AMIAddr           string        `env:"AMI_ADDR" envDefault:"127.0.0.1:5038"`
 	AMIUser           string        `env:"AMI_USER"`
 	AMISecret         string        `env:"AMI_SECRET"`
+	APITokens         string        `env:"API_TOKENS"`
+	APITokensFile     string        `env:"API_TOKENS_FILE"`
 	PresenceHistory   int           `env:"PRESENCE_HISTORY" envDefault:"20"`
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
@@ -39,6 +45,7 @@ type Config struct {
 
 	allow    []netip.Prefix
 	logLevel zerolog.Level
+	tokens   *httpapi.Tokens
 }
 
 // envPrefix is the prefix of every variable.
@@ -122,6 +129,20 @@ func (c *Config) check() error {
 			return fmt.Errorf("%sARI_APP %q may contain only letters, digits, dash, underscore and dot", envPrefix, c.ARIApp)
 		}
 	}
+	var file io.Reader
+	if c.APITokensFile != "" {
+		f, err := os.Open(c.APITokensFile)
+		if err != nil {
+			return fmt.Errorf("%sAPI_TOKENS_FILE: %w", envPrefix, err)
+		}
+		defer f.Close()
+		file = f
+	}
+	tokens, err := httpapi.ParseTokens(c.APITokens, file)
+	if err != nil {
+		return fmt.Errorf("%sAPI_TOKENS(_FILE): %w", envPrefix, err)
+	}
+	c.tokens = tokens
 	if c.DataDir == "" {
 		return fmt.Errorf("%sDATA_DIR must not be empty", envPrefix)
 	}

@@ -1,0 +1,220 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/dialplan"
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
+)
+
+// Hints is what the API reads hints from (*hints.Table is one).
+type Hints interface {
+	Snapshot() []hints.State
+	Get(context, exten string) (hints.State, bool)
+}
+
+// Presence is what the API reads and writes presence through. Writes
+// have no channel: pending reports a write that waits for Asterisk.
+type Presence interface {
+	Get(user string) (presence.Value, bool)
+	Set(ctx context.Context, user string, v presence.Value) (got presence.Value, pending bool, err error)
+	Restore(ctx context.Context, user string) (got presence.Value, pending bool, err error)
+}
+
+// errorBody is the JSON of every error: a stable code and a sentence.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// statusOf is the one table from error codes to HTTP statuses.
+var statusOf = map[presence.Code]int{
+	presence.CodeInvalidState: 400, presence.CodeInvalidUser: 400, presence.CodeInvalidText: 400,
+	presence.CodeInvalidArgument: 400, presence.CodeTooLong: 400, presence.CodeNotFound: 404,
+	presence.CodeAsteriskRejected: 502, presence.CodeUnavailable: 503, presence.CodeInternal: 500,
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, errCode, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = errCode, msg
+	writeJSON(w, code, b)
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	code := presence.ErrorCode(err)
+	if code == presence.CodeInternal {
+		s.cfg.Log.Error().Err(err).Msg("http request failed")
+	}
+	st, ok := statusOf[code]
+	if !ok {
+		st = 500
+	}
+	writeError(w, st, string(code), presence.ErrorMessage(err))
+}
+
+// guard wraps a handler with the scope it needs (when tokens exist).
+func (s *Server) guard(need Scope, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Tokens != nil && s.cfg.Tokens.Len() > 0 {
+			got := s.cfg.Tokens.scopeOf(r)
+			switch {
+			case got == 0:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
+				writeError(w, 401, "UNAUTHORIZED", "a valid bearer token is required")
+				return
+			case got < need:
+				writeError(w, 403, "FORBIDDEN", "the token's scope does not allow this")
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) routes(mux *http.ServeMux) {
+	if s.cfg.Hints != nil {
+		mux.HandleFunc("GET /v1/hints", s.guard(ScopeRead, s.listHints))
+		mux.HandleFunc("GET /v1/hints/{ref}", s.guard(ScopeRead, s.getHint))
+	}
+	if s.cfg.Presence != nil {
+		mux.HandleFunc("GET /v1/presence/{user}", s.guard(ScopeRead, s.getPresence))
+		mux.HandleFunc("PUT /v1/presence/{user}", s.guard(ScopeWrite, s.setPresence))
+		mux.HandleFunc("POST /v1/presence/{user}/restore", s.guard(ScopeWrite, s.restorePresence))
+	}
+}
+
+func (s *Server) listHints(w http.ResponseWriter, r *http.Request) {
+	ctx := r.URL.Query().Get("context")
+	out := []hints.State{}
+	for _, st := range s.cfg.Hints.Snapshot() {
+		if ctx == "" || st.Context == ctx {
+			out = append(out, st)
+		}
+	}
+	writeJSON(w, 200, map[string]any{"hints": out})
+}
+
+func (s *Server) getHint(w http.ResponseWriter, r *http.Request) {
+	exten, context, err := dialplan.ParseHintRef(r.PathValue("ref"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	st, ok := s.cfg.Hints.Get(context, exten)
+	if !ok {
+		s.fail(w, presence.Errorf(presence.CodeNotFound, "there is no hint %s@%s", exten, context))
+		return
+	}
+	writeJSON(w, 200, st)
+}
+
+type presenceOut struct {
+	User     string         `json:"user"`
+	Provider string         `json:"provider"`
+	Presence presence.Value `json:"presence"`
+	Pending  bool           `json:"pending,omitempty"`
+}
+
+func (s *Server) getPresence(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	if err := presence.ValidateUser(user); err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, ok := s.cfg.Presence.Get(user)
+	if !ok {
+		s.fail(w, presence.Errorf(presence.CodeNotFound, "presenced knows no presence of %s", user))
+		return
+	}
+	writeJSON(w, 200, presenceOut{User: user, Provider: presence.Provider(user), Presence: v})
+}
+
+// setRequest is the body of PUT /v1/presence/{user}.
+type setRequest struct {
+	State   string `json:"state"`
+	Subtype string `json:"subtype"`
+	Message string `json:"message"`
+	For     string `json:"for"` // "30m"; empty: until changed
+}
+
+// maxBody bounds request bodies.
+const maxBody = 16 << 10
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return presence.Errorf(presence.CodeInvalidArgument, "the body is not the expected JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return presence.Errorf(presence.CodeInvalidArgument, "the body has data after the JSON object")
+	}
+	return nil
+}
+
+func (s *Server) setPresence(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	if err := presence.ValidateUser(user); err != nil {
+		s.fail(w, err)
+		return
+	}
+	var req setRequest
+	if err := decode(r, &req); err != nil {
+		s.fail(w, err)
+		return
+	}
+	st, err := presence.ParseState(req.State)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v := presence.Value{State: st, Subtype: req.Subtype, Message: req.Message}
+	if req.For != "" {
+		d, err := dialplan.ParseFor(req.For)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		v.Expires = time.Now().Add(d)
+	}
+	got, pending, err := s.cfg.Presence.Set(r.Context(), user, v)
+	s.answerWrite(w, user, got, pending, err)
+}
+
+func (s *Server) restorePresence(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	if err := presence.ValidateUser(user); err != nil {
+		s.fail(w, err)
+		return
+	}
+	got, pending, err := s.cfg.Presence.Restore(r.Context(), user)
+	s.answerWrite(w, user, got, pending, err)
+}
+
+// answerWrite: 200 with the presence; 202 when the write waits for
+// Asterisk.
+func (s *Server) answerWrite(w http.ResponseWriter, user string, got presence.Value, pending bool, err error) {
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	code := 200
+	if pending {
+		code = 202
+	}
+	writeJSON(w, code, presenceOut{User: user, Provider: presence.Provider(user), Presence: got, Pending: pending})
+}
