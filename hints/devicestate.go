@@ -82,3 +82,9 @@ func (a *Aggregate) Add(s DeviceState) {
 
 // Result is the aggregated state.
 func (a Aggregate) Result() DeviceState { return a.state }
+
+// UnmarshalText reads a name, as ParseDeviceState does.
+func (d *DeviceState) UnmarshalText(b []byte) error {
+	*d = ParseDeviceState(string(b))
+	return nil
+}

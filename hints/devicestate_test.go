@@ -146,3 +146,24 @@ func FuzzParseDeviceState(f *testing.F) {
 		}
 	})
 }
+
+func TestStateTextRoundTrip(t *testing.T) {
+	for _, d := range DeviceStates() {
+		b, _ := d.MarshalText()
+		var got DeviceState
+		if err := got.UnmarshalText(b); err != nil || got != d {
+			t.Errorf("%v: %v %v", d, got, err)
+		}
+	}
+	for _, e := range []ExtensionState{ExtIdle, ExtInUse, ExtBusy, ExtUnavailable, ExtRinging, ExtInUse | ExtRinging, ExtOnHold, ExtInUse | ExtOnHold, ExtRemoved} {
+		b, _ := e.MarshalText()
+		var got ExtensionState
+		if err := got.UnmarshalText(b); err != nil || got != e {
+			t.Errorf("%v: %v %v", e, got, err)
+		}
+	}
+	var e ExtensionState
+	if err := e.UnmarshalText([]byte("Sleepy")); err == nil {
+		t.Error("unknown name accepted")
+	}
+}

@@ -1,5 +1,7 @@
 package hints
 
+import "fmt"
+
 // ExtensionState is Asterisk's enum ast_extension_states: bit flags, as
 // AMI's ExtensionStatus "Status" carries them.
 type ExtensionState int
@@ -63,4 +65,20 @@ func ExtensionStateOf(d DeviceState) ExtensionState {
 		return ExtInUse
 	}
 	return ExtIdle
+}
+
+// UnmarshalText reads a name written by MarshalText ("InUse&Ringing");
+// "Unknown" reads as ExtRemoved.
+func (e *ExtensionState) UnmarshalText(b []byte) error {
+	if string(b) == "Unknown" {
+		*e = ExtRemoved
+		return nil
+	}
+	for _, s := range []ExtensionState{ExtIdle, ExtInUse, ExtBusy, ExtUnavailable, ExtRinging, ExtInUse | ExtRinging, ExtOnHold, ExtInUse | ExtOnHold} {
+		if s.String() == string(b) {
+			*e = s
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown extension state %q", b)
 }

@@ -90,6 +90,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 		mux.HandleFunc("GET /v1/hints", s.guard(ScopeRead, s.listHints))
 		mux.HandleFunc("GET /v1/hints/{ref}", s.guard(ScopeRead, s.getHint))
 	}
+	if s.cfg.Hub != nil {
+		mux.HandleFunc("GET /v1/events", s.guard(ScopeRead, s.events))
+	}
 	if s.cfg.Presence != nil {
 		mux.HandleFunc("GET /v1/presence/{user}", s.guard(ScopeRead, s.getPresence))
 		mux.HandleFunc("PUT /v1/presence/{user}", s.guard(ScopeWrite, s.setPresence))

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/watch"
 )
 
 // Check is one readiness check: "" when fine, else what is wrong.
@@ -33,22 +35,28 @@ type Config struct {
 	Addr     string
 	Checks   []Check
 	Registry *prometheus.Registry
-	Tokens   *Tokens  // none: the API is open, and listens on loopback only
-	Hints    Hints    // nil: no /v1/hints
-	Presence Presence // nil: no /v1/presence
+	Tokens   *Tokens    // none: the API is open, and listens on loopback only
+	Hints    Hints      // nil: no /v1/hints
+	Presence Presence   // nil: no /v1/presence
+	Hub      *watch.Hub // nil: no /v1/events
 	Log      zerolog.Logger
 }
 
 // Server is the HTTP server.
 type Server struct {
-	cfg  Config
-	ln   net.Listener
-	srv  *http.Server
-	done chan struct{}
+	cfg    Config
+	ln     net.Listener
+	srv    *http.Server
+	done   chan struct{}
+	base   context.Context // of every request; cancelled by Close so that event streams end
+	cancel context.CancelFunc
 }
 
 // New returns a server; Open binds it.
-func New(cfg Config) *Server { return &Server{cfg: cfg, done: make(chan struct{})} }
+func New(cfg Config) *Server {
+	base, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, done: make(chan struct{}), base: base, cancel: cancel}
+}
 
 // Open binds the address and starts serving. Until the API has tokens,
 // it listens on loopback only: anything else is refused at start.
@@ -77,7 +85,10 @@ func (s *Server) Open() error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, 404, "NOT_FOUND", "no such endpoint")
 	})
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// No write timeout: event streams are long-lived; keepalives notice
+	// dead clients.
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return s.base }}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -92,6 +103,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Close stops the server, letting requests in flight finish for a while.
 func (s *Server) Close(ctx context.Context) error {
+	s.cancel()
 	if s.srv == nil {
 		return nil
 	}

@@ -133,7 +133,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.HTTPListen != "" {
 		hlog := m.Log.With().Str("component", "http").Logger()
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
-			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}})
+			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub})
 		if err := m.http.Open(); err != nil {
 			return err
 		}

@@ -1,0 +1,138 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/watch"
+)
+
+// Server-Sent Events: GET /v1/events?hints=1001@internal,1002&providers=CustomPresence:1001
+// (or ?all=1). Every event has the id "<epoch>:<seq>"; a client that
+// reconnects with Last-Event-ID (browsers do it by themselves) gets exactly
+// what it missed, or, when that is no longer in the hub's history, a fresh
+// snapshot marked "fresh":true.
+//
+//	event: snapshot   data: {"fresh":false,"hints":[...],"presence":[...]}
+//	event: hint       data: {hint state}
+//	event: presence   data: {"provider":"customPresence:1001","presence":{...},"invalid":false}
+//	event: error      data: {"code":"DROPPED","message":"..."} (then the stream ends)
+
+// sseKeepalive is how often an idle stream gets a comment line, so that
+// proxies keep it and a dead client is noticed.
+const sseKeepalive = 15 * time.Second
+
+type ssePresence struct {
+	Provider string `json:"provider"`
+	hints.ProviderPresence
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := watch.Filter{All: q.Get("all") == "1" || q.Get("all") == "true",
+		Hints: splitList(q.Get("hints")), Providers: splitList(q.Get("providers"))}
+	if !f.All && len(f.Hints) == 0 && len(f.Providers) == 0 {
+		writeError(w, 400, "INVALID_ARGUMENT", "say what to watch: ?hints=exten@context,..., ?providers=CustomPresence:user,... or ?all=1")
+		return
+	}
+	var from *watch.Position
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		p, err := parsePosition(last)
+		if err != nil {
+			writeError(w, 400, "INVALID_ARGUMENT", err.Error())
+			return
+		}
+		from = &p
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, 500, "INTERNAL", "streaming unsupported")
+		return
+	}
+	sub, snap := s.cfg.Hub.Subscribe(f, from)
+	defer sub.Close()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(200)
+	if !snap.Resumed {
+		body := struct {
+			Fresh    bool          `json:"fresh"`
+			Hints    []hints.State `json:"hints"`
+			Presence []ssePresence `json:"presence"`
+		}{Fresh: snap.Fresh, Hints: []hints.State{}, Presence: []ssePresence{}}
+		for _, ev := range snap.Items {
+			if ev.Kind == watch.KindHint {
+				body.Hints = append(body.Hints, ev.Hint)
+			} else {
+				body.Presence = append(body.Presence, ssePresence{ev.Key, ev.Presence})
+			}
+		}
+		writeSSE(w, snap.Epoch, snap.Seq, "snapshot", body)
+	}
+	fl.Flush()
+	ctx := r.Context()
+	for {
+		evs, err := nextWithin(ctx, sub, sseKeepalive)
+		switch {
+		case err == errIdle:
+			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+		case err != nil:
+			if ctx.Err() == nil {
+				writeSSE(w, "", 0, "error", map[string]string{"code": "DROPPED", "message": err.Error()})
+				fl.Flush()
+			}
+			return
+		}
+		for _, ev := range evs {
+			if ev.Kind == watch.KindHint {
+				writeSSE(w, snap.Epoch, ev.Seq, "hint", ev.Hint)
+			} else {
+				writeSSE(w, snap.Epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
+			}
+		}
+		fl.Flush()
+	}
+}
+
+func writeSSE(w http.ResponseWriter, epoch string, seq uint64, event string, v any) {
+	data, _ := json.Marshal(v)
+	if epoch != "" {
+		fmt.Fprintf(w, "id: %s:%d\n", epoch, seq)
+	}
+	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+}
+
+func parsePosition(s string) (watch.Position, error) {
+	epoch, seq, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || err != nil || epoch == "" {
+		return watch.Position{}, fmt.Errorf("the Last-Event-ID %q is not an id of this API (epoch:sequence)", clipS(s))
+	}
+	return watch.Position{Epoch: epoch, Seq: n}, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func clipS(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
