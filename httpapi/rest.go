@@ -92,6 +92,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 	if s.cfg.Hub != nil {
 		mux.HandleFunc("GET /v1/events", s.guard(ScopeRead, s.events))
+		mux.HandleFunc("GET /v1/ws", s.guard(ScopeRead, s.websocket))
 	}
 	if s.cfg.Presence != nil {
 		mux.HandleFunc("GET /v1/presence/{user}", s.guard(ScopeRead, s.getPresence))

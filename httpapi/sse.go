@@ -103,10 +103,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
 func writeSSE(w http.ResponseWriter, epoch string, seq uint64, event string, v any) {
 	data, _ := json.Marshal(v)
 	if epoch != "" {
-		fmt.Fprintf(w, "id: %s:%d\n", epoch, seq)
+		fmt.Fprintf(w, "id: %s\n", id(epoch, seq))
 	}
 	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
 }

@@ -1,0 +1,261 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/presenced/presenced/dialplan"
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/watch"
+)
+
+// WebSocket: GET /v1/ws (read scope; set needs write). Messages are JSON
+// objects with a "type".
+//
+// Client to server:
+//
+//	{"type":"subscribe","hints":["1001@internal"],"providers":["CustomPresence:1001"],"all":false,"from":"<epoch>:<seq>"}
+//	{"type":"unsubscribe"}
+//	{"type":"set","user":"1001","state":"away","subtype":"","message":"Lunch","for":"30m"}
+//	{"type":"ping"}
+//
+// Server to client:
+//
+//	{"type":"snapshot","id":"<epoch>:<seq>","fresh":false,"hints":[...],"presence":[...]}
+//	{"type":"hint","id":"<epoch>:<seq>","hint":{...}}
+//	{"type":"presence","id":"<epoch>:<seq>","provider":"customPresence:1001","presence":{...}}
+//	{"type":"set","user":"1001","presence":{...},"pending":false}
+//	{"type":"pong"}
+//	{"type":"error","code":"INVALID_STATE","message":"..."}
+//
+// A subscribe replaces the previous subscription; with "from" it resumes
+// as SSE does. The server pings every 30 s and closes a connection whose
+// client does not answer.
+
+type wsIn struct {
+	Type      string   `json:"type"`
+	Hints     []string `json:"hints"`
+	Providers []string `json:"providers"`
+	All       bool     `json:"all"`
+	From      string   `json:"from"`
+	User      string   `json:"user"`
+	State     string   `json:"state"`
+	Subtype   string   `json:"subtype"`
+	Message   string   `json:"message"`
+	For       string   `json:"for"`
+}
+
+type wsOut struct {
+	Type     string        `json:"type"`
+	ID       string        `json:"id,omitempty"`
+	Fresh    bool          `json:"fresh,omitempty"`
+	Hints    []hints.State `json:"hints,omitempty"`
+	Presence any           `json:"presence,omitempty"`
+	Hint     *hints.State  `json:"hint,omitempty"`
+	Provider string        `json:"provider,omitempty"`
+	User     string        `json:"user,omitempty"`
+	Pending  bool          `json:"pending,omitempty"`
+	Code     string        `json:"code,omitempty"`
+	Text     string        `json:"message,omitempty"`
+}
+
+const (
+	wsPing      = 30 * time.Second
+	wsWriteWait = 10 * time.Second
+	wsMaxIn     = 16 << 10
+)
+
+func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
+	scope := ScopeAdmin
+	if s.cfg.Tokens != nil && s.cfg.Tokens.Len() > 0 {
+		scope = s.cfg.Tokens.scopeOf(r)
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(wsMaxIn)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	conn := &wsConn{s: s, c: c, scope: scope}
+	defer conn.unsubscribe()
+	go func() { // keep the connection honest
+		t := time.NewTicker(wsPing)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				pctx, pcancel := context.WithTimeout(ctx, wsWriteWait)
+				err := c.Ping(pctx)
+				pcancel()
+				if err != nil {
+					cancel()
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		var in wsIn
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := json.Unmarshal(data, &in); err != nil {
+			conn.send(ctx, wsOut{Type: "error", Code: "INVALID_ARGUMENT", Text: "not a JSON message"})
+			continue
+		}
+		conn.handle(ctx, in)
+	}
+}
+
+// wsConn is one WebSocket client; its subscription is forwarded by a
+// goroutine of its own.
+type wsConn struct {
+	s     *Server
+	c     *websocket.Conn
+	scope Scope
+	wmu   sync.Mutex
+	mu    sync.Mutex
+	sub   *watch.Sub
+	done  chan struct{}
+}
+
+func (w *wsConn) send(ctx context.Context, m wsOut) {
+	data, _ := json.Marshal(m)
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, wsWriteWait)
+	defer cancel()
+	_ = w.c.Write(ctx, websocket.MessageText, data)
+}
+
+func (w *wsConn) handle(ctx context.Context, in wsIn) {
+	switch in.Type {
+	case "ping":
+		w.send(ctx, wsOut{Type: "pong"})
+	case "subscribe":
+		w.subscribe(ctx, in)
+	case "unsubscribe":
+		w.unsubscribe()
+	case "set":
+		if w.scope < ScopeWrite {
+			w.send(ctx, wsOut{Type: "error", Code: "FORBIDDEN", Text: "the token's scope does not allow this"})
+			return
+		}
+		if w.s.cfg.Presence == nil {
+			w.send(ctx, wsOut{Type: "error", Code: "NOT_FOUND", Text: "presence cannot be set here"})
+			return
+		}
+		got, pending, err := w.set(ctx, in)
+		if err != nil {
+			w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
+			return
+		}
+		w.send(ctx, wsOut{Type: "set", User: in.User, Presence: got, Pending: pending})
+	default:
+		w.send(ctx, wsOut{Type: "error", Code: "INVALID_ARGUMENT", Text: "unknown message type"})
+	}
+}
+
+func (w *wsConn) set(ctx context.Context, in wsIn) (presence.Value, bool, error) {
+	if err := presence.ValidateUser(in.User); err != nil {
+		return presence.Value{}, false, err
+	}
+	st, err := presence.ParseState(in.State)
+	if err != nil {
+		return presence.Value{}, false, err
+	}
+	v := presence.Value{State: st, Subtype: in.Subtype, Message: in.Message}
+	if in.For != "" {
+		d, err := dialplan.ParseFor(in.For)
+		if err != nil {
+			return presence.Value{}, false, err
+		}
+		v.Expires = time.Now().Add(d)
+	}
+	return w.s.cfg.Presence.Set(ctx, in.User, v)
+}
+
+func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
+	f := watch.Filter{All: in.All, Hints: in.Hints, Providers: in.Providers}
+	if !f.All && len(f.Hints) == 0 && len(f.Providers) == 0 {
+		w.send(ctx, wsOut{Type: "error", Code: "INVALID_ARGUMENT", Text: "say what to watch: hints, providers or all"})
+		return
+	}
+	var from *watch.Position
+	if in.From != "" {
+		p, err := parsePosition(in.From)
+		if err != nil {
+			w.send(ctx, wsOut{Type: "error", Code: "INVALID_ARGUMENT", Text: err.Error()})
+			return
+		}
+		from = &p
+	}
+	w.unsubscribe()
+	sub, snap := w.s.cfg.Hub.Subscribe(f, from)
+	done := make(chan struct{})
+	w.mu.Lock()
+	w.sub, w.done = sub, done
+	w.mu.Unlock()
+	if !snap.Resumed {
+		out := wsOut{Type: "snapshot", ID: id(snap.Epoch, snap.Seq), Fresh: snap.Fresh, Hints: []hints.State{}}
+		var ps []ssePresence
+		for _, ev := range snap.Items {
+			if ev.Kind == watch.KindHint {
+				out.Hints = append(out.Hints, ev.Hint)
+			} else {
+				ps = append(ps, ssePresence{ev.Key, ev.Presence})
+			}
+		}
+		out.Presence = ps
+		w.send(ctx, out)
+	}
+	go func() {
+		defer close(done)
+		for {
+			evs, err := sub.Next(ctx)
+			var dropped *watch.DroppedError
+			switch {
+			case errors.As(err, &dropped):
+				w.send(ctx, wsOut{Type: "error", Code: "DROPPED", Text: err.Error()})
+				return
+			case err != nil:
+				return
+			}
+			for _, ev := range evs {
+				if ev.Kind == watch.KindHint {
+					st := ev.Hint
+					w.send(ctx, wsOut{Type: "hint", ID: id(snap.Epoch, ev.Seq), Hint: &st})
+				} else {
+					w.send(ctx, wsOut{Type: "presence", ID: id(snap.Epoch, ev.Seq), Provider: ev.Key, Presence: ev.Presence})
+				}
+			}
+		}
+	}()
+}
+
+func (w *wsConn) unsubscribe() {
+	w.mu.Lock()
+	sub, done := w.sub, w.done
+	w.sub, w.done = nil, nil
+	w.mu.Unlock()
+	if sub != nil {
+		sub.Close()
+		<-done
+	}
+}
+
+func id(epoch string, seq uint64) string {
+	return epoch + ":" + itoa(seq)
+}
