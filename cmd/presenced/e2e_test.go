@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,14 +32,17 @@ func buildBinary(t *testing.T) string {
 
 // proc is a running presenced.
 type proc struct {
-	cmd   *exec.Cmd
-	addr  string
-	lines chan map[string]any
-	done  chan error
+	cmd      *exec.Cmd
+	addr     string // FastAGI
+	httpAddr string
+	done     chan error
+	mu       sync.Mutex
+	stopped  bool // the "presenced stopped" line was seen
 }
 
-// startBinary starts presenced on a free port with its store in dir and
-// waits for its "fastagi listening" line.
+// startBinary starts presenced on free ports with its store in dir and
+// waits for its "fastagi listening" and "http listening" lines. Its log is
+// read to the end all along, so that logging never blocks it.
 func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
@@ -50,30 +54,40 @@ func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, lines: make(chan map[string]any, 1000), done: make(chan error, 1)}
+	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	addrs := make(chan [2]string, 2)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
 		for sc.Scan() {
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) != nil {
-				m = map[string]any{"message": "not JSON: " + sc.Text()}
+				continue
 			}
-			p.lines <- m
+			switch m["message"] {
+			case "fastagi listening", "http listening":
+				a, _ := m["addr"].(string)
+				addrs <- [2]string{m["message"].(string), a}
+			case "presenced stopped":
+				p.mu.Lock()
+				p.stopped = true
+				p.mu.Unlock()
+			}
 		}
-		close(p.lines)
 		p.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	timeout := time.After(20 * time.Second)
-	for p.addr == "" {
+	for p.addr == "" || p.httpAddr == "" {
 		select {
-		case m, ok := <-p.lines:
-			if !ok {
-				t.Fatal("presenced exited before listening")
+		case a := <-addrs:
+			if a[0] == "fastagi listening" {
+				p.addr = a[1]
+			} else {
+				p.httpAddr = a[1]
 			}
-			if m["message"] == "fastagi listening" {
-				p.addr, _ = m["addr"].(string)
-			}
+		case err := <-p.done:
+			t.Fatalf("presenced exited before listening: %v", err)
 		case <-timeout:
 			t.Fatal("presenced did not start listening")
 		}
@@ -85,11 +99,11 @@ func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 func (p *proc) stop(t *testing.T) {
 	t.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	stopped := false
-	for m := range p.lines {
-		stopped = stopped || m["message"] == "presenced stopped"
-	}
-	if err := <-p.done; err != nil || !stopped {
+	err := <-p.done
+	p.mu.Lock()
+	stopped := p.stopped
+	p.mu.Unlock()
+	if err != nil || !stopped {
 		t.Fatalf("exit %v, stopped line seen: %v", err, stopped)
 	}
 }
