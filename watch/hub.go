@@ -99,6 +99,22 @@ type Hub struct {
 	watchAll map[*Sub]struct{}
 	watchID  map[string]map[*Sub]struct{}
 	dropped  []*Sub
+
+	stats Stats
+}
+
+// Stats are the hub's running totals, for metrics.
+type Stats struct {
+	Published uint64 // changes numbered and delivered
+	Coalesced uint64 // queued changes replaced by later ones, over all subscribers
+	Dropped   uint64 // subscribers dropped for being hopelessly behind
+}
+
+// Stats returns the running totals.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stats
 }
 
 // New returns a hub with a new epoch.
@@ -136,6 +152,7 @@ func (h *Hub) Publish(items ...Item) {
 			continue
 		}
 		h.seq++
+		h.stats.Published++
 		ev := &Event{Seq: h.seq, Item: it}
 		h.current[id] = ev
 		if len(h.hist) < h.cfg.History {
@@ -160,7 +177,10 @@ func (h *Hub) Publish(items ...Item) {
 
 // deliver queues ev on s; hub.mu is held.
 func (h *Hub) deliver(s *Sub, ev *Event, now time.Time) {
-	if s.push(ev, now, h.cfg) {
+	dropped, coalesced := s.push(ev, now, h.cfg)
+	h.stats.Coalesced += coalesced
+	if dropped {
+		h.stats.Dropped++
 		h.dropped = append(h.dropped, s)
 	}
 }
@@ -212,7 +232,13 @@ func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
 			snap.Resumed = true
 			now := h.cfg.Now()
 			for _, ev := range missed {
-				if s.m.match(ev.Item) && s.push(ev, now, h.cfg) {
+				if !s.m.match(ev.Item) {
+					continue
+				}
+				dropped, coalesced := s.push(ev, now, h.cfg)
+				h.stats.Coalesced += coalesced
+				if dropped {
+					h.stats.Dropped++
 					gone = true // the drop shows at the first Next
 				}
 			}
@@ -290,17 +316,17 @@ type Sub struct {
 	coalesced   uint64
 }
 
-// push queues an event and reports whether that dropped the subscriber;
-// hub.mu is held.
-func (s *Sub) push(ev *Event, now time.Time, cfg Config) (dropped bool) {
+// push queues an event and reports whether that dropped the subscriber
+// and how many queued changes it coalesced; hub.mu is held.
+func (s *Sub) push(ev *Event, now time.Time, cfg Config) (dropped bool, coalesced uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
-		return false
+		return false, 0
 	}
 	s.pending = append(s.pending, ev)
 	if len(s.pending) > cfg.Queue {
-		s.coalesce()
+		coalesced = s.coalesce()
 		if len(s.pending) > cfg.Queue {
 			if s.behindSince.IsZero() {
 				s.behindSince = now
@@ -315,11 +341,12 @@ func (s *Sub) push(ev *Event, now time.Time, cfg Config) (dropped bool) {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return dropped
+	return dropped, coalesced
 }
 
-// coalesce keeps the latest event of each hint or provider, in order.
-func (s *Sub) coalesce() {
+// coalesce keeps the latest event of each hint or provider, in order, and
+// returns how many it removed.
+func (s *Sub) coalesce() uint64 {
 	last := make(map[string]int, len(s.pending))
 	for i, ev := range s.pending {
 		last[ev.id()] = i
@@ -330,9 +357,11 @@ func (s *Sub) coalesce() {
 			out = append(out, ev)
 		}
 	}
-	s.coalesced += uint64(len(s.pending) - len(out))
+	n := uint64(len(s.pending) - len(out))
+	s.coalesced += n
 	clear(s.pending[len(out):])
 	s.pending = out
+	return n
 }
 
 // Next returns the events queued since the last call, waiting for one if

@@ -123,6 +123,9 @@ func TestCoalesceAndDrop(t *testing.T) {
 	if h.Subscribers() != 0 {
 		t.Fatal("dropped subscriber still registered")
 	}
+	if st := h.Stats(); st.Dropped != 1 || st.Coalesced != s.Coalesced() || st.Published != 17 {
+		t.Fatalf("stats %+v (sub coalesced %d)", st, s.Coalesced())
+	}
 }
 
 func TestRemovedHintLeavesSnapshots(t *testing.T) {

@@ -244,6 +244,7 @@ func TestOperationsEndpoints(t *testing.T) {
 		`presenced_hooks_total{command="presence/set",result="OK",transport="fastagi"} 1`,
 		`presenced_hooks_total{command="unknown",result="NOT_FOUND",transport="fastagi"} 1`,
 		`presenced_ari_connected 1`, `presenced_hints 1`, `presenced_hook_duration_seconds_count{transport="fastagi"} 2`,
+		`presenced_watch_dropped_total 0`, `presenced_watch_coalesced_total 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)

@@ -42,7 +42,13 @@ func newMetrics(m *Main) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_hints", Help: "Hints in the hint table."},
 			func() float64 { return float64(m.hints.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_watch_subscribers", Help: "Subscribers of the watch hub."},
-			func() float64 { return float64(m.hub.Subscribers()) }))
+			func() float64 { return float64(m.hub.Subscribers()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_watch_changes_total", Help: "Changes the watch hub numbered and delivered."},
+			func() float64 { return float64(m.hub.Stats().Published) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_watch_coalesced_total", Help: "Queued changes replaced by later ones of the same hint or provider, over all subscribers."},
+			func() float64 { return float64(m.hub.Stats().Coalesced) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_watch_dropped_total", Help: "Subscribers dropped for staying hopelessly behind."},
+			func() float64 { return float64(m.hub.Stats().Dropped) }))
 	if m.ari != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_ari_connected", Help: "1 while the ARI event websocket is up."},
 			connected(m.ari.Status)))
