@@ -85,19 +85,43 @@ func (s *Server) guard(need Scope, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// route is one endpoint of the API; the table is what the mux serves and
+// what the OpenAPI document is checked against.
+type route struct {
+	Method, Path string // Path in the mux's pattern syntax, which OpenAPI shares
+	Scope        Scope
+	needs        func(*Server) bool
+	handler      func(*Server) http.HandlerFunc
+}
+
+func hasHints(s *Server) bool    { return s.cfg.Hints != nil }
+func hasHub(s *Server) bool      { return s.cfg.Hub != nil }
+func hasPresence(s *Server) bool { return s.cfg.Presence != nil }
+func always(*Server) bool        { return true }
+
+var routeTable = []route{
+	{"GET", "/healthz", 0, always, func(*Server) http.HandlerFunc { return healthz }},
+	{"GET", "/readyz", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.readyz }},
+	{"GET", "/metrics", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.metrics }},
+	{"GET", "/v1/openapi.json", 0, always, func(*Server) http.HandlerFunc { return serveOpenAPI }},
+	{"GET", "/v1/hints", ScopeRead, hasHints, func(s *Server) http.HandlerFunc { return s.listHints }},
+	{"GET", "/v1/hints/{ref}", ScopeRead, hasHints, func(s *Server) http.HandlerFunc { return s.getHint }},
+	{"GET", "/v1/events", ScopeRead, hasHub, func(s *Server) http.HandlerFunc { return s.events }},
+	{"GET", "/v1/ws", ScopeRead, hasHub, func(s *Server) http.HandlerFunc { return s.websocket }},
+	{"GET", "/v1/presence/{user}", ScopeRead, hasPresence, func(s *Server) http.HandlerFunc { return s.getPresence }},
+	{"PUT", "/v1/presence/{user}", ScopeWrite, hasPresence, func(s *Server) http.HandlerFunc { return s.setPresence }},
+	{"POST", "/v1/presence/{user}/restore", ScopeWrite, hasPresence, func(s *Server) http.HandlerFunc { return s.restorePresence }},
+}
+
 func (s *Server) routes(mux *http.ServeMux) {
-	if s.cfg.Hints != nil {
-		mux.HandleFunc("GET /v1/hints", s.guard(ScopeRead, s.listHints))
-		mux.HandleFunc("GET /v1/hints/{ref}", s.guard(ScopeRead, s.getHint))
-	}
-	if s.cfg.Hub != nil {
-		mux.HandleFunc("GET /v1/events", s.guard(ScopeRead, s.events))
-		mux.HandleFunc("GET /v1/ws", s.guard(ScopeRead, s.websocket))
-	}
-	if s.cfg.Presence != nil {
-		mux.HandleFunc("GET /v1/presence/{user}", s.guard(ScopeRead, s.getPresence))
-		mux.HandleFunc("PUT /v1/presence/{user}", s.guard(ScopeWrite, s.setPresence))
-		mux.HandleFunc("POST /v1/presence/{user}/restore", s.guard(ScopeWrite, s.restorePresence))
+	for _, r := range routeTable {
+		if r.needs(s) {
+			h := r.handler(s)
+			if r.Scope > 0 {
+				h = s.guard(r.Scope, h)
+			}
+			mux.HandleFunc(r.Method+" "+r.Path, h)
+		}
 	}
 }
 

@@ -44,12 +44,13 @@ type Config struct {
 
 // Server is the HTTP server.
 type Server struct {
-	cfg    Config
-	ln     net.Listener
-	srv    *http.Server
-	done   chan struct{}
-	base   context.Context // of every request; cancelled by Close so that event streams end
-	cancel context.CancelFunc
+	cfg     Config
+	ln      net.Listener
+	srv     *http.Server
+	done    chan struct{}
+	base    context.Context // of every request; cancelled by Close so that event streams end
+	cancel  context.CancelFunc
+	metrics http.HandlerFunc
 }
 
 // New returns a server; Open binds it.
@@ -75,12 +76,7 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", s.guard(ScopeRead, s.readyz))
-	mux.Handle("GET /metrics", s.guard(ScopeRead, promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+	s.metrics = promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP
 	s.routes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, 404, "NOT_FOUND", "no such endpoint")
@@ -110,6 +106,11 @@ func (s *Server) Close(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
 	<-s.done
 	return err
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
 }
 
 // readyz answers 200 when every configured part is fine, 503 otherwise,
