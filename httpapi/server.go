@@ -39,7 +39,10 @@ type Config struct {
 	Hints    Hints      // nil: no /v1/hints
 	Presence Presence   // nil: no /v1/presence
 	Hub      *watch.Hub // nil: no /v1/events
-	Log      zerolog.Logger
+	// WriteTimeout bounds each write to an event stream (default 10s): a
+	// client that stops reading is disconnected, and its subscription freed.
+	WriteTimeout time.Duration
+	Log          zerolog.Logger
 }
 
 // Server is the HTTP server.
@@ -106,6 +109,13 @@ func (s *Server) Close(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
 	<-s.done
 	return err
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.cfg.WriteTimeout > 0 {
+		return s.cfg.WriteTimeout
+	}
+	return 10 * time.Second
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {

@@ -56,6 +56,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, snap := s.cfg.Hub.Subscribe(f, from)
 	defer sub.Close()
+	// A client that stops reading must not hold this goroutine for ever:
+	// every write has a deadline, and a missed one ends the stream.
+	rc := http.NewResponseController(w)
+	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout())) }
+	deadline()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -82,9 +87,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		evs, err := nextWithin(ctx, sub, sseKeepalive)
 		switch {
 		case err == errIdle:
+			deadline()
 			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
 				return
 			}
+			if rc.Flush() != nil {
+				return
+			}
+			continue
 		case err != nil:
 			if ctx.Err() == nil {
 				writeSSE(w, "", 0, "error", map[string]string{"code": "DROPPED", "message": err.Error()})
@@ -92,25 +102,35 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		deadline()
 		for _, ev := range evs {
+			var err error
 			if ev.Kind == watch.KindHint {
-				writeSSE(w, snap.Epoch, ev.Seq, "hint", ev.Hint)
+				err = writeSSE(w, snap.Epoch, ev.Seq, "hint", ev.Hint)
 			} else {
-				writeSSE(w, snap.Epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
+				err = writeSSE(w, snap.Epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
+			}
+			if err != nil {
+				return
 			}
 		}
-		fl.Flush()
+		if rc.Flush() != nil {
+			return
+		}
 	}
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
-func writeSSE(w http.ResponseWriter, epoch string, seq uint64, event string, v any) {
+func writeSSE(w http.ResponseWriter, epoch string, seq uint64, event string, v any) error {
 	data, _ := json.Marshal(v)
 	if epoch != "" {
-		fmt.Fprintf(w, "id: %s\n", id(epoch, seq))
+		if _, err := fmt.Fprintf(w, "id: %s\n", id(epoch, seq)); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+	_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+	return err
 }
 
 func parsePosition(s string) (watch.Position, error) {

@@ -135,9 +135,13 @@ func (w *wsConn) send(ctx context.Context, m wsOut) {
 	data, _ := json.Marshal(m)
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, wsWriteWait)
+	ctx, cancel := context.WithTimeout(ctx, w.s.writeTimeout())
 	defer cancel()
-	_ = w.c.Write(ctx, websocket.MessageText, data)
+	if err := w.c.Write(ctx, websocket.MessageText, data); err != nil {
+		// A client that stops reading is closed; its read loop then ends
+		// and frees the subscription.
+		_ = w.c.CloseNow()
+	}
 }
 
 func (w *wsConn) handle(ctx context.Context, in wsIn) {
