@@ -35,31 +35,17 @@ type Feed struct {
 	// feed's goroutine (writes that waited for Asterisk can go now).
 	OnUp func()
 
-	mu        sync.Mutex
-	connected bool
-	lastErr   error
-	resyncs   int
-	cur       *conn // the live connection, for Writer
-}
+	reconnect.State // Status and Resyncs
 
-// Status reports whether the feed is connected and, if not, why.
-func (f *Feed) Status() (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.connected, f.lastErr
-}
-
-// Resyncs counts the completed full resyncs.
-func (f *Feed) Resyncs() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.resyncs
+	mu  sync.Mutex
+	cur *conn // the live connection, for Writer
 }
 
 func (f *Feed) setState(c *conn, err error) {
 	f.mu.Lock()
-	f.connected, f.lastErr, f.cur = c != nil, err, c
+	f.cur = c
 	f.mu.Unlock()
+	f.SetStatus(c != nil, err)
 }
 
 // Run connects, resyncs and follows events until ctx ends, reconnecting
@@ -158,9 +144,7 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 	c.mu.Lock()
 	mark.end = c.seen
 	c.mu.Unlock()
-	f.mu.Lock()
-	f.resyncs++
-	f.mu.Unlock()
+	f.Resynced()
 	return mark, nil
 }
 

@@ -50,12 +50,11 @@ type Feed struct {
 	refresh chan struct{}
 	once    sync.Once
 
+	reconnect.State // Status and Resyncs
+
 	mu         sync.Mutex
-	connected  bool
-	lastErr    error
 	startup    string
 	subscribed []string
-	resyncs    int
 }
 
 // eventTypes are the events presenced reads; Asterisk is asked to send
@@ -82,31 +81,13 @@ func (f *Feed) Refresh() {
 	}
 }
 
-// Status reports whether the websocket is up and, if not, why.
-func (f *Feed) Status() (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.connected, f.lastErr
-}
-
-// Resyncs counts completed full resyncs.
-func (f *Feed) Resyncs() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.resyncs
-}
-
 // Run follows Asterisk until ctx ends, reconnecting with capped, jittered,
 // doubling backoff and logging the first failure, a different one, and the
 // recovery.
 func (f *Feed) Run(ctx context.Context) {
 	f.init()
 	defer f.stasis.Wait()
-	reconnect.Loop(ctx, f.Log, "ARI", "device states are not followed", f.MinBackoff, f.MaxBackoff, f.session, func(err error) {
-		f.mu.Lock()
-		f.connected, f.lastErr = false, err
-		f.mu.Unlock()
-	})
+	reconnect.Loop(ctx, f.Log, "ARI", "device states are not followed", f.MinBackoff, f.MaxBackoff, f.session, func(err error) { f.SetStatus(false, err) })
 }
 
 func (f *Feed) wsURL() (string, error) {
@@ -162,9 +143,7 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 	if err := f.resync(ctx, true); err != nil {
 		return err
 	}
-	f.mu.Lock()
-	f.connected, f.lastErr = true, nil
-	f.mu.Unlock()
+	f.SetStatus(true, nil)
 	up()
 	if f.OnUp != nil {
 		f.OnUp()
@@ -261,8 +240,8 @@ func (f *Feed) resync(ctx context.Context, full bool) error {
 	}
 	f.mu.Lock()
 	f.subscribed = want
-	f.resyncs++
 	f.mu.Unlock()
+	f.Resynced()
 	return nil
 }
 

@@ -28,6 +28,24 @@ func awaitHint(t *testing.T, m *Main, ref string, cond func(vars map[string]stri
 	}
 }
 
+// fakeAMI starts a fake AMI in front of an emulated Asterisk.
+func fakeAMI(t *testing.T) (*astemu.Asterisk, *amitest.Server) {
+	t.Helper()
+	srv, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	srv.Ast = astemu.New()
+	return srv.Ast, srv
+}
+
+// openWithAMI opens presenced logged in to srv, with extra variables.
+func openWithAMI(t *testing.T, srv *amitest.Server, extra ...string) *Main {
+	t.Helper()
+	return openMain(t, t.TempDir(), append([]string{"PRESENCED_AMI_ADDR=" + srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw"}, extra...)...)
+}
+
 // The running dialplan's hints (AMI) win over extensions.conf, a presence
 // change made outside presenced reaches the hint table, and a change made
 // while AMI was down is there after the reconnect.
@@ -79,14 +97,8 @@ func TestAMIConfig(t *testing.T) {
 // With AMI, a timed presence ends in Asterisk by itself, at its time: the
 // revert is written with Setvar and confirmed with Getvar.
 func TestTimedPresenceEndsOverAMI(t *testing.T) {
-	ast := astemu.New()
-	srv, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	srv.Ast = ast
-	m := openMain(t, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	ast, srv := fakeAMI(t)
+	m := openWithAMI(t, srv)
 	defer m.Close()
 	hook(t, m, ast, "presence/set", "1001", "", "available")
 	if c := hook(t, m, ast, "presence/set?for=1s", "1001", "", "away", "", "back in a second"); c.Var("PRESENCED_RESULT") != "OK" {
@@ -113,15 +125,9 @@ func TestTimedPresenceEndsOverAMI(t *testing.T) {
 
 // A timed presence that ends while AMI is away is written when it is back.
 func TestPendingPresenceFlushedWhenAMIReturns(t *testing.T) {
-	ast := astemu.New()
-	srv, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	srv.Ast = ast
+	ast, srv := fakeAMI(t)
 	srv.SetSecret("not yet") // AMI refuses presenced for now
-	m := openMain(t, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	m := openWithAMI(t, srv)
 	defer m.Close()
 	hook(t, m, ast, "presence/set", "1001", "", "chat")
 	hook(t, m, ast, "presence/set?for=1s", "1001", "", "dnd")
@@ -145,14 +151,8 @@ func TestPendingPresenceFlushedWhenAMIReturns(t *testing.T) {
 // PUT /v1/presence/{user}: with AMI the write is made and confirmed (200);
 // without it, it waits (202) and goes out at the user's next hook.
 func TestRESTPresenceWrite(t *testing.T) {
-	ast := astemu.New()
-	srv, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	srv.Ast = ast
-	m := openMain(t, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	ast, srv := fakeAMI(t)
+	m := openWithAMI(t, srv)
 	defer m.Close()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if ok, _ := m.ami.Status(); ok {

@@ -16,6 +16,17 @@ import (
 	"github.com/presenced/presenced/watch"
 )
 
+// fakeARI starts a fake ARI for the test.
+func fakeARI(t *testing.T) *aritest.Server {
+	t.Helper()
+	srv, err := aritest.New("ari", "ari")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func openWithARI(t *testing.T, srv *aritest.Server, password string) *Main {
 	t.Helper()
 	dir := writeTree(t, map[string]string{"extensions.conf": "[internal]\nexten => 1001,hint,PJSIP/1001&Stasis:presenced-dnd-1001,CustomPresence:1001\n"})
@@ -28,11 +39,7 @@ func openWithARI(t *testing.T, srv *aritest.Server, password string) *Main {
 // Asterisk restart is followed by a new subscription, without restarting
 // presenced.
 func TestARIDeviceStates(t *testing.T) {
-	srv, err := aritest.New("ari", "ari")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := fakeARI(t)
 	srv.SetDevice("PJSIP/1001", "NOT_INUSE")
 	m := openWithARI(t, srv, "ari")
 	defer m.Close()
@@ -65,11 +72,7 @@ func TestARIDeviceStates(t *testing.T) {
 // DND shows on the hint through the DND device; set while ARI was away, it
 // is reconciled when ARI comes.
 func TestARIDNDDevice(t *testing.T) {
-	srv, err := aritest.New("ari", "ari")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := fakeARI(t)
 	srv.SetDevice("PJSIP/1001", "NOT_INUSE")
 	srv.SetPassword("not yet")
 	m := openWithARI(t, srv, "ari")
@@ -96,11 +99,7 @@ func TestARIDNDDevice(t *testing.T) {
 // the channel over ARI, the result variables are set on it, and the
 // channel continues in the dialplan; errors too.
 func TestStasisHooks(t *testing.T) {
-	srv, err := aritest.New("ari", "ari")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := fakeARI(t)
 	m := openWithARI(t, srv, "ari")
 	defer m.Close()
 	for !srv.Connected("presenced") {
@@ -149,11 +148,7 @@ func TestStasisHooks(t *testing.T) {
 // A caller who hangs up in the middle of a hook: the hook fails, presenced
 // keeps no half-written record, and the next hook sees what Asterisk holds.
 func TestStasisHangupMidHook(t *testing.T) {
-	srv, err := aritest.New("ari", "ari")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := fakeARI(t)
 	m := openWithARI(t, srv, "ari")
 	defer m.Close()
 	for !srv.Connected("presenced") {
@@ -196,11 +191,7 @@ func TestStasisHangupMidHook(t *testing.T) {
 }
 
 func TestOperationsEndpoints(t *testing.T) {
-	ariSrv, err := aritest.New("ari", "ari")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ariSrv.Close()
+	ariSrv := fakeARI(t)
 	ariSrv.SetPassword("not yet")
 	m := openWithARI(t, ariSrv, "ari")
 	defer m.Close()
@@ -255,7 +246,7 @@ func TestOperationsEndpoints(t *testing.T) {
 	cfg.HTTPListen = "0.0.0.0:0"
 	cfg.DataDir = t.TempDir()
 	bad := NewMain(cfg, zerolog.Nop())
-	err = bad.Open(context.Background())
+	err := bad.Open(context.Background())
 	_ = bad.Close()
 	if err == nil || !strings.Contains(err.Error(), "loopback only") {
 		t.Fatalf("public HTTP without tokens: %v", err)

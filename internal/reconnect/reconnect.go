@@ -7,6 +7,7 @@ package reconnect
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -53,4 +54,42 @@ func Loop(ctx context.Context, log zerolog.Logger, what, lost string, minB, maxB
 			return
 		}
 	}
+}
+
+// State is what a feed reports of its connection: up or not and why, and
+// how many full resyncs it completed. Embed it; it is safe for concurrent
+// use.
+type State struct {
+	mu      sync.Mutex
+	up      bool
+	err     error
+	resyncs int
+}
+
+// Status reports whether the connection is up and, if not, why.
+func (s *State) Status() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.up, s.err
+}
+
+// Resyncs counts the completed full resyncs.
+func (s *State) Resyncs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resyncs
+}
+
+// SetStatus records whether the connection is up, and the failure if not.
+func (s *State) SetStatus(up bool, err error) {
+	s.mu.Lock()
+	s.up, s.err = up, err
+	s.mu.Unlock()
+}
+
+// Resynced counts one completed full resync.
+func (s *State) Resynced() {
+	s.mu.Lock()
+	s.resyncs++
+	s.mu.Unlock()
 }
