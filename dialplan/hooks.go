@@ -90,6 +90,12 @@ var hookTable = map[string]hook{
 	"hint/get":         {params: []string{"exten"}, run: (*Hooks).hintGet, noUser: true},
 }
 
+// IsCommand reports whether name is a hook command.
+func IsCommand(name string) bool {
+	_, ok := hookTable[name]
+	return ok
+}
+
 // Commands lists the hook commands.
 func Commands() []string {
 	var out []string

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,7 +63,7 @@ func newMetrics(m *Main) *metrics {
 // that what callers type cannot grow the label set.
 func (x *metrics) hook(transport string, res dialplan.Result, took time.Duration) {
 	cmd := res.Command
-	if !slices.Contains(dialplan.Commands(), cmd) {
+	if !dialplan.IsCommand(cmd) {
 		cmd = "unknown"
 	}
 	x.hooks.WithLabelValues(transport, cmd, res.Code()).Inc()
