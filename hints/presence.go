@@ -6,8 +6,8 @@ import "github.com/presenced/presenced/presence"
 // Invalid when Asterisk cannot evaluate it (a stored value it cannot parse,
 // a provider of an unknown technology).
 type ProviderPresence struct {
-	Value   presence.Value
-	Invalid bool
+	Value   presence.Value `json:"presence"`
+	Invalid bool           `json:"invalid,omitempty"`
 }
 
 // presenceRank is state_order of ast_presence_state_helper (presencestate.c):

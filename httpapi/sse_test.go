@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -187,5 +188,32 @@ func TestSSEBadRequests(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close waited for an open event stream")
+	}
+}
+
+// A presence event has the documented shape: provider, presence, invalid.
+func TestSSEPresenceShape(t *testing.T) {
+	hub := watch.New(watch.Config{})
+	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: hub, Log: zerolog.Nop()})
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	next, stop := sseStream(t, "http://"+s.Addr().String()+"/v1/events?providers=CustomPresence:1001", "")
+	defer stop()
+	if ev := next(); ev.event != "snapshot" {
+		t.Fatalf("first %+v", ev)
+	}
+	key := hints.ProviderKey("CustomPresence:1001")
+	hub.Publish(watch.Item{Kind: watch.KindPresence, Key: key, Version: 1,
+		Presence: hints.ProviderPresence{Value: presence.Value{State: presence.Away, Message: "Lunch"}}})
+	ev := next()
+	var got map[string]any
+	if err := json.Unmarshal([]byte(ev.data), &got); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := got["presence"].(map[string]any)
+	if ev.event != "presence" || got["provider"] != key || p["state"] != "away" || p["message"] != "Lunch" || len(got) != 2 {
+		t.Fatalf("presence event %s", ev.data)
 	}
 }
