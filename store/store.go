@@ -8,6 +8,8 @@
 //
 //	meta/schema        "1"
 //	users/<user>       presence.Record in the binary form of record.go
+//
+// and the webhook subscriptions and journal of webhook.go.
 package store
 
 import (
@@ -98,8 +100,10 @@ func (d *DB) migrate() error {
 		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return fmt.Errorf("preparing data file %s: %w", d.path, err)
 		}
-		if _, err := tx.CreateBucketIfNotExists(bucketUsers); err != nil {
-			return fmt.Errorf("preparing data file %s: %w", d.path, err)
+		for _, name := range append([][]byte{bucketUsers}, webhookBuckets...) {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("preparing data file %s: %w", d.path, err)
+			}
 		}
 		return nil
 	})

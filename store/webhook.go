@@ -1,0 +1,226 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The webhook store (webhook.Store, asserted in cmd/presenced so that the
+// two sibling packages need not import each other). The values are opaque
+// here: the webhook package encodes them.
+//
+//	webhooks/<id>          a subscription's configuration
+//	webhook_cursors/<id>   8 bytes, big-endian: the last journal sequence delivered
+//	journal/<seq>          8-byte big-endian key; value uvarint(len key) key value
+//	journal_latest/<key>   8-byte seq, then the value: the latest entry of each key
+//	journal_meta/head      the last sequence number given out
+//	journal_meta/floor     every sequence up to floor is gone from journal/
+//
+// The buckets were added to schema 1 without a version change: a store
+// without them is a store without webhooks, and they are created on open.
+
+var (
+	bucketWebhooks = []byte("webhooks")
+	bucketCursors  = []byte("webhook_cursors")
+	bucketJournal  = []byte("journal")
+	bucketLatest   = []byte("journal_latest")
+	bucketJMeta    = []byte("journal_meta")
+	keyHead        = []byte("head")
+	keyFloor       = []byte("floor")
+)
+
+var webhookBuckets = [][]byte{bucketWebhooks, bucketCursors, bucketJournal, bucketLatest, bucketJMeta}
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func readU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// Webhooks returns every subscription's configuration and cursor.
+func (d *DB) Webhooks(_ context.Context) (configs map[string][]byte, cursors map[string]uint64, err error) {
+	configs, cursors = map[string][]byte{}, map[string]uint64{}
+	err = d.bolt.View(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketWebhooks).ForEach(func(k, v []byte) error {
+			configs[string(k)] = append([]byte(nil), v...)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCursors).ForEach(func(k, v []byte) error {
+			cursors[string(k)] = readU64(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading webhook subscriptions: %w", err)
+	}
+	return configs, cursors, nil
+}
+
+// PutWebhook stores a subscription's configuration.
+func (d *DB) PutWebhook(_ context.Context, id string, config []byte) error {
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketWebhooks).Put([]byte(id), config)
+	})
+	if err != nil {
+		return fmt.Errorf("storing webhook %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteWebhook removes a subscription and its cursor.
+func (d *DB) DeleteWebhook(_ context.Context, id string) error {
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketWebhooks).Delete([]byte(id)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCursors).Delete([]byte(id))
+	})
+	if err != nil {
+		return fmt.Errorf("deleting webhook %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetWebhookCursors stores the cursors of subscriptions that still exist
+// (a cursor of one deleted meanwhile is not brought back).
+func (d *DB) SetWebhookCursors(_ context.Context, cursors map[string]uint64) error {
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		subs, b := tx.Bucket(bucketWebhooks), tx.Bucket(bucketCursors)
+		for id, seq := range cursors {
+			if subs.Get([]byte(id)) == nil {
+				continue
+			}
+			if err := b.Put([]byte(id), u64(seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storing webhook cursors: %w", err)
+	}
+	return nil
+}
+
+// JournalEntry is one journal entry: a sequence number, the key it is
+// about (a hint, a provider) and an opaque value.
+type JournalEntry = struct {
+	Seq   uint64
+	Key   string
+	Value []byte
+}
+
+// AppendJournal gives entries the sequence numbers after the head, makes
+// each its key's latest, and, when logged, keeps them in the journal; not
+// logged (nobody to deliver to), the floor moves to the new head.
+func (d *DB) AppendJournal(_ context.Context, entries []JournalEntry, logged bool) error {
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		meta, j, latest := tx.Bucket(bucketJMeta), tx.Bucket(bucketJournal), tx.Bucket(bucketLatest)
+		head := readU64(meta.Get(keyHead))
+		for _, e := range entries {
+			if e.Seq != head+1 {
+				return fmt.Errorf("journal entry %d does not follow the head %d", e.Seq, head)
+			}
+			head = e.Seq
+			if logged {
+				v := binary.AppendUvarint(nil, uint64(len(e.Key)))
+				v = append(append(v, e.Key...), e.Value...)
+				if err := j.Put(u64(e.Seq), v); err != nil {
+					return err
+				}
+			}
+			if err := latest.Put([]byte(e.Key), append(u64(e.Seq), e.Value...)); err != nil {
+				return err
+			}
+		}
+		if !logged {
+			// Everything up to the head is now below the floor.
+			c := j.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.First() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+			if err := meta.Put(keyFloor, u64(head)); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyHead, u64(head))
+	})
+	if err != nil {
+		return fmt.Errorf("appending to the webhook journal: %w", err)
+	}
+	return nil
+}
+
+// JournalState returns the head, the floor and every key's latest entry.
+func (d *DB) JournalState(_ context.Context) (head, floor uint64, latest []JournalEntry, err error) {
+	err = d.bolt.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketJMeta)
+		head, floor = readU64(meta.Get(keyHead)), readU64(meta.Get(keyFloor))
+		return tx.Bucket(bucketLatest).ForEach(func(k, v []byte) error {
+			if len(v) < 8 {
+				return fmt.Errorf("latest entry of %q is cut", k)
+			}
+			latest = append(latest, JournalEntry{Seq: readU64(v[:8]), Key: string(k), Value: append([]byte(nil), v[8:]...)})
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("reading the webhook journal: %w", err)
+	}
+	return head, floor, latest, nil
+}
+
+// ReadJournal returns up to limit entries after seq, in order.
+func (d *DB) ReadJournal(_ context.Context, after uint64, limit int) ([]JournalEntry, error) {
+	var out []JournalEntry
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketJournal).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			n, w := binary.Uvarint(v)
+			if w <= 0 || uint64(len(v)-w) < n {
+				return fmt.Errorf("journal entry %d is cut", readU64(k))
+			}
+			out = append(out, JournalEntry{Seq: readU64(k), Key: string(v[w : w+int(n)]), Value: append([]byte(nil), v[w+int(n):]...)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the webhook journal after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// TrimJournal removes the entries up to seq and raises the floor to it.
+func (d *DB) TrimJournal(_ context.Context, upto uint64) error {
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketJMeta)
+		if upto <= readU64(meta.Get(keyFloor)) {
+			return nil
+		}
+		if upto > readU64(meta.Get(keyHead)) {
+			return errors.New("trimming past the head")
+		}
+		c := tx.Bucket(bucketJournal).Cursor()
+		for k, _ := c.First(); k != nil && readU64(k) <= upto; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyFloor, u64(upto))
+	})
+	if err != nil {
+		return fmt.Errorf("trimming the webhook journal to %d: %w", upto, err)
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+)
+
+func entries(from uint64, keys ...string) []JournalEntry {
+	var out []JournalEntry
+	for i, k := range keys {
+		out = append(out, JournalEntry{Seq: from + uint64(i), Key: k, Value: []byte(fmt.Sprintf("v%d", from+uint64(i)))})
+	}
+	return out
+}
+
+func TestJournalAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AppendJournal(ctx, entries(1, "a", "b", "a"), true); err != nil {
+		t.Fatal(err)
+	}
+	// A gap or a repeat is refused, and changes nothing.
+	if err := d.AppendJournal(ctx, entries(5, "c"), true); err == nil {
+		t.Fatal("gap accepted")
+	}
+	if err := d.AppendJournal(ctx, entries(3, "c"), true); err == nil {
+		t.Fatal("repeat accepted")
+	}
+	if err := d.PutWebhook(ctx, "w1", []byte(`{"x":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetWebhookCursors(ctx, map[string]uint64{"w1": 2, "gone": 7}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	head, floor, latest, err := d.JournalState(ctx)
+	if err != nil || head != 3 || floor != 0 {
+		t.Fatalf("head %d floor %d %v", head, floor, err)
+	}
+	want := []JournalEntry{{3, "a", []byte("v3")}, {2, "b", []byte("v2")}}
+	if !reflect.DeepEqual(latest, want) {
+		t.Fatalf("latest %+v", latest)
+	}
+	got, err := d.ReadJournal(ctx, 1, 10)
+	if err != nil || !reflect.DeepEqual(got, entries(2, "b", "a")) {
+		t.Fatalf("read %+v %v", got, err)
+	}
+	configs, cursors, err := d.Webhooks(ctx)
+	if err != nil || string(configs["w1"]) != `{"x":1}` || !reflect.DeepEqual(cursors, map[string]uint64{"w1": 2}) {
+		t.Fatalf("webhooks %v %v %v", configs, cursors, err)
+	}
+
+	if err := d.TrimJournal(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.TrimJournal(ctx, 9); err == nil {
+		t.Fatal("trim past the head accepted")
+	}
+	got, _ = d.ReadJournal(ctx, 0, 10)
+	if head, floor, _, _ := d.JournalState(ctx); !reflect.DeepEqual(got, entries(3, "a")) || floor != 2 || head != 3 {
+		t.Fatalf("after trim %+v floor %d", got, floor)
+	}
+	// Not logged: only the latest and the head move, and the floor with it.
+	if err := d.AppendJournal(ctx, entries(4, "b"), false); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = d.ReadJournal(ctx, 0, 10)
+	if head, floor, latest, _ := d.JournalState(ctx); len(got) != 0 || head != 4 || floor != 4 || latest[1].Seq != 4 {
+		t.Fatalf("not logged: %+v head %d floor %d latest %+v", got, head, floor, latest)
+	}
+	if err := d.DeleteWebhook(ctx, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	if configs, cursors, _ := d.Webhooks(ctx); len(configs)+len(cursors) != 0 {
+		t.Fatalf("after delete %v %v", configs, cursors)
+	}
+}
