@@ -71,3 +71,13 @@ func sortEvents(evs []*Event) {
 		return 0
 	})
 }
+
+// Matcher is a compiled Filter, for those who select items themselves (the
+// webhook journal keeps every change and gives each subscription its own).
+type Matcher struct{ m matcher }
+
+// Compile returns f's matcher.
+func (f Filter) Compile() Matcher { return Matcher{f.compile()} }
+
+// Match reports whether the filter selects an item of kind k and key.
+func (m Matcher) Match(k Kind, key string) bool { return m.m.match(Item{Kind: k, Key: key}) }

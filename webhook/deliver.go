@@ -1,0 +1,361 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/watch"
+)
+
+// readBatch bounds the journal entries a webhook reads at a time; its
+// cursor is stored after each batch, so a crash repeats at most this many
+// deliveries (they keep their ids).
+const readBatch = 256
+
+// worker delivers one webhook's events, one at a time, in order.
+type worker struct {
+	m     *Manager
+	sub   subscription
+	tmpl  template // GET action URLs
+	match watch.Matcher
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	cursor uint64 // the last journal entry delivered or passed over
+	saved  uint64 // the cursor as stored
+	status Status
+}
+
+func newWorker(m *Manager, s subscription, tmpl template, cursor uint64) *worker {
+	ctx, cancel := context.WithCancel(m.ctx)
+	return &worker{m: m, sub: s, tmpl: tmpl, match: s.filter().Compile(), ctx: ctx, cancel: cancel,
+		done: make(chan struct{}), cursor: cursor, saved: cursor}
+}
+
+// stop ends the worker and waits for it.
+func (w *worker) stop() {
+	w.cancel()
+	<-w.done
+}
+
+// needs returns the first journal entry the worker may still read: the
+// journal up to it may be trimmed. A webhook that has not had its
+// snapshot yet reads the journal after its start.
+func (w *worker) needs() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return max(w.cursor, w.sub.StartSeq)
+}
+
+func (w *worker) info() Info {
+	w.m.mu.Lock()
+	head := w.m.head
+	w.m.mu.Unlock()
+	w.mu.Lock()
+	st := w.status
+	st.Cursor = w.cursor
+	w.mu.Unlock()
+	if head > max(st.Cursor, w.sub.StartSeq) {
+		st.Backlog = head - max(st.Cursor, w.sub.StartSeq)
+	}
+	s := w.sub
+	return Info{ID: s.ID, URL: redactedURL(s.URL), Method: s.Method, Description: s.Description, All: s.All,
+		Hints: s.Hints, Providers: s.Providers, Created: s.Created, Status: st}
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	defer w.save(context.Background())
+	for w.ctx.Err() == nil {
+		wake := w.m.waitChan()
+		evs, next, err := w.next()
+		if err != nil {
+			w.m.cfg.Log.Error().Err(err).Str("webhook", w.sub.ID).Msg("webhook: reading the journal")
+			w.sleep(w.m.cfg.RetryMin)
+			continue
+		}
+		for _, ev := range evs {
+			if !w.deliver(ev) {
+				return // stopping
+			}
+		}
+		w.mu.Lock()
+		moved := next != w.cursor
+		w.cursor = next
+		w.mu.Unlock()
+		if moved {
+			w.save(w.ctx)
+			w.m.trim(w.ctx)
+			continue
+		}
+		select {
+		case <-wake:
+		case <-w.ctx.Done():
+		}
+	}
+}
+
+// save stores the cursor if it moved.
+func (w *worker) save(ctx context.Context) {
+	w.mu.Lock()
+	c, saved := w.cursor, w.saved
+	w.mu.Unlock()
+	if c == saved {
+		return
+	}
+	if err := w.m.cfg.Store.SetWebhookCursors(ctx, map[string]uint64{w.sub.ID: c}); err != nil {
+		if ctx.Err() == nil {
+			w.m.cfg.Log.Error().Err(err).Str("webhook", w.sub.ID).Msg("webhook: storing the cursor")
+		}
+		return
+	}
+	w.mu.Lock()
+	w.saved = c
+	w.mu.Unlock()
+}
+
+func (w *worker) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.ctx.Done():
+	}
+}
+
+// next returns the worker's next events and the cursor after them:
+//   - a webhook that has not had its snapshot gets the latest state of what
+//     it selects as of its start (marked snapshot);
+//   - one whose cursor is below the journal's floor (it fell more than the
+//     backlog behind) gets the latest state of what changed since its
+//     cursor (marked coalesced), and continues from the head;
+//   - otherwise the journal entries after its cursor that it selects.
+func (w *worker) next() ([]Event, uint64, error) {
+	for {
+		w.mu.Lock()
+		c := w.cursor
+		w.mu.Unlock()
+		m := w.m
+		m.mu.Lock()
+		head, floor := m.head, m.floor
+		var hi uint64
+		snapshot := false
+		switch {
+		case c < w.sub.StartSeq && floor <= w.sub.StartSeq:
+			hi, snapshot = w.sub.StartSeq, true
+		case c < floor:
+			hi, snapshot = head, c < w.sub.StartSeq
+		}
+		var latest []Entry
+		if hi > 0 {
+			for _, e := range m.latest {
+				if e.Seq > c && e.Seq <= hi && w.match.Match(kindOf(e.Value), e.Key) {
+					latest = append(latest, e)
+				}
+			}
+		}
+		m.mu.Unlock()
+		if hi > 0 {
+			sort.Slice(latest, func(i, j int) bool { return latest[i].Seq < latest[j].Seq })
+			evs := make([]Event, 0, len(latest))
+			for _, e := range latest {
+				ev, err := decodeValue(e.Seq, e.Key, e.Value)
+				if err != nil {
+					return nil, c, err
+				}
+				if snapshot && ev.Hint != nil && ev.Hint.Removed {
+					continue
+				}
+				ev.Snapshot, ev.Coalesced = snapshot, !snapshot
+				evs = append(evs, ev)
+			}
+			return evs, hi, nil
+		}
+		entries, err := m.cfg.Store.ReadJournal(w.ctx, c, readBatch)
+		if err != nil {
+			return nil, c, err
+		}
+		if len(entries) == 0 {
+			return nil, c, nil
+		}
+		if entries[0].Seq != c+1 {
+			continue // trimmed meanwhile: below the floor now
+		}
+		var evs []Event
+		for _, e := range entries {
+			if !w.match.Match(kindOf(e.Value), e.Key) {
+				continue
+			}
+			ev, err := decodeValue(e.Seq, e.Key, e.Value)
+			if err != nil {
+				return nil, c, err
+			}
+			evs = append(evs, ev)
+		}
+		return evs, entries[len(entries)-1].Seq, nil
+	}
+}
+
+// deliver sends one event until it is delivered or rejected; false when
+// the worker is stopping. The cursor moves past the event either way.
+func (w *worker) deliver(ev Event) bool {
+	m := w.m
+	for n := 0; ; n++ {
+		if n > 0 {
+			m.retries.Add(1)
+		}
+		res := w.attempt(w.ctx, ev)
+		now := m.cfg.Now()
+		w.mu.Lock()
+		w.status.LastAttempt = now.UTC()
+		switch res.outcome {
+		case delivered:
+			w.status.Delivered++
+			w.status.LastError, w.status.FailingSince, w.status.NextAttempt = "", time.Time{}, time.Time{}
+		case rejected:
+			w.status.Rejected++
+			w.status.LastError = res.err.Error()
+			w.status.FailingSince, w.status.NextAttempt = time.Time{}, time.Time{}
+		}
+		if res.outcome != retry {
+			if seq, err := strconv.ParseUint(ev.ID, 10, 64); err == nil && seq > w.cursor {
+				w.cursor = seq
+			}
+			w.mu.Unlock()
+			if res.outcome == delivered {
+				m.delivered.Add(1)
+			} else {
+				m.rejected.Add(1)
+				m.cfg.Log.Warn().Str("webhook", w.sub.ID).Str("target", logTarget(w.sub.URL)).Str("event", ev.ID).
+					Err(res.err).Msg("webhook event rejected by the target; not retried")
+			}
+			return true
+		}
+		if w.ctx.Err() != nil {
+			w.mu.Unlock()
+			return false
+		}
+		m.failedAttempts.Add(1)
+		wait := backoff(n, m.cfg.RetryMin, m.cfg.RetryMax, res.retryAfter)
+		w.status.FailedAttempts++
+		w.status.LastError = res.err.Error()
+		if w.status.FailingSince.IsZero() {
+			w.status.FailingSince = now.UTC()
+		}
+		w.status.NextAttempt = now.Add(wait).UTC()
+		w.mu.Unlock()
+		if n == 0 || n%10 == 0 {
+			m.cfg.Log.Warn().Str("webhook", w.sub.ID).Str("target", logTarget(w.sub.URL)).Str("event", ev.ID).
+				Int("attempt", n+1).Dur("retry_in", wait).Err(res.err).Msg("webhook delivery failed; will retry")
+		}
+		w.sleep(wait)
+		if w.ctx.Err() != nil {
+			return false
+		}
+	}
+}
+
+// backoff is the wait before attempt n+1: RetryMin doubled n times, at
+// most RetryMax, with "equal jitter" (half fixed, half random), so that
+// targets coming back are not hit by every webhook at once; a Retry-After
+// the target sent is honoured up to RetryMax.
+func backoff(n int, lo, hi, retryAfter time.Duration) time.Duration {
+	d := lo
+	for i := 0; i < n && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	d = d/2 + rand.N(d/2+1)
+	if retryAfter > d {
+		d = min(retryAfter, hi)
+	}
+	return d
+}
+
+type outcome uint8
+
+const (
+	delivered outcome = iota
+	retry
+	rejected
+)
+
+type attemptResult struct {
+	outcome    outcome
+	status     int
+	retryAfter time.Duration
+	err        error
+}
+
+// retried are the statuses worth another attempt besides 5xx: the target
+// timed out, is not ready, or asks for less.
+var retried = map[int]bool{http.StatusRequestTimeout: true, http.StatusTooEarly: true, http.StatusTooManyRequests: true}
+
+// attempt makes one request.
+func (w *worker) attempt(ctx context.Context, ev Event) attemptResult {
+	m := w.m
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+	defer cancel()
+	ts := m.cfg.Now().Unix()
+	var req *http.Request
+	var err error
+	if w.sub.Method == "GET" {
+		u := w.tmpl.expand(ev)
+		req, err = http.NewRequestWithContext(ctx, "GET", u, nil)
+		if err == nil {
+			req.Header.Set(SignatureHeader, Sign(w.sub.Secret, ts, []byte(u)))
+		}
+	} else {
+		body, _ := json.Marshal(ev)
+		req, err = http.NewRequestWithContext(ctx, "POST", w.sub.URL, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(SignatureHeader, Sign(w.sub.Secret, ts, body))
+		}
+	}
+	if err != nil {
+		// The URL was checked at creation; an expansion that does not
+		// parse is this event's problem, not the target's.
+		return attemptResult{outcome: rejected, err: fmt.Errorf("building the request: %v", redactErr(err))}
+	}
+	req.Header.Set("User-Agent", m.cfg.UserAgent)
+	req.Header.Set(EventIDHeader, ev.ID)
+	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
+	resp, err := m.cfg.Client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return attemptResult{outcome: retry, err: fmt.Errorf("no answer within %v", m.cfg.Timeout)}
+		}
+		return attemptResult{outcome: retry, err: errors.New(redactErr(err))}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	res := attemptResult{status: resp.StatusCode}
+	switch code := resp.StatusCode; {
+	case code >= 200 && code < 300:
+		res.outcome = delivered
+	case code >= 500 || retried[code]:
+		res.outcome = retry
+		res.err = fmt.Errorf("target answered %d", code)
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			res.retryAfter = time.Duration(s) * time.Second
+		}
+	default:
+		res.outcome = rejected
+		res.err = fmt.Errorf("target answered %d", code)
+	}
+	return res
+}

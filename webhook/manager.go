@@ -1,0 +1,311 @@
+package webhook
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/watch"
+)
+
+// Entry is one journal entry. It is an alias of an unnamed struct so that
+// a store can implement Store without importing this package.
+type Entry = struct {
+	Seq   uint64
+	Key   string
+	Value []byte
+}
+
+// Store keeps subscriptions, their cursors and the journal (store.DB is one).
+type Store interface {
+	Webhooks(ctx context.Context) (configs map[string][]byte, cursors map[string]uint64, err error)
+	PutWebhook(ctx context.Context, id string, config []byte) error
+	DeleteWebhook(ctx context.Context, id string) error
+	SetWebhookCursors(ctx context.Context, cursors map[string]uint64) error
+	AppendJournal(ctx context.Context, entries []Entry, logged bool) error
+	JournalState(ctx context.Context) (head, floor uint64, latest []Entry, err error)
+	ReadJournal(ctx context.Context, after uint64, limit int) ([]Entry, error)
+	TrimJournal(ctx context.Context, upto uint64) error
+}
+
+// Config configures a Manager. Zero values take the defaults.
+type Config struct {
+	Hub   *watch.Hub
+	Store Store
+	// Client makes the requests (default: redirects are not followed).
+	Client *http.Client
+	// Timeout bounds one attempt (default 10s).
+	Timeout time.Duration
+	// RetryMin and RetryMax bound the backoff between attempts (defaults
+	// 1s and 5m): it doubles from RetryMin up to RetryMax, with jitter.
+	RetryMin, RetryMax time.Duration
+	// MaxBacklog is how many journal entries a target may fall behind
+	// before it is sent the latest state of each hint and provider instead
+	// of every change (default 100000).
+	MaxBacklog uint64
+	// MaxWebhooks bounds the number of webhooks (default 1000).
+	MaxWebhooks int
+	UserAgent   string
+	Log         zerolog.Logger
+	Now         func() time.Time
+}
+
+// Stats are the running totals, for metrics.
+type Stats struct {
+	Delivered      uint64 // events answered 2xx
+	Rejected       uint64 // events given up after a status that is not retried
+	FailedAttempts uint64 // attempts that failed and will be retried
+	Retries        uint64 // attempts after a failed one
+}
+
+// Manager journals every change of the hub durably and delivers it to each
+// webhook, in order, with retries.
+type Manager struct {
+	cfg    Config
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// jmu serialises journal appends, trims and webhook creation, so that
+	// a new webhook's start sequence and the journal agree.
+	jmu sync.Mutex
+
+	mu      sync.Mutex
+	head    uint64
+	floor   uint64
+	latest  map[string]Entry // key -> its latest entry
+	workers map[string]*worker
+	changed chan struct{} // closed (and replaced) when the journal grows
+
+	delivered, rejected, failedAttempts, retries atomic.Uint64
+}
+
+// Open loads the journal and the webhooks, and starts journalling the hub
+// and delivering.
+func Open(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(5*time.Minute, cfg.RetryMin)
+	}
+	if cfg.MaxBacklog == 0 {
+		cfg.MaxBacklog = 100000
+	}
+	if cfg.MaxWebhooks <= 0 {
+		cfg.MaxWebhooks = 1000
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "presenced"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	head, floor, latest, err := cfg.Store.JournalState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	configs, cursors, err := cfg.Store.Webhooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{cfg: cfg, ctx: mctx, cancel: cancel, head: head, floor: floor,
+		latest: make(map[string]Entry, len(latest)), workers: map[string]*worker{}, changed: make(chan struct{})}
+	for _, e := range latest {
+		m.latest[e.Key] = e
+	}
+	for id, raw := range configs {
+		var s subscription
+		if err := json.Unmarshal(raw, &s); err != nil {
+			cancel()
+			return nil, fmt.Errorf("reading webhook %s: %w", id, err)
+		}
+		var tmpl template
+		if s.Method == "GET" {
+			if tmpl, err = parseTemplate(s.URL); err != nil {
+				cancel()
+				return nil, fmt.Errorf("reading webhook %s: %w", id, err)
+			}
+		}
+		m.workers[id] = newWorker(m, s, tmpl, cursors[id])
+	}
+	for _, w := range m.workers {
+		m.start(w)
+	}
+	m.wg.Add(1)
+	go m.journal()
+	return m, nil
+}
+
+// Close stops journalling and delivering, and stores every cursor.
+func (m *Manager) Close() {
+	m.cancel()
+	m.wg.Wait()
+}
+
+func (m *Manager) start(w *worker) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		w.run()
+	}()
+}
+
+// Create adds a webhook. It returns its id and its secret, which the API
+// shows this once.
+func (m *Manager) Create(ctx context.Context, spec Spec) (Info, string, error) {
+	s, tmpl, err := validate(spec)
+	if err != nil {
+		return Info{}, "", err
+	}
+	s.Created = m.cfg.Now().UTC()
+	m.jmu.Lock()
+	defer m.jmu.Unlock()
+	m.mu.Lock()
+	n := len(m.workers)
+	s.StartSeq = m.head
+	m.mu.Unlock()
+	if n >= m.cfg.MaxWebhooks {
+		return Info{}, "", presence.Errorf(presence.CodeInvalidArgument, "there are already %d webhooks, the most presenced keeps", n)
+	}
+	raw, _ := json.Marshal(s)
+	if err := m.cfg.Store.PutWebhook(ctx, s.ID, raw); err != nil {
+		return Info{}, "", presence.WrapError(presence.CodeInternal, err, "storing the webhook")
+	}
+	w := newWorker(m, s, tmpl, 0)
+	m.mu.Lock()
+	m.workers[s.ID] = w
+	m.mu.Unlock()
+	m.start(w)
+	m.cfg.Log.Info().Str("webhook", s.ID).Str("target", logTarget(s.URL)).Str("method", s.Method).Msg("webhook created")
+	return w.info(), s.Secret, nil
+}
+
+// List returns every webhook, oldest first.
+func (m *Manager) List() []Info {
+	m.mu.Lock()
+	ws := make([]*worker, 0, len(m.workers))
+	for _, w := range m.workers {
+		ws = append(ws, w)
+	}
+	m.mu.Unlock()
+	out := make([]Info, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, w.info())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Get returns one webhook.
+func (m *Manager) Get(id string) (Info, bool) {
+	m.mu.Lock()
+	w, ok := m.workers[id]
+	m.mu.Unlock()
+	if !ok {
+		return Info{}, false
+	}
+	return w.info(), true
+}
+
+func notFound(id string) error {
+	return presence.Errorf(presence.CodeNotFound, "no webhook %q", clip(id))
+}
+
+// Delete stops a webhook's deliveries and forgets it.
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	m.mu.Lock()
+	w, ok := m.workers[id]
+	m.mu.Unlock()
+	if !ok {
+		return notFound(id)
+	}
+	w.stop()
+	m.jmu.Lock()
+	defer m.jmu.Unlock()
+	if err := m.cfg.Store.DeleteWebhook(ctx, id); err != nil {
+		return presence.WrapError(presence.CodeInternal, err, "deleting the webhook")
+	}
+	m.mu.Lock()
+	delete(m.workers, id)
+	m.mu.Unlock()
+	m.cfg.Log.Info().Str("webhook", id).Msg("webhook deleted")
+	return nil
+}
+
+// TestResult is what one test delivery got.
+type TestResult struct {
+	Delivered bool   `json:"delivered"`
+	Status    int    `json:"status,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Test sends a webhook one event of type "test", now, outside its order
+// (its journal and cursor are not touched), and says how it went.
+func (m *Manager) Test(ctx context.Context, id string) (TestResult, error) {
+	m.mu.Lock()
+	w, ok := m.workers[id]
+	m.mu.Unlock()
+	if !ok {
+		return TestResult{}, notFound(id)
+	}
+	var rnd [6]byte
+	_, _ = crand.Read(rnd[:])
+	ev := Event{ID: fmt.Sprintf("test-%x", rnd), Type: TypeTest, Time: m.cfg.Now().UTC()}
+	res := w.attempt(ctx, ev)
+	out := TestResult{Delivered: res.outcome == delivered, Status: res.status}
+	if res.err != nil {
+		out.Error = res.err.Error()
+	}
+	return out, nil
+}
+
+// Stats returns the running totals.
+func (m *Manager) Stats() Stats {
+	return Stats{Delivered: m.delivered.Load(), Rejected: m.rejected.Load(),
+		FailedAttempts: m.failedAttempts.Load(), Retries: m.retries.Load()}
+}
+
+// Backlog returns the journal entries waiting, over all webhooks.
+func (m *Manager) Backlog() uint64 {
+	var n uint64
+	for _, i := range m.List() {
+		n += i.Status.Backlog
+	}
+	return n
+}
+
+// Len returns the number of webhooks.
+func (m *Manager) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.workers)
+}
+
+// waitChan returns a channel closed when the journal next grows.
+func (m *Manager) waitChan() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}

@@ -1,0 +1,172 @@
+package webhook
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/watch"
+)
+
+// Spec is what a webhook is created from.
+type Spec struct {
+	// URL is the target. With Method POST (the default) it gets the event
+	// as a signed JSON body; with GET it is an action URL template.
+	URL    string `json:"url"`
+	Method string `json:"method,omitempty"`
+	// Secret signs deliveries; empty: one is generated and returned once.
+	Secret      string `json:"secret,omitempty"`
+	Description string `json:"description,omitempty"`
+	// What to send: everything, or some hints and presence providers.
+	All       bool     `json:"all,omitempty"`
+	Hints     []string `json:"hints,omitempty"`
+	Providers []string `json:"providers,omitempty"`
+}
+
+// Limits of a spec.
+const (
+	minSecret   = 16
+	maxSecret   = 256
+	maxDescr    = 200
+	maxFilter   = 1000
+	maxRefBytes = 200
+)
+
+// subscription is a webhook as stored.
+type subscription struct {
+	ID          string    `json:"id"`
+	URL         string    `json:"url"`
+	Method      string    `json:"method"`
+	Secret      string    `json:"secret"`
+	Description string    `json:"description,omitempty"`
+	All         bool      `json:"all,omitempty"`
+	Hints       []string  `json:"hints,omitempty"`
+	Providers   []string  `json:"providers,omitempty"`
+	Created     time.Time `json:"created"`
+	// StartSeq is the journal's head when the webhook was created: the
+	// state at that point is its snapshot; changes after it follow.
+	StartSeq uint64 `json:"start_seq"`
+}
+
+func (s subscription) filter() watch.Filter {
+	return watch.Filter{All: s.All, Hints: s.Hints, Providers: s.Providers}
+}
+
+// validate turns a spec into a subscription, or says what is wrong with
+// it in a presence.Error with CodeInvalidArgument.
+func validate(spec Spec) (subscription, template, error) {
+	bad := func(format string, args ...any) (subscription, template, error) {
+		return subscription{}, nil, presence.Errorf(presence.CodeInvalidArgument, format, args...)
+	}
+	method := strings.ToUpper(spec.Method)
+	if method == "" {
+		method = "POST"
+	}
+	var tmpl template
+	switch method {
+	case "POST":
+		if strings.ContainsAny(spec.URL, "{}") {
+			return bad("webhook url: placeholders ({user}, ...) are for GET action URLs; a POST gets the event as JSON")
+		}
+		if err := checkURL(spec.URL); err != nil {
+			return bad("webhook url: %v", err)
+		}
+	case "GET":
+		t, err := parseTemplate(spec.URL)
+		if err != nil {
+			return bad("webhook url: %v", err)
+		}
+		tmpl = t
+	default:
+		return bad("webhook method must be POST (signed JSON) or GET (action URL), not %q", clip(spec.Method))
+	}
+	secret := spec.Secret
+	switch {
+	case secret == "":
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		secret = hex.EncodeToString(b[:])
+	case len(secret) < minSecret || len(secret) > maxSecret:
+		return bad("webhook secret must be %d to %d bytes", minSecret, maxSecret)
+	}
+	if len(spec.Description) > maxDescr || !utf8.ValidString(spec.Description) {
+		return bad("webhook description must be UTF-8 of at most %d bytes", maxDescr)
+	}
+	if !spec.All && len(spec.Hints) == 0 && len(spec.Providers) == 0 {
+		return bad(`say what the webhook gets: "all":true, "hints":["1001@internal",...] or "providers":["CustomPresence:1001",...]`)
+	}
+	if len(spec.Hints) > maxFilter || len(spec.Providers) > maxFilter {
+		return bad("a webhook selects at most %d hints and %d providers; use \"all\"", maxFilter, maxFilter)
+	}
+	for _, h := range spec.Hints {
+		exten, context, _ := strings.Cut(h, "@")
+		if exten == "" || len(h) > maxRefBytes || strings.ContainsAny(h, ",&\x00\r\n") || strings.Contains(context, "@") {
+			return bad("webhook hint %q is not exten or exten@context", clip(h))
+		}
+	}
+	for _, p := range spec.Providers {
+		if len(p) > maxRefBytes || !strings.Contains(p, ":") || strings.ContainsAny(p, ",&\x00\r\n") {
+			return bad("webhook provider %q is not a presence provider (CustomPresence:<user>)", clip(p))
+		}
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return subscription{ID: "wh_" + hex.EncodeToString(id[:]), URL: spec.URL, Method: method, Secret: secret,
+		Description: spec.Description, All: spec.All, Hints: spec.Hints, Providers: spec.Providers}, tmpl, nil
+}
+
+// Info is a webhook as the API shows it: the URL with any password
+// hidden, and never the secret.
+type Info struct {
+	ID          string    `json:"id"`
+	URL         string    `json:"url"`
+	Method      string    `json:"method"`
+	Description string    `json:"description,omitempty"`
+	All         bool      `json:"all,omitempty"`
+	Hints       []string  `json:"hints,omitempty"`
+	Providers   []string  `json:"providers,omitempty"`
+	Created     time.Time `json:"created"`
+	Status      Status    `json:"status"`
+}
+
+// Status is how a webhook's deliveries go.
+type Status struct {
+	// Cursor is the id of the last event delivered (or passed over);
+	// Backlog how many events of the journal are after it (not all of
+	// them need be for this webhook).
+	Cursor  uint64 `json:"cursor"`
+	Backlog uint64 `json:"backlog"`
+	// Delivered: answered 2xx. Rejected: answered with a status that is
+	// not retried (a 4xx other than 408, 425, 429, or a redirect), so
+	// the event was given up. FailedAttempts: attempts that will be retried.
+	Delivered      uint64    `json:"delivered"`
+	Rejected       uint64    `json:"rejected"`
+	FailedAttempts uint64    `json:"failed_attempts"`
+	LastError      string    `json:"last_error,omitempty"`
+	LastAttempt    time.Time `json:"last_attempt,omitzero"`
+	FailingSince   time.Time `json:"failing_since,omitzero"`
+	NextAttempt    time.Time `json:"next_attempt,omitzero"`
+}
+
+// redactedURL hides a password in a URL (user:xxxxx@host).
+func redactedURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}
+
+// logTarget is how a target appears in logs: scheme, host and path only,
+// never credentials or a query (which may carry an API key).
+func logTarget(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Scheme + "://" + u.Host + u.EscapedPath()
+}
