@@ -111,6 +111,11 @@ var routeTable = []route{
 	{"GET", "/v1/presence/{user}", ScopeRead, hasPresence, func(s *Server) http.HandlerFunc { return s.getPresence }},
 	{"PUT", "/v1/presence/{user}", ScopeWrite, hasPresence, func(s *Server) http.HandlerFunc { return s.setPresence }},
 	{"POST", "/v1/presence/{user}/restore", ScopeWrite, hasPresence, func(s *Server) http.HandlerFunc { return s.restorePresence }},
+	{"POST", "/v1/webhooks", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.createWebhook }},
+	{"GET", "/v1/webhooks", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.listWebhooks }},
+	{"GET", "/v1/webhooks/{id}", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.getWebhook }},
+	{"DELETE", "/v1/webhooks/{id}", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.deleteWebhook }},
+	{"POST", "/v1/webhooks/{id}/test", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.testWebhook }},
 }
 
 func (s *Server) routes(mux *http.ServeMux) {

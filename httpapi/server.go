@@ -1,7 +1,7 @@
 // Package httpapi is presenced's HTTP surface: the operations endpoints
 // (/healthz, /readyz with what presenced cannot see, /metrics), bearer
-// tokens with scopes, and the REST API for hints and presence under /v1.
-// WebSocket, Server-Sent Events, webhooks and the board come next.
+// tokens with scopes, and under /v1 the REST API for hints, presence and
+// webhooks, Server-Sent Events and the WebSocket protocol.
 package httpapi
 
 import (
@@ -39,6 +39,7 @@ type Config struct {
 	Hints    Hints      // nil: no /v1/hints
 	Presence Presence   // nil: no /v1/presence
 	Hub      *watch.Hub // nil: no /v1/events
+	Webhooks Webhooks   // nil: no /v1/webhooks
 	// WriteTimeout bounds each write to an event stream (default 10s): a
 	// client that stops reading is disconnected, and its subscription freed.
 	WriteTimeout time.Duration

@@ -19,7 +19,12 @@ import (
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/watch"
+	"github.com/presenced/presenced/webhook"
 )
+
+// The store keeps the webhooks too; the assertion is here because store
+// and webhook are siblings that do not import each other.
+var _ webhook.Store = (*store.DB)(nil)
 
 // Main is presenced, wired: the only place that knows every part. Open
 // starts the parts in order; Close stops them in reverse.
@@ -27,19 +32,20 @@ type Main struct {
 	Config Config
 	Log    zerolog.Logger
 
-	db    *store.DB
-	hints *hints.Table
-	hub   *watch.Hub
-	ami   *ami.Feed
-	ari   *ari.Feed
-	http  *httpapi.Server
-	mx    *metrics
-	ctx   context.Context // of the feeds; cancelled by Close
-	stop  context.CancelFunc
-	feeds sync.WaitGroup
-	svc   *presence.Service
-	hooks *dialplan.Hooks
-	agi   *fastagi.Server
+	db       *store.DB
+	hints    *hints.Table
+	hub      *watch.Hub
+	ami      *ami.Feed
+	ari      *ari.Feed
+	http     *httpapi.Server
+	hooksOut *webhook.Manager
+	mx       *metrics
+	ctx      context.Context // of the feeds; cancelled by Close
+	stop     context.CancelFunc
+	feeds    sync.WaitGroup
+	svc      *presence.Service
+	hooks    *dialplan.Hooks
+	agi      *fastagi.Server
 }
 
 // NewMain returns an unopened Main.
@@ -103,6 +109,12 @@ func (m *Main) Open(ctx context.Context) error {
 	for user, v := range m.svc.Current() {
 		m.setPresence(presence.Provider(user), v)
 	}
+	m.hooksOut, err = webhook.Open(ctx, webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout,
+		RetryMax: m.Config.WebhookRetryMax, MaxBacklog: m.Config.WebhookBacklog, UserAgent: "presenced/" + buildVersion(),
+		Log: m.Log.With().Str("component", "webhook").Logger()})
+	if err != nil {
+		return err
+	}
 	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints}
 	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
 		client := &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword}
@@ -133,7 +145,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.HTTPListen != "" {
 		hlog := m.Log.With().Str("component", "http").Logger()
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
-			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub})
+			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}})
 		if err := m.http.Open(); err != nil {
 			return err
 		}
@@ -163,6 +175,31 @@ func (a apiPresence) Restore(ctx context.Context, user string) (presence.Value, 
 	got, err := a.m.svc.Restore(ctx, nil, user)
 	_, pending, _ := a.m.svc.Lookup(user)
 	return got, pending, err
+}
+
+// apiWebhooks is the webhook manager as the HTTP API uses it.
+type apiWebhooks struct{ m *webhook.Manager }
+
+func (a apiWebhooks) CreateWebhook(ctx context.Context, spec httpapi.WebhookSpec) (any, error) {
+	info, secret, err := a.m.Create(ctx, webhook.Spec(spec))
+	if err != nil {
+		return nil, err
+	}
+	// The secret is shown this once.
+	return struct {
+		webhook.Info
+		Secret string `json:"secret"`
+	}{info, secret}, nil
+}
+
+func (a apiWebhooks) ListWebhooks() any { return a.m.List() }
+
+func (a apiWebhooks) GetWebhook(id string) (any, bool) { return a.m.Get(id) }
+
+func (a apiWebhooks) DeleteWebhook(ctx context.Context, id string) error { return a.m.Delete(ctx, id) }
+
+func (a apiWebhooks) TestWebhook(ctx context.Context, id string) (any, error) {
+	return a.m.Test(ctx, id)
 }
 
 // readiness lists what /readyz reports: the store, ARI and AMI.
@@ -429,6 +466,9 @@ func (m *Main) Close() error {
 	}
 	if m.svc != nil {
 		m.svc.Close()
+	}
+	if m.hooksOut != nil {
+		m.hooksOut.Close()
 	}
 	if m.db != nil {
 		errs = append(errs, m.db.Close())

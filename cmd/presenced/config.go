@@ -39,6 +39,9 @@ type Config struct {
 	APITokens         string        `env:"API_TOKENS"`
 	APITokensFile     string        `env:"API_TOKENS_FILE"`
 	PresenceHistory   int           `env:"PRESENCE_HISTORY" envDefault:"20"`
+	WebhookTimeout    time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"10s"`
+	WebhookRetryMax   time.Duration `env:"WEBHOOK_RETRY_MAX" envDefault:"5m"`
+	WebhookBacklog    uint64        `env:"WEBHOOK_BACKLOG" envDefault:"100000"`
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
@@ -105,10 +108,17 @@ func (c *Config) check() error {
 	if c.AGIMaxSessions < 1 {
 		return fmt.Errorf("%sAGI_MAX_SESSIONS must be at least 1", envPrefix)
 	}
-	for name, d := range map[string]time.Duration{"AGI_ENV_TIMEOUT": c.AGIEnvTimeout, "AGI_COMMAND_TIMEOUT": c.AGICommandTimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
+	for name, d := range map[string]time.Duration{"AGI_ENV_TIMEOUT": c.AGIEnvTimeout, "AGI_COMMAND_TIMEOUT": c.AGICommandTimeout,
+		"SHUTDOWN_TIMEOUT": c.ShutdownTimeout, "WEBHOOK_TIMEOUT": c.WebhookTimeout, "WEBHOOK_RETRY_MAX": c.WebhookRetryMax} {
 		if d <= 0 {
 			return fmt.Errorf("%s%s must be a positive duration such as 5s", envPrefix, name)
 		}
+	}
+	if c.WebhookRetryMax < time.Second {
+		return fmt.Errorf("%sWEBHOOK_RETRY_MAX must be at least 1s (retries start at 1s)", envPrefix)
+	}
+	if c.WebhookBacklog < 100 {
+		return fmt.Errorf("%sWEBHOOK_BACKLOG must be at least 100", envPrefix)
 	}
 	if c.PresenceHistory < 1 || c.PresenceHistory > 1000 {
 		return fmt.Errorf("%sPRESENCE_HISTORY must be between 1 and 1000", envPrefix)

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/presenced/presenced/dialplan"
+	"github.com/presenced/presenced/webhook"
 )
 
 // metrics are presenced's Prometheus metrics, served on /metrics.
@@ -48,6 +49,24 @@ func newMetrics(m *Main) *metrics {
 			func() float64 { return float64(m.hub.Stats().Coalesced) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_watch_dropped_total", Help: "Subscribers dropped for staying hopelessly behind."},
 			func() float64 { return float64(m.hub.Stats().Dropped) }))
+	if wh := m.hooksOut; wh != nil {
+		delivered := func(result string, f func(webhook.Stats) uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_webhook_deliveries_total",
+				Help:        "Webhook events finished: delivered (2xx) or rejected (a status not retried; the event is given up).",
+				ConstLabels: prometheus.Labels{"result": result}}, func() float64 { return float64(f(wh.Stats())) })
+		}
+		reg.MustRegister(
+			delivered("delivered", func(s webhook.Stats) uint64 { return s.Delivered }),
+			delivered("rejected", func(s webhook.Stats) uint64 { return s.Rejected }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_webhook_failures_total", Help: "Webhook attempts that failed (5xx, 408, 425, 429, no answer) and are retried."},
+				func() float64 { return float64(wh.Stats().FailedAttempts) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_webhook_retries_total", Help: "Webhook attempts after a failed one."},
+				func() float64 { return float64(wh.Stats().Retries) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_webhooks", Help: "Webhooks."},
+				func() float64 { return float64(wh.Len()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_webhook_backlog", Help: "Journal entries after the webhooks' cursors, summed over webhooks."},
+				func() float64 { return float64(wh.Backlog()) }))
+	}
 	if m.ari != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_ari_connected", Help: "1 while the ARI event websocket is up."},
 			connected(m.ari.Status)))

@@ -1,0 +1,78 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+)
+
+// WebhookSpec is the body of POST /v1/webhooks. It has the fields of
+// webhook.Spec, so that cmd/presenced converts one into the other, and
+// neither transport imports the other.
+type WebhookSpec struct {
+	URL         string   `json:"url"`
+	Method      string   `json:"method,omitempty"`
+	Secret      string   `json:"secret,omitempty"`
+	Description string   `json:"description,omitempty"`
+	All         bool     `json:"all,omitempty"`
+	Hints       []string `json:"hints,omitempty"`
+	Providers   []string `json:"providers,omitempty"`
+}
+
+// Webhooks is what the API manages webhooks through. The API only shows
+// what it gets back, as JSON; errors carry presence codes (INVALID_ARGUMENT,
+// NOT_FOUND).
+type Webhooks interface {
+	CreateWebhook(ctx context.Context, spec WebhookSpec) (created any, err error)
+	ListWebhooks() any
+	GetWebhook(id string) (any, bool)
+	DeleteWebhook(ctx context.Context, id string) error
+	TestWebhook(ctx context.Context, id string) (any, error)
+}
+
+func hasWebhooks(s *Server) bool { return s.cfg.Webhooks != nil }
+
+func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
+	var spec WebhookSpec
+	if err := decode(r, &spec); err != nil {
+		s.fail(w, err)
+		return
+	}
+	created, err := s.cfg.Webhooks.CreateWebhook(r.Context(), spec)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, created)
+}
+
+func (s *Server) listWebhooks(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, 200, struct {
+		Webhooks any `json:"webhooks"`
+	}{s.cfg.Webhooks.ListWebhooks()})
+}
+
+func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
+	info, ok := s.cfg.Webhooks.GetWebhook(r.PathValue("id"))
+	if !ok {
+		writeError(w, 404, "NOT_FOUND", "no such webhook")
+		return
+	}
+	writeJSON(w, 200, info)
+}
+
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Webhooks.DeleteWebhook(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request) {
+	res, err := s.cfg.Webhooks.TestWebhook(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, 200, res)
+}
