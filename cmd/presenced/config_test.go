@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +28,8 @@ func TestConfigErrors(t *testing.T) {
 		"PRESENCED_AGI_ALLOW=10.0.0.300/8", "PRESENCED_AGI_ALLOW=,", "PRESENCED_AGI_ALLOW=example.com",
 		"PRESENCED_AGI_MAX_SESSIONS=0", "PRESENCED_AGI_MAX_SESSIONS=many", "PRESENCED_AGI_ENV_TIMEOUT=-1s",
 		"PRESENCED_AGI_COMMAND_TIMEOUT=soon", "PRESENCED_LOG_LEVEL=loud", "PRESENCED_LOG_FORMAT=xml",
-		"PRESENCED_PRESENCE_HISTORY=0",
+		"PRESENCED_PRESENCE_HISTORY=0", "PRESENCED_WEBHOOK_TIMEOUT=0s", "PRESENCED_WEBHOOK_RETRY_MAX=500ms",
+		"PRESENCED_WEBHOOK_BACKLOG=10", "PRESENCED_WEBHOOK_BACKLOG=-1",
 	} {
 		_, err := LoadConfig([]string{kv})
 		name, _, _ := strings.Cut(kv, "=")
@@ -40,5 +43,34 @@ func TestParseAllow(t *testing.T) {
 	p, err := ParseAllow(" 192.0.2.7 , 10.1.2.3/8,::1")
 	if err != nil || len(p) != 3 || p[0].Bits() != 32 || p[1].String() != "10.0.0.0/8" || p[2].Bits() != 128 {
 		t.Fatalf("%v, %v", p, err)
+	}
+}
+
+// The README lists every variable with its default.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := reflect.TypeOf(Config{})
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		name := f.Tag.Get("env")
+		if name == "" {
+			continue
+		}
+		var row string
+		for _, line := range strings.Split(string(readme), "\n") {
+			if strings.HasPrefix(line, "| `") && strings.Contains(line, "`"+envPrefix+name+"`") {
+				row = line
+			}
+		}
+		if row == "" {
+			t.Errorf("%s%s is not in the README's table", envPrefix, name)
+			continue
+		}
+		if def, ok := f.Tag.Lookup("envDefault"); ok && !strings.Contains(row, "`"+def+"`") {
+			t.Errorf("%s%s: the README does not give its default %q", envPrefix, name, def)
+		}
 	}
 }
