@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/presenced/presenced/watch"
@@ -20,4 +21,49 @@ func nextWithin(ctx context.Context, sub *watch.Sub, d time.Duration) ([]*watch.
 		return nil, errIdle
 	}
 	return evs, err
+}
+
+// dropGrace is how long a dropped watcher's stream may take to send its
+// DROPPED error before its connection is cut.
+const dropGrace = time.Second
+
+// onDrop lets go of a client the hub dropped: its stream's goroutine may
+// be blocked writing to a client that stopped reading (until the write
+// deadline), so after dropGrace force is called to cut the connection.
+// The drop is logged with its reason. The returned stop must be called
+// when the stream ends; force is never called after it.
+func (s *Server) onDrop(sub *watch.Sub, transport string, force func()) (stop func()) {
+	var mu sync.Mutex
+	over := false
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-sub.Done():
+		case <-quit:
+			return
+		}
+		var dropped *watch.DroppedError
+		if !errors.As(sub.Err(), &dropped) {
+			return
+		}
+		s.cfg.Log.Warn().Str("transport", transport).Str("reason", dropped.Reason).Msg("watcher dropped for being hopelessly behind")
+		t := time.NewTimer(dropGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-quit:
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !over {
+			force()
+		}
+	}()
+	return func() {
+		mu.Lock()
+		over = true
+		mu.Unlock()
+		close(quit)
+	}
 }

@@ -61,6 +61,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout())) }
 	deadline()
+	stop := s.onDrop(sub, "sse", func() { _ = rc.SetWriteDeadline(time.Now()) })
+	defer stop()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -99,6 +101,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			if ctx.Err() == nil {
 				writeSSE(w, "", 0, "error", map[string]string{"code": "DROPPED", "message": err.Error()})
 				fl.Flush()
+				// A dropped client is let go of: without this the
+				// connection would stay open, idle, for keep-alive.
+				if conn, _, err := rc.Hijack(); err == nil {
+					_ = conn.Close()
+				}
 			}
 			return
 		}

@@ -36,8 +36,10 @@ import (
 //	{"type":"error","code":"INVALID_STATE","message":"..."}
 //
 // A subscribe replaces the previous subscription; with "from" it resumes
-// as SSE does. The server pings every 30 s and closes a connection whose
-// client does not answer.
+// as SSE does. A subscriber the hub drops for being hopelessly behind gets
+// a DROPPED error, then the connection is closed (status 1013). The
+// server pings every 30 s and closes a connection whose client does not
+// answer.
 
 type wsIn struct {
 	Type      string   `json:"type"`
@@ -60,6 +62,7 @@ type wsOut struct {
 	Presence any           `json:"presence,omitempty"`
 	Hint     *hints.State  `json:"hint,omitempty"`
 	Provider string        `json:"provider,omitempty"`
+	Invalid  bool          `json:"invalid,omitempty"`
 	User     string        `json:"user,omitempty"`
 	Pending  bool          `json:"pending,omitempty"`
 	Code     string        `json:"code,omitempty"`
@@ -225,14 +228,20 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 		out.Presence = ps
 		w.send(ctx, out)
 	}
+	stop := w.s.onDrop(sub, "websocket", func() { _ = w.c.CloseNow() })
 	go func() {
 		defer close(done)
+		defer stop()
 		for {
 			evs, err := sub.Next(ctx)
 			var dropped *watch.DroppedError
 			switch {
 			case errors.As(err, &dropped):
+				// Tell the client why, and let go of it: a client this far
+				// behind is best served by reconnecting with "from". A
+				// client that does not read at all is cut by onDrop.
 				w.send(ctx, wsOut{Type: "error", Code: "DROPPED", Text: err.Error()})
+				_ = w.c.Close(websocket.StatusTryAgainLater, "dropped: hopelessly behind")
 				return
 			case err != nil:
 				return
@@ -242,7 +251,7 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 					st := ev.Hint
 					w.send(ctx, wsOut{Type: "hint", ID: id(snap.Epoch, ev.Seq), Hint: &st})
 				} else {
-					w.send(ctx, wsOut{Type: "presence", ID: id(snap.Epoch, ev.Seq), Provider: ev.Key, Presence: ev.Presence})
+					w.send(ctx, wsOut{Type: "presence", ID: id(snap.Epoch, ev.Seq), Provider: ev.Key, Presence: ev.Presence.Value, Invalid: ev.Presence.Invalid})
 				}
 			}
 		}

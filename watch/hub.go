@@ -222,7 +222,7 @@ func (h *Hub) unregister(s *Sub) {
 // an earlier subscription), it resumes if it can. The snapshot and the
 // registration happen together: no change falls between them.
 func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
-	s := &Sub{hub: h, m: f.compile(), wake: make(chan struct{}, 1)}
+	s := &Sub{hub: h, m: f.compile(), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	snap := Snapshot{Position: Position{Epoch: h.epoch, Seq: h.seq}}
@@ -309,6 +309,7 @@ type Sub struct {
 	m    matcher
 	wake chan struct{}
 
+	done        chan struct{} // closed when err is set
 	mu          sync.Mutex
 	pending     []*Event
 	err         error
@@ -332,6 +333,7 @@ func (s *Sub) push(ev *Event, now time.Time, cfg Config) (dropped bool, coalesce
 				s.behindSince = now
 			} else if now.Sub(s.behindSince) >= cfg.HopelessAfter {
 				s.err = &DroppedError{Reason: fmt.Sprintf("%d changes waiting for more than %v", len(s.pending), cfg.HopelessAfter)}
+				close(s.done)
 				s.pending = nil
 				dropped = true
 			}
@@ -390,6 +392,19 @@ func (s *Sub) Next(ctx context.Context) ([]*Event, error) {
 	}
 }
 
+// Done is closed when the subscription ends: closed, or dropped by the
+// hub. A transport blocked writing to a client that stopped reading
+// watches it to let go of that client at once.
+func (s *Sub) Done() <-chan struct{} { return s.done }
+
+// Err returns nil while the subscription runs, then ErrClosed or the
+// *DroppedError that ended it.
+func (s *Sub) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
 // Coalesced returns how many queued changes were replaced by later ones.
 func (s *Sub) Coalesced() uint64 {
 	s.mu.Lock()
@@ -403,6 +418,7 @@ func (s *Sub) Close() {
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = ErrClosed
+		close(s.done)
 	}
 	s.pending = nil
 	s.mu.Unlock()
