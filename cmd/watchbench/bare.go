@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// The baseline: a bare coder/websocket broadcast server, the least a Go
+// program can do to send the same bytes to every connected client. Each
+// connection has a writer goroutine fed by a buffered channel (so that a
+// slow client does not stall the broadcast) and coder/websocket's
+// CloseRead reader for control frames. POST /broadcast sends its body to
+// every connection; GET /count says how many there are; /metrics has the
+// same Go and process collectors as presenced, for the memory figures.
+func serveBare(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr())
+	var mu sync.Mutex
+	conns := map[chan []byte]struct{}{}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := c.CloseRead(context.Background())
+		ch := make(chan []byte, 64)
+		mu.Lock()
+		conns[ch] = struct{}{}
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			delete(conns, ch)
+			mu.Unlock()
+		}()
+		for {
+			select {
+			case msg := <-ch:
+				if c.Write(ctx, websocket.MessageText, msg) != nil {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	mux.HandleFunc("POST /broadcast", func(w http.ResponseWriter, r *http.Request) {
+		msg, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		for ch := range conns {
+			select {
+			case ch <- msg:
+			default: // a client 64 behind misses this one
+			}
+		}
+		mu.Unlock()
+	})
+	mux.HandleFunc("GET /count", func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		n := len(conns)
+		mu.Unlock()
+		_, _ = w.Write([]byte(strconv.Itoa(n)))
+	})
+	return http.Serve(ln, mux)
+}
