@@ -29,41 +29,37 @@ const dropGrace = time.Second
 
 // onDrop lets go of a client the hub dropped: its stream's goroutine may
 // be blocked writing to a client that stopped reading (until the write
-// deadline), so after dropGrace force is called to cut the connection.
-// The drop is logged with its reason. The returned stop must be called
-// when the stream ends; force is never called after it.
+// deadline), so dropGrace after the drop force is called to cut the
+// connection. The drop is logged with its reason. The returned stop must
+// be called when the stream ends; force is never called after it. Nothing
+// runs until a drop (no goroutine per watcher).
 func (s *Server) onDrop(sub *watch.Sub, transport string, force func()) (stop func()) {
 	var mu sync.Mutex
 	over := false
-	quit := make(chan struct{})
-	go func() {
-		select {
-		case <-sub.Done():
-		case <-quit:
-			return
-		}
+	cancel := sub.AfterDrop(func() {
 		var dropped *watch.DroppedError
-		if !errors.As(sub.Err(), &dropped) {
-			return
+		if errors.As(sub.Err(), &dropped) {
+			s.cfg.Log.Warn().Str("transport", transport).Str("reason", dropped.Reason).Msg("watcher dropped for being hopelessly behind")
 		}
-		s.cfg.Log.Warn().Str("transport", transport).Str("reason", dropped.Reason).Msg("watcher dropped for being hopelessly behind")
-		t := time.NewTimer(dropGrace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-quit:
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !over {
-			force()
-		}
-	}()
+		time.AfterFunc(dropGrace, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !over {
+				force()
+			}
+		})
+	})
 	return func() {
+		cancel()
 		mu.Lock()
 		over = true
 		mu.Unlock()
-		close(quit)
 	}
 }
+
+// Each event is encoded once per transport and shared by all its
+// watchers (watch.Event.Memo).
+const (
+	memoSSE = iota
+	memoWS
+)

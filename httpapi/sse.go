@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -63,6 +65,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	deadline()
 	stop := s.onDrop(sub, "sse", func() { _ = rc.SetWriteDeadline(time.Now()) })
 	defer stop()
+	frame := sseFrame(snap.Epoch)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -111,13 +114,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		deadline()
 		for _, ev := range evs {
-			var err error
-			if ev.Kind == watch.KindHint {
-				err = writeSSE(w, snap.Epoch, ev.Seq, "hint", ev.Hint)
-			} else {
-				err = writeSSE(w, snap.Epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
-			}
-			if err != nil {
+			if _, err := w.Write(ev.Memo(memoSSE, frame)); err != nil {
 				return
 			}
 		}
@@ -129,7 +126,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
-func writeSSE(w http.ResponseWriter, epoch string, seq uint64, event string, v any) error {
+// sseFrame returns the builder of an event's SSE frame.
+func sseFrame(epoch string) func(*watch.Event) []byte {
+	return func(ev *watch.Event) []byte {
+		var b bytes.Buffer
+		if ev.Kind == watch.KindHint {
+			writeSSE(&b, epoch, ev.Seq, "hint", ev.Hint)
+		} else {
+			writeSSE(&b, epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
+		}
+		return b.Bytes()
+	}
+}
+
+func writeSSE(w io.Writer, epoch string, seq uint64, event string, v any) error {
 	data, _ := json.Marshal(v)
 	if epoch != "" {
 		if _, err := fmt.Fprintf(w, "id: %s\n", id(epoch, seq)); err != nil {

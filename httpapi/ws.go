@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -80,7 +81,8 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Tokens != nil && s.cfg.Tokens.Len() > 0 {
 		scope = s.cfg.Tokens.scopeOf(r)
 	}
-	c, err := websocket.Accept(w, r, nil)
+	cw := &lockingWriter{ResponseWriter: w}
+	c, err := websocket.Accept(cw, r, nil)
 	if err != nil {
 		return
 	}
@@ -88,26 +90,22 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(wsMaxIn)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	conn := &wsConn{s: s, c: c, scope: scope}
+	conn := &wsConn{s: s, c: c, scope: scope, raw: cw.conn}
 	defer conn.unsubscribe()
-	go func() { // keep the connection honest
-		t := time.NewTicker(wsPing)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				pctx, pcancel := context.WithTimeout(ctx, wsWriteWait)
-				err := c.Ping(pctx)
-				pcancel()
-				if err != nil {
-					cancel()
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
+	// Keep the connection honest: a ping every wsPing, from a timer rather
+	// than a goroutine per connection; a client that does not answer is
+	// closed (cancel ends the read below).
+	p := &pinger{}
+	p.start(wsPing, func() bool {
+		pctx, pcancel := context.WithTimeout(ctx, wsWriteWait)
+		defer pcancel()
+		if c.Ping(pctx) != nil {
+			cancel()
+			return false
 		}
-	}()
+		return true
+	})
+	defer p.stop()
 	for {
 		var in wsIn
 		_, data, err := c.Read(ctx)
@@ -127,6 +125,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 type wsConn struct {
 	s     *Server
 	c     *websocket.Conn
+	raw   *lockedConn
 	scope Scope
 	wmu   sync.Mutex
 	mu    sync.Mutex
@@ -229,6 +228,7 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 		w.send(ctx, out)
 	}
 	stop := w.s.onDrop(sub, "websocket", func() { _ = w.c.CloseNow() })
+	frame := wsFrame(snap.Epoch)
 	go func() {
 		defer close(done)
 		defer stop()
@@ -246,16 +246,44 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 			case err != nil:
 				return
 			}
-			for _, ev := range evs {
-				if ev.Kind == watch.KindHint {
-					st := ev.Hint
-					w.send(ctx, wsOut{Type: "hint", ID: id(snap.Epoch, ev.Seq), Hint: &st})
-				} else {
-					w.send(ctx, wsOut{Type: "presence", ID: id(snap.Epoch, ev.Seq), Provider: ev.Key, Presence: ev.Presence.Value, Invalid: ev.Presence.Invalid})
-				}
+			if !w.sendEvents(evs, frame) {
+				return
 			}
 		}
 	}()
+}
+
+// sendEvents writes a batch of events in one system call (wsframe.go);
+// false when the client is gone (then it is closed, and its read loop
+// ends). There is no deadline per write: a client that stops reading is
+// still let go of, as the next ping cannot be written and its timeout
+// closes the connection, and the hub drops it when it stays hopelessly
+// behind.
+func (w *wsConn) sendEvents(evs []*watch.Event, frame func(*watch.Event) []byte) bool {
+	frames := make(net.Buffers, len(evs))
+	for i, ev := range evs {
+		frames[i] = ev.Memo(memoWS, frame)
+	}
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.raw.writeFrames(frames) != nil {
+		_ = w.c.CloseNow()
+		return false
+	}
+	return true
+}
+
+// wsFrame returns the builder of an event's WebSocket frame.
+func wsFrame(epoch string) func(*watch.Event) []byte {
+	return func(ev *watch.Event) []byte {
+		m := wsOut{Type: "presence", ID: id(epoch, ev.Seq), Provider: ev.Key, Presence: ev.Presence.Value, Invalid: ev.Presence.Invalid}
+		if ev.Kind == watch.KindHint {
+			st := ev.Hint
+			m = wsOut{Type: "hint", ID: id(epoch, ev.Seq), Hint: &st}
+		}
+		b, _ := json.Marshal(m)
+		return textFrame(b)
+	}
 }
 
 func (w *wsConn) unsubscribe() {
@@ -271,4 +299,34 @@ func (w *wsConn) unsubscribe() {
 
 func id(epoch string, seq uint64) string {
 	return epoch + ":" + itoa(seq)
+}
+
+// pinger calls ping every interval, from a timer, until ping returns false
+// or stop is called.
+type pinger struct {
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func (p *pinger) start(every time.Duration, ping func() bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.t = time.AfterFunc(every, func() {
+		if !ping() {
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.stopped {
+			p.t.Reset(every)
+		}
+	})
+}
+
+func (p *pinger) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.t.Stop()
 }

@@ -224,3 +224,34 @@ func (d *DB) TrimJournal(_ context.Context, upto uint64) error {
 	}
 	return nil
 }
+
+// ResetJournal makes the journal what the webhook manager kept in memory
+// while there was no webhook to deliver to: an empty journal at head, and
+// these latest entries.
+func (d *DB) ResetJournal(_ context.Context, head uint64, latest []JournalEntry) error {
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketJournal, bucketLatest} {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket(bucketLatest)
+		for _, e := range latest {
+			if err := b.Put([]byte(e.Key), append(u64(e.Seq), e.Value...)); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketJMeta)
+		if err := meta.Put(keyHead, u64(head)); err != nil {
+			return err
+		}
+		return meta.Put(keyFloor, u64(head))
+	})
+	if err != nil {
+		return fmt.Errorf("saving the webhook journal: %w", err)
+	}
+	return nil
+}

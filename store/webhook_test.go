@@ -87,3 +87,26 @@ func TestJournalAcrossReopen(t *testing.T) {
 		t.Fatalf("after delete %v %v", configs, cursors)
 	}
 }
+
+func TestResetJournal(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.AppendJournal(ctx, entries(1, "a", "b"), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ResetJournal(ctx, 9, []JournalEntry{{8, "c", []byte("v8")}, {9, "a", []byte("v9")}}); err != nil {
+		t.Fatal(err)
+	}
+	head, floor, latest, _ := d.JournalState(ctx)
+	got, _ := d.ReadJournal(ctx, 0, 10)
+	if head != 9 || floor != 9 || len(got) != 0 || !reflect.DeepEqual(latest, []JournalEntry{{9, "a", []byte("v9")}, {8, "c", []byte("v8")}}) {
+		t.Fatalf("head %d floor %d journal %v latest %+v", head, floor, got, latest)
+	}
+	if err := d.AppendJournal(ctx, entries(10, "b"), true); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/hints"
@@ -51,6 +52,27 @@ func (it Item) id() string {
 type Event struct {
 	Seq uint64
 	Item
+	memo [MemoSlots]atomic.Pointer[[]byte]
+}
+
+// MemoSlots is the number of encodings an event can keep (Memo).
+const MemoSlots = 4
+
+// Memo returns what build makes of the event for a transport's slot,
+// building it only the first time. An event goes to every subscriber that
+// watches it: a transport that encodes it once, rather than once per
+// subscriber, sends to thousands of watchers at the cost of one. build
+// must depend on nothing but the event (and the hub's epoch), as every
+// caller of a slot gets the same bytes, which it must not modify.
+func (e *Event) Memo(slot int, build func(*Event) []byte) []byte {
+	if p := e.memo[slot].Load(); p != nil {
+		return *p
+	}
+	b := build(e)
+	if !e.memo[slot].CompareAndSwap(nil, &b) {
+		return *e.memo[slot].Load()
+	}
+	return b
 }
 
 // Position is where a subscriber is: the hub's epoch (a new one each time
@@ -310,6 +332,7 @@ type Sub struct {
 	wake chan struct{}
 
 	done        chan struct{} // closed when err is set
+	afterDrop   func()
 	mu          sync.Mutex
 	pending     []*Event
 	err         error
@@ -334,6 +357,10 @@ func (s *Sub) push(ev *Event, now time.Time, cfg Config) (dropped bool, coalesce
 			} else if now.Sub(s.behindSince) >= cfg.HopelessAfter {
 				s.err = &DroppedError{Reason: fmt.Sprintf("%d changes waiting for more than %v", len(s.pending), cfg.HopelessAfter)}
 				close(s.done)
+				if f := s.afterDrop; f != nil {
+					s.afterDrop = nil
+					go f()
+				}
 				s.pending = nil
 				dropped = true
 			}
@@ -397,6 +424,34 @@ func (s *Sub) Next(ctx context.Context) ([]*Event, error) {
 // watches it to let go of that client at once.
 func (s *Sub) Done() <-chan struct{} { return s.done }
 
+// AfterDrop arranges for f to run, in a goroutine of its own, when the
+// hub drops the subscriber (not when it is closed); at once if it already
+// was. stop cancels it and reports whether that prevented f from running.
+// Unlike a goroutine waiting on Done, it costs nothing while all is well,
+// which counts with ten thousand watchers.
+func (s *Sub) AfterDrop(f func()) (stop func() bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var dropped *DroppedError
+	if errors.As(s.err, &dropped) {
+		go f()
+		return func() bool { return false }
+	}
+	if s.err != nil {
+		return func() bool { return false }
+	}
+	s.afterDrop = f
+	return func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.afterDrop == nil {
+			return false
+		}
+		s.afterDrop = nil
+		return true
+	}
+}
+
 // Err returns nil while the subscription runs, then ErrClosed or the
 // *DroppedError that ended it.
 func (s *Sub) Err() error {
@@ -420,6 +475,7 @@ func (s *Sub) Close() {
 		s.err = ErrClosed
 		close(s.done)
 	}
+	s.afterDrop = nil
 	s.pending = nil
 	s.mu.Unlock()
 	select {

@@ -94,6 +94,18 @@ func (m *Manager) record(evs []*watch.Event) {
 	if len(entries) == 0 {
 		return
 	}
+	if !logged {
+		// Nobody to deliver to: memory only, until a webhook is created.
+		// The ids given out are not kept across a restart, which is
+		// harmless: nobody saw them.
+		m.mu.Lock()
+		for _, e := range entries {
+			m.latest[e.Key] = e
+		}
+		m.head, m.floor, m.unsaved = head, head, true
+		m.mu.Unlock()
+		return
+	}
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		err := m.cfg.Store.AppendJournal(m.ctx, entries, logged)
 		if err == nil {

@@ -35,6 +35,7 @@ type Store interface {
 	JournalState(ctx context.Context) (head, floor uint64, latest []Entry, err error)
 	ReadJournal(ctx context.Context, after uint64, limit int) ([]Entry, error)
 	TrimJournal(ctx context.Context, upto uint64) error
+	ResetJournal(ctx context.Context, head uint64, latest []Entry) error
 }
 
 // Config configures a Manager. Zero values take the defaults.
@@ -85,6 +86,9 @@ type Manager struct {
 	latest  map[string]Entry // key -> its latest entry
 	workers map[string]*worker
 	changed chan struct{} // closed (and replaced) when the journal grows
+	// unsaved: while there is no webhook the journal lives in memory only
+	// (a change costs no disk write); the first webhook saves it.
+	unsaved bool
 
 	delivered, rejected, failedAttempts, retries atomic.Uint64
 }
@@ -180,9 +184,25 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Info, string, error) {
 	m.mu.Lock()
 	n := len(m.workers)
 	s.StartSeq = m.head
+	var latest []Entry
+	if m.unsaved {
+		latest = make([]Entry, 0, len(m.latest))
+		for _, e := range m.latest {
+			latest = append(latest, e)
+		}
+	}
 	m.mu.Unlock()
 	if n >= m.cfg.MaxWebhooks {
 		return Info{}, "", presence.Errorf(presence.CodeInvalidArgument, "there are already %d webhooks, the most presenced keeps", n)
+	}
+	if latest != nil {
+		// The new webhook's snapshot must survive a restart.
+		if err := m.cfg.Store.ResetJournal(ctx, s.StartSeq, latest); err != nil {
+			return Info{}, "", presence.WrapError(presence.CodeInternal, err, "saving the webhook journal")
+		}
+		m.mu.Lock()
+		m.unsaved = false
+		m.mu.Unlock()
 	}
 	raw, _ := json.Marshal(s)
 	if err := m.cfg.Store.PutWebhook(ctx, s.ID, raw); err != nil {

@@ -17,10 +17,12 @@ import (
 
 // The baseline: a bare coder/websocket broadcast server, the least a Go
 // program can do to send the same bytes to every connected client. Each
-// connection has a writer goroutine fed by a buffered channel (so that a
-// slow client does not stall the broadcast) and coder/websocket's
+// connection has a writer goroutine fed by a buffered channel (of 1024,
+// presenced's queue per watcher, so that a slow client does not stall the
+// broadcast) and coder/websocket's
 // CloseRead reader for control frames. POST /broadcast sends its body to
-// every connection; GET /count says how many there are; /metrics has the
+// every connection, as does each message on the websocket GET /trigger;
+// GET /count says how many there are; /metrics has the
 // same Go and process collectors as presenced, for the memory figures.
 func serveBare(addr string) error {
 	ln, err := net.Listen("tcp", addr)
@@ -41,7 +43,7 @@ func serveBare(addr string) error {
 		}
 		defer c.CloseNow()
 		ctx := c.CloseRead(context.Background())
-		ch := make(chan []byte, 64)
+		ch := make(chan []byte, 1024)
 		mu.Lock()
 		conns[ch] = struct{}{}
 		mu.Unlock()
@@ -61,16 +63,36 @@ func serveBare(addr string) error {
 			}
 		}
 	})
-	mux.HandleFunc("POST /broadcast", func(w http.ResponseWriter, r *http.Request) {
-		msg, _ := io.ReadAll(r.Body)
+	broadcast := func(msg []byte) {
 		mu.Lock()
 		for ch := range conns {
 			select {
 			case ch <- msg:
-			default: // a client 64 behind misses this one
+			default: // a client 1024 behind misses this one (presenced coalesces there)
 			}
 		}
 		mu.Unlock()
+	}
+	mux.HandleFunc("POST /broadcast", func(w http.ResponseWriter, r *http.Request) {
+		msg, _ := io.ReadAll(r.Body)
+		broadcast(msg)
+	})
+	// GET /trigger: a websocket whose every message is broadcast, with no
+	// answer, as ARI sends presenced its events: the sender is never held
+	// back by the broadcast, so a rate is a rate.
+	mux.HandleFunc("GET /trigger", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			_, msg, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			broadcast(msg)
+		}
 	})
 	mux.HandleFunc("GET /count", func(w http.ResponseWriter, _ *http.Request) {
 		mu.Lock()

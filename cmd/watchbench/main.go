@@ -28,6 +28,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/presenced/presenced/ari/aritest"
 )
 
@@ -90,6 +92,7 @@ func run() error {
 	// Every scenario gets fresh server processes, so that each memory
 	// figure starts from an idle server that never had watchers.
 	var base, bareBase string
+	var trigger *websocket.Conn // to the bare server
 	var stops []func()
 	defer func() {
 		for _, f := range stops {
@@ -113,6 +116,10 @@ func run() error {
 		}
 		stops = append(stops, stopBare)
 		base, bareBase = b, bb
+		if trigger != nil {
+			trigger.CloseNow()
+			trigger = nil
+		}
 		time.Sleep(time.Second) // settle
 		return nil
 	}
@@ -127,11 +134,18 @@ func run() error {
 	}
 	single := func(int) { change(0) }
 	sample := []byte(`{"type":"hint","id":"0123456789abcdef:100","hint":{"context":"internal","exten":"1000","devices":["PJSIP/1000"],"providers":null,"state":"InUse","device_state":"INUSE","presence":{"state":"not_set"}}}`)
+	// The bare server is sent its changes as presenced is: messages on a
+	// websocket, without waiting for an answer.
 	broadcast := func(int) {
-		resp, err := http.Post(bareBase+"/broadcast", "application/json", strings.NewReader(string(sample)))
-		if err == nil {
-			resp.Body.Close()
+		if trigger == nil {
+			c, _, err := websocket.Dial(ctx, "ws"+bareBase[len("http"):]+"/trigger", nil)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "watchbench: the bare trigger:", err)
+				return
+			}
+			trigger = c
 		}
+		_ = trigger.Write(ctx, websocket.MessageText, sample)
 	}
 
 	fmt.Printf("watchbench: %s, %d CPUs, %s; -n %d -changes %d -sustained-n %d -rate %d -d %v\n\n",

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // tracker knows, for every change, how many watchers still miss it and
@@ -97,24 +95,23 @@ func (p *pool) one(ctx context.Context) error {
 		if p.kind == "bare" {
 			path = "/ws"
 		}
-		c, _, err := websocket.Dial(dctx, "ws"+p.base[len("http"):]+path, nil)
+		c, err := dialLeanWS(dctx, "ws"+p.base[len("http"):]+path)
 		if err != nil {
 			return fmt.Errorf("dialing %s: %w", path, err)
 		}
-		c.SetReadLimit(4 << 20)
-		p.add(func() { c.CloseNow() })
+		p.add(func() { c.conn.Close() })
 		if p.kind == "ws" {
-			if err := c.Write(dctx, websocket.MessageText, []byte(`{"type":"subscribe","all":true}`)); err != nil {
+			if err := c.write(0x1, []byte(`{"type":"subscribe","all":true}`)); err != nil {
 				return err
 			}
-			if _, _, err := c.Read(dctx); err != nil { // the snapshot
+			if _, err := c.next(); err != nil { // the snapshot
 				return fmt.Errorf("reading the snapshot: %w", err)
 			}
 		}
 		go func() {
 			k := 0
 			for {
-				_, msg, err := c.Read(ctx)
+				msg, err := c.next()
 				if err != nil {
 					return
 				}
@@ -122,7 +119,8 @@ func (p *pool) one(ctx context.Context) error {
 					continue
 				}
 				if k == 0 && p.kind == "ws" {
-					p.sample.CompareAndSwap(nil, &msg)
+					sample := append([]byte(nil), msg...)
+					p.sample.CompareAndSwap(nil, &sample)
 				}
 				p.tr.Load().got(k)
 				k++
