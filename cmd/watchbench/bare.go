@@ -17,7 +17,7 @@ import (
 
 // The baseline: a bare coder/websocket broadcast server, the least a Go
 // program can do to send the same bytes to every connected client. Each
-// connection has a writer goroutine fed by a buffered channel (of 1024,
+// connection has a writer goroutine fed by a queue (up to 1024 messages,
 // presenced's queue per watcher, so that a slow client does not stall the
 // broadcast) and coder/websocket's
 // CloseRead reader for control frames. POST /broadcast sends its body to
@@ -31,7 +31,7 @@ func serveBare(addr string) error {
 	}
 	fmt.Println(ln.Addr())
 	var mu sync.Mutex
-	conns := map[chan []byte]struct{}{}
+	conns := map[*queue]struct{}{}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
@@ -43,20 +43,22 @@ func serveBare(addr string) error {
 		}
 		defer c.CloseNow()
 		ctx := c.CloseRead(context.Background())
-		ch := make(chan []byte, 1024)
+		q := &queue{wake: make(chan struct{}, 1)}
 		mu.Lock()
-		conns[ch] = struct{}{}
+		conns[q] = struct{}{}
 		mu.Unlock()
 		defer func() {
 			mu.Lock()
-			delete(conns, ch)
+			delete(conns, q)
 			mu.Unlock()
 		}()
 		for {
 			select {
-			case msg := <-ch:
-				if c.Write(ctx, websocket.MessageText, msg) != nil {
-					return
+			case <-q.wake:
+				for _, msg := range q.take() {
+					if c.Write(ctx, websocket.MessageText, msg) != nil {
+						return
+					}
 				}
 			case <-ctx.Done():
 				return
@@ -65,11 +67,8 @@ func serveBare(addr string) error {
 	})
 	broadcast := func(msg []byte) {
 		mu.Lock()
-		for ch := range conns {
-			select {
-			case ch <- msg:
-			default: // a client 1024 behind misses this one (presenced coalesces there)
-			}
+		for q := range conns {
+			q.put(msg)
 		}
 		mu.Unlock()
 	}
@@ -101,4 +100,33 @@ func serveBare(addr string) error {
 		_, _ = w.Write([]byte(strconv.Itoa(n)))
 	})
 	return http.Serve(ln, mux)
+}
+
+// queue is a connection's backlog: it grows as needed, up to 1024
+// messages (presenced's queue per watcher), beyond which a message is
+// dropped.
+type queue struct {
+	mu   sync.Mutex
+	msgs [][]byte
+	wake chan struct{}
+}
+
+func (q *queue) put(msg []byte) {
+	q.mu.Lock()
+	if len(q.msgs) < 1024 {
+		q.msgs = append(q.msgs, msg)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) take() [][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	m := q.msgs
+	q.msgs = nil
+	return m
 }

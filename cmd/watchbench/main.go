@@ -12,7 +12,8 @@
 // Figures: the time from the change (the fake ARI sending the event, or
 // the broadcast request) until the last watcher has it, over many single
 // changes (p50, p99, max); the server's memory per idle watcher (Go heap
-// and stacks in use, and resident set, before and after connecting); and
+// and stacks in use after two garbage collections, and resident set,
+// before and after connecting); and
 // a sustained rate of changes to fewer watchers.
 package main
 
@@ -219,7 +220,7 @@ func run() error {
 func latency(ctx context.Context, name string, p *pool, n, changes int, trigger func(int)) (result, error) {
 	tr := newTracker(changes, n)
 	p.tr.Store(tr)
-	before, err := readMem(ctx, p.base)
+	before, err := afterGC(ctx, p.base)
 	if err != nil {
 		return result{}, err
 	}
@@ -233,7 +234,7 @@ func latency(ctx context.Context, name string, p *pool, n, changes int, trigger 
 		waitCount(ctx, p.base, n)
 	}
 	time.Sleep(2 * time.Second) // idle
-	after, err := readMem(ctx, p.base)
+	after, err := afterGC(ctx, p.base)
 	if err != nil {
 		return result{}, err
 	}

@@ -99,7 +99,28 @@ func startBare() (string, func(), error) {
 }
 
 // mem is a server's memory as its /metrics says.
-type mem struct{ heap, stack, rss, goroutines float64 }
+type mem struct{ heap, stack, rss, goroutines, gcs float64 }
+
+// afterGC waits until the server has collected garbage twice from now,
+// making it allocate by asking for /metrics (both servers serve it the
+// same way), so that the heap figure is close to what is live rather
+// than what is not yet collected; then reads its memory.
+func afterGC(ctx context.Context, base string) (mem, error) {
+	m0, err := readMem(ctx, base)
+	if err != nil {
+		return mem{}, err
+	}
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
+		m, err := readMem(ctx, base)
+		if err != nil {
+			return mem{}, err
+		}
+		if m.gcs >= m0.gcs+2 {
+			return m, nil
+		}
+	}
+	return mem{}, fmt.Errorf("%s did not collect garbage in 2 minutes", base)
+}
 
 func readMem(ctx context.Context, base string) (mem, error) {
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
@@ -125,6 +146,8 @@ func readMem(ctx context.Context, base string) (mem, error) {
 			m.rss = v
 		case "go_goroutines":
 			m.goroutines = v
+		case "go_gc_duration_seconds_count":
+			m.gcs = v
 		}
 	}
 	return m, nil
