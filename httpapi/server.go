@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,8 @@ type Server struct {
 	base    context.Context // of every request; cancelled by Close so that event streams end
 	cancel  context.CancelFunc
 	metrics http.HandlerFunc
+	// Open event streams, by transport, for metrics.
+	sseStreams, wsStreams atomic.Int64
 }
 
 // New returns a server; Open binds it.
@@ -81,6 +84,14 @@ func (s *Server) Open() error {
 	s.ln = ln
 	mux := http.NewServeMux()
 	s.metrics = promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP
+	for transport, n := range map[string]*atomic.Int64{"sse": &s.sseStreams, "websocket": &s.wsStreams} {
+		if err := s.cfg.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_watchers",
+			Help: "Open event streams (Server-Sent Events, WebSocket connections).", ConstLabels: prometheus.Labels{"transport": transport}},
+			func() float64 { return float64(n.Load()) })); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("http: registering metrics: %w", err)
+		}
+	}
 	s.routes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, 404, "NOT_FOUND", "no such endpoint")

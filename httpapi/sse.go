@@ -58,6 +58,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, snap := s.cfg.Hub.Subscribe(f, from)
 	defer sub.Close()
+	s.sseStreams.Add(1)
+	defer s.sseStreams.Add(-1)
 	// A client that stops reading must not hold this goroutine for ever:
 	// every write has a deadline, and a missed one ends the stream.
 	rc := http.NewResponseController(w)

@@ -87,6 +87,8 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.CloseNow()
+	s.wsStreams.Add(1)
+	defer s.wsStreams.Add(-1)
 	c.SetReadLimit(wsMaxIn)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()

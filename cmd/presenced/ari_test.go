@@ -236,6 +236,9 @@ func TestOperationsEndpoints(t *testing.T) {
 		`presenced_hooks_total{command="unknown",result="NOT_FOUND",transport="fastagi"} 1`,
 		`presenced_ari_connected 1`, `presenced_hints 1`, `presenced_hook_duration_seconds_count{transport="fastagi"} 2`,
 		`presenced_watch_dropped_total 0`, `presenced_watch_coalesced_total 0`,
+		`presenced_ari_resyncs_total 1`, `presenced_watchers{transport="sse"} 0`, `presenced_watchers{transport="websocket"} 0`,
+		`presenced_webhooks 0`, `presenced_webhook_deliveries_total{result="delivered"} 0`, `presenced_webhook_failures_total 0`,
+		`presenced_webhook_retries_total 0`, `presenced_webhook_backlog 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)

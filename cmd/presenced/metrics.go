@@ -69,11 +69,15 @@ func newMetrics(m *Main) *metrics {
 	}
 	if m.ari != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_ari_connected", Help: "1 while the ARI event websocket is up."},
-			connected(m.ari.Status)))
+			connected(m.ari.Status)),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_ari_resyncs_total", Help: "ARI connections made and resynchronised (the first, every reconnect, every periodic resync)."},
+				func() float64 { return float64(m.ari.Resyncs()) }))
 	}
 	if m.ami != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_ami_connected", Help: "1 while AMI is logged in."},
-			connected(m.ami.Status)))
+			connected(m.ami.Status)),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_ami_resyncs_total", Help: "AMI logins and resynchronisations (the first, every reconnect, every FullyBooted)."},
+				func() float64 { return float64(m.ami.Resyncs()) }))
 	}
 	return x
 }
