@@ -59,7 +59,8 @@ type Event struct {
 const MemoSlots = 4
 
 // Memo returns what build makes of the event for a transport's slot,
-// building it only the first time. An event goes to every subscriber that
+// building it the first time (callers racing to be first may each build;
+// all get the bytes that won). An event goes to every subscriber that
 // watches it: a transport that encodes it once, rather than once per
 // subscriber, sends to thousands of watchers at the cost of one. build
 // must depend on nothing but the event (and the hub's epoch), as every

@@ -307,3 +307,90 @@ func TestRandomized(t *testing.T) {
 		t.Fatalf("%d goroutines, %d before", n, before)
 	}
 }
+
+// AfterDrop runs once on a drop, never on Close, and stop prevents it;
+// Done and Err tell how a subscription ended.
+func TestAfterDropAndDone(t *testing.T) {
+	now := time.Unix(1000, 0)
+	h := New(Config{Queue: 1, HopelessAfter: time.Minute, Now: func() time.Time { return now }})
+	dropped, closed, stopped := make(chan struct{}, 2), make(chan struct{}, 1), make(chan struct{}, 1)
+	a, _ := h.Subscribe(Filter{All: true}, nil)
+	a.AfterDrop(func() { dropped <- struct{}{} })
+	b, _ := h.Subscribe(Filter{All: true}, nil)
+	b.AfterDrop(func() { closed <- struct{}{} })
+	c, _ := h.Subscribe(Filter{All: true}, nil)
+	if !c.AfterDrop(func() { stopped <- struct{}{} })() {
+		t.Fatal("stop did not report preventing f")
+	}
+	b.Close()
+	if b.Err() != ErrClosed {
+		t.Fatalf("closed Err %v", b.Err())
+	}
+	select {
+	case <-b.Done():
+	default:
+		t.Fatal("Done not closed by Close")
+	}
+	if a.Err() != nil {
+		t.Fatal("running subscription has an Err")
+	}
+	for i := range 3 {
+		h.Publish(hintItem(fmt.Sprint("k", i), hints.ExtIdle, uint64(i+1)))
+	}
+	now = now.Add(2 * time.Minute)
+	h.Publish(hintItem("k9", hints.ExtIdle, 10))
+	select {
+	case <-dropped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("AfterDrop not run on a drop")
+	}
+	<-a.Done()
+	var de *DroppedError
+	if !errors.As(a.Err(), &de) {
+		t.Fatalf("dropped Err %v", a.Err())
+	}
+	// Registered after the drop: runs at once.
+	a.AfterDrop(func() { dropped <- struct{}{} })
+	select {
+	case <-dropped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("AfterDrop after the drop not run")
+	}
+	time.Sleep(10 * time.Millisecond)
+	if len(closed)+len(stopped) != 0 {
+		t.Fatal("AfterDrop ran for a closed or stopped subscription")
+	}
+}
+
+// Memo builds once per slot, whoever asks, and gives everyone the same bytes.
+func TestMemo(t *testing.T) {
+	ev := &Event{Seq: 7}
+	var builds sync.WaitGroup
+	n := 0
+	var mu sync.Mutex
+	build := func(e *Event) []byte {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		return []byte(fmt.Sprint("seq ", e.Seq))
+	}
+	for range 50 {
+		builds.Add(1)
+		go func() {
+			defer builds.Done()
+			if got := string(ev.Memo(1, build)); got != "seq 7" {
+				t.Errorf("memo %q", got)
+			}
+		}()
+	}
+	builds.Wait()
+	if string(ev.Memo(1, nil)) != "seq 7" {
+		t.Fatal("memo not kept")
+	}
+	if string(ev.Memo(2, func(*Event) []byte { return []byte("other") })) != "other" {
+		t.Fatal("slots share")
+	}
+	if n < 1 {
+		t.Fatal("never built")
+	}
+}
