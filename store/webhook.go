@@ -119,10 +119,9 @@ type JournalEntry = struct {
 	Value []byte
 }
 
-// AppendJournal gives entries the sequence numbers after the head, makes
-// each its key's latest, and, when logged, keeps them in the journal; not
-// logged (nobody to deliver to), the floor moves to the new head.
-func (d *DB) AppendJournal(_ context.Context, entries []JournalEntry, logged bool) error {
+// AppendJournal gives entries the sequence numbers after the head, keeps
+// them in the journal and makes each its key's latest.
+func (d *DB) AppendJournal(_ context.Context, entries []JournalEntry) error {
 	err := d.bolt.Update(func(tx *bolt.Tx) error {
 		meta, j, latest := tx.Bucket(bucketJMeta), tx.Bucket(bucketJournal), tx.Bucket(bucketLatest)
 		head := readU64(meta.Get(keyHead))
@@ -131,26 +130,12 @@ func (d *DB) AppendJournal(_ context.Context, entries []JournalEntry, logged boo
 				return fmt.Errorf("journal entry %d does not follow the head %d", e.Seq, head)
 			}
 			head = e.Seq
-			if logged {
-				v := binary.AppendUvarint(nil, uint64(len(e.Key)))
-				v = append(append(v, e.Key...), e.Value...)
-				if err := j.Put(u64(e.Seq), v); err != nil {
-					return err
-				}
-			}
-			if err := latest.Put([]byte(e.Key), append(u64(e.Seq), e.Value...)); err != nil {
+			v := binary.AppendUvarint(nil, uint64(len(e.Key)))
+			v = append(append(v, e.Key...), e.Value...)
+			if err := j.Put(u64(e.Seq), v); err != nil {
 				return err
 			}
-		}
-		if !logged {
-			// Everything up to the head is now below the floor.
-			c := j.Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.First() {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-			}
-			if err := meta.Put(keyFloor, u64(head)); err != nil {
+			if err := latest.Put([]byte(e.Key), append(u64(e.Seq), e.Value...)); err != nil {
 				return err
 			}
 		}

@@ -107,7 +107,7 @@ func (m *Manager) record(evs []*watch.Event) {
 		return
 	}
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := m.cfg.Store.AppendJournal(m.ctx, entries, logged)
+		err := m.cfg.Store.AppendJournal(m.ctx, entries)
 		if err == nil {
 			break
 		}
@@ -125,9 +125,6 @@ func (m *Manager) record(evs []*watch.Event) {
 		m.latest[e.Key] = e
 	}
 	m.head = head
-	if !logged {
-		m.floor = head
-	}
 	close(m.changed)
 	m.changed = make(chan struct{})
 	m.mu.Unlock()

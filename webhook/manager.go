@@ -31,7 +31,7 @@ type Store interface {
 	PutWebhook(ctx context.Context, id string, config []byte) error
 	DeleteWebhook(ctx context.Context, id string) error
 	SetWebhookCursors(ctx context.Context, cursors map[string]uint64) error
-	AppendJournal(ctx context.Context, entries []Entry, logged bool) error
+	AppendJournal(ctx context.Context, entries []Entry) error
 	JournalState(ctx context.Context) (head, floor uint64, latest []Entry, err error)
 	ReadJournal(ctx context.Context, after uint64, limit int) ([]Entry, error)
 	TrimJournal(ctx context.Context, upto uint64) error

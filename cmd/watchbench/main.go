@@ -153,63 +153,47 @@ func run() error {
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), cfg.n, cfg.changes, cfg.sustainedN, cfg.rate, cfg.duration)
 	var results []result
 	want := func(s string) bool { return slices.Contains(strings.Split(cfg.only, ","), s) }
-	if want("ws") {
+	scenarios := []struct {
+		only, name, kind string
+		sustained        bool
+	}{
+		{"ws", "presenced WebSocket", "ws", false},
+		{"sse", "presenced SSE", "sse", false},
+		{"bare", "bare coder/websocket broadcast", "bare", false},
+		{"sustained", "presenced WebSocket, sustained", "ws", true},
+		{"sustained", "presenced SSE, sustained", "sse", true},
+		{"sustained", "bare broadcast, sustained", "bare", true},
+	}
+	for _, sc := range scenarios {
+		if !want(sc.only) {
+			continue
+		}
 		if err := fresh(); err != nil {
 			return err
 		}
-		p := &pool{kind: "ws", base: base}
-		r, err := latency(ctx, "presenced WebSocket", p, cfg.n, cfg.changes, single)
+		p := &pool{kind: sc.kind, base: base}
+		trigger := change
+		if !sc.sustained {
+			trigger = single
+		}
+		if sc.kind == "bare" {
+			p.base, trigger = bareBase, broadcast
+		}
+		var r result
+		var err error
+		if sc.sustained {
+			r, err = sustained(ctx, sc.name, p, cfg.sustainedN, cfg.rate, cfg.duration, trigger)
+		} else {
+			r, err = latency(ctx, sc.name, p, cfg.n, cfg.changes, trigger)
+		}
 		if err != nil {
 			return err
 		}
+		// The baseline sends the bytes presenced sent for a change.
 		if s := p.sample.Load(); s != nil {
 			sample = *s
 		}
 		results = append(results, r)
-	}
-	if want("sse") {
-		if err := fresh(); err != nil {
-			return err
-		}
-		r, err := latency(ctx, "presenced SSE", &pool{kind: "sse", base: base}, cfg.n, cfg.changes, single)
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
-	}
-	if want("bare") {
-		if err := fresh(); err != nil {
-			return err
-		}
-		r, err := latency(ctx, "bare coder/websocket broadcast", &pool{kind: "bare", base: bareBase}, cfg.n, cfg.changes, broadcast)
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
-	}
-	if want("sustained") {
-		for _, s := range []struct {
-			name, kind string
-			bare       bool
-			trigger    func(int)
-		}{
-			{"presenced WebSocket, sustained", "ws", false, change},
-			{"presenced SSE, sustained", "sse", false, change},
-			{"bare broadcast, sustained", "bare", true, broadcast},
-		} {
-			if err := fresh(); err != nil {
-				return err
-			}
-			p := &pool{kind: s.kind, base: base}
-			if s.bare {
-				p.base = bareBase
-			}
-			r, err := sustained(ctx, s.name, p, cfg.sustainedN, cfg.rate, cfg.duration, s.trigger)
-			if err != nil {
-				return err
-			}
-			results = append(results, r)
-		}
 	}
 	report(results)
 	return nil
