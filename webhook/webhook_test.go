@@ -522,3 +522,21 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("retry-after capped: %v", d)
 	}
 }
+
+// A webhook created while the journal lived in memory only (no webhook
+// before it) still gets its snapshot after a restart.
+func TestSnapshotSurvivesRestart(t *testing.T) {
+	tg := newTarget(t)
+	tg.setAnswer(func(hit) int { return 503 })
+	e := openEnv(t, t.TempDir(), Config{})
+	setPresence(e.hub, "1001", presence.Away, "before")
+	waitHead(t, e.m, 1)
+	mustCreate(t, e.m, Spec{URL: tg.srv.URL, All: true})
+	tg.waitFor(t, "an attempt", func() bool { return tg.count() > 0 })
+	e = e.restart(t)
+	tg.setAnswer(nil)
+	tg.waitFor(t, "the snapshot", func() bool { return len(tg.delivered()) == 1 })
+	if ev := decodeEvent(t, tg.delivered()[0]); !ev.Snapshot || ev.Presence.Message != "before" {
+		t.Fatalf("after restart: %+v", ev)
+	}
+}
