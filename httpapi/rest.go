@@ -104,6 +104,8 @@ var routeTable = []route{
 	{"GET", "/readyz", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.readyz }},
 	{"GET", "/metrics", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.metrics }},
 	{"GET", "/v1/openapi.json", 0, always, func(*Server) http.HandlerFunc { return serveOpenAPI }},
+	{"GET", "/v1/whoami", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.whoami }},
+	{"GET", "/v1/roster", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.roster }},
 	{"GET", "/v1/hints", ScopeRead, hasHints, func(s *Server) http.HandlerFunc { return s.listHints }},
 	{"GET", "/v1/hints/{ref}", ScopeRead, hasHints, func(s *Server) http.HandlerFunc { return s.getHint }},
 	{"GET", "/v1/events", ScopeRead, hasHub, func(s *Server) http.HandlerFunc { return s.events }},

@@ -41,6 +41,8 @@ type Config struct {
 	Presence Presence   // nil: no /v1/presence
 	Hub      *watch.Hub // nil: no /v1/events
 	Webhooks Webhooks   // nil: no /v1/webhooks
+	// Roster gives the names the board shows, by extension (nil: none).
+	Roster func() map[string]string
 	// WriteTimeout bounds each write to an event stream (default 10s): a
 	// client that stops reading is disconnected, and its subscription freed.
 	WriteTimeout time.Duration
@@ -93,6 +95,8 @@ func (s *Server) Open() error {
 		}
 	}
 	s.routes(mux)
+	mux.HandleFunc("GET /{$}", boardIndex)
+	mux.HandleFunc("GET /board/{file}", boardAsset)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, 404, "NOT_FOUND", "no such endpoint")
 	})

@@ -43,7 +43,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var from *watch.Position
-	if last := r.Header.Get("Last-Event-ID"); last != "" {
+	// The id may also come as ?last_event_id=, for a client that opens a
+	// new EventSource (which cannot set the header) to resume.
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = q.Get("last_event_id")
+	}
+	if last != "" {
 		p, err := parsePosition(last)
 		if err != nil {
 			writeError(w, 400, "INVALID_ARGUMENT", err.Error())

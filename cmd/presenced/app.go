@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,6 +40,7 @@ type Main struct {
 	ari      *ari.Feed
 	http     *httpapi.Server
 	hooksOut *webhook.Manager
+	roster   atomic.Pointer[map[string]string]
 	mx       *metrics
 	ctx      context.Context // of the feeds; cancelled by Close
 	stop     context.CancelFunc
@@ -60,6 +62,9 @@ func (m *Main) Open(ctx context.Context) error {
 		if err := m.loadHints(); err != nil {
 			return err
 		}
+	}
+	if err := m.loadRoster(); err != nil {
+		return err
 	}
 	db, err := store.Open(m.Config.DataDir)
 	if err != nil {
@@ -145,7 +150,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.HTTPListen != "" {
 		hlog := m.Log.With().Str("component", "http").Logger()
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
-			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}})
+			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names})
 		if err := m.http.Open(); err != nil {
 			return err
 		}
@@ -359,6 +364,9 @@ func (m *Main) replaceHints(hs []hints.Hint) (changed, removed int) {
 // reload`); without one, or while AMI (whose hints are the running
 // dialplan's and win) is connected, it does nothing.
 func (m *Main) ReloadHints() error {
+	if err := m.loadRoster(); err != nil {
+		m.Log.Error().Err(err).Str("component", "board").Msg("roster not reloaded; the names stay as they were")
+	}
 	if m.Config.Dialplan == "" {
 		return nil
 	}

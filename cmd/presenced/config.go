@@ -29,6 +29,7 @@ type Config struct {
 	HTTPListen        string        `env:"HTTP_LISTEN" envDefault:"127.0.0.1:4574"`
 	DataDir           string        `env:"DATA_DIR" envDefault:"./data"`
 	Dialplan          string        `env:"DIALPLAN"`
+	Roster            string        `env:"ROSTER"`
 	ARIURL            string        `env:"ARI_URL" envDefault:"http://127.0.0.1:8088/ari"`
 	ARIUser           string        `env:"ARI_USER"`
 	ARIPassword       string        `env:"ARI_PASSWORD"`

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/ari/aritest"
+	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/cdp"
+)
+
+// browser starts headless Chromium, or skips the test when Chromium is
+// not installed, unless PRESENCED_BROWSER_TESTS=require (as .ci/run sets
+// it, after installing Debian's chromium): then its absence fails.
+func browser(t *testing.T) *cdp.Browser {
+	t.Helper()
+	if _, err := os.Stat(cdp.Path); err != nil {
+		if os.Getenv("PRESENCED_BROWSER_TESTS") == "require" {
+			t.Fatalf("PRESENCED_BROWSER_TESTS=require but %s is missing", cdp.Path)
+		}
+		t.Skipf("%s not installed (apt-get install chromium); set PRESENCED_BROWSER_TESTS=require to fail instead", cdp.Path)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := cdp.Launch(ctx, cdp.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// artifacts is where browser tests keep their screenshots:
+// $PRESENCED_ARTIFACTS, or artifacts/ at the top of the repository.
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("PRESENCED_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "artifacts")
+	}
+	dir = filepath.Join(dir, "board")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// The board against the binary, with the fake ARI and AMI, in headless
+// Chromium: tiles from the hints, a device change seen live, presence set
+// from the page reaching Asterisk, the stream killed (presenced stopped)
+// and the indicator saying so, then the recovery showing what changed
+// while the board was away; screenshots at phone and desktop width.
+func TestBoardInBrowser(t *testing.T) {
+	b := browser(t)
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	fari, err := aritest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fari.Close()
+	fami, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fami.Close()
+	fami.Ast = astemu.New()
+	var hs []amitest.Hint
+	conf := "[internal]\n"
+	roster := "extension,devices,name\n"
+	for i, name := range []string{"Alice Archer", "Bob Baker", "Carol Cole", "Dan Drake"} {
+		ext := fmt.Sprint(1001 + i)
+		fari.SetDevice("PJSIP/"+ext, "NOT_INUSE")
+		hs = append(hs, amitest.Hint{Exten: ext, Context: "internal", App: "PJSIP/" + ext + ",CustomPresence:" + ext, Status: 0, StatusText: "Idle"})
+		conf += "exten => " + ext + ",hint,PJSIP/" + ext + ",CustomPresence:" + ext + "\n"
+		roster += ext + ",PJSIP/" + ext + "," + name + "\n"
+	}
+	fami.SetHints(hs...)
+	for name, body := range map[string]string{"extensions.conf": conf, "users.csv": roster} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A fixed HTTP port, so that the page finds presenced again after it
+	// is restarted.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := ln.Addr().String()
+	ln.Close()
+	const tok = "board-writer-token-0123456789"
+	env := []string{"PRESENCED_HTTP_LISTEN=" + httpAddr, "PRESENCED_API_TOKENS=write:" + tok,
+		"PRESENCED_DIALPLAN=" + filepath.Join(dir, "extensions.conf"), "PRESENCED_ROSTER=" + filepath.Join(dir, "users.csv"),
+		"PRESENCED_ARI_URL=" + fari.URL(), "PRESENCED_ARI_USER=presenced", "PRESENCED_ARI_PASSWORD=pw",
+		"PRESENCED_AMI_ADDR=" + fami.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw"}
+	data := filepath.Join(dir, "data")
+	p := startBinary(t, bin, data, env...)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	page, err := b.Open(ctx, "http://"+httpAddr+"/#token="+tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what, expr string) {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer wcancel()
+		if err := page.WaitFor(wctx, expr); err != nil {
+			var html string
+			_ = page.Eval(ctx, "document.body.innerText", &html)
+			t.Fatalf("%s: %v\npage:\n%s", what, err, html)
+		}
+	}
+	tile := func(ext string) string { return `document.querySelector('.tile[data-key="` + ext + `@internal"]')` }
+	wait("tiles", `document.querySelectorAll('.tile').length === 4 && document.getElementById('conn-text').textContent === 'Live'`)
+	wait("names from the roster", tile("1001")+`.querySelector('.name').textContent === 'Alice Archer'`)
+	wait("writable", `!document.getElementById('setter').hidden && document.getElementById('readonly').hidden`)
+
+	// A device change in Asterisk reaches the tile.
+	fari.SetDevice("PJSIP/1001", "INUSE")
+	wait("1001 in use", tile("1001")+`.classList.contains('s-InUse') && `+tile("1001")+`.querySelector('.word').textContent === 'In use'`)
+	fari.SetDevice("PJSIP/1002", "RINGING")
+	wait("1002 ringing", tile("1002")+`.classList.contains('s-Ringing')`)
+
+	// Presence set on the page reaches Asterisk and comes back to the tile.
+	msg := `In a meeting, "room 2"`
+	if err := page.Eval(ctx, `(() => {
+		document.getElementById('set-user').value = '1003';
+		document.getElementById('set-state').value = 'dnd';
+		document.getElementById('set-message').value = `+"`"+msg+"`"+`;
+		document.getElementById('set-form').requestSubmit();
+	})()`, nil); err != nil {
+		t.Fatal(err)
+	}
+	wait("set answered", `document.getElementById('set-result').textContent === 'Set for 1003'`)
+	if got, _ := fami.Ast.ReadFunction("PRESENCE_STATE(CustomPresence:1003,value)"); got != "dnd" {
+		t.Fatalf("Asterisk holds %q for 1003", got)
+	}
+	if got, _ := fami.Ast.ReadFunction("PRESENCE_STATE(CustomPresence:1003,message)"); got != msg {
+		t.Fatalf("Asterisk holds message %q", got)
+	}
+	wait("1003 dnd on the tile", tile("1003")+`.querySelector('.pres').textContent === 'Do not disturb: '+`+"`"+msg+"`")
+
+	shots := artifacts(t)
+	for _, v := range []struct {
+		name          string
+		width, height int
+		mobile        bool
+	}{{"phone", 390, 844, true}, {"desktop", 1280, 800, false}} {
+		if err := page.Viewport(ctx, v.width, v.height, v.mobile); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if err := page.Screenshot(ctx, filepath.Join(shots, "board-"+v.name+".png")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The stream dies: the indicator says so. A change happens meanwhile.
+	p.stop(t)
+	wait("indicator down", `document.getElementById('conn').classList.contains('conn-down')`)
+	fari.SetDevice("PJSIP/1001", "BUSY")
+	// presenced is back: the board shows the true state without a reload.
+	p = startBinary(t, bin, data, env...)
+	defer p.stop(t)
+	wait("indicator live again", `document.getElementById('conn-text').textContent === 'Live'`)
+	wait("1001 busy after the reconnect", tile("1001")+`.classList.contains('s-Busy')`)
+	wait("1003 still dnd", tile("1003")+`.querySelector('.pres').textContent.startsWith('Do not disturb')`)
+}
