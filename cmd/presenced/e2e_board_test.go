@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,4 +175,108 @@ func TestBoardInBrowser(t *testing.T) {
 	wait("indicator live again", `document.getElementById('conn-text').textContent === 'Live'`)
 	wait("1001 busy after the reconnect", tile("1001")+`.classList.contains('s-Busy')`)
 	wait("1003 still dnd", tile("1003")+`.querySelector('.pres').textContent.startsWith('Do not disturb')`)
+}
+
+// The board with 2,000 hints while 200 device changes a second stream in:
+// every change must land (the final state of every tile is checked), and
+// the frame times and the catch-up time are logged and written to
+// artifacts/board/load.txt for BENCHMARKS.md (no timed assertion).
+// PRESENCED_BOARD_LOAD sets how long the stream runs (default 5s).
+func TestBoardUnderLoad(t *testing.T) {
+	b := browser(t)
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	fari, err := aritest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fari.Close()
+	const n = 2000
+	conf := "[internal]\n"
+	for i := range n {
+		ext := fmt.Sprint(2000 + i)
+		fari.SetDevice("PJSIP/"+ext, "NOT_INUSE")
+		conf += "exten => " + ext + ",hint,PJSIP/" + ext + "\n"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "extensions.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, bin, filepath.Join(dir, "data"), "PRESENCED_DIALPLAN="+filepath.Join(dir, "extensions.conf"),
+		"PRESENCED_ARI_URL="+fari.URL(), "PRESENCED_ARI_USER=presenced", "PRESENCED_ARI_PASSWORD=pw", "PRESENCED_LOG_LEVEL=info")
+	defer p.stop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	page, err := b.Open(ctx, "http://"+p.httpAddr+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := page.Viewport(ctx, 1920, 1080, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.WaitFor(ctx, `document.querySelectorAll('.tile').length === 2000 && document.getElementById('conn-text').textContent === 'Live'`); err != nil {
+		t.Fatal(err)
+	}
+	// Record the interval between animation frames while the changes run.
+	if err := page.Eval(ctx, `(() => { window.frames_ = []; let last = 0;
+		const f = (ts) => { if (last) frames_.push(ts - last); last = ts; if (!window.stopFrames_) requestAnimationFrame(f); };
+		requestAnimationFrame(f); })()`, nil); err != nil {
+		t.Fatal(err)
+	}
+	d := 5 * time.Second
+	if s := os.Getenv("PRESENCED_BOARD_LOAD"); s != "" {
+		if d, err = time.ParseDuration(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inUse := map[int]bool{}
+	start := time.Now()
+	sent := 0
+	for time.Since(start) < d {
+		// 200 changes a second, spread over the hints.
+		k := (sent * 7919) % n
+		inUse[k] = !inUse[k]
+		state := "NOT_INUSE"
+		if inUse[k] {
+			state = "INUSE"
+		}
+		fari.SetDevice(fmt.Sprintf("PJSIP/%d", 2000+k), state)
+		sent++
+		time.Sleep(time.Until(start.Add(time.Duration(sent) * 5 * time.Millisecond)))
+	}
+	sentAll := time.Now()
+	var want []string
+	for k, on := range inUse {
+		if on {
+			want = append(want, fmt.Sprintf("%q", fmt.Sprint(2000+k)))
+		}
+	}
+	check := fmt.Sprintf(`(() => { const want = new Set([%s]);
+		for (const el of document.querySelectorAll('.tile')) {
+			const ext = el.querySelector('.ext').textContent;
+			if (el.classList.contains('s-InUse') !== want.has(ext)) return false;
+		}
+		return true; })()`, strings.Join(want, ","))
+	if err := page.WaitFor(ctx, check); err != nil {
+		t.Fatalf("the board does not show the final state: %v", err)
+	}
+	caughtUp := time.Since(sentAll)
+	var frames []float64
+	if err := page.Eval(ctx, `(() => { window.stopFrames_ = true; return frames_; })()`, &frames); err != nil {
+		t.Fatal(err)
+	}
+	var applied int
+	_ = page.Eval(ctx, `window.presencedBoard.updates`, &applied)
+	sort.Float64s(frames)
+	q := func(f float64) float64 {
+		if len(frames) == 0 {
+			return 0
+		}
+		return frames[min(len(frames)-1, int(f*float64(len(frames))))]
+	}
+	report := fmt.Sprintf("board under load: %d hints, %d changes in %v (%.0f/s); frames %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; board correct %v after the last change; tile updates applied %d\n",
+		n, sent, d, float64(sent)/d.Seconds(), len(frames), q(0.5), q(0.99), q(1), caughtUp.Round(time.Millisecond), applied)
+	t.Log(report)
+	if err := os.WriteFile(filepath.Join(artifacts(t), "load.txt"), []byte(report), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -49,13 +49,22 @@ function stateOf(st) {
   return STATES[st.state] || { word: st.state, sym: "?", rank: 9 };
 }
 
+// ago says how long a state has held, to the minute: a wall board needs
+// no seconds, and 2,000 tiles rewritten every second cost frames.
 function ago(ms) {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return s + "s";
-  const m = Math.floor(s / 60);
-  if (m < 60) return m + "m";
+  const m = Math.floor(Math.max(0, ms) / 60000);
+  if (m < 1) return "under a minute";
+  if (m < 60) return m + " min";
   const h = Math.floor(m / 60);
-  return h + "h " + (m % 60) + "m";
+  return h + " h " + (m % 60) + " min";
+}
+
+function setSince(t, now) {
+  const text = "for " + ago(now - t.since);
+  if (t.sinceText !== text) {
+    t.sinceText = text;
+    t.node.querySelector(".since").textContent = text;
+  }
 }
 
 function makeTile(key) {
@@ -83,7 +92,7 @@ function paint(t) {
   const pres = n.querySelector(".pres");
   pres.textContent = pw + (p.message ? (pw ? ": " : "") + p.message : "");
   pres.title = pres.textContent;
-  n.querySelector(".since").textContent = "for " + ago(Date.now() - t.since);
+  setSince(t, Date.now());
   n.setAttribute("aria-label", st.exten + (name ? " " + name : "") + ": " + s.word + (pw ? ", " + pw : "") + (p.message ? ", " + p.message : ""));
   n.hidden = !visible(t);
 }
@@ -137,7 +146,7 @@ function flush() {
   for (const st of board.pending.values()) apply(st);
   board.pending.clear();
   if (board.orderDirty) order();
-  $("empty").hidden = [...board.tiles.values()].some((t) => !t.node.hidden) || board.tiles.size === 0;
+  $("empty").hidden = board.tiles.size === 0 || $("grid").querySelector(".tile:not([hidden])") !== null;
 }
 
 function order() {
@@ -256,10 +265,10 @@ async function start() {
     $("view").setAttribute("aria-pressed", String(large));
     $("view").textContent = large ? "Compact view" : "Large view";
   });
-  // Durations tick once a second, text only.
+  // Durations tick once a second; a tile's text changes once a minute.
   setInterval(() => {
     const now = Date.now();
-    for (const t of board.tiles.values()) if (!t.node.hidden) t.node.querySelector(".since").textContent = "for " + ago(now - t.since);
+    for (const t of board.tiles.values()) if (!t.node.hidden) setSince(t, now);
     if ($("sort").value === "since" || board.orderDirty) order();
   }, 1000);
   connect();
