@@ -216,10 +216,26 @@ func TestBoardUnderLoad(t *testing.T) {
 	if err := page.WaitFor(ctx, `document.querySelectorAll('.tile').length === 2000 && document.getElementById('conn-text').textContent === 'Live'`); err != nil {
 		t.Fatal(err)
 	}
-	// Record the interval between animation frames while the changes run.
-	if err := page.Eval(ctx, `(() => { window.frames_ = []; let last = 0;
+	// Record the interval between animation frames: first 2 s of the idle
+	// board (the baseline), then while the changes run.
+	record := `(() => { window.frames_ = []; window.stopFrames_ = false; let last = 0;
 		const f = (ts) => { if (last) frames_.push(ts - last); last = ts; if (!window.stopFrames_) requestAnimationFrame(f); };
-		requestAnimationFrame(f); })()`, nil); err != nil {
+		requestAnimationFrame(f); })()`
+	stopRecord := func() []float64 {
+		var frames []float64
+		if err := page.Eval(ctx, `(() => { window.stopFrames_ = true; return frames_; })()`, &frames); err != nil {
+			t.Fatal(err)
+		}
+		sort.Float64s(frames)
+		return frames
+	}
+	if err := page.Eval(ctx, record, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	idle := stopRecord()
+	time.Sleep(50 * time.Millisecond)
+	if err := page.Eval(ctx, record, nil); err != nil {
 		t.Fatal(err)
 	}
 	d := 5 * time.Second
@@ -260,21 +276,19 @@ func TestBoardUnderLoad(t *testing.T) {
 		t.Fatalf("the board does not show the final state: %v", err)
 	}
 	caughtUp := time.Since(sentAll)
-	var frames []float64
-	if err := page.Eval(ctx, `(() => { window.stopFrames_ = true; return frames_; })()`, &frames); err != nil {
-		t.Fatal(err)
-	}
+	frames := stopRecord()
 	var applied int
 	_ = page.Eval(ctx, `window.presencedBoard.updates`, &applied)
-	sort.Float64s(frames)
-	q := func(f float64) float64 {
-		if len(frames) == 0 {
+	q := func(fs []float64, f float64) float64 {
+		if len(fs) == 0 {
 			return 0
 		}
-		return frames[min(len(frames)-1, int(f*float64(len(frames))))]
+		return fs[min(len(fs)-1, int(f*float64(len(fs))))]
 	}
-	report := fmt.Sprintf("board under load: %d hints, %d changes in %v (%.0f/s); frames %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; board correct %v after the last change; tile updates applied %d\n",
-		n, sent, d, float64(sent)/d.Seconds(), len(frames), q(0.5), q(0.99), q(1), caughtUp.Round(time.Millisecond), applied)
+	report := fmt.Sprintf("board under load: %d hints, %d changes in %v (%.0f/s); frames %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms "+
+		"(idle baseline, %d frames: p50 %.1f ms, p99 %.1f ms, max %.1f ms); board correct %v after the last change; tile updates applied %d\n",
+		n, sent, d, float64(sent)/d.Seconds(), len(frames), q(frames, 0.5), q(frames, 0.99), q(frames, 1),
+		len(idle), q(idle, 0.5), q(idle, 0.99), q(idle, 1), caughtUp.Round(time.Millisecond), applied)
 	t.Log(report)
 	if err := os.WriteFile(filepath.Join(artifacts(t), "load.txt"), []byte(report), 0o644); err != nil {
 		t.Fatal(err)
