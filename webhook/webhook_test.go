@@ -533,7 +533,7 @@ func TestSnapshotSurvivesRestart(t *testing.T) {
 	waitHead(t, e.m, 1)
 	mustCreate(t, e.m, Spec{URL: tg.srv.URL, All: true})
 	tg.waitFor(t, "an attempt", func() bool { return tg.count() > 0 })
-	e = e.restart(t)
+	e.restart(t)
 	tg.setAnswer(nil)
 	tg.waitFor(t, "the snapshot", func() bool { return len(tg.delivered()) == 1 })
 	if ev := decodeEvent(t, tg.delivered()[0]); !ev.Snapshot || ev.Presence.Message != "before" {

@@ -96,8 +96,8 @@ func TestBoardInBrowser(t *testing.T) {
 	}
 	httpAddr := ln.Addr().String()
 	ln.Close()
-	const tok = "board-writer-token-0123456789"
-	env := []string{"PRESENCED_HTTP_LISTEN=" + httpAddr, "PRESENCED_API_TOKENS=write:" + tok,
+	const tok, readTok = "board-writer-token-0123456789", "board-reader-token-0123456789"
+	env := []string{"PRESENCED_HTTP_LISTEN=" + httpAddr, "PRESENCED_API_TOKENS=write:" + tok + ",read:" + readTok,
 		"PRESENCED_DIALPLAN=" + filepath.Join(dir, "extensions.conf"), "PRESENCED_ROSTER=" + filepath.Join(dir, "users.csv"),
 		"PRESENCED_ARI_URL=" + fari.URL(), "PRESENCED_ARI_USER=presenced", "PRESENCED_ARI_PASSWORD=pw",
 		"PRESENCED_AMI_ADDR=" + fami.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw"}
@@ -149,6 +149,38 @@ func TestBoardInBrowser(t *testing.T) {
 		t.Fatalf("Asterisk holds message %q", got)
 	}
 	wait("1003 dnd on the tile", tile("1003")+`.querySelector('.pres').textContent === 'Do not disturb: '+`+"`"+msg+"`")
+
+	// The keyboard reaches the tiles: Tab from the last control of the
+	// form lands on the first tile.
+	if err := page.Eval(ctx, `document.querySelector('#set-form button').focus()`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.Key(ctx, "Tab", false); err != nil {
+		t.Fatal(err)
+	}
+
+	wait("a tile focused by Tab", `document.activeElement.classList.contains('tile') && document.activeElement.getAttribute('aria-label').startsWith('1001 Alice Archer: In use')`)
+
+	// A read token: the page says it is read-only and offers no form.
+	ro, err := b.Open(ctx, "http://"+httpAddr+"/#token="+readTok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	if err := ro.WaitFor(wctx, `!document.getElementById('readonly').hidden && document.getElementById('setter').hidden && document.querySelectorAll('.tile').length === 4`); err != nil {
+		t.Fatalf("read-only page: %v", err)
+	}
+	wcancel()
+	// Without a token: the page asks for one.
+	anon, err := b.Open(ctx, "http://"+httpAddr+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel = context.WithTimeout(ctx, 20*time.Second)
+	if err := anon.WaitFor(wctx, `!document.getElementById('login').hidden`); err != nil {
+		t.Fatalf("page without a token: %v", err)
+	}
+	wcancel()
 
 	shots := artifacts(t)
 	for _, v := range []struct {

@@ -21,7 +21,7 @@ const board = {
   tiles: new Map(), // "exten@context" -> {st, node, since}
   names: {},
   pending: new Map(),
-  frame: 0,
+  frame: false,
   orderDirty: false,
   lastId: "",
   es: null,
@@ -135,14 +135,19 @@ function apply(st) {
   if ($("sort").value !== "exten" && $("sort").value !== "name") board.orderDirty = true;
 }
 
-// Changes are applied once per frame, however many arrive.
+// Changes are applied once per frame, however many arrive. A hidden tab
+// gets no frames; it applies them every 250 ms instead, so that it is
+// right when it is shown.
 function queue(st) {
   board.pending.set(st.exten + "@" + st.context, st);
-  if (!board.frame) board.frame = requestAnimationFrame(flush);
+  if (board.frame) return;
+  board.frame = true;
+  if (document.hidden) setTimeout(flush, 250);
+  else requestAnimationFrame(flush);
 }
 
 function flush() {
-  board.frame = 0;
+  board.frame = false;
   for (const st of board.pending.values()) apply(st);
   board.pending.clear();
   if (board.orderDirty) order();

@@ -270,3 +270,19 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// Key presses and releases a key ("Tab", "Enter") as the keyboard would.
+func (p *Page) Key(ctx context.Context, key string, shift bool) error {
+	codes := map[string]int{"Tab": 9, "Enter": 13, "Escape": 27}
+	mods := 0
+	if shift {
+		mods = 8
+	}
+	for _, typ := range []string{"rawKeyDown", "keyUp"} {
+		params := map[string]any{"type": typ, "key": key, "code": key, "windowsVirtualKeyCode": codes[key], "modifiers": mods}
+		if err := p.b.call(ctx, p.session, "Input.dispatchKeyEvent", params, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
