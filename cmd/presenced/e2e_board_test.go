@@ -187,9 +187,15 @@ func TestBoardInBrowser(t *testing.T) {
 		name          string
 		width, height int
 		mobile        bool
-	}{{"phone", 390, 844, true}, {"desktop", 1280, 800, false}} {
+	}{{"phone", 390, 844, true}, {"desktop", 1280, 800, false}, {"wall-4k-large", 3840, 2160, false}} {
 		if err := page.Viewport(ctx, v.width, v.height, v.mobile); err != nil {
 			t.Fatal(err)
+		}
+		if v.name == "wall-4k-large" {
+			if err := page.Eval(ctx, `document.getElementById('view').click()`, nil); err != nil {
+				t.Fatal(err)
+			}
+			wait("large view", `document.body.classList.contains('large') && document.getElementById('view').getAttribute('aria-pressed') === 'true'`)
 		}
 		time.Sleep(200 * time.Millisecond)
 		if err := page.Screenshot(ctx, filepath.Join(shots, "board-"+v.name+".png")); err != nil {
