@@ -29,6 +29,18 @@ const journalBatch = 512
 // hopelessly behind, e.g. a stuck disk), subscribe again from where it was.
 func (m *Manager) journal() {
 	defer m.wg.Done()
+	if m.cfg.Ready != nil {
+		t := time.NewTimer(m.cfg.ReadyWait)
+		select {
+		case <-m.cfg.Ready:
+		case <-t.C:
+			m.cfg.Log.Warn().Dur("waited", m.cfg.ReadyWait).Msg("webhook journal starts before Asterisk was read: device states may still be unknown")
+		case <-m.ctx.Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
 	var from *watch.Position
 	for m.ctx.Err() == nil {
 		sub, snap := m.cfg.Hub.Subscribe(watch.Filter{All: true}, from)

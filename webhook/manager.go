@@ -56,7 +56,13 @@ type Config struct {
 	// MaxWebhooks bounds the number of webhooks (default 1000).
 	MaxWebhooks int
 	UserAgent   string
-	Log         zerolog.Logger
+	// Ready, when set, holds journalling back until it is closed (the
+	// feeds have read Asterisk once) or ReadyWait (default 30s) has passed:
+	// right after a start the hub holds device states not read yet, and a
+	// webhook would get a change to Idle and back.
+	Ready     <-chan struct{}
+	ReadyWait time.Duration
+	Log       zerolog.Logger
 	Now         func() time.Time
 }
 
@@ -110,6 +116,9 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	if cfg.MaxWebhooks <= 0 {
 		cfg.MaxWebhooks = 1000
+	}
+	if cfg.ReadyWait <= 0 {
+		cfg.ReadyWait = 30 * time.Second
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "presenced"

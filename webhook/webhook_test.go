@@ -540,3 +540,35 @@ func TestSnapshotSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart: %+v", ev)
 	}
 }
+
+// Until Ready, nothing is journalled: a state the feeds correct before
+// they are ready never reaches a webhook.
+func TestReadyHoldsTheJournal(t *testing.T) {
+	tg := newTarget(t)
+	dir := t.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hub := watch.New(watch.Config{})
+	ready := make(chan struct{})
+	m, err := Open(context.Background(), Config{Hub: hub, Store: db, Ready: ready, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	mustCreate(t, m, Spec{URL: tg.srv.URL, All: true})
+	setPresence(hub, "1001", presence.NotSet, "not read yet")
+	setPresence(hub, "1001", presence.Away, "as Asterisk has it")
+	time.Sleep(20 * time.Millisecond)
+	if tg.count() != 0 || hub.Subscribers() != 0 {
+		t.Fatalf("journalled before ready: %d requests", tg.count())
+	}
+	close(ready)
+	tg.waitFor(t, "the change", func() bool { return len(tg.delivered()) == 1 })
+	time.Sleep(20 * time.Millisecond)
+	if got := tg.delivered(); len(got) != 1 || decodeEvent(t, got[0]).Presence.Message != "as Asterisk has it" {
+		t.Fatalf("delivered %d", len(got))
+	}
+}

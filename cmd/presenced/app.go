@@ -71,6 +71,32 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.db = db
+	// synced is closed once every configured feed has read Asterisk once:
+	// the webhook journal waits for it (webhook.Config.Ready).
+	synced := make(chan struct{})
+	feeds := int32(0)
+	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
+		feeds++
+	}
+	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
+		feeds++
+	}
+	var left atomic.Int32
+	left.Store(feeds)
+	if feeds == 0 {
+		close(synced)
+	}
+	firstUp := func(then func()) func() {
+		var once sync.Once
+		return func() {
+			once.Do(func() {
+				if left.Add(-1) == 0 {
+					close(synced)
+				}
+			})
+			then()
+		}
+	}
 	plog := m.Log.With().Str("component", "presence").Logger()
 	var background presence.Writer
 	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
@@ -79,7 +105,7 @@ func (m *Main) Open(ctx context.Context) error {
 			Log:        m.Log.With().Str("component", "ami").Logger(),
 			OnPresence: m.providerPresence,
 			OnHints:    func(hs []hints.Hint) { m.replaceHints(hs) },
-			OnUp:       m.flushPending,
+			OnUp:       firstUp(m.flushPending),
 		}
 		// Timed presence that ends is written over AMI, which, unlike
 		// ARI, reports a rejected value.
@@ -115,7 +141,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.setPresence(presence.Provider(user), v)
 	}
 	m.hooksOut, err = webhook.Open(ctx, webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout,
-		RetryMax: m.Config.WebhookRetryMax, MaxBacklog: m.Config.WebhookBacklog, UserAgent: "presenced/" + buildVersion(),
+		RetryMax: m.Config.WebhookRetryMax, MaxBacklog: m.Config.WebhookBacklog, UserAgent: "presenced/" + buildVersion(), Ready: synced,
 		Log: m.Log.With().Str("component", "webhook").Logger()})
 	if err != nil {
 		return err
@@ -124,7 +150,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
 		client := &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword}
 		m.ari = &ari.Feed{Client: client, App: m.Config.ARIApp, Devices: m.hints.Devices, OnDevice: m.deviceState,
-			OnUp: m.reconcileDND, OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
+			OnUp: firstUp(m.reconcileDND), OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
 		m.hooks.DND = ari.DND{Client: client}
 		m.hooks.OnDNDError = func(user string, err error) {
 			m.Log.Warn().Err(err).Str("component", "ari").Str("user", user).Msg("DND device not set; it is set when ARI is back")
