@@ -86,14 +86,24 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	defer c.CloseNow()
-	s.wsStreams.Add(1)
-	defer s.wsStreams.Add(-1)
 	c.SetReadLimit(wsMaxIn)
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	// The connection is hijacked: it runs on a goroutine of its own and the
+	// handler returns, so that net/http lets go of the request, its
+	// buffers and its (deep) goroutine for as long as the watcher stays.
+	// s.base ends it when the server closes.
 	conn := &wsConn{s: s, c: c, scope: scope, raw: cw.conn}
-	defer conn.unsubscribe()
+	s.wsStreams.Add(1)
+	go conn.serve()
+}
+
+// serve reads the client's messages until the connection ends.
+func (w *wsConn) serve() {
+	s, c := w.s, w.c
+	defer s.wsStreams.Add(-1)
+	defer c.CloseNow()
+	ctx, cancel := context.WithCancel(s.base)
+	defer cancel()
+	defer w.unsubscribe()
 	// Keep the connection honest: a ping every wsPing, from a timer rather
 	// than a goroutine per connection; a client that does not answer is
 	// closed (cancel ends the read below).
@@ -115,10 +125,10 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := json.Unmarshal(data, &in); err != nil {
-			conn.send(ctx, wsOut{Type: "error", Code: "INVALID_ARGUMENT", Text: "not a JSON message"})
+			w.send(ctx, wsOut{Type: "error", Code: "INVALID_ARGUMENT", Text: "not a JSON message"})
 			continue
 		}
-		conn.handle(ctx, in)
+		w.handle(ctx, in)
 	}
 }
 
