@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -142,7 +143,7 @@ type wsConn struct {
 	wmu   sync.Mutex
 	mu    sync.Mutex
 	sub   *watch.Sub
-	done  chan struct{}
+	fw    *forwarder
 }
 
 func (w *wsConn) send(ctx context.Context, m wsOut) {
@@ -222,9 +223,9 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 	}
 	w.unsubscribe()
 	sub, snap := w.s.cfg.Hub.Subscribe(f, from)
-	done := make(chan struct{})
+	fw := &forwarder{w: w, sub: sub, frame: wsFrame(snap.Epoch)}
 	w.mu.Lock()
-	w.sub, w.done = sub, done
+	w.sub, w.fw = sub, fw
 	w.mu.Unlock()
 	if !snap.Resumed {
 		out := wsOut{Type: "snapshot", ID: id(snap.Epoch, snap.Seq), Fresh: snap.Fresh, Hints: []hints.State{}}
@@ -239,30 +240,70 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 		out.Presence = ps
 		w.send(ctx, out)
 	}
-	stop := w.s.onDrop(sub, "websocket", func() { _ = w.c.CloseNow() })
-	frame := wsFrame(snap.Epoch)
-	go func() {
-		defer close(done)
-		defer stop()
-		for {
-			evs, err := sub.Next(ctx)
-			var dropped *watch.DroppedError
-			switch {
-			case errors.As(err, &dropped):
-				// Tell the client why, and let go of it: a client this far
-				// behind is best served by reconnecting with "from". A
-				// client that does not read at all is cut by onDrop.
-				w.send(ctx, wsOut{Type: "error", Code: "DROPPED", Text: err.Error()})
-				_ = w.c.Close(websocket.StatusTryAgainLater, "dropped: hopelessly behind")
-				return
-			case err != nil:
+	fw.stopDrop = w.s.onDrop(sub, "websocket", func() { _ = w.c.CloseNow() })
+	// Changes go out after the snapshot: the forwarder is armed only now,
+	// and started at once if changes queued meanwhile.
+	fw.ctx = ctx
+	sub.Notify(fw.kick)
+	if sub.Pending() {
+		fw.kick()
+	}
+}
+
+// wsLinger is how long a forwarder waits for more changes before its
+// goroutine ends: a watcher whose hints are quiet costs no goroutine, and
+// a busy one does not start one per change.
+const wsLinger = 5 * time.Second
+
+// forwarder sends a subscription's changes to its client. Its goroutine
+// runs only while there are changes to send (and wsLinger after).
+type forwarder struct {
+	w        *wsConn
+	sub      *watch.Sub
+	frame    func(*watch.Event) []byte
+	ctx      context.Context
+	running  atomic.Bool
+	wg       sync.WaitGroup
+	stopDrop func()
+}
+
+// kick starts the goroutine unless it runs; called by the hub with its
+// locks held, so it only starts it.
+func (f *forwarder) kick() {
+	if f.running.CompareAndSwap(false, true) {
+		f.wg.Add(1)
+		go f.run()
+	}
+}
+
+func (f *forwarder) run() {
+	defer f.wg.Done()
+	w := f.w
+	for {
+		evs, err := nextWithin(f.ctx, f.sub, wsLinger)
+		var dropped *watch.DroppedError
+		switch {
+		case err == errIdle:
+			f.running.Store(false)
+			// A change queued as this stopped found it running: look again.
+			if !f.sub.Pending() || !f.running.CompareAndSwap(false, true) {
 				return
 			}
-			if !w.sendEvents(evs, frame) {
-				return
-			}
+			continue
+		case errors.As(err, &dropped):
+			// Tell the client why, and let go of it: a client this far
+			// behind is best served by reconnecting with "from". A client
+			// that does not read at all is cut by onDrop.
+			w.send(f.ctx, wsOut{Type: "error", Code: "DROPPED", Text: err.Error()})
+			_ = w.c.Close(websocket.StatusTryAgainLater, "dropped: hopelessly behind")
+			return
+		case err != nil:
+			return // closed (unsubscribe) or the connection ended
 		}
-	}()
+		if !w.sendEvents(evs, f.frame) {
+			return
+		}
+	}
 }
 
 // sendEvents writes a batch of events in one system call (wsframe.go);
@@ -298,14 +339,19 @@ func wsFrame(epoch string) func(*watch.Event) []byte {
 	}
 }
 
+// unsubscribe ends the subscription and waits for its forwarder, so
+// that nothing of it is sent after.
 func (w *wsConn) unsubscribe() {
 	w.mu.Lock()
-	sub, done := w.sub, w.done
-	w.sub, w.done = nil, nil
+	sub, fw := w.sub, w.fw
+	w.sub, w.fw = nil, nil
 	w.mu.Unlock()
 	if sub != nil {
 		sub.Close()
-		<-done
+		fw.wg.Wait()
+		if fw.stopDrop != nil {
+			fw.stopDrop()
+		}
 	}
 }
 

@@ -334,6 +334,7 @@ type Sub struct {
 
 	done        chan struct{} // closed when err is set
 	afterDrop   func()
+	notify      func()
 	mu          sync.Mutex
 	pending     []*Event
 	err         error
@@ -371,7 +372,29 @@ func (s *Sub) push(ev *Event, now time.Time, cfg Config) (dropped bool, coalesce
 	case s.wake <- struct{}{}:
 	default:
 	}
+	if s.notify != nil {
+		s.notify()
+	}
 	return dropped, coalesced
+}
+
+// Notify registers f, called each time an event is queued and when the
+// hub drops the subscriber, with the hub's locks held: f must not block
+// nor call the hub (it may start a goroutine). It lets a transport run a
+// forwarder only while there is something to forward, instead of a
+// goroutine per idle watcher waiting in Next.
+func (s *Sub) Notify(f func()) {
+	s.mu.Lock()
+	s.notify = f
+	s.mu.Unlock()
+}
+
+// Pending reports whether events are queued, or the subscription ended
+// (so that Next would return at once).
+func (s *Sub) Pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending) > 0 || s.err != nil
 }
 
 // coalesce keeps the latest event of each hint or provider, in order, and
@@ -477,6 +500,7 @@ func (s *Sub) Close() {
 		close(s.done)
 	}
 	s.afterDrop = nil
+	s.notify = nil
 	s.pending = nil
 	s.mu.Unlock()
 	select {
