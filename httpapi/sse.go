@@ -57,28 +57,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		from = &p
 	}
-	fl, ok := w.(http.Flusher)
-	if !ok {
+	sub, snap := s.cfg.Hub.Subscribe(f, from)
+	// The stream runs on the hijacked connection, without a goroutine of
+	// its own: net/http lets go of the request, its buffers and its
+	// goroutine, changes go out through a forwarder that runs only while
+	// there are some, and keepalives come from a timer (sse_stream.go).
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		sub.Close()
 		writeError(w, 500, "INTERNAL", "streaming unsupported")
 		return
 	}
-	sub, snap := s.cfg.Hub.Subscribe(f, from)
-	defer sub.Close()
-	s.sseStreams.Add(1)
-	defer s.sseStreams.Add(-1)
-	// A client that stops reading must not hold this goroutine for ever:
-	// every write has a deadline, and a missed one ends the stream.
-	rc := http.NewResponseController(w)
-	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout())) }
-	deadline()
-	stop := s.onDrop(sub, "sse", func() { _ = rc.SetWriteDeadline(time.Now()) })
-	defer stop()
-	frame := sseFrame(snap.Epoch)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(200)
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n" +
+		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
 	if !snap.Resumed {
 		body := struct {
 			Fresh    bool          `json:"fresh"`
@@ -92,44 +84,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				body.Presence = append(body.Presence, ssePresence{ev.Key, ev.Presence})
 			}
 		}
-		writeSSE(w, snap.Epoch, snap.Seq, "snapshot", body)
+		writeSSE(&head, snap.Epoch, snap.Seq, "snapshot", body)
 	}
-	fl.Flush()
-	ctx := r.Context()
-	for {
-		evs, err := nextWithin(ctx, sub, sseKeepalive)
-		switch {
-		case err == errIdle:
-			deadline()
-			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
-				return
-			}
-			if rc.Flush() != nil {
-				return
-			}
-			continue
-		case err != nil:
-			if ctx.Err() == nil {
-				writeSSE(w, "", 0, "error", map[string]string{"code": "DROPPED", "message": err.Error()})
-				fl.Flush()
-				// A dropped client is let go of: without this the
-				// connection would stay open, idle, for keep-alive.
-				if conn, _, err := rc.Hijack(); err == nil {
-					_ = conn.Close()
-				}
-			}
-			return
-		}
-		deadline()
-		for _, ev := range evs {
-			if _, err := w.Write(ev.Memo(memoSSE, frame)); err != nil {
-				return
-			}
-		}
-		if rc.Flush() != nil {
-			return
-		}
-	}
+	s.serveSSE(conn, sub, snap.Epoch, head.Bytes())
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -3,11 +3,9 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -136,14 +134,15 @@ func (w *wsConn) serve() {
 // wsConn is one WebSocket client; its subscription is forwarded by a
 // goroutine of its own.
 type wsConn struct {
-	s     *Server
-	c     *websocket.Conn
-	raw   *lockedConn
-	scope Scope
-	wmu   sync.Mutex
-	mu    sync.Mutex
-	sub   *watch.Sub
-	fw    *forwarder
+	s        *Server
+	c        *websocket.Conn
+	raw      *lockedConn
+	scope    Scope
+	wmu      sync.Mutex
+	mu       sync.Mutex
+	sub      *watch.Sub
+	fw       *forwarder
+	stopDrop func()
 }
 
 func (w *wsConn) send(ctx context.Context, m wsOut) {
@@ -223,9 +222,19 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 	}
 	w.unsubscribe()
 	sub, snap := w.s.cfg.Hub.Subscribe(f, from)
-	fw := &forwarder{w: w, sub: sub, frame: wsFrame(snap.Epoch)}
+	frame := wsFrame(snap.Epoch)
+	fw := &forwarder{sub: sub, ctx: ctx,
+		deliver: func(evs []*watch.Event) bool { return w.sendEvents(evs, frame) },
+		dropped: func(err error) {
+			// Tell the client why, and let go of it: a client this far
+			// behind is best served by reconnecting with "from". A client
+			// that does not read at all is cut by onDrop.
+			w.send(ctx, wsOut{Type: "error", Code: "DROPPED", Text: err.Error()})
+			_ = w.c.Close(websocket.StatusTryAgainLater, "dropped: hopelessly behind")
+		}}
+	stopDrop := w.s.onDrop(sub, "websocket", func() { _ = w.c.CloseNow() })
 	w.mu.Lock()
-	w.sub, w.fw = sub, fw
+	w.sub, w.fw, w.stopDrop = sub, fw, stopDrop
 	w.mu.Unlock()
 	if !snap.Resumed {
 		out := wsOut{Type: "snapshot", ID: id(snap.Epoch, snap.Seq), Fresh: snap.Fresh, Hints: []hints.State{}}
@@ -240,70 +249,7 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 		out.Presence = ps
 		w.send(ctx, out)
 	}
-	fw.stopDrop = w.s.onDrop(sub, "websocket", func() { _ = w.c.CloseNow() })
-	// Changes go out after the snapshot: the forwarder is armed only now,
-	// and started at once if changes queued meanwhile.
-	fw.ctx = ctx
-	sub.Notify(fw.kick)
-	if sub.Pending() {
-		fw.kick()
-	}
-}
-
-// wsLinger is how long a forwarder waits for more changes before its
-// goroutine ends: a watcher whose hints are quiet costs no goroutine, and
-// a busy one does not start one per change.
-const wsLinger = 5 * time.Second
-
-// forwarder sends a subscription's changes to its client. Its goroutine
-// runs only while there are changes to send (and wsLinger after).
-type forwarder struct {
-	w        *wsConn
-	sub      *watch.Sub
-	frame    func(*watch.Event) []byte
-	ctx      context.Context
-	running  atomic.Bool
-	wg       sync.WaitGroup
-	stopDrop func()
-}
-
-// kick starts the goroutine unless it runs; called by the hub with its
-// locks held, so it only starts it.
-func (f *forwarder) kick() {
-	if f.running.CompareAndSwap(false, true) {
-		f.wg.Add(1)
-		go f.run()
-	}
-}
-
-func (f *forwarder) run() {
-	defer f.wg.Done()
-	w := f.w
-	for {
-		evs, err := nextWithin(f.ctx, f.sub, wsLinger)
-		var dropped *watch.DroppedError
-		switch {
-		case err == errIdle:
-			f.running.Store(false)
-			// A change queued as this stopped found it running: look again.
-			if !f.sub.Pending() || !f.running.CompareAndSwap(false, true) {
-				return
-			}
-			continue
-		case errors.As(err, &dropped):
-			// Tell the client why, and let go of it: a client this far
-			// behind is best served by reconnecting with "from". A client
-			// that does not read at all is cut by onDrop.
-			w.send(f.ctx, wsOut{Type: "error", Code: "DROPPED", Text: err.Error()})
-			_ = w.c.Close(websocket.StatusTryAgainLater, "dropped: hopelessly behind")
-			return
-		case err != nil:
-			return // closed (unsubscribe) or the connection ended
-		}
-		if !w.sendEvents(evs, f.frame) {
-			return
-		}
-	}
+	fw.start()
 }
 
 // sendEvents writes a batch of events in one system call (wsframe.go);
@@ -343,15 +289,13 @@ func wsFrame(epoch string) func(*watch.Event) []byte {
 // that nothing of it is sent after.
 func (w *wsConn) unsubscribe() {
 	w.mu.Lock()
-	sub, fw := w.sub, w.fw
-	w.sub, w.fw = nil, nil
+	sub, fw, stopDrop := w.sub, w.fw, w.stopDrop
+	w.sub, w.fw, w.stopDrop = nil, nil, nil
 	w.mu.Unlock()
 	if sub != nil {
 		sub.Close()
 		fw.wg.Wait()
-		if fw.stopDrop != nil {
-			fw.stopDrop()
-		}
+		stopDrop()
 	}
 }
 
@@ -386,5 +330,7 @@ func (p *pinger) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stopped = true
-	p.t.Stop()
+	if p.t != nil {
+		p.t.Stop()
+	}
 }
