@@ -63,7 +63,7 @@ type Config struct {
 	Ready     <-chan struct{}
 	ReadyWait time.Duration
 	Log       zerolog.Logger
-	Now         func() time.Time
+	Now       func() time.Time
 }
 
 // Stats are the running totals, for metrics.
