@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/ami/amitest"
-	"github.com/presenced/presenced/ari/aritest"
-	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/internal/cdp"
 )
 
@@ -61,17 +59,8 @@ func TestBoardInBrowser(t *testing.T) {
 	b := browser(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	fari, err := aritest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fari.Close()
-	fami, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fami.Close()
-	fami.Ast = astemu.New()
+	fari := fakeARI(t)
+	_, fami := fakeAMI(t)
 	var hs []amitest.Hint
 	conf := "[internal]\n"
 	roster := "extension,devices,name\n"
@@ -99,7 +88,7 @@ func TestBoardInBrowser(t *testing.T) {
 	const tok, readTok = "board-writer-token-0123456789", "board-reader-token-0123456789"
 	env := []string{"PRESENCED_HTTP_LISTEN=" + httpAddr, "PRESENCED_API_TOKENS=write:" + tok + ",read:" + readTok,
 		"PRESENCED_DIALPLAN=" + filepath.Join(dir, "extensions.conf"), "PRESENCED_ROSTER=" + filepath.Join(dir, "users.csv"),
-		"PRESENCED_ARI_URL=" + fari.URL(), "PRESENCED_ARI_USER=presenced", "PRESENCED_ARI_PASSWORD=pw",
+		"PRESENCED_ARI_URL=" + fari.URL(), "PRESENCED_ARI_USER=ari", "PRESENCED_ARI_PASSWORD=ari",
 		"PRESENCED_AMI_ADDR=" + fami.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw"}
 	data := filepath.Join(dir, "data")
 	p := startBinary(t, bin, data, env...)
@@ -224,11 +213,7 @@ func TestBoardUnderLoad(t *testing.T) {
 	b := browser(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	fari, err := aritest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fari.Close()
+	fari := fakeARI(t)
 	const n = 2000
 	conf := "[internal]\n"
 	for i := range n {
@@ -240,7 +225,7 @@ func TestBoardUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startBinary(t, bin, filepath.Join(dir, "data"), "PRESENCED_DIALPLAN="+filepath.Join(dir, "extensions.conf"),
-		"PRESENCED_ARI_URL="+fari.URL(), "PRESENCED_ARI_USER=presenced", "PRESENCED_ARI_PASSWORD=pw", "PRESENCED_LOG_LEVEL=info")
+		"PRESENCED_ARI_URL="+fari.URL(), "PRESENCED_ARI_USER=ari", "PRESENCED_ARI_PASSWORD=ari", "PRESENCED_LOG_LEVEL=info")
 	defer p.stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
