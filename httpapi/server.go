@@ -1,7 +1,9 @@
 // Package httpapi is presenced's HTTP surface: the operations endpoints
 // (/healthz, /readyz with what presenced cannot see, /metrics), bearer
-// tokens with scopes, and under /v1 the REST API for hints, presence and
-// webhooks, Server-Sent Events and the WebSocket protocol.
+// tokens with scopes, under /v1 the REST API for hints, presence and
+// webhooks, Server-Sent Events and the WebSocket protocol, and the board
+// at /. Event streams run on their hijacked connections, without a
+// goroutine per idle watcher (forward.go, sse_stream.go, ws.go).
 package httpapi
 
 import (
