@@ -12,7 +12,7 @@ FUZZ_TARGETS := \
 	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip \
 	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord \
 	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
-	./httpapi:FuzzSetBody ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue
+	./httpapi:FuzzSetBody ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate
 
 .PHONY: all build run test bench load fuzz lint clean
 

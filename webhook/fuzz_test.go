@@ -69,3 +69,29 @@ func FuzzDecodeValue(f *testing.F) {
 		}
 	})
 }
+
+// Any spec is refused with INVALID_ARGUMENT or accepted as a webhook whose
+// target is an http(s) URL with a host.
+func FuzzValidate(f *testing.F) {
+	f.Add("https://crm.example/hook", "", "", true, "1001@internal")
+	f.Add("http://crm.local/p?user={user}&state={state}", "GET", "0123456789abcdef", false, "")
+	f.Add("http://u:p@x/{", "get", "short", false, "@")
+	f.Fuzz(func(t *testing.T, u, method, secret string, all bool, hint string) {
+		spec := Spec{URL: u, Method: method, Secret: secret, All: all}
+		if hint != "" {
+			spec.Hints = []string{hint}
+		}
+		s, _, err := validate(spec)
+		if err != nil {
+			if presence.ErrorCode(err) != presence.CodeInvalidArgument {
+				t.Fatalf("%+v: %v", spec, err)
+			}
+			return
+		}
+		probe := strings.NewReplacer("{", "", "}", "").Replace(s.URL)
+		pu, err := url.Parse(probe)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || len(s.Secret) < minSecret {
+			t.Fatalf("accepted %+v as %+v", spec, s)
+		}
+	})
+}
