@@ -17,7 +17,7 @@ import (
 )
 
 // fakeARI starts a fake ARI for the test.
-func fakeARI(t *testing.T) *aritest.Server {
+func fakeARI(t testing.TB) *aritest.Server {
 	t.Helper()
 	srv, err := aritest.New("ari", "ari")
 	if err != nil {

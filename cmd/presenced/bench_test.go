@@ -15,7 +15,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presenced/presenced/ari"
-	"github.com/presenced/presenced/ari/aritest"
 	"github.com/presenced/presenced/watch"
 
 	"github.com/presenced/presenced/internal/loadgen"
@@ -66,11 +65,7 @@ func BenchmarkHookFloor(b *testing.B) {
 // the fake ARI's websocket to the hint's change leaving the hub, with
 // presenced in process. Reports p50 and p99.
 func BenchmarkDeviceEventToHub(b *testing.B) {
-	srv, err := aritest.New("ari", "ari")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	srv := fakeARI(b)
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "extensions.conf"), []byte("[internal]\nexten => 1001,hint,PJSIP/1001\n"), 0o644); err != nil {
 		b.Fatal(err)
@@ -103,11 +98,7 @@ func BenchmarkDeviceEventToHub(b *testing.B) {
 // BenchmarkDeviceEventBaseline: the same frame from the fake to a bare
 // websocket reader: the floor of the above.
 func BenchmarkDeviceEventBaseline(b *testing.B) {
-	srv, err := aritest.New("ari", "ari")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	srv := fakeARI(b)
 	ctx := context.Background()
 	u := strings.Replace(srv.URL(), "http://", "ws://", 1) + "/events?app=bare&api_key=ari:ari"
 	ws, _, err := websocket.Dial(ctx, u, nil)

@@ -209,14 +209,10 @@ func latency(ctx context.Context, name string, p *pool, n, changes int, trigger 
 		return result{}, err
 	}
 	co := coalesced(ctx, p.base)
-	if err := p.connect(ctx, n); err != nil {
-		p.close()
+	if err := p.open(ctx, n); err != nil {
 		return result{}, fmt.Errorf("%s: %w", name, err)
 	}
 	defer p.close()
-	if p.kind == "bare" {
-		waitCount(ctx, p.base, n)
-	}
 	time.Sleep(2 * time.Second) // idle
 	after, err := afterGC(ctx, p.base)
 	if err != nil {
@@ -249,14 +245,10 @@ func sustained(ctx context.Context, name string, p *pool, n, rate int, d time.Du
 	tr := newTracker(changes, n)
 	p.tr.Store(tr)
 	co := coalesced(ctx, p.base)
-	if err := p.connect(ctx, n); err != nil {
-		p.close()
+	if err := p.open(ctx, n); err != nil {
 		return result{}, fmt.Errorf("%s: %w", name, err)
 	}
 	defer p.close()
-	if p.kind == "bare" {
-		waitCount(ctx, p.base, n)
-	}
 	time.Sleep(time.Second)
 	sent := make([]int64, changes)
 	period := time.Second / time.Duration(rate)

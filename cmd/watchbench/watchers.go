@@ -69,6 +69,20 @@ func (p *pool) connect(ctx context.Context, n int) error {
 	return <-errs
 }
 
+// open connects n watchers and waits until the server counts them all
+// (the bare server has no snapshot to wait for); on failure it closes
+// what it opened.
+func (p *pool) open(ctx context.Context, n int) error {
+	if err := p.connect(ctx, n); err != nil {
+		p.close()
+		return err
+	}
+	if p.kind == "bare" {
+		waitCount(ctx, p.base, n)
+	}
+	return nil
+}
+
 func (p *pool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
