@@ -149,7 +149,9 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 }
 
 // presence hands one provider's presence, from a PresenceStateChange
-// event or list entry, to OnPresence.
+// event or list entry, to OnPresence. Both carry subtype and message
+// C-escaped (unlike PresenceStatus, PresenceState and Getvar, which send
+// them raw): they are unescaped here, and only here.
 func (f *Feed) presence(provider string, m *goami2.Message) {
 	if provider == "" || f.OnPresence == nil {
 		return
@@ -159,6 +161,6 @@ func (f *Feed) presence(provider string, m *goami2.Message) {
 	if err != nil {
 		p.Invalid = true
 	}
-	p.Value = presence.Value{State: st, Subtype: m.Field("Subtype"), Message: m.Field("Message")}
+	p.Value = presence.Value{State: st, Subtype: unescapeC(m.Field("Subtype")), Message: unescapeC(m.Field("Message"))}
 	f.OnPresence(provider, p)
 }

@@ -93,11 +93,13 @@ func TestFeedSyncEventsAndReconnect(t *testing.T) {
 	}
 	r.mu.Unlock()
 
-	// A change made elsewhere arrives as an event, line breaks and all.
-	srv.SetPresence("CustomPresence:1001", amitest.Presence{State: "dnd", Message: "in a meeting\nroom 2"})
+	// A change made elsewhere arrives as an event (escaped by Asterisk),
+	// quotes, backslashes, tabs and line breaks and all.
+	const sub, msg = "Büro \"日本\" it's\\ok?\t(tab)", "in a \"meeting\"\nroom 2 \\ C:\\dir\\n ${SHELL(id)}, end\r"
+	srv.SetPresence("CustomPresence:1001", amitest.Presence{State: "dnd", Subtype: sub, Message: msg})
 	r.await(t, "CustomPresence:1001=dnd")
-	if p := r.get("CustomPresence:1001"); p.Value.Message != "in a meeting\nroom 2" {
-		t.Fatalf("message %q", p.Value.Message)
+	if p := r.get("CustomPresence:1001"); p.Value.Message != msg || p.Value.Subtype != sub {
+		t.Fatalf("subtype %q message %q", p.Value.Subtype, p.Value.Message)
 	}
 
 	// Dropped; a change while away; after the reconnect the resync has it.

@@ -36,18 +36,25 @@ func readFrame(br *bufio.Reader) (string, error) {
 	}
 }
 
-// lfMark stands in for a bare "\n" inside a value while goami2 parses.
-const lfMark = "\uE00A"
+// lfMark and crMark stand in for a bare "\n" or "\r" inside a value
+// while goami2 parses: Asterisk sends raw text (PresenceStatus,
+// PresenceState, Getvar) with its line breaks and carriage returns as they
+// are (BEHAVIOUR.md 4.12), and goami2 rejects both.
+const (
+	lfMark = "\uE00A"
+	crMark = "\uE00D"
+)
 
 // parseFrame parses a whole frame with goami2, protecting bare line feeds
-// (which its parser rejects) and recovering its panics on malformed input.
+// and carriage returns (which its parser rejects) and recovering its panics
+// on malformed input.
 func parseFrame(frame string) (msg *goami2.Message, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			msg, err = nil, fmt.Errorf("ami: malformed frame %q", clip(frame))
 		}
 	}()
-	protected := protectLF(frame)
+	protected := protectBare(frame)
 	msg, err = goami2.Parse(protected)
 	if err != nil {
 		return nil, fmt.Errorf("ami: malformed frame %q: %w", clip(frame), err)
@@ -58,24 +65,32 @@ func parseFrame(frame string) (msg *goami2.Message, err error) {
 	if protected != frame {
 		out := goami2.NewMessage()
 		for _, h := range msg.Headers() {
-			out.AddField(h.Name, strings.ReplaceAll(h.Value, lfMark, "\n"))
+			out.AddField(h.Name, unprotect.Replace(h.Value))
 		}
 		msg = out
 	}
 	return msg, nil
 }
 
-func protectLF(s string) string {
-	if !strings.Contains(s, "\n") {
+var unprotect = strings.NewReplacer(lfMark, "\n", crMark, "\r")
+
+// protectBare replaces every "\n" not preceded by "\r" and every "\r" not
+// followed by "\n" with its mark.
+func protectBare(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
 		return s
 	}
 	var b strings.Builder
+	b.Grow(len(s) + 8)
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' && (i == 0 || s[i-1] != '\r') {
+		switch {
+		case s[i] == '\n' && (i == 0 || s[i-1] != '\r'):
 			b.WriteString(lfMark)
-			continue
+		case s[i] == '\r' && (i+1 == len(s) || s[i+1] != '\n'):
+			b.WriteString(crMark)
+		default:
+			b.WriteByte(s[i])
 		}
-		b.WriteByte(s[i])
 	}
 	return b.String()
 }

@@ -17,7 +17,7 @@ func TestWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	srv.Ast = astemu.New()
+	srv.Attach(astemu.New())
 	r := newRecorder()
 	f := r.feed(srv.Addr())
 	w := Writer{Feed: f}

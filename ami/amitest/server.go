@@ -1,19 +1,29 @@
 // Package amitest is a fake Asterisk manager interface for tests, speaking
-// the frames Asterisk 22 sends (BEHAVIOUR.md 4.2, 4.8 and Asterisk's
+// the frames Asterisk 22 sends (BEHAVIOUR.md 4.2, 4.8, 4.12 and Asterisk's
 // res_manager_presencestate.c and extension_state.c): the banner, Login
 // with FullyBooted after it, PresenceStateList, ExtensionStateList (an
 // error when there are no hints), PresenceState with its duplicated
 // Message key, and PresenceStateChange and PresenceStatus events. It can
 // drop every connection, and change state while nobody is connected.
+//
+// Presence lives in an emulated Asterisk (package astemu), the one the
+// fake AGI and ARI servers of a test may share: every accepted write,
+// whatever its path (an AGI or Stasis channel, AMI Setvar, SetPresence
+// standing for the CLI), is echoed as Asterisk echoes it: PresenceStatus
+// per hint with the text raw (a line break as a bare LF inside the header),
+// and PresenceStateChange with the text C-escaped; so is PresenceStateList.
+// Events go out in write order, each after Delay, if set.
 package amitest
 
 import (
 	"bufio"
+	stdb64 "encoding/base64"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/presenced/presenced/internal/astemu"
 )
@@ -30,21 +40,27 @@ type Hint struct {
 
 // Server is a fake AMI server on loopback.
 type Server struct {
-	// Ast, when set, evaluates Setvar and Getvar of dialplan functions
-	// (PRESENCE_STATE) as Asterisk does; a successful PRESENCE_STATE write
-	// then sends the presence events.
+	// Ast is the emulated Asterisk behind the fake (see Attach).
 	Ast *astemu.Asterisk
+	// Delay, when set, is how long each presence event waits before it is
+	// sent (events keep their order): a real Asterisk echoes a write a few
+	// milliseconds after answering it, sometimes later.
+	Delay func() time.Duration
 
-	mu       sync.Mutex
-	user     string
-	secret   string
-	ln       net.Listener
-	presence map[string]Presence // by provider, as written ("CustomPresence:1001")
-	order    []string
-	hints    []Hint
-	conns    map[*session]struct{}
-	actions  []string
-	wg       sync.WaitGroup
+	mu      sync.Mutex
+	user    string
+	secret  string
+	ln      net.Listener
+	hints   []Hint
+	conns   map[*session]struct{}
+	actions []string
+	wg      sync.WaitGroup
+	unwatch func()
+
+	qmu   sync.Mutex
+	queue [][]string // presence event frames waiting for the sender
+	qwake chan struct{}
+	quit  chan struct{}
 }
 
 type session struct {
@@ -59,10 +75,138 @@ func New(user, secret string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{user: user, secret: secret, ln: ln, presence: map[string]Presence{}, conns: map[*session]struct{}{}}
-	s.wg.Add(1)
+	s := &Server{user: user, secret: secret, ln: ln, conns: map[*session]struct{}{},
+		qwake: make(chan struct{}, 1), quit: make(chan struct{})}
+	s.Attach(astemu.New())
+	s.wg.Add(2)
 	go s.accept()
+	go s.send()
 	return s, nil
+}
+
+// Attach puts ast behind the fake (instead of the one New made): its
+// presence is what AMI lists and reads, and every presence write it takes
+// is sent as events.
+func (s *Server) Attach(ast *astemu.Asterisk) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unwatch != nil {
+		s.unwatch()
+	}
+	s.Ast = ast
+	s.unwatch = ast.Watch(s.echo)
+}
+
+func (s *Server) ast() *astemu.Asterisk {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Ast
+}
+
+// echo queues the events Asterisk sends for a presence write:
+// PresenceStatus for each hint using the provider (raw text), then
+// PresenceStateChange (escaped text).
+func (s *Server) echo(c astemu.PresenceChange) {
+	s.mu.Lock()
+	var frames []string
+	for _, h := range s.hints {
+		_, provs, _ := strings.Cut(h.App, ",")
+		for _, p := range strings.Split(provs, "&") {
+			if strings.EqualFold(p, c.Provider) {
+				frames = append(frames, fmt.Sprintf("Event: PresenceStatus\r\nPrivilege: call,all\r\nExten: %s\r\nContext: %s\r\nHint: %s\r\nStatus: %s\r\nSubtype: %s\r\nMessage: %s\r\n\r\n",
+					h.Exten, h.Context, h.App, c.State, c.Subtype, c.Message))
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+	frames = append(frames, fmt.Sprintf("Event: PresenceStateChange\r\nPrivilege: call,all\r\nPresentity: %s\r\nStatus: %s\r\nSubtype: %s\r\nMessage: %s\r\n\r\n",
+		c.Provider, c.State, EscapeC(c.Subtype), EscapeC(c.Message)))
+	s.qmu.Lock()
+	s.queue = append(s.queue, frames)
+	s.qmu.Unlock()
+	select {
+	case s.qwake <- struct{}{}:
+	default:
+	}
+}
+
+// send broadcasts queued presence events, in order, each after Delay.
+func (s *Server) send() {
+	defer s.wg.Done()
+	for {
+		s.qmu.Lock()
+		var next []string
+		if len(s.queue) > 0 {
+			next = s.queue[0]
+			s.queue = s.queue[1:]
+		}
+		s.qmu.Unlock()
+		if next == nil {
+			select {
+			case <-s.qwake:
+				continue
+			case <-s.quit:
+				return
+			}
+		}
+		if s.Delay != nil {
+			if d := s.Delay(); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-s.quit:
+					return
+				}
+			}
+		}
+		for _, f := range next {
+			s.Broadcast(f)
+		}
+	}
+}
+
+// Settle waits until every queued presence event has been sent.
+func (s *Server) Settle() {
+	for {
+		s.qmu.Lock()
+		n := len(s.queue)
+		s.qmu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// EscapeC is ast_escape_c (main/utils.c) as Asterisk applies it to
+// presence text on AMI: " ' ? \ and the C control escapes; everything else,
+// UTF-8 included, as it is.
+func EscapeC(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\a':
+			b.WriteString(`\a`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\v':
+			b.WriteString(`\v`)
+		case '\\', '\'', '"', '?':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // SetSecret changes the password logins need, as an edit of manager.conf.
@@ -77,6 +221,11 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Close stops the server.
 func (s *Server) Close() {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
 	_ = s.ln.Close()
 	s.Drop()
 	s.wg.Wait()
@@ -118,37 +267,17 @@ func (s *Server) SetHints(hs ...Hint) {
 	s.hints = slices.Clone(hs)
 }
 
-// SetPresence changes a provider's presence and sends the events Asterisk
-// sends: PresenceStatus for each hint using it, then PresenceStateChange.
+// SetPresence changes a provider's presence as the CLI or another
+// dialplan would, outside presenced; Asterisk then sends its events.
 func (s *Server) SetPresence(provider string, p Presence) {
-	s.setPresence(provider, p)
-	s.mu.Lock()
-	var frames []string
-	for _, h := range s.hints {
-		if strings.Contains(h.App, provider) {
-			frames = append(frames, fmt.Sprintf("Event: PresenceStatus\r\nPrivilege: call,all\r\nExten: %s\r\nContext: %s\r\nHint: %s\r\nStatus: %s\r\nSubtype: %s\r\nMessage: %s\r\n\r\n",
-				h.Exten, h.Context, h.App, p.State, p.Subtype, p.Message))
-		}
-	}
-	frames = append(frames, fmt.Sprintf("Event: PresenceStateChange\r\nPrivilege: call,all\r\nPresentity: %s\r\nStatus: %s\r\nSubtype: %s\r\nMessage: %s\r\n\r\n",
-		provider, p.State, p.Subtype, p.Message))
-	s.mu.Unlock()
-	for _, f := range frames {
-		s.Broadcast(f)
-	}
+	s.ast().SetPresence(provider, p.State, p.Subtype, p.Message)
 }
 
 // SetPresenceQuietly changes a provider's presence without events, as a
 // change made while a client was disconnected looks to that client.
-func (s *Server) SetPresenceQuietly(provider string, p Presence) { s.setPresence(provider, p) }
-
-func (s *Server) setPresence(provider string, p Presence) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.presence[provider]; !ok {
-		s.order = append(s.order, provider)
-	}
-	s.presence[provider] = p
+func (s *Server) SetPresenceQuietly(provider string, p Presence) {
+	name := provider[strings.IndexByte(provider, ':')+1:]
+	s.ast().DBPut("CustomPresence", name, p.State+","+stdb64.StdEncoding.EncodeToString([]byte(p.Subtype))+","+stdb64.StdEncoding.EncodeToString([]byte(p.Message))+",e")
 }
 
 // FullyBooted sends the event Asterisk sends when it has finished booting.
@@ -260,13 +389,19 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 	switch action {
 	case "presencestatelist":
 		s.mu.Lock()
-		frames := []string{"Response: Success\r\n" + aid + "EventList: start\r\nMessage: Presence State Changes will follow\r\n\r\n"}
-		for _, prov := range s.order {
-			p := s.presence[prov]
-			frames = append(frames, fmt.Sprintf("Event: PresenceStateChange\r\n%sPresentity: %s\r\nStatus: %s\r\nSubtype: %s\r\nMessage: %s\r\n\r\n", aid, prov, p.State, p.Subtype, p.Message))
-		}
-		frames = append(frames, fmt.Sprintf("Event: PresenceStateListComplete\r\n%sEventList: Complete\r\nListItems: %d\r\n\r\n", aid, len(s.order)))
 		s.mu.Unlock()
+		frames := []string{"Response: Success\r\n" + aid + "EventList: start\r\nMessage: Presence State Changes will follow\r\n\r\n"}
+		provs := s.ast().Providers()
+		n := 0
+		for _, prov := range provs {
+			st, sub, msg, ok := s.ast().Presence(prov)
+			if !ok {
+				continue
+			}
+			n++
+			frames = append(frames, fmt.Sprintf("Event: PresenceStateChange\r\n%sPresentity: %s\r\nStatus: %s\r\nSubtype: %s\r\nMessage: %s\r\n\r\n", aid, prov, st, EscapeC(sub), EscapeC(msg)))
+		}
+		frames = append(frames, fmt.Sprintf("Event: PresenceStateListComplete\r\n%sEventList: Complete\r\nListItems: %d\r\n\r\n", aid, n))
 		c.write(frames...)
 	case "extensionstatelist":
 		s.mu.Lock()
@@ -283,32 +418,26 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 		s.mu.Unlock()
 		c.write(frames...)
 	case "presencestate":
-		s.mu.Lock()
-		p, ok := s.presence[h["provider"]]
-		s.mu.Unlock()
+		var p Presence
+		var ok bool
+		p.State, p.Subtype, p.Message, ok = s.ast().Presence(h["provider"])
 		if !ok {
-			p = Presence{State: "not_set"}
+			c.write("Response: Error\r\n" + aid + "Message: Unable to get presence state\r\n\r\n")
+			return true
 		}
 		// The duplicated Message key is Asterisk's (BEHAVIOUR.md 4.2).
 		c.write(fmt.Sprintf("Response: Success\r\n%sMessage: Presence State\r\nState: %s\r\nSubtype: %s\r\nMessage: %s\r\nPresenceMessage: %s\r\n\r\n", aid, p.State, p.Subtype, p.Message, p.Message))
 	case "setvar":
 		name, value := h["variable"], h["value"]
-		if s.Ast == nil || !strings.HasSuffix(name, ")") || !s.Ast.WriteFunction(name, value) {
+		if !strings.HasSuffix(name, ")") || !s.ast().WriteFunction(name, value) {
 			c.write("Response: Error\r\n" + aid + "Message: Variable not set\r\n\r\n")
 			return true
 		}
 		c.write("Response: Success\r\n" + aid + "Message: Variable Set\r\n\r\n")
-		if prov, ok := strings.CutPrefix(name, "PRESENCE_STATE("); ok {
-			prov = strings.TrimSuffix(prov, ")")
-			st, _ := s.Ast.ReadFunction("PRESENCE_STATE(" + prov + ",value)")
-			sub, _ := s.Ast.ReadFunction("PRESENCE_STATE(" + prov + ",subtype)")
-			msg, _ := s.Ast.ReadFunction("PRESENCE_STATE(" + prov + ",message)")
-			s.SetPresence(prov, Presence{State: st, Subtype: sub, Message: msg})
-		}
 	case "getvar":
 		v, ok := "", false
-		if s.Ast != nil && strings.HasSuffix(h["variable"], ")") {
-			v, ok = s.Ast.ReadFunction(h["variable"])
+		if strings.HasSuffix(h["variable"], ")") {
+			v, ok = s.ast().ReadFunction(h["variable"])
 		}
 		if !ok {
 			c.write("Response: Error\r\n" + aid + "Message: Failed to get variable\r\n\r\n")

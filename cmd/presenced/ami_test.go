@@ -36,7 +36,7 @@ func fakeAMI(t *testing.T) (*astemu.Asterisk, *amitest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	srv.Ast = astemu.New()
+	srv.Attach(astemu.New())
 	return srv.Ast, srv
 }
 

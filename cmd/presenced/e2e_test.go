@@ -256,7 +256,7 @@ func TestBinaryWithFakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer amiSrv.Close()
-	amiSrv.Ast = ariSrv.Ast // one Asterisk behind both
+	amiSrv.Attach(ariSrv.Ast) // one Asterisk behind both
 	ariSrv.SetPassword("not yet")
 	amiSrv.SetSecret("not yet")
 	amiSrv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001&Stasis:presenced-dnd-1001,CustomPresence:1001", StatusText: "Idle"})

@@ -9,6 +9,7 @@
 package astemu
 
 import (
+	"sort"
 	"strings"
 	"sync"
 )
@@ -17,9 +18,14 @@ var presenceStates = []string{"not_set", "unavailable", "available", "away", "xa
 
 // Asterisk holds the shared state of one emulated Asterisk.
 type Asterisk struct {
-	mu  sync.Mutex
-	db  map[string]string // "family/key" -> value
-	log []string
+	// wmu orders writes and their announcements: watchers hear of writes
+	// in the order astdb took them, as AMI clients do.
+	wmu      sync.Mutex
+	mu       sync.Mutex
+	db       map[string]string // "family/key" -> value
+	log      []string
+	watchers map[int]func(PresenceChange)
+	nextW    int
 
 	// RejectPresence makes every PRESENCE_STATE() write fail as Asterisk
 	// fails a value it does not accept: a log line, the old value kept, and
@@ -31,7 +37,73 @@ type Asterisk struct {
 }
 
 // New returns an empty Asterisk.
-func New() *Asterisk { return &Asterisk{db: map[string]string{}} }
+func New() *Asterisk {
+	return &Asterisk{db: map[string]string{}, watchers: map[int]func(PresenceChange){}}
+}
+
+// PresenceChange is what Asterisk publishes (ast_presence_state_changed)
+// after every accepted PRESENCE_STATE() write, changed or not, whatever
+// the path of the write (a channel's Set, AGI, ARI, AMI Setvar, the CLI):
+// the provider as written and the decoded state, subtype and message.
+type PresenceChange struct {
+	Provider                string
+	State, Subtype, Message string
+}
+
+// Watch calls f after every accepted presence write, in write order, on
+// the writer's goroutine, with no lock of the Asterisk held; f must not
+// write presence itself. The returned func stops it.
+func (a *Asterisk) Watch(f func(PresenceChange)) (stop func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.nextW++
+	id := a.nextW
+	a.watchers[id] = f
+	return func() {
+		a.mu.Lock()
+		delete(a.watchers, id)
+		a.mu.Unlock()
+	}
+}
+
+// DBPut sets an astdb value as `database put` does: no event is sent, yet
+// PRESENCE_STATE() reads it at once (BEHAVIOUR.md 4.19).
+func (a *Asterisk) DBPut(family, key, value string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.db[family+"/"+key] = value
+}
+
+// Providers returns the CustomPresence providers astdb holds, in the order
+// a PresenceStateList of a real one listed them (BEHAVIOUR.md 4.12: 1003,
+// 1002, 1001).
+func (a *Asterisk) Providers() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for k := range a.db {
+		if name, ok := strings.CutPrefix(k, "CustomPresence/"); ok {
+			out = append(out, "CustomPresence:"+name)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(out)))
+	return out
+}
+
+// SetPresence changes a provider's presence as the CLI or another
+// dialplan would, outside presenced: with the base64 option, so that any
+// text goes through; it reports whether Asterisk took it.
+func (a *Asterisk) SetPresence(provider, state, subtype, message string) bool {
+	return a.WriteFunction("PRESENCE_STATE("+provider+")", state+","+base64Encode(subtype)+","+base64Encode(message)+",e")
+}
+
+// Presence reads a provider's presence, decoded, as PRESENCE_STATE() reads
+// it; ok is false when Asterisk cannot evaluate it.
+func (a *Asterisk) Presence(provider string) (state, subtype, message string, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.presenceFields(provider)
+}
 
 // DBGet returns an astdb value.
 func (a *Asterisk) DBGet(family, key string) (string, bool) {
@@ -54,33 +126,57 @@ func (a *Asterisk) logf(s string) { a.log = append(a.log, s) }
 // `Set(FUNC(args)=value)` does. It reports whether the function accepted
 // the value; AGI and ARI never tell the client.
 func (a *Asterisk) WriteFunction(name, value string) bool {
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
+	ok, ch := a.writeFunction(name, value)
+	if ok {
+		a.mu.Lock()
+		ws := make([]func(PresenceChange), 0, len(a.watchers))
+		ids := make([]int, 0, len(a.watchers))
+		for id := range a.watchers {
+			ids = append(ids, id)
+		}
+		sort.Ints(ids)
+		for _, id := range ids {
+			ws = append(ws, a.watchers[id])
+		}
+		a.mu.Unlock()
+		for _, f := range ws {
+			f(ch)
+		}
+	}
+	return ok
+}
+
+func (a *Asterisk) writeFunction(name, value string) (bool, PresenceChange) {
 	fn, args, ok := splitFunc(name)
 	if !ok || !strings.EqualFold(fn, "PRESENCE_STATE") || a.NoPresenceFunc {
 		a.mu.Lock()
 		a.logf("ERROR pbx_functions.c: Function " + fn + " not registered")
 		a.mu.Unlock()
-		return false
+		return false, PresenceChange{}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(args) < 15 || !strings.EqualFold(args[:15], "CustomPresence:") {
 		a.logf("WARNING func_presencestate.c: The PRESENCE_STATE function can only set CustomPresence: presence providers.")
-		return false
+		return false, PresenceChange{}
 	}
 	if len(args) == 15 {
 		a.logf("WARNING func_presencestate.c: PRESENCE_STATE function called with no custom device name!")
-		return false
+		return false, PresenceChange{}
 	}
 	if _, _, _, _, ok := parseData(value); !ok {
 		a.logf("WARNING func_presencestate.c: Invalid arguments to PRESENCE_STATE")
-		return false
+		return false, PresenceChange{}
 	}
 	if a.RejectPresence {
 		a.logf("WARNING func_presencestate.c: Invalid arguments to PRESENCE_STATE (forced by the test)")
-		return false
+		return false, PresenceChange{}
 	}
 	a.db["CustomPresence/"+args[15:]] = value
-	return true
+	st, sub, msg, _ := a.presenceFields(args)
+	return true, PresenceChange{Provider: args, State: st, Subtype: sub, Message: msg}
 }
 
 // ReadFunction evaluates a dialplan function read. ok is false when the
@@ -124,17 +220,10 @@ func (a *Asterisk) presenceRead(args string) (string, bool) {
 		a.logf("WARNING func_presencestate.c: PRESENCE_STATE unknown")
 		return "", false
 	}
-	state, subtype, message := "not_set", "", ""
-	if raw, ok := a.db["CustomPresence/"+provider[15:]]; ok {
-		st, sub, msg, opts, ok := parseData(raw)
-		if !ok {
-			a.logf("WARNING func_presencestate.c: PRESENCE_STATE unknown")
-			return "", false
-		}
-		state, subtype, message = st, sub, msg
-		if strings.Contains(opts, "e") {
-			subtype, message = base64DecodeLenient(subtype), base64DecodeLenient(message)
-		}
+	state, subtype, message, ok := a.presenceFields(provider)
+	if !ok {
+		a.logf("WARNING func_presencestate.c: PRESENCE_STATE unknown")
+		return "", false
 	}
 	switch strings.ToLower(field) {
 	case "value":
@@ -151,6 +240,27 @@ func (a *Asterisk) presenceRead(args string) (string, bool) {
 		return message, true
 	}
 	return "", true
+}
+
+// presenceFields reads a CustomPresence provider's stored value, decoded;
+// a.mu is held. A provider never set is not_set.
+func (a *Asterisk) presenceFields(provider string) (state, subtype, message string, ok bool) {
+	state = "not_set"
+	if len(provider) < 15 || !strings.EqualFold(provider[:15], "CustomPresence:") {
+		return "", "", "", false
+	}
+	raw, found := a.db["CustomPresence/"+provider[15:]]
+	if !found {
+		return state, "", "", true
+	}
+	st, sub, msg, opts, ok := parseData(raw)
+	if !ok {
+		return "", "", "", false
+	}
+	if strings.Contains(opts, "e") {
+		sub, msg = base64DecodeLenient(sub), base64DecodeLenient(msg)
+	}
+	return st, sub, msg, true
 }
 
 // parseData mirrors parse_data in func_presencestate.c: strsep on ','.
