@@ -52,12 +52,14 @@ func (w *worker) stop() {
 }
 
 // needs returns the first journal entry the worker may still read: the
-// journal up to it may be trimmed. A webhook that has not had its
+// journal up to it may be trimmed. It is the stored cursor, not the one in
+// memory: after a crash the worker starts again from the stored one, and
+// the entries after it must still be there. A webhook that has not had its
 // snapshot yet reads the journal after its start.
 func (w *worker) needs() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return max(w.cursor, w.sub.StartSeq)
+	return max(w.saved, w.sub.StartSeq)
 }
 
 func (w *worker) info() Info {
@@ -81,6 +83,9 @@ func (w *worker) run() {
 	defer w.save(context.Background())
 	for w.ctx.Err() == nil {
 		wake := w.m.waitChan()
+		w.mu.Lock()
+		before := w.cursor
+		w.mu.Unlock()
 		evs, next, err := w.next()
 		if err != nil {
 			w.m.cfg.Log.Error().Err(err).Str("webhook", w.sub.ID).Msg("webhook: reading the journal")
@@ -92,14 +97,18 @@ func (w *worker) run() {
 				return // stopping
 			}
 		}
+		// deliver moved the cursor past each event; next is past the
+		// entries this webhook does not select as well.
 		w.mu.Lock()
-		moved := next != w.cursor
-		w.cursor = next
+		w.cursor = max(w.cursor, next)
+		moved := w.cursor != before
 		w.mu.Unlock()
 		if moved {
+			// Stored after every batch, not only at a graceful stop: a
+			// crash repeats at most this batch.
 			w.save(w.ctx)
 			w.m.trim(w.ctx)
-			continue
+			continue // more may be waiting: read on without waiting for a change
 		}
 		select {
 		case <-wake:

@@ -572,3 +572,55 @@ func TestReadyHoldsTheJournal(t *testing.T) {
 		t.Fatalf("delivered %d", len(got))
 	}
 }
+
+// A target down while 10,000 changes happen gets every one of them once it
+// is back, with nothing else happening; the stored cursor follows the
+// deliveries as they go (not only at a graceful stop), and the journal is
+// trimmed only up to the stored cursor.
+func TestLongOutageDrainsWithoutNewChanges(t *testing.T) {
+	const n = 10000
+	tg := newTarget(t)
+	tg.setAnswer(func(hit) int { return 503 })
+	e := openEnv(t, t.TempDir(), Config{})
+	info, _ := mustCreate(t, e.m, Spec{URL: tg.srv.URL, All: true})
+	for i := range n {
+		setPresence(e.hub, fmt.Sprint(1000+i%50), presence.Away, fmt.Sprintf("n=%d", i))
+		if i%500 == 499 {
+			// Paced: a burst beyond the hub's queue would be coalesced on
+			// its way into the journal, which is not what this tests.
+			waitHead(t, e.m, uint64(i+1))
+		}
+	}
+	waitStats(t, e.m, func(st Stats) bool { return st.FailedAttempts >= 2 })
+	t0 := time.Now()
+	tg.setAnswer(nil)
+	for deadline := time.Now().Add(60 * time.Second); e.m.Stats().Delivered < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d of %d", e.m.Stats().Delivered, n)
+		}
+	}
+	t.Logf("drained in %v", time.Since(t0))
+	got := tg.delivered()
+	for i, h := range got {
+		ev := decodeEvent(t, h)
+		if ev.Presence == nil || ev.Presence.Message != fmt.Sprintf("n=%d", i) {
+			t.Fatalf("event %d: %s", i, h.body)
+		}
+	}
+	// The cursor is in the store while presenced runs.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, cursors, err := e.db.Webhooks(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cursors[info.ID] == uint64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stored cursor %d, want %d", cursors[info.ID], n)
+		}
+	}
+	if len(tg.delivered()) != n {
+		t.Fatalf("delivered %d, want %d", len(tg.delivered()), n)
+	}
+}

@@ -137,3 +137,105 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// kill -9 while a webhook delivers: after the restart deliveries resume
+// from the stored cursor: nothing journalled is missing, and at most one
+// batch (256) is delivered again, with the ids it had.
+func TestBinaryWebhookSurvivesKill9(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	var mu sync.Mutex
+	type got struct{ id, msg string }
+	var hits []got
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var ev struct {
+			ID       string
+			Presence struct{ Message string }
+		}
+		_ = json.Unmarshal(b, &ev)
+		time.Sleep(5 * time.Millisecond) // a target that takes its time
+		mu.Lock()
+		hits = append(hits, got{ev.ID, ev.Presence.Message})
+		mu.Unlock()
+	}))
+	defer target.Close()
+	const admin = "admin-token-0123456789"
+	env := []string{"PRESENCED_API_TOKENS=admin:" + admin}
+	p := startBinary(t, bin, dir, env...)
+	req, _ := http.NewRequest("POST", "http://"+p.httpAddr+"/v1/webhooks",
+		strings.NewReader(`{"url":"`+target.URL+`/presence","providers":["CustomPresence:1001"]}`))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	// The journal entries the webhook has, cursor + backlog, over the API.
+	journalled := func(p *proc) uint64 {
+		req, _ := http.NewRequest("GET", "http://"+p.httpAddr+"/v1/webhooks/"+created.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var info struct{ Status struct{ Cursor, Backlog uint64 } }
+		_ = json.NewDecoder(resp.Body).Decode(&info)
+		return info.Status.Cursor + info.Status.Backlog
+	}
+	ast := astemu.New()
+	const n = 600
+	for i := range n {
+		if c := p.hook(t, ast, "presence/set", "1001", []string{"away", "dnd", "xa"}[i%3], "", fmt.Sprintf("change %d", i)); c.Var("PRESENCED_RESULT") != "OK" {
+			t.Fatalf("hook %d: %v", i, c.Vars())
+		}
+	}
+	waitUntil(t, "every change journalled", func() bool { return journalled(p) >= n })
+	waitUntil(t, "deliveries under way", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(hits) >= 300
+	})
+	_ = p.cmd.Process.Kill() // SIGKILL: nothing is saved on the way out
+	<-p.done
+	mu.Lock()
+	before := len(hits)
+	mu.Unlock()
+	p = startBinary(t, bin, dir, env...)
+	waitUntil(t, "every change delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		seen := map[string]bool{}
+		for _, h := range hits {
+			seen[h.msg] = true
+		}
+		return len(seen) >= n
+	})
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	ids := map[string]string{}
+	repeated := 0
+	for _, h := range hits {
+		if id, ok := ids[h.msg]; ok {
+			repeated++
+			if id != h.id {
+				t.Fatalf("%q delivered again with id %s, first %s", h.msg, h.id, id)
+			}
+		}
+		ids[h.msg] = h.id
+	}
+	for i := range n {
+		if _, ok := ids[fmt.Sprintf("change %d", i)]; !ok {
+			t.Fatalf("change %d never delivered", i)
+		}
+	}
+	t.Logf("%d delivered before kill -9, %d in all, %d repeated", before, len(hits), repeated)
+	if repeated > 256 {
+		t.Fatalf("%d deliveries repeated after kill -9, more than one batch", repeated)
+	}
+	p.stop(t)
+}
