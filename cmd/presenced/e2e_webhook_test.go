@@ -182,7 +182,9 @@ func TestBinaryWebhookSurvivesKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var info struct{ Status struct{ Cursor, Backlog uint64 } }
+		var info struct {
+			Status struct{ Cursor, Backlog uint64 }
+		}
 		_ = json.NewDecoder(resp.Body).Decode(&info)
 		return info.Status.Cursor + info.Status.Backlog
 	}
