@@ -3,7 +3,6 @@ package presence
 import (
 	"context"
 	"errors"
-	"hash/maphash"
 	"maps"
 	"slices"
 	"sync"
@@ -62,9 +61,14 @@ type Config struct {
 // Service sets, reads, toggles, restores and times presence. Operations on
 // one user are serialised; different users proceed in parallel.
 type Service struct {
-	cfg   Config
-	seed  maphash.Seed
-	locks [64]sync.Mutex
+	cfg Config
+
+	// One lock per user, made when a user's operation starts and freed
+	// when its last waiter is done: a user's hook waits for nobody else's.
+	// (Lock stripes shared by users that hash alike made hooks of
+	// unrelated users wait for each other's Asterisk round trips.)
+	lmu   sync.Mutex
+	locks map[string]*userLock
 
 	rmu  sync.Mutex
 	recs map[string]Record // every user's record, as stored
@@ -96,7 +100,7 @@ func NewService(cfg Config) (*Service, error) {
 		cfg.MaxHistory = DefaultMaxHistory
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, seed: maphash.MakeSeed(), recs: map[string]Record{}, timers: map[string]expiry{}, ctx: ctx, cancel: cancel}, nil
+	return &Service{cfg: cfg, locks: map[string]*userLock{}, recs: map[string]Record{}, timers: map[string]expiry{}, ctx: ctx, cancel: cancel}, nil
 }
 
 // Start loads the stored records and arms a timer for every timed
@@ -276,9 +280,8 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	if err := ValidateUser(user); err != nil {
 		return Value{}, err
 	}
-	mu := &s.locks[maphash.String(s.seed, user)%uint64(len(s.locks))]
-	mu.Lock()
-	defer mu.Unlock()
+	unlock := s.lock(user)
+	defer unlock()
 	rec := s.record(user)
 	before := rec.Current
 	dirty := false
@@ -403,6 +406,33 @@ func (s *Service) expire(user string, at time.Time) {
 	})
 	if err != nil && !errors.Is(err, errNotDue) && s.cfg.OnError != nil {
 		s.cfg.OnError(user, err)
+	}
+}
+
+// userLock is one user's lock and how many operations hold or wait for it.
+type userLock struct {
+	mu    sync.Mutex
+	users int // guarded by Service.lmu
+}
+
+// lock takes the user's lock and returns its release.
+func (s *Service) lock(user string) (unlock func()) {
+	s.lmu.Lock()
+	l, ok := s.locks[user]
+	if !ok {
+		l = &userLock{}
+		s.locks[user] = l
+	}
+	l.users++
+	s.lmu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.lmu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.locks, user)
+		}
+		s.lmu.Unlock()
 	}
 }
 

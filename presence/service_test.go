@@ -338,3 +338,50 @@ func TestHistoryIsBounded(t *testing.T) {
 		t.Fatalf("history length %d, want 3", len(rec.History))
 	}
 }
+
+// blockingWriter holds every read until release is closed.
+type blockingWriter struct {
+	presence.Writer
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockingWriter) ReadPresence(ctx context.Context, provider string) (presence.Value, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.release
+	return b.Writer.ReadPresence(ctx, provider)
+}
+
+// One user's hook waits for nobody else's: with one user's operation stuck
+// in Asterisk, every other user's goes through (with lock stripes, some
+// of these 200 users would share the stuck user's stripe).
+func TestOneUserDoesNotWaitForAnother(t *testing.T) {
+	f := newFixture(t, false)
+	stuck := blockingWriter{Writer: f.ch, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.svc.Set(context.Background(), stuck, "1001", presence.Value{State: presence.Away})
+		done <- err
+	}()
+	<-stuck.entered
+	for i := range 200 {
+		user := "2" + strings.Repeat("0", 3-len(itoa(i))) + itoa(i)
+		if _, err := f.svc.Set(context.Background(), f.ch, user, presence.Value{State: presence.DND}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stuck.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
