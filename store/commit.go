@@ -47,7 +47,7 @@ func (d *DB) commitLoop() {
 				break more
 			}
 		}
-		err := d.bolt.Update(func(tx *bolt.Tx) error {
+		err := d.update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketUsers)
 			for _, r := range batch {
 				if err := b.Put(r.key, r.val); err != nil {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -63,7 +64,13 @@ func Open(dir string) (*DB, error) {
 		return nil, fmt.Errorf("creating data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	// bbolt takes an empty file for a new store and writes one: but an
+	// empty presenced.db is what a full disk or a bad copy leaves, not a
+	// store, and starting empty over it would forget every user quietly.
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		return nil, fmt.Errorf("data file %s is empty (0 bytes), not a presenced store; move it away to start empty", path)
+	}
+	b, err := openBolt(path)
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("data file %s is locked by another process (is another presenced running on this data directory?)", path)
@@ -73,6 +80,10 @@ func Open(dir string) (*DB, error) {
 		return nil, fmt.Errorf("opening data file %s: %w", path, err)
 	}
 	d := &DB{bolt: b, path: path, saves: make(chan saveReq), quit: make(chan struct{}), stopped: make(chan struct{})}
+	if err := d.check(); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
 	if err := d.migrate(); err != nil {
 		_ = b.Close()
 		return nil, err
@@ -81,10 +92,82 @@ func Open(dir string) (*DB, error) {
 	return d, nil
 }
 
+// openBolt is bolt.Open with its panics (a corrupt freelist page panics
+// while the file is opened) turned into ErrInvalid.
+func openBolt(path string) (b *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("%w: %v", bolterrors.ErrInvalid, p)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+}
+
+// check reads every key and value of every bucket once at start, which
+// visits every page in use, so that a corrupt page stops presenced at start
+// with a clear message rather than in the middle of a hook. (bbolt's own
+// Tx.Check is not used: it walks in a goroutine of its own, where a fault
+// on a corrupt page id cannot be recovered; see view.) It costs a read of
+// the file.
+func (d *DB) check() error {
+	var walk func(b *bolt.Bucket, depth int) error
+	walk = func(b *bolt.Bucket, depth int) error {
+		if depth > 8 {
+			return errors.New("buckets nested deeper than presenced writes them")
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if v == nil {
+				child := b.Bucket(k)
+				if child == nil {
+					return fmt.Errorf("key %q has neither a value nor a bucket", k)
+				}
+				if err := walk(child, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := d.view(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b, 0) })
+	})
+	if err != nil {
+		return fmt.Errorf("data file %s is corrupt (%w); move it away to start empty, or restore a backup", d.path, err)
+	}
+	return nil
+}
+
+// view and update are bbolt's View and Update with a panic, which is how
+// bbolt reports a corrupt page it meets, turned into an error. bbolt also
+// follows page ids from a corrupt page without checking them against the
+// file (even in Check: common.Page.FastCheck dereferences first), which
+// faults on an address outside the mapping and kills the process with
+// "fatal error: fault"; SetPanicOnFault, for this goroutine and the length
+// of the call, turns that fault into a panic recovered here as well.
+func (d *DB) view(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(d.path, &err)
+	return d.bolt.View(fn)
+}
+
+func (d *DB) update(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(d.path, &err)
+	return d.bolt.Update(fn)
+}
+
+func recoverCorrupt(path string, err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("data file %s is corrupt: %v", path, p)
+	}
+}
+
 // migrate stamps a new file with the schema version and refuses files of
 // another version.
 func (d *DB) migrate() error {
-	return d.bolt.Update(func(tx *bolt.Tx) error {
+	return d.update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return fmt.Errorf("preparing data file %s: %w", d.path, err)
@@ -126,7 +209,7 @@ func (d *DB) Close() error {
 func (d *DB) LoadRecord(_ context.Context, user string) (presence.Record, bool, error) {
 	var rec presence.Record
 	found := false
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bucketUsers).Get([]byte(user))
 		if raw == nil {
 			return nil
@@ -153,7 +236,7 @@ func (d *DB) SaveRecord(ctx context.Context, user string, rec presence.Record) e
 // Records returns every user's record.
 func (d *DB) Records(_ context.Context) (map[string]presence.Record, error) {
 	out := map[string]presence.Record{}
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
 			rec, err := decodeRecord(v)
 			if err != nil {

@@ -47,7 +47,7 @@ func readU64(b []byte) uint64 {
 // Webhooks returns every subscription's configuration and cursor.
 func (d *DB) Webhooks(_ context.Context) (configs map[string][]byte, cursors map[string]uint64, err error) {
 	configs, cursors = map[string][]byte{}, map[string]uint64{}
-	err = d.bolt.View(func(tx *bolt.Tx) error {
+	err = d.view(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketWebhooks).ForEach(func(k, v []byte) error {
 			configs[string(k)] = append([]byte(nil), v...)
 			return nil
@@ -67,7 +67,7 @@ func (d *DB) Webhooks(_ context.Context) (configs map[string][]byte, cursors map
 
 // PutWebhook stores a subscription's configuration.
 func (d *DB) PutWebhook(_ context.Context, id string, config []byte) error {
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketWebhooks).Put([]byte(id), config)
 	})
 	if err != nil {
@@ -78,7 +78,7 @@ func (d *DB) PutWebhook(_ context.Context, id string, config []byte) error {
 
 // DeleteWebhook removes a subscription and its cursor.
 func (d *DB) DeleteWebhook(_ context.Context, id string) error {
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketWebhooks).Delete([]byte(id)); err != nil {
 			return err
 		}
@@ -93,7 +93,7 @@ func (d *DB) DeleteWebhook(_ context.Context, id string) error {
 // SetWebhookCursors stores the cursors of subscriptions that still exist
 // (a cursor of one deleted meanwhile is not brought back).
 func (d *DB) SetWebhookCursors(_ context.Context, cursors map[string]uint64) error {
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		subs, b := tx.Bucket(bucketWebhooks), tx.Bucket(bucketCursors)
 		for id, seq := range cursors {
 			if subs.Get([]byte(id)) == nil {
@@ -122,7 +122,7 @@ type JournalEntry = struct {
 // AppendJournal gives entries the sequence numbers after the head, keeps
 // them in the journal and makes each its key's latest.
 func (d *DB) AppendJournal(_ context.Context, entries []JournalEntry) error {
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		meta, j, latest := tx.Bucket(bucketJMeta), tx.Bucket(bucketJournal), tx.Bucket(bucketLatest)
 		head := readU64(meta.Get(keyHead))
 		for _, e := range entries {
@@ -149,7 +149,7 @@ func (d *DB) AppendJournal(_ context.Context, entries []JournalEntry) error {
 
 // JournalState returns the head, the floor and every key's latest entry.
 func (d *DB) JournalState(_ context.Context) (head, floor uint64, latest []JournalEntry, err error) {
-	err = d.bolt.View(func(tx *bolt.Tx) error {
+	err = d.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketJMeta)
 		head, floor = readU64(meta.Get(keyHead)), readU64(meta.Get(keyFloor))
 		return tx.Bucket(bucketLatest).ForEach(func(k, v []byte) error {
@@ -169,7 +169,7 @@ func (d *DB) JournalState(_ context.Context) (head, floor uint64, latest []Journ
 // ReadJournal returns up to limit entries after seq, in order.
 func (d *DB) ReadJournal(_ context.Context, after uint64, limit int) ([]JournalEntry, error) {
 	var out []JournalEntry
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJournal).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			n, w := binary.Uvarint(v)
@@ -188,7 +188,7 @@ func (d *DB) ReadJournal(_ context.Context, after uint64, limit int) ([]JournalE
 
 // TrimJournal removes the entries up to seq and raises the floor to it.
 func (d *DB) TrimJournal(_ context.Context, upto uint64) error {
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketJMeta)
 		if upto <= readU64(meta.Get(keyFloor)) {
 			return nil
@@ -214,7 +214,7 @@ func (d *DB) TrimJournal(_ context.Context, upto uint64) error {
 // while there was no webhook to deliver to: an empty journal at head, and
 // these latest entries.
 func (d *DB) ResetJournal(_ context.Context, head uint64, latest []JournalEntry) error {
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketJournal, bucketLatest} {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
