@@ -26,12 +26,14 @@ run: build
 	./$(BIN) serve
 
 # Formatting, vet, then every test with the race detector; the seed corpora
-# of the fuzz targets run as ordinary tests.
+# of the fuzz targets run as ordinary tests. The corrupt-store test runs in
+# a build without the race detector (see store/corrupt_test.go).
 test:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'FlippedBytes' ./store
 
 # Go benchmarks, then the load command (presenced against the floor).
 bench: build
