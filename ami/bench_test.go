@@ -13,6 +13,7 @@ import (
 
 	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
 )
 
 // bigAsterisk is a fake AMI with 5,000 presence providers and 5,000 hints.
@@ -40,13 +41,7 @@ func BenchmarkResync(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		tb := hints.NewTable()
-		f := &Feed{Log: zerolog.Nop(),
-			OnPresence: func(p string, v hints.ProviderPresence) { tb.SetPresence(p, v) },
-			OnHints: func(hs []hints.Hint) {
-				for _, h := range hs {
-					tb.Put(h)
-				}
-			}}
+		f := &Feed{Log: zerolog.Nop(), Presence: tablePresence{tb}, Hints: tb}
 		c, err := dial(ctx, srv.Addr(), "ami", "ami", 10*time.Second)
 		if err != nil {
 			b.Fatal(err)
@@ -87,4 +82,12 @@ func BenchmarkResyncBaseline(b *testing.B) {
 		}
 		conn.Close()
 	}
+}
+
+// tablePresence feeds presence straight to a table, as the benchmark's
+// stand-in for the presence service.
+type tablePresence struct{ t *hints.Table }
+
+func (p tablePresence) Observe(provider string, v presence.Value, invalid bool) {
+	p.t.SetPresence(provider, hints.ProviderPresence{Value: v, Invalid: invalid})
 }

@@ -3,6 +3,7 @@ package ami
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -44,6 +45,9 @@ type conn struct {
 	notify chan struct{}
 	err    error
 	done   chan struct{}
+	// booted: Asterisk said FullyBooted on this connection (it greets a
+	// login with one once it has booted).
+	booted bool
 }
 
 // dial connects and logs in. The banner and the login response are read
@@ -117,6 +121,9 @@ func (c *conn) read() {
 				close(w.done)
 			}
 		} else if msg.IsEvent() {
+			if strings.EqualFold(msg.Field("Event"), "FullyBooted") {
+				c.booted = true
+			}
 			c.events = append(c.events, event{n: c.seen, msg: msg})
 			select {
 			case c.notify <- struct{}{}:
@@ -182,8 +189,11 @@ type ActionError struct{ Action, Message string }
 
 func (e *ActionError) Error() string { return "AMI " + e.Action + ": " + e.Message }
 
-// nextEvent waits for the next event.
-func (c *conn) nextEvent(ctx context.Context) (event, error) {
+// errWake is nextEvent's answer when wake fired first.
+var errWake = errors.New("ami: woken")
+
+// nextEvent waits for the next event, or for wake (which may be nil).
+func (c *conn) nextEvent(ctx context.Context, wake <-chan time.Time) (event, error) {
 	for {
 		c.mu.Lock()
 		if len(c.events) > 0 {
@@ -201,6 +211,8 @@ func (c *conn) nextEvent(ctx context.Context) (event, error) {
 		select {
 		case <-c.notify:
 		case <-c.done:
+		case <-wake:
+			return event{}, errWake
 		case <-ctx.Done():
 			return event{}, ctx.Err()
 		}

@@ -15,17 +15,31 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
+// PresenceSink takes presence as Asterisk reports it (presence.Service).
+type PresenceSink interface {
+	Observe(provider string, v presence.Value, invalid bool)
+}
+
+// HintSink takes the running dialplan's hints (hints.Table).
+type HintSink interface {
+	ReplaceHints(hs []hints.Hint) (changed, removed int)
+}
+
 // Feed keeps presenced's view of presence and hints in step with Asterisk
 // over AMI.
 type Feed struct {
 	Addr, User, Secret string
-	// OnPresence receives every provider's presence: the whole list after
+	// Presence receives every provider's presence: the whole list after
 	// each (re)connect, then each change.
-	OnPresence func(provider string, p hints.ProviderPresence)
-	// OnHints receives the running dialplan's hints after each
-	// (re)connect: they replace any others.
-	OnHints func(hs []hints.Hint)
-	Log     zerolog.Logger
+	Presence PresenceSink
+	// Hints receives the running dialplan's hints after each (re)connect
+	// and after each dialplan reload: they replace any others.
+	Hints HintSink
+	Log   zerolog.Logger
+	// ReloadDelay is how long the feed waits, after the ExtensionStatus
+	// burst of a dialplan reload begins, before it reads the hints again
+	// (default 200ms; the burst takes about 20 ms).
+	ReloadDelay time.Duration
 	// Timeout bounds connecting, logging in and each list (default 10s).
 	Timeout time.Duration
 	// MinBackoff and MaxBackoff bound the wait between attempts (1s, 30s).
@@ -79,8 +93,26 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 	if f.OnUp != nil {
 		f.OnUp()
 	}
+	reloadDelay := f.ReloadDelay
+	if reloadDelay <= 0 {
+		reloadDelay = 200 * time.Millisecond
+	}
+	var reload *time.Timer // armed while a reload burst is being waited out
+	var reloadC <-chan time.Time
+	defer func() {
+		if reload != nil {
+			reload.Stop()
+		}
+	}()
 	for {
-		ev, err := c.nextEvent(ctx)
+		ev, err := c.nextEvent(ctx, reloadC)
+		if errors.Is(err, errWake) {
+			reloadC = nil
+			if err := f.resyncHints(ctx, c, timeout, &synced); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -97,6 +129,21 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 					return err
 				}
 			}
+		case strings.EqualFold(name, "ExtensionStatus") && ev.n > synced.hints && synced.reloaded(ev.msg),
+			strings.EqualFold(name, "Reload") && strings.Contains(strings.ToLower(ev.msg.Field("Module")), "pbx_config"):
+			// A dialplan reload: hints may have been added, changed or
+			// removed; the burst names only survivors, with their old
+			// devices, so the list is read again once it is over.
+			if reloadC == nil {
+				if reload == nil {
+					reload = time.NewTimer(reloadDelay)
+				} else {
+					reload.Reset(reloadDelay)
+				}
+				reloadC = reload.C
+			}
+		case strings.EqualFold(name, "ExtensionStatus"):
+			synced.status[ev.msg.Field("Exten")+"@"+ev.msg.Field("Context")] = ev.msg.Field("Status")
 		}
 	}
 }
@@ -104,6 +151,30 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 type syncMark struct {
 	presence uint64 // stream position of the PresenceStateList response
 	end      uint64 // stream position after the last list
+	hints    uint64 // stream position of the last ExtensionStateList response
+	// The hints as the last ExtensionStateList gave them, and then the
+	// Status of the last ExtensionStatus of each.
+	apps   map[string]string
+	status map[string]string
+}
+
+// reloaded reports whether an unsolicited ExtensionStatus belongs to the
+// burst a dialplan reload sends (BEHAVIOUR.md 4.13), rather than to a
+// device change: it names a hint the list did not have, carries an empty
+// or different Hint (the text before the reload), or repeats the hint's
+// last Status (a device change only ever sends a new one).
+func (m *syncMark) reloaded(ev *goami2.Message) bool {
+	if ev.Field("ActionID") != "" {
+		return false
+	}
+	key := ev.Field("Exten") + "@" + ev.Field("Context")
+	app, ok := m.apps[key]
+	if !ok || ev.Field("Hint") == "" || ev.Field("Hint") != app {
+		return true
+	}
+	last, ok := m.status[key]
+	m.status[key] = ev.Field("Status")
+	return ok && last == ev.Field("Status")
 }
 
 // resync reads every presence and the running dialplan's hints.
@@ -121,25 +192,8 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 			f.presence(m.Field("Presentity"), m)
 		}
 	}
-	frames, _, err = c.action(ctx, goami2.NewAction("ExtensionStateList"), true)
-	var ae *ActionError
-	switch {
-	case errors.As(err, &ae) && strings.Contains(ae.Message, "No dialplan hints"):
-		frames = frames[:1] // a dialplan without hints
-	case err != nil:
+	if err := f.resyncHints(ctx, c, timeout, &mark); err != nil {
 		return mark, err
-	}
-	var hs []hints.Hint
-	for _, m := range frames[1:] {
-		if !strings.EqualFold(m.Field("Event"), "ExtensionStatus") {
-			continue
-		}
-		h := hints.Hint{Context: m.Field("Context"), Exten: m.Field("Exten")}
-		h.Devices, h.Providers = hints.ParseHintApp(m.Field("Hint"))
-		hs = append(hs, h)
-	}
-	if f.OnHints != nil {
-		f.OnHints(hs)
 	}
 	c.mu.Lock()
 	mark.end = c.seen
@@ -148,19 +202,60 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 	return mark, nil
 }
 
+// resyncHints reads the running dialplan's hints and hands them on. An
+// empty list before Asterisk said FullyBooted is not an empty dialplan:
+// Asterisk answers so while it boots (BEHAVIOUR.md 4.14); the hints are
+// read again at FullyBooted.
+func (f *Feed) resyncHints(ctx context.Context, c *conn, timeout time.Duration, mark *syncMark) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	frames, n, err := c.action(ctx, goami2.NewAction("ExtensionStateList"), true)
+	var ae *ActionError
+	switch {
+	case errors.As(err, &ae) && strings.Contains(ae.Message, "No dialplan hints"):
+		frames = frames[:1] // a dialplan without hints
+	case err != nil:
+		return err
+	}
+	var hs []hints.Hint
+	mark.apps, mark.status = map[string]string{}, map[string]string{}
+	for _, m := range frames[1:] {
+		if !strings.EqualFold(m.Field("Event"), "ExtensionStatus") {
+			continue
+		}
+		h := hints.Hint{Context: m.Field("Context"), Exten: m.Field("Exten")}
+		h.Devices, h.Providers = hints.ParseHintApp(m.Field("Hint"))
+		hs = append(hs, h)
+		mark.apps[h.Key()] = m.Field("Hint")
+		mark.status[h.Key()] = m.Field("Status")
+	}
+	// ExtensionStatus events before the list's response are in it.
+	mark.hints = n
+	c.mu.Lock()
+	booted := c.booted
+	c.mu.Unlock()
+	if len(hs) == 0 && !booted {
+		f.Log.Info().Msg("AMI lists no hints before Asterisk is fully booted; reading them again when it is")
+		return nil
+	}
+	if f.Hints != nil {
+		changed, removed := f.Hints.ReplaceHints(hs)
+		if changed+removed > 0 {
+			f.Log.Info().Int("hints", len(hs)).Int("changed", changed).Int("removed", removed).Msg("hints read from Asterisk")
+		}
+	}
+	return nil
+}
+
 // presence hands one provider's presence, from a PresenceStateChange
 // event or list entry, to OnPresence. Both carry subtype and message
 // C-escaped (unlike PresenceStatus, PresenceState and Getvar, which send
 // them raw): they are unescaped here, and only here.
 func (f *Feed) presence(provider string, m *goami2.Message) {
-	if provider == "" || f.OnPresence == nil {
+	if provider == "" || f.Presence == nil {
 		return
 	}
-	var p hints.ProviderPresence
 	st, err := presence.ParseState(m.Field("Status"))
-	if err != nil {
-		p.Invalid = true
-	}
-	p.Value = presence.Value{State: st, Subtype: unescapeC(m.Field("Subtype")), Message: unescapeC(m.Field("Message"))}
-	f.OnPresence(provider, p)
+	v := presence.Value{State: st, Subtype: unescapeC(m.Field("Subtype")), Message: unescapeC(m.Field("Message"))}
+	f.Presence.Observe(provider, v, err != nil)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
 )
 
 // recorder collects what a feed reports.
@@ -28,18 +29,22 @@ func newRecorder() *recorder {
 
 func (r *recorder) feed(addr string) *Feed {
 	return &Feed{Addr: addr, User: "ami", Secret: "ami", Log: zerolog.Nop(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		OnPresence: func(p string, v hints.ProviderPresence) {
-			r.mu.Lock()
-			r.presence[p] = v
-			r.mu.Unlock()
-			r.changes <- p + "=" + v.Value.State.String()
-		},
-		OnHints: func(hs []hints.Hint) {
-			r.mu.Lock()
-			r.hints = hs
-			r.mu.Unlock()
-			r.changes <- "hints"
-		}}
+		Presence: r, Hints: r}
+}
+
+func (r *recorder) Observe(p string, v presence.Value, invalid bool) {
+	r.mu.Lock()
+	r.presence[p] = hints.ProviderPresence{Value: v, Invalid: invalid}
+	r.mu.Unlock()
+	r.changes <- p + "=" + v.State.String()
+}
+
+func (r *recorder) ReplaceHints(hs []hints.Hint) (int, int) {
+	r.mu.Lock()
+	r.hints = hs
+	r.mu.Unlock()
+	r.changes <- "hints"
+	return len(hs), 0
 }
 
 func (r *recorder) get(p string) hints.ProviderPresence {
@@ -160,15 +165,8 @@ func TestFeedEventsNotLostWhenConsumerIsSlow(t *testing.T) {
 	}
 	defer srv.Close()
 	r := newRecorder()
-	var slow sync.Mutex
 	f := r.feed(srv.Addr())
-	inner := f.OnPresence
-	f.OnPresence = func(p string, v hints.ProviderPresence) {
-		slow.Lock()
-		time.Sleep(20 * time.Millisecond) // far slower than goami2's 10 ms give-up
-		slow.Unlock()
-		inner(p, v)
-	}
+	f.Presence = slowSink{r}
 	start(t, f)
 	r.await(t, "hints")
 	for i := range 20 {
@@ -223,4 +221,12 @@ func FuzzParseFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// slowSink takes far longer per event than goami2's 10 ms give-up.
+type slowSink struct{ r *recorder }
+
+func (s slowSink) Observe(p string, v presence.Value, invalid bool) {
+	time.Sleep(20 * time.Millisecond)
+	s.r.Observe(p, v, invalid)
 }

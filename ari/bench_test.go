@@ -29,7 +29,7 @@ func BenchmarkResync(b *testing.B) {
 	// The application exists while its websocket is connected.
 	d := newDevices(devs...)
 	d.notify = make(chan string, 20000)
-	f := &Feed{Client: cl, App: "presenced", Devices: d.get, OnDevice: func(n, s string) {}, Log: zerolog.Nop()}
+	f := &Feed{Client: cl, App: "presenced", Devices: d, Log: zerolog.Nop()}
 	fctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { f.Run(fctx); close(done) }()

@@ -3,7 +3,6 @@ package ari
 import (
 	"context"
 
-	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -14,7 +13,7 @@ import (
 // phone (BEHAVIOUR.md 4.10).
 type DND struct{ Client *Client }
 
-var _ dialplan.DNDDevice = DND{}
+var _ presence.DNDSwitch = DND{}
 
 // SetDND sets the user's DND device.
 func (d DND) SetDND(ctx context.Context, user string, on bool) error {

@@ -13,8 +13,19 @@ import (
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/reconnect"
 )
+
+// DeviceSink is what the feed feeds (hints.Table).
+type DeviceSink interface {
+	// Devices returns the devices to follow.
+	Devices() []string
+	// SetDevice takes a device's state.
+	SetDevice(name string, s hints.DeviceState) []hints.State
+	// DevicesChanged is closed when Devices next changes.
+	DevicesChanged() <-chan struct{}
+}
 
 // Feed keeps device states in step with Asterisk: it holds the event
 // websocket of the application, subscribes it to the devices presenced
@@ -23,10 +34,9 @@ import (
 type Feed struct {
 	Client *Client
 	App    string
-	// Devices returns the devices to follow (those of every hint).
-	Devices func() []string
-	// OnDevice receives a device's state ("NOT_INUSE").
-	OnDevice func(name, state string)
+	// Devices names the devices to follow (those of every hint) and takes
+	// their states.
+	Devices DeviceSink
 	// OnUp is called after each (re)connect and its resync, on the feed's
 	// goroutine.
 	OnUp func()
@@ -140,6 +150,8 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 			}
 		}
 	}()
+	// Taken before the devices are read, so that no change falls between.
+	changed := f.Devices.DevicesChanged()
 	if err := f.resync(ctx, true); err != nil {
 		return err
 	}
@@ -156,6 +168,11 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 	defer tick.Stop()
 	for {
 		select {
+		case <-changed:
+			changed = f.Devices.DevicesChanged()
+			if err := f.resync(ctx, false); err != nil {
+				return err
+			}
 		case <-tick.C:
 			if err := f.resync(ctx, true); err != nil {
 				return err
@@ -199,7 +216,7 @@ func (f *Feed) resync(ctx context.Context, full bool) error {
 		}
 		had = nil
 	}
-	want := f.Devices()
+	want := f.Devices.Devices()
 	slices.Sort(want)
 	var add, drop []string
 	for _, d := range want {
@@ -236,7 +253,7 @@ func (f *Feed) resync(ctx context.Context, full bool) error {
 		if err != nil {
 			return err
 		}
-		f.OnDevice(d, st)
+		f.Devices.SetDevice(d, hints.ParseDeviceState(st))
 	}
 	f.mu.Lock()
 	f.subscribed = want
@@ -276,7 +293,7 @@ func (f *Feed) event(ctx context.Context, data []byte) {
 	}
 	switch {
 	case ev.Type == "DeviceStateChanged" && ev.DeviceState.Name != "":
-		f.OnDevice(ev.DeviceState.Name, ev.DeviceState.State)
+		f.Devices.SetDevice(ev.DeviceState.Name, hints.ParseDeviceState(ev.DeviceState.State))
 	case ev.Type == "StasisStart" && ev.Channel.ID != "" && f.OnStasis != nil:
 		st := StasisStart{Channel: &Channel{Client: f.Client, ID: ev.Channel.ID}, Caller: ev.Channel.Caller.Number, Args: ev.Args}
 		select {

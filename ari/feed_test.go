@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/presenced/presenced/hints"
 	"os"
 	"strings"
 	"sync"
@@ -31,8 +32,20 @@ func (d *devices) set(name, st string) {
 	d.mu.Lock()
 	d.state[name] = st
 	d.mu.Unlock()
-	d.notify <- name + "=" + st
+	select {
+	case d.notify <- name + "=" + st:
+	default: // a benchmark does not wait for them
+	}
 }
+
+func (d *devices) SetDevice(name string, st hints.DeviceState) []hints.State {
+	d.set(name, st.String())
+	return nil
+}
+
+func (d *devices) Devices() []string { return d.get() }
+
+func (d *devices) DevicesChanged() <-chan struct{} { return nil }
 
 func (d *devices) get() []string {
 	d.mu.Lock()
@@ -76,7 +89,7 @@ func TestFeed(t *testing.T) {
 	srv, cl := fakeARI(t)
 	srv.SetDevice("PJSIP/1001", "NOT_INUSE")
 	d := newDevices("PJSIP/1001", "Stasis:presenced-dnd-1001")
-	f := &Feed{Client: cl, App: "presenced", Devices: d.get, OnDevice: d.set, Log: zerolog.Nop(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+	f := &Feed{Client: cl, App: "presenced", Devices: d, Log: zerolog.Nop(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
 	runFeed(t, f)
 	d.await(t, "PJSIP/1001=NOT_INUSE")
 	d.await(t, "Stasis:presenced-dnd-1001=UNKNOWN")
@@ -125,7 +138,7 @@ func TestFeed(t *testing.T) {
 func TestRecordedEvents(t *testing.T) {
 	srv, cl := fakeARI(t)
 	d := newDevices("PJSIP/1001")
-	f := &Feed{Client: cl, App: "presenced", Devices: d.get, OnDevice: d.set, Log: zerolog.Nop()}
+	f := &Feed{Client: cl, App: "presenced", Devices: d, Log: zerolog.Nop()}
 	runFeed(t, f)
 	d.await(t, "PJSIP/1001=INVALID")
 	file, err := os.Open(transcript.Dir() + "/ari-events.jsonl")
@@ -176,7 +189,7 @@ func TestClientErrors(t *testing.T) {
 func TestPeriodicResync(t *testing.T) {
 	srv, cl := fakeARI(t)
 	d := newDevices("Stasis:x")
-	f := &Feed{Client: cl, App: "presenced", Devices: d.get, OnDevice: d.set, Log: zerolog.Nop(), ResyncEvery: 50 * time.Millisecond}
+	f := &Feed{Client: cl, App: "presenced", Devices: d, Log: zerolog.Nop(), ResyncEvery: 50 * time.Millisecond}
 	runFeed(t, f)
 	d.await(t, "Stasis:x=UNKNOWN")
 	if err := cl.SetDeviceState(context.Background(), "Stasis:x", "BUSY"); err != nil {
@@ -201,7 +214,7 @@ func FuzzEvent(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"StasisStart","args":null,"channel":{"id":"x"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fd := &Feed{Client: &Client{}, OnDevice: func(string, string) {}, Log: zerolog.Nop(),
+		fd := &Feed{Client: &Client{}, Devices: newDevices(), Log: zerolog.Nop(),
 			OnStasis: func(context.Context, StasisStart) {}}
 		fd.init()
 		fd.event(context.Background(), data)

@@ -22,11 +22,6 @@ type HintReader interface {
 	Get(context, exten string) (hints.State, bool)
 }
 
-// DNDDevice drives the user's DND device (Stasis:presenced-dnd-<user>), so
-// that DND shows on ordinary phones' BLF keys. Nil until ARI is configured.
-type DNDDevice interface {
-	SetDND(ctx context.Context, user string, on bool) error
-}
 
 // The result variables every hook leaves on the channel.
 const (
@@ -44,12 +39,7 @@ const (
 type Hooks struct {
 	Presence *presence.Service
 	Hints    HintReader // optional
-	DND      DNDDevice  // optional
-	// OnDNDError reports a DND device that could not be set. The hook still
-	// succeeds: the presence is set, and the device is set again when ARI
-	// comes back (cmd/presenced reconciles them).
-	OnDNDError func(user string, err error)
-	Now        func() time.Time
+	Now      func() time.Time
 }
 
 // Var is one channel variable set by a hook.
@@ -247,33 +237,22 @@ func dnd(p map[string]string) presence.Value {
 	return presence.Value{State: presence.DND, Message: p["message"]}
 }
 
+// The dnd hooks are presence hooks with the state dnd; the presence
+// service drives the DND device (BUSY exactly while the presence is dnd,
+// whatever path put it there).
 func (h *Hooks) dndOn(ctx context.Context, ch Channel, user string, p map[string]string) ([]Var, error) {
 	got, err := h.Presence.Set(ctx, writer(ch), user, dnd(p))
-	return h.dndDevice(ctx, user, got, err)
+	return presenceVars(got), err
 }
 
 func (h *Hooks) dndOff(ctx context.Context, ch Channel, user string, _ map[string]string) ([]Var, error) {
 	got, err := h.Presence.Off(ctx, writer(ch), user, presence.DND)
-	return h.dndDevice(ctx, user, got, err)
+	return presenceVars(got), err
 }
 
 func (h *Hooks) dndToggle(ctx context.Context, ch Channel, user string, p map[string]string) ([]Var, error) {
 	got, err := h.Presence.Toggle(ctx, writer(ch), user, dnd(p))
-	return h.dndDevice(ctx, user, got, err)
-}
-
-// dndDevice mirrors the presence outcome on the user's DND device, when
-// one is configured.
-func (h *Hooks) dndDevice(ctx context.Context, user string, got presence.Value, err error) ([]Var, error) {
-	if err != nil {
-		return nil, err
-	}
-	if h.DND != nil {
-		if err := h.DND.SetDND(ctx, user, got.State == presence.DND); err != nil && h.OnDNDError != nil {
-			h.OnDNDError(user, err)
-		}
-	}
-	return presenceVars(got), nil
+	return presenceVars(got), err
 }
 
 func (h *Hooks) hintGet(_ context.Context, _ Channel, _ string, p map[string]string) ([]Var, error) {

@@ -74,43 +74,116 @@ func (s State) same(o State) bool {
 type entry struct {
 	hint  Hint
 	state State
+	// held: the hint's devices were replaced (a dialplan reload) and, as
+	// in Asterisk, its device and extension state stay as they were until
+	// one of its devices changes (BEHAVIOUR.md 4.13).
+	held bool
 }
 
-// Table holds every hint with its current state. It is safe for
-// concurrent use; changes are computed under its lock and returned, in the
-// order they happened, to the caller, which hands them on (to the hub).
+// Change is one real change the table made: a hint's whole state, or (Hint
+// nil) a provider's presence. Version orders the changes of one hint or
+// provider: a later change has a higher one.
+type Change struct {
+	Version  uint64
+	Hint     *State
+	Provider string // ProviderKey spelling
+	Presence ProviderPresence
+}
+
+// Sink takes the table's changes. It is called outside the table's lock,
+// so changes from different goroutines may arrive out of order: Version
+// tells which of two changes of one hint or provider is newer. It must not
+// block.
+type Sink interface {
+	Append(changes []Change)
+}
+
+// Table holds every hint with its current state and every provider's
+// presence: it is the one place where "is this a change" is decided. Every
+// source feeds it (device states, presence from presenced's own writes
+// and from Asterisk, hint sets from AMI and extensions.conf); only what
+// really changed goes to the Sink, and is returned to the caller.
 type Table struct {
+	// Sink, when set before the table is used, gets every change.
+	Sink Sink
+
 	mu        sync.Mutex
 	version   uint64
 	hints     map[string]*entry           // by Key
 	devices   map[string]DeviceState      // last known state of each device
-	providers map[string]ProviderPresence // by provider key (technology lower-cased)
+	providers map[string]ProviderPresence // by ProviderKey
+	provSeq   map[string]uint64           // by ProviderKey: the source's order of the presence held
 	byDevice  map[string]map[*entry]struct{}
 	byProv    map[string]map[*entry]struct{}
+	// devChanged is closed (and replaced) when the set of devices some
+	// hint uses changes.
+	devChanged chan struct{}
+}
+
+// DevicesChanged returns a channel closed when the set of devices some
+// hint uses next changes (a device feed then follows the new ones).
+func (t *Table) DevicesChanged() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.devChanged
+}
+
+// devicesChanged announces a change of the device set; t.mu is held.
+func (t *Table) devicesChanged() {
+	close(t.devChanged)
+	t.devChanged = make(chan struct{})
 }
 
 // NewTable returns an empty table.
 func NewTable() *Table {
 	return &Table{
 		hints: map[string]*entry{}, devices: map[string]DeviceState{}, providers: map[string]ProviderPresence{},
+		provSeq:  map[string]uint64{},
 		byDevice: map[string]map[*entry]struct{}{}, byProv: map[string]map[*entry]struct{}{},
+		devChanged: make(chan struct{}),
 	}
 }
 
-// ProviderKey is the form in which provider names compare as Asterisk
-// compares them: the technology ("CustomPresence") case-insensitively, the
-// rest exactly.
+// ProviderKey is the one spelling of a provider presenced shows:
+// "CustomPresence:1001" as in hints, whatever the case it was given in
+// ("custompresence:1001"), since Asterisk matches the technology
+// case-insensitively and the name exactly. Other technologies (which
+// presenced cannot evaluate) are lower-cased.
 func ProviderKey(p string) string {
 	tech, rest, ok := strings.Cut(p, ":")
 	if !ok {
 		return p
 	}
+	if strings.EqualFold(tech, "CustomPresence") {
+		return "CustomPresence:" + rest
+	}
 	return strings.ToLower(tech) + ":" + rest
+}
+
+// publish hands changes to the sink; t.mu is not held.
+func (t *Table) publish(hs []State, provs ...Change) {
+	if t.Sink == nil || len(hs)+len(provs) == 0 {
+		return
+	}
+	out := make([]Change, 0, len(hs)+len(provs))
+	out = append(out, provs...)
+	for i := range hs {
+		out = append(out, Change{Version: hs[i].Version, Hint: &hs[i]})
+	}
+	t.Sink.Append(out)
 }
 
 // Put adds a hint or replaces the one with the same exten@context. The
 // change is returned when the hint is new or its state differs.
 func (t *Table) Put(h Hint) (State, bool) {
+	st, ok := t.put(h)
+	if ok {
+		t.publish([]State{st})
+	}
+	return st, ok
+}
+
+func (t *Table) put(h Hint) (State, bool) {
 	h.Devices = slices.Clone(h.Devices)
 	h.Providers = slices.Clone(h.Providers)
 	t.mu.Lock()
@@ -121,13 +194,24 @@ func (t *Table) Put(h Hint) (State, bool) {
 	}
 	e := &entry{hint: h}
 	t.hints[h.Key()] = e
+	devs := len(t.byDevice)
 	for _, d := range h.Devices {
 		addIndex(t.byDevice, d, e)
+	}
+	if len(t.byDevice) != devs || existed && !slices.Equal(old.hint.Devices, h.Devices) {
+		t.devicesChanged()
 	}
 	for _, p := range h.Providers {
 		addIndex(t.byProv, ProviderKey(p), e)
 	}
 	e.state = t.compute(h)
+	if existed && !slices.Equal(old.hint.Devices, h.Devices) {
+		// Asterisk replaces the devices but does not recompute the state
+		// until one of them changes.
+		e.state.Device, e.state.Extension, e.held = old.state.Device, old.state.Extension, true
+	} else if existed && old.held {
+		e.state.Device, e.state.Extension, e.held = old.state.Device, old.state.Extension, true
+	}
 	if existed && old.state.same(e.state) && slices.Equal(old.hint.Devices, h.Devices) && slices.Equal(old.hint.Providers, h.Providers) {
 		e.state.Version = old.state.Version
 		return e.state, false
@@ -139,6 +223,14 @@ func (t *Table) Put(h Hint) (State, bool) {
 
 // Remove removes a hint; the returned state has Removed set.
 func (t *Table) Remove(context, exten string) (State, bool) {
+	st, ok := t.remove(context, exten)
+	if ok {
+		t.publish([]State{st})
+	}
+	return st, ok
+}
+
+func (t *Table) remove(context, exten string) (State, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	key := exten + "@" + context
@@ -146,8 +238,12 @@ func (t *Table) Remove(context, exten string) (State, bool) {
 	if !ok {
 		return State{}, false
 	}
+	devs := len(t.byDevice)
 	t.unindex(e)
 	delete(t.hints, key)
+	if len(t.byDevice) != devs {
+		t.devicesChanged()
+	}
 	s := e.state
 	s.Removed = true
 	s.Extension = ExtRemoved
@@ -160,26 +256,117 @@ func (t *Table) Remove(context, exten string) (State, bool) {
 // it changed.
 func (t *Table) SetDevice(name string, s DeviceState) []State {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if old, ok := t.devices[name]; ok && old == s {
+	old, ok := t.devices[name]
+	if ok && old == s {
+		t.mu.Unlock()
 		return nil
 	}
 	t.devices[name] = s
-	return t.recompute(t.byDevice[name])
+	for e := range t.byDevice[name] {
+		e.held = false // a device changed: Asterisk recomputes the hint
+	}
+	out := t.recompute(t.byDevice[name])
+	t.mu.Unlock()
+	t.publish(out)
+	return out
 }
 
 // SetPresence records a provider's presence and returns the states of the
-// hints it changed.
+// hints it changed; the provider's own change goes to the sink with them.
 func (t *Table) SetPresence(provider string, p ProviderPresence) []State {
+	return t.SetPresenceSeq(provider, p, 0)
+}
+
+// SetPresenceSeq is SetPresence for a source that numbers its changes of
+// a provider (the presence service): a change numbered below the one the
+// table holds is older and changes nothing. 0 is not numbered.
+func (t *Table) SetPresenceSeq(provider string, p ProviderPresence, seq uint64) []State {
 	p.Value.Expires = time.Time{} // presenced's own bookkeeping; Asterisk has no expiry
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	key := ProviderKey(provider)
+	t.mu.Lock()
+	if seq != 0 {
+		if seq < t.provSeq[key] {
+			t.mu.Unlock()
+			return nil
+		}
+		t.provSeq[key] = seq
+	}
 	if old, ok := t.providers[key]; ok && old.Invalid == p.Invalid && old.Value.Same(p.Value) {
+		t.mu.Unlock()
 		return nil
 	}
 	t.providers[key] = p
-	return t.recompute(t.byProv[key])
+	t.version++
+	prov := Change{Version: t.version, Provider: key, Presence: p}
+	out := t.recompute(t.byProv[key])
+	t.mu.Unlock()
+	t.publish(out, prov)
+	return out
+}
+
+// PresenceChanged takes a change the presence service reports
+// (presence.Config.OnChange), ordered by its Seq.
+func (t *Table) PresenceChanged(c presence.Change) {
+	t.SetPresenceSeq(c.Provider, ProviderPresence{Value: c.Value, Invalid: c.Invalid}, c.Seq)
+}
+
+// Presence returns a provider's presence as the table holds it.
+func (t *Table) Presence(provider string) (ProviderPresence, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.providers[ProviderKey(provider)]
+	return p, ok
+}
+
+// Providers returns every provider's presence the table holds.
+func (t *Table) Providers() map[string]ProviderPresence {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]ProviderPresence, len(t.providers))
+	for k, v := range t.providers {
+		out[k] = v
+	}
+	return out
+}
+
+// ReplaceHints makes the table hold exactly hs (the running dialplan's, or
+// extensions.conf's): new and changed hints are put, those not in hs
+// removed, and every change published.
+func (t *Table) ReplaceHints(hs []Hint) (changed, removed int) {
+	keep := make(map[string]bool, len(hs))
+	var changes []State
+	for _, h := range hs {
+		keep[h.Key()] = true
+		if st, ok := t.put(h); ok {
+			changes = append(changes, st)
+		}
+	}
+	changed = len(changes)
+	for _, st := range t.Snapshot() {
+		if !keep[st.Key()] {
+			if gone, ok := t.remove(st.Context, st.Exten); ok {
+				changes = append(changes, gone)
+				removed++
+			}
+		}
+	}
+	t.publish(changes)
+	return changed, removed
+}
+
+// DNDUsers returns the users whose DND device (presence.DNDDevice) some
+// hint shows: those whose BLF keys must follow their DND.
+func (t *Table) DNDUsers() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for d := range t.byDevice {
+		if user, ok := strings.CutPrefix(d, presence.DNDDevice("")); ok && presence.ValidateUser(user) == nil {
+			out = append(out, user)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Get returns one hint's state.
@@ -233,6 +420,9 @@ func (t *Table) recompute(es map[*entry]struct{}) []State {
 	var out []State
 	for e := range es {
 		s := t.compute(e.hint)
+		if e.held {
+			s.Device, s.Extension = e.state.Device, e.state.Extension
+		}
 		if !s.same(e.state) {
 			t.version++
 			s.Version = t.version

@@ -97,14 +97,19 @@ func TestTable(t *testing.T) {
 	if ch := tb.SetPresence("CustomPresence:2006", val(presence.Away, "lunch")); len(ch) != 1 || ch[0].Presence.State != presence.Away {
 		t.Fatalf("ranked provider: %+v", ch)
 	}
-	// Replacing a hint with new devices moves it to their states.
+	// Replacing a hint's devices (a dialplan reload) keeps its state, as
+	// Asterisk does, until one of its new devices changes (BEHAVIOUR.md 4.13).
+	before, _ := tb.Get("internal", "1001")
 	tb.SetDevice("PJSIP/1001b", Ringing)
 	s, changed = tb.Put(Hint{Context: "internal", Exten: "1001", Devices: []string{"PJSIP/1001b"}, Providers: []string{"CustomPresence:1001"}})
-	if !changed || s.Extension != ExtRinging {
-		t.Fatalf("replaced hint: %+v", s)
+	if !changed || s.Extension != before.Extension || s.Device != before.Device || s.Devices[0] != "PJSIP/1001b" {
+		t.Fatalf("replaced hint: %+v, before %+v", s, before)
 	}
 	if ch := tb.SetDevice("PJSIP/1001", InUse); len(ch) != 0 {
 		t.Fatalf("an old device still drives the hint: %+v", ch)
+	}
+	if ch := tb.SetDevice("PJSIP/1001b", Busy); len(ch) != 1 || ch[0].Extension != ExtBusy {
+		t.Fatalf("a new device's change does not recompute the hint: %+v", ch)
 	}
 	if _, changed := tb.Put(Hint{Context: "internal", Exten: "1001", Devices: []string{"PJSIP/1001b"}, Providers: []string{"CustomPresence:1001"}}); changed {
 		t.Fatal("an identical Put reported a change")

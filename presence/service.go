@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -27,15 +28,30 @@ type Store interface {
 	Records(ctx context.Context) (map[string]Record, error)
 }
 
-// Change is one visible change of a user's presence.
+// Change is one visible change of a provider's presence.
 type Change struct {
-	User     string
+	User     string // empty for a provider that is not a presenced user's
 	Provider string
 	Value    Value
 	Previous Value
+	// Invalid: Asterisk cannot evaluate the provider (Observe).
+	Invalid bool
 	// Timer is true when a timed presence ended, rather than a caller
 	// asking for the change.
 	Timer bool
+	// Elsewhere: the change was made outside presenced (a phone, the CLI,
+	// other dialplan) and seen on AMI.
+	Elsewhere bool
+	// Seq orders the changes the service reports: of two changes of one
+	// provider, the one with the higher Seq is the newer, whatever order
+	// OnChange was called in.
+	Seq uint64
+}
+
+// DNDSwitch drives the device that shows a user's DND on every phone's
+// BLF key (DNDDevice names it): on is BUSY, off INVALID.
+type DNDSwitch interface {
+	SetDND(ctx context.Context, user string, on bool) error
 }
 
 // Config configures a Service.
@@ -49,13 +65,20 @@ type Config struct {
 	Now func() time.Time
 	// MaxHistory bounds the restore memory per user (default 20).
 	MaxHistory int
-	// OnChange is called after every visible change, under that user's
-	// lock so that one user's changes arrive in order: it must return
+	// OnChange is called after every visible change: presenced's own
+	// (confirmed by Asterisk) and those made elsewhere (Observe). Calls may
+	// come from several goroutines; Change.Seq orders them. It must return
 	// quickly and must not call the service.
 	OnChange func(Change)
-	// OnError reports failures of background work (timers), which has no
-	// caller to return them to.
+	// OnError reports failures of background work (timers, the DND
+	// device), which has no caller to return them to.
 	OnError func(user string, err error)
+	// DND, when set, is the user's DND device: BUSY exactly while the
+	// user's presence is dnd, whatever put it there or took it away.
+	DND DNDSwitch
+	// EchoWait is how long a write presenced made waits for its echo on
+	// AMI (default 10s); see Observe.
+	EchoWait time.Duration
 }
 
 // Service sets, reads, toggles, restores and times presence. Operations on
@@ -73,12 +96,26 @@ type Service struct {
 	rmu  sync.Mutex
 	recs map[string]Record // every user's record, as stored
 
+	seq  uint64                // the last Change.Seq given; under rmu
+	echo map[string][]expected // by user: own writes whose AMI echo has not come; under rmu
+	dnd  map[string]bool       // by user: the DND device as last set; absent: unknown; under rmu
+	// Users whose DND device must be set again to match their presence, by
+	// the DND worker.
+	dndDirty map[string]struct{} // under rmu
+	dndWake  chan struct{}
+
 	tmu    sync.Mutex
 	timers map[string]expiry
 	closed bool
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+}
+
+// expected is a write presenced made, waiting for its AMI echo.
+type expected struct {
+	v  Value
+	at time.Time
 }
 
 // DefaultMaxHistory is the default depth of the restore memory.
@@ -99,13 +136,19 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.MaxHistory <= 0 {
 		cfg.MaxHistory = DefaultMaxHistory
 	}
+	if cfg.EchoWait <= 0 {
+		cfg.EchoWait = 10 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, locks: map[string]*userLock{}, recs: map[string]Record{}, timers: map[string]expiry{}, ctx: ctx, cancel: cancel}, nil
+	return &Service{cfg: cfg, locks: map[string]*userLock{}, recs: map[string]Record{}, timers: map[string]expiry{},
+		echo: map[string][]expected{}, dnd: map[string]bool{}, dndDirty: map[string]struct{}{}, dndWake: make(chan struct{}, 1),
+		ctx: ctx, cancel: cancel}, nil
 }
 
-// Start loads the stored records and arms a timer for every timed
-// presence; those that ended while presenced was stopped revert at once.
-// Call it before any operation.
+// Start loads the stored records, announces each user's last known
+// presence (OnChange), and arms a timer for every timed presence; those
+// that ended while presenced was stopped revert at once. Call it before
+// any operation.
 func (s *Service) Start(ctx context.Context) error {
 	recs, err := s.cfg.Store.Records(ctx)
 	if err != nil {
@@ -114,8 +157,22 @@ func (s *Service) Start(ctx context.Context) error {
 	s.rmu.Lock()
 	s.recs = maps.Clone(recs)
 	s.rmu.Unlock()
-	for user, rec := range recs {
-		s.schedule(user, rec.Current.Expires)
+	users := slices.Sorted(maps.Keys(recs))
+	for _, user := range users {
+		if s.cfg.OnChange != nil {
+			s.rmu.Lock()
+			s.seq++
+			seq := s.seq
+			s.rmu.Unlock()
+			s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: recs[user].Current, Seq: seq})
+		}
+	}
+	for _, user := range users {
+		s.schedule(user, recs[user].Current.Expires)
+	}
+	if s.cfg.DND != nil {
+		s.wg.Add(1)
+		go s.dndWorker()
 	}
 	return nil
 }
@@ -191,7 +248,7 @@ func (s *Service) Toggle(ctx context.Context, w Writer, user string, v Value) (V
 	return s.mutate(ctx, w, user, func(r *Record, now time.Time) error {
 		if r.Current.State != v.State {
 			s.push(r, v)
-		} else if !restore(r, now) {
+		} else if !restore(r, now, v.State) {
 			r.Current = Value{}
 		}
 		return nil
@@ -202,21 +259,22 @@ func (s *Service) Toggle(ctx context.Context, w Writer, user string, v Value) (V
 // timed presences that ended meanwhile. NOT_FOUND when nothing is left.
 func (s *Service) Restore(ctx context.Context, w Writer, user string) (Value, error) {
 	return s.mutate(ctx, w, user, func(r *Record, now time.Time) error {
-		if !restore(r, now) {
+		if !restore(r, now, anyState) {
 			return Errorf(CodeNotFound, "there is no earlier presence of %s to restore", user)
 		}
 		return nil
 	})
 }
 
-// Off ends state: if the user is in it, the presence before it comes back
-// (not_set when nothing is remembered); otherwise nothing changes.
+// Off ends state: if the user is in it, the most recent presence in
+// another state comes back (not_set when nothing is remembered), however
+// many times state was set; otherwise nothing changes.
 func (s *Service) Off(ctx context.Context, w Writer, user string, state State) (Value, error) {
 	return s.mutate(ctx, w, user, func(r *Record, now time.Time) error {
 		if r.Current.State != state {
 			return errUnchanged
 		}
-		if !restore(r, now) {
+		if !restore(r, now, state) {
 			r.Current = Value{}
 		}
 		return nil
@@ -257,12 +315,16 @@ func (s *Service) push(r *Record, v Value) {
 	r.Current = v
 }
 
-// restore pops the most recent remembered presence that has not ended.
-func restore(r *Record, now time.Time) bool {
+// anyState is a restore that skips no state.
+const anyState State = 255
+
+// restore pops the most recent remembered presence that has not ended and
+// is not in state skip (anyState: any state will do).
+func restore(r *Record, now time.Time, skip State) bool {
 	for len(r.History) > 0 {
 		top := r.History[len(r.History)-1]
 		r.History = r.History[:len(r.History)-1]
-		if !top.Expired(now) {
+		if !top.Expired(now) && top.State != skip {
 			r.Current = top
 			return true
 		}
@@ -271,11 +333,18 @@ func restore(r *Record, now time.Time) bool {
 }
 
 // mutate is the one path of every operation: validate the user, lock it,
-// take its record, learn what Asterisk holds now, apply op, write and
-// confirm, store, re-arm the timer and announce, all under the user's lock
-// so that changes of one user are announced in the order they happened.
-// op nil means "read, and flush if pending"; w nil means a background
-// operation.
+// take its record, learn what Asterisk holds now (through the caller's
+// channel, or the background writer: every write reads first, whatever
+// its entry, so that restore and timed presence come back to a presence
+// set elsewhere), apply op, write and confirm, store, re-arm the timer,
+// drive the DND device and announce, all under the user's lock.
+// op nil means "read, and flush if pending"; w nil means an operation
+// without a channel (REST, WebSocket, the board, a timer).
+//
+// The DND device and the presence are written in the order that never
+// shows DND on a BLF key for a user whose presence is not dnd: leaving
+// dnd, the device goes INVALID before the presence is written; entering,
+// it goes BUSY after the presence was confirmed.
 func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Record, time.Time) error) (Value, error) {
 	if err := ValidateUser(user); err != nil {
 		return Value{}, err
@@ -285,18 +354,28 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	rec := s.record(user)
 	before := rec.Current
 	dirty := false
-	if w != nil && !rec.Pending {
-		cur, err := w.ReadPresence(ctx, Provider(user))
-		if err != nil {
+	reader := w
+	if reader == nil {
+		reader = s.cfg.Background
+	}
+	if reader != nil && !rec.Pending {
+		cur, err := reader.ReadPresence(ctx, Provider(user))
+		switch {
+		case err == nil:
+			if !cur.Same(rec.Current) {
+				// Changed outside presenced (a phone, the CLI, other dialplan):
+				// that is the presence now, and it has no timer of ours.
+				rec.Current = cur.Sanitize()
+				dirty = true
+			}
+		case w == nil && ErrorCode(err) == CodeUnavailable:
+			// No channel and AMI away: go on with what presenced knows; the
+			// write waits for Asterisk (pending).
+		default:
 			return Value{}, err
 		}
-		if !cur.Same(rec.Current) {
-			// Changed outside presenced (a phone, the CLI, other dialplan):
-			// that is the presence now, and it has no timer of ours.
-			rec.Current = cur.Sanitize()
-			dirty = true
-		}
 	}
+	asterisk := rec.Current // what Asterisk holds, as far as presenced knows
 	changed := false
 	if op != nil {
 		switch err := op(&rec, s.cfg.Now()); {
@@ -309,24 +388,243 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	}
 	flush := rec.Pending && (w != nil || s.cfg.Background != nil)
 	if !changed && !dirty && !flush {
+		s.syncDNDLocked(ctx, user, rec)
 		return rec.Current, nil
 	}
 	if changed || flush {
+		if rec.Current.State != DND && s.dndMaybeOn(user, asterisk) {
+			s.setDND(ctx, user, false)
+		}
 		if err := s.write(ctx, w, user, &rec); err != nil {
+			s.markDND(user) // the device may be off while the presence stayed dnd
 			return Value{}, err
 		}
 	}
 	if err := s.cfg.Store.SaveRecord(ctx, user, rec); err != nil {
+		// Asterisk holds the new presence (it was confirmed): presenced's
+		// memory follows it, so that the API and the next operation agree
+		// with Asterisk; the store catches up with the next save.
+		s.commit(user, rec, before, w == nil && changed)
+		s.syncDNDLocked(ctx, user, rec)
 		return Value{}, WrapError(CodeInternal, err, "saving the presence record of "+user)
 	}
+	s.commit(user, rec, before, w == nil && changed)
+	s.syncDNDLocked(ctx, user, rec)
+	return rec.Current, nil
+}
+
+// commit makes rec the user's record in memory, re-arms its timer and
+// announces the change; the user's lock is held.
+func (s *Service) commit(user string, rec Record, before Value, timer bool) {
 	s.rmu.Lock()
 	s.recs[user] = rec
+	s.seq++
+	seq := s.seq
 	s.rmu.Unlock()
 	s.schedule(user, rec.Current.Expires)
 	if !before.Same(rec.Current) && s.cfg.OnChange != nil {
-		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: rec.Current, Previous: before, Timer: w == nil && changed})
+		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: rec.Current, Previous: before, Timer: timer, Seq: seq})
 	}
-	return rec.Current, nil
+}
+
+// Observe takes a provider's presence as AMI reports it
+// (PresenceStateChange events and PresenceStateList entries).
+//
+// The rule for presenced's own writes and their echoes: a write presenced
+// made and Asterisk confirmed was announced when it was confirmed, and
+// waits (at most EchoWait) for its echo. AMI delivers Asterisk's changes
+// in the order Asterisk made them, so
+//   - the echo of the newest write waiting is consumed, and changes nothing
+//     that is not already shown;
+//   - the echo of an older write, or any other value, that arrives while a
+//     write of presenced's still waits for its echo happened before that
+//     write, which Asterisk holds now: it is dropped, so a view never
+//     moves back to a value Asterisk has left;
+//   - anything else is a change made elsewhere: announced once, taken as
+//     the user's presence (the restore memory builds on it), and the DND
+//     device follows it.
+func (s *Service) Observe(provider string, v Value, invalid bool) {
+	user, err := ParseProvider(provider)
+	if err != nil {
+		// Not a presenced user's provider: shown as Asterisk reports it.
+		s.rmu.Lock()
+		s.seq++
+		seq := s.seq
+		s.rmu.Unlock()
+		if s.cfg.OnChange != nil {
+			s.cfg.OnChange(Change{Provider: provider, Value: v, Invalid: invalid, Elsewhere: true, Seq: seq})
+		}
+		return
+	}
+	now := s.cfg.Now()
+	s.rmu.Lock()
+	q := s.echo[user]
+	for len(q) > 0 && now.Sub(q[0].at) > s.cfg.EchoWait {
+		q = q[1:] // its echo was lost (AMI away at the time)
+	}
+	i := -1
+	for j := range q {
+		if !invalid && q[j].v.Same(v) {
+			i = j
+			break
+		}
+	}
+	if i >= 0 {
+		q = q[i+1:]
+	}
+	if len(q) > 0 {
+		s.echo[user] = q
+		s.rmu.Unlock()
+		return // superseded by a write of presenced's that Asterisk holds
+	}
+	delete(s.echo, user)
+	rec, known := s.recs[user]
+	before := rec.Current
+	if !invalid && i < 0 && (!known || !rec.Current.Same(v)) {
+		rec.Current = v.Sanitize()
+		rec.Current.Expires = time.Time{}
+		s.recs[user] = rec
+		if s.cfg.DND != nil {
+			if on, ok := s.dnd[user]; !ok || on != (v.State == DND) {
+				s.dndDirty[user] = struct{}{}
+				select {
+				case s.dndWake <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+	s.seq++
+	seq := s.seq
+	s.rmu.Unlock()
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: v, Previous: before, Invalid: invalid, Elsewhere: i < 0, Seq: seq})
+	}
+}
+
+// expect records a write Asterisk confirmed, whose echo is on its way.
+func (s *Service) expect(user string, v Value) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	q := s.echo[user]
+	if len(q) >= 64 {
+		q = q[1:] // a user written this often without echoes: AMI is not there
+	}
+	s.echo[user] = append(q, expected{v: v, at: s.cfg.Now()})
+}
+
+// dndMaybeOn reports whether the user's DND device may be BUSY: it was set
+// so, or is unknown and Asterisk's presence is dnd.
+func (s *Service) dndMaybeOn(user string, asterisk Value) bool {
+	if s.cfg.DND == nil {
+		return false
+	}
+	s.rmu.Lock()
+	on, ok := s.dnd[user]
+	s.rmu.Unlock()
+	return on || (!ok && asterisk.State == DND)
+}
+
+// syncDNDLocked sets the DND device to match rec when it is known not to;
+// BUSY only once the presence is in Asterisk (not pending). The user's
+// lock is held.
+func (s *Service) syncDNDLocked(ctx context.Context, user string, rec Record) {
+	if s.cfg.DND == nil {
+		return
+	}
+	want := rec.Current.State == DND && !rec.Pending
+	s.rmu.Lock()
+	on, ok := s.dnd[user]
+	s.rmu.Unlock()
+	if want && on || !want && (!on && ok || !ok && rec.Current.State != DND) {
+		return // as it should be, or unknown and never dnd here
+	}
+	s.setDND(ctx, user, want)
+}
+
+// setDND sets the device and remembers what it holds; a failure leaves it
+// unknown and is reported (the device is set again when ARI is back).
+func (s *Service) setDND(ctx context.Context, user string, on bool) {
+	err := s.cfg.DND.SetDND(ctx, user, on)
+	s.rmu.Lock()
+	if err == nil {
+		s.dnd[user] = on
+	} else {
+		delete(s.dnd, user)
+	}
+	s.rmu.Unlock()
+	if err != nil && s.cfg.OnError != nil {
+		s.cfg.OnError(user, fmt.Errorf("setting the DND device: %w", err))
+	}
+}
+
+// markDND has the DND worker set the user's device again.
+func (s *Service) markDND(user string) {
+	if s.cfg.DND == nil {
+		return
+	}
+	s.rmu.Lock()
+	delete(s.dnd, user)
+	s.dndDirty[user] = struct{}{}
+	s.rmu.Unlock()
+	select {
+	case s.dndWake <- struct{}{}:
+	default:
+	}
+}
+
+// ReconcileDND sets the DND device of each of users to match their
+// presence, forgetting what presenced thought the devices held: after ARI
+// (re)connects, since Asterisk may have restarted or DND changed while ARI
+// was away.
+func (s *Service) ReconcileDND(users []string) {
+	if s.cfg.DND == nil {
+		return
+	}
+	s.rmu.Lock()
+	for _, u := range users {
+		delete(s.dnd, u)
+		s.dndDirty[u] = struct{}{}
+	}
+	s.rmu.Unlock()
+	select {
+	case s.dndWake <- struct{}{}:
+	default:
+	}
+}
+
+// dndWorker sets the DND devices of users whose presence changed elsewhere
+// or whose device is in doubt, one at a time, off the feeds' goroutines.
+func (s *Service) dndWorker() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.dndWake:
+		case <-s.ctx.Done():
+			return
+		}
+		s.rmu.Lock()
+		users := make([]string, 0, len(s.dndDirty))
+		for u := range s.dndDirty {
+			users = append(users, u)
+		}
+		clear(s.dndDirty)
+		s.rmu.Unlock()
+		slices.Sort(users)
+		for _, u := range users {
+			if s.ctx.Err() != nil {
+				return
+			}
+			unlock := s.lock(u)
+			ctx, cancel := context.WithTimeout(s.ctx, backgroundTimeout)
+			s.rmu.Lock()
+			rec := s.recs[u]
+			s.rmu.Unlock()
+			s.syncDNDLocked(ctx, u, rec)
+			cancel()
+			unlock()
+		}
+	}
 }
 
 // write sends rec.Current to Asterisk and confirms it by reading back, since
@@ -357,6 +655,7 @@ func (s *Service) write(ctx context.Context, w Writer, user string, rec *Record)
 		return Errorf(CodeAsteriskRejected, "Asterisk did not keep the presence of %s (it holds %s)", user, got.State)
 	}
 	rec.Pending = false
+	s.expect(user, rec.Current)
 	return nil
 }
 
@@ -399,7 +698,7 @@ func (s *Service) expire(user string, at time.Time) {
 		if !r.Current.Expired(now) {
 			return errNotDue
 		}
-		if !restore(r, now) {
+		if !restore(r, now, anyState) {
 			r.Current = Value{}
 		}
 		return nil

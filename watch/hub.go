@@ -163,6 +163,21 @@ func New(cfg Config) *Hub {
 // Epoch returns the hub's epoch.
 func (h *Hub) Epoch() string { return h.epoch }
 
+var _ hints.Sink = (*Hub)(nil)
+
+// Append publishes the hint table's changes (hints.Sink).
+func (h *Hub) Append(cs []hints.Change) {
+	items := make([]Item, len(cs))
+	for i, c := range cs {
+		if c.Hint != nil {
+			items[i] = Item{Kind: KindHint, Key: c.Hint.Key(), Version: c.Version, Hint: *c.Hint}
+		} else {
+			items[i] = Item{Kind: KindPresence, Key: c.Provider, Version: c.Version, Presence: c.Presence}
+		}
+	}
+	h.Publish(items...)
+}
+
 // Publish numbers and delivers items, in order; stale ones are skipped.
 // It never blocks on a subscriber.
 func (h *Hub) Publish(items ...Item) {

@@ -56,8 +56,9 @@ func NewMain(cfg Config, log zerolog.Logger) *Main { return &Main{Config: cfg, L
 // Open opens the store, arms stored timers and starts the FastAGI server.
 // Errors (a locked store, a port in use) are returned here, at start.
 func (m *Main) Open(ctx context.Context) error {
-	m.hints = hints.NewTable()
 	m.hub = watch.New(watch.Config{})
+	m.hints = hints.NewTable()
+	m.hints.Sink = m.hub
 	if m.Config.Dialplan != "" {
 		if err := m.loadHints(); err != nil {
 			return err
@@ -99,46 +100,49 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	plog := m.Log.With().Str("component", "presence").Logger()
 	var background presence.Writer
+	var client *ari.Client
+	var dnd presence.DNDSwitch
+	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
+		client = &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword}
+		dnd = ari.DND{Client: client}
+	}
 	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
 		m.ami = &ami.Feed{
 			Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
-			Log:        m.Log.With().Str("component", "ami").Logger(),
-			OnPresence: m.providerPresence,
-			OnHints:    func(hs []hints.Hint) { m.replaceHints(hs) },
-			OnUp:       firstUp(m.flushPending),
+			Log:   m.Log.With().Str("component", "ami").Logger(),
+			Hints: m.hints,
+			OnUp:  firstUp(m.flushPending),
 		}
-		// Timed presence that ends is written over AMI, which, unlike
-		// ARI, reports a rejected value.
+		// Writes without a channel go over AMI, which, unlike ARI,
+		// reports a rejected value.
 		background = ami.Writer{Feed: m.ami}
 	}
 	m.svc, err = presence.NewService(presence.Config{
 		Store:      db,
 		Background: background,
+		DND:        dnd,
 		MaxHistory: m.Config.PresenceHistory,
 		OnChange: func(c presence.Change) {
-			m.setPresence(c.Provider, c.Value)
-			// A hook's change is in its own "hook" line; one a timer made has
-			// no other line.
-			ev := plog.Debug()
+			m.hints.PresenceChanged(c)
 			if c.Timer {
-				ev = plog.Info()
+				plog.Info().Str("user", c.User).Str("state", c.Value.State.String()).Str("previous", c.Previous.State.String()).
+					Msg("timed presence ended")
 			}
-			ev.Str("user", c.User).Str("state", c.Value.State.String()).Str("previous", c.Previous.State.String()).
-				Bool("timer", c.Timer).Msg("presence changed")
 		},
 		OnError: func(user string, err error) {
-			plog.Error().Err(err).Str("user", user).Msg("timed presence could not be ended")
+			plog.Warn().Err(err).Str("user", user).Msg("background presence work failed; it is retried when Asterisk is back")
 		},
 	})
 	if err != nil {
 		return err
 	}
+	if m.ami != nil {
+		m.ami.Presence = m.svc
+	}
+	// Start announces every stored presence: the views start from it until
+	// a feed knows better.
 	if err := m.svc.Start(ctx); err != nil {
 		return err
-	}
-	// The last known presence of every user, until a feed knows better.
-	for user, v := range m.svc.Current() {
-		m.setPresence(presence.Provider(user), v)
 	}
 	m.hooksOut, err = webhook.Open(ctx, webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout,
 		RetryMax: m.Config.WebhookRetryMax, MaxBacklog: m.Config.WebhookBacklog, UserAgent: "presenced/" + buildVersion(), Ready: synced,
@@ -147,14 +151,10 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints}
-	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
-		client := &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword}
-		m.ari = &ari.Feed{Client: client, App: m.Config.ARIApp, Devices: m.hints.Devices, OnDevice: m.deviceState,
-			OnUp: firstUp(m.reconcileDND), OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
-		m.hooks.DND = ari.DND{Client: client}
-		m.hooks.OnDNDError = func(user string, err error) {
-			m.Log.Warn().Err(err).Str("component", "ari").Str("user", user).Msg("DND device not set; it is set when ARI is back")
-		}
+	if client != nil {
+		m.ari = &ari.Feed{Client: client, App: m.Config.ARIApp, Devices: m.hints,
+			OnUp:     firstUp(func() { m.svc.ReconcileDND(m.hints.DNDUsers()) }),
+			OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
 	}
 
 	alog := m.Log.With().Str("component", "fastagi").Logger()
@@ -286,33 +286,6 @@ func (m *Main) startFeeds() {
 	}()
 }
 
-// deviceState feeds a device's state from ARI to the table and the hub.
-func (m *Main) deviceState(name, state string) {
-	m.publish(m.hints.SetDevice(name, hints.ParseDeviceState(state)))
-}
-
-// reconcileDND sets every DND device that a hint shows to what the user's
-// presence says, after ARI (re)connects: DND changed while ARI was away,
-// or an Asterisk restart, leaves them wrong otherwise.
-func (m *Main) reconcileDND() {
-	devices := map[string]bool{}
-	for _, d := range m.hints.Devices() {
-		devices[d] = true
-	}
-	current := m.svc.Current()
-	for user := range current {
-		if !devices[presence.DNDDevice(user)] {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
-		err := m.hooks.DND.SetDND(ctx, user, current[user].State == presence.DND)
-		cancel()
-		if err != nil {
-			m.Log.Warn().Err(err).Str("component", "ari").Str("user", user).Msg("DND device not reconciled")
-		}
-	}
-}
-
 // loadHints makes the table hold the hints of PRESENCED_DIALPLAN: new and
 // changed ones are put, ones no longer in the file removed, and what
 // changed is published. A file that cannot be read is an error and changes
@@ -338,7 +311,7 @@ func (m *Main) loadHints() error {
 			hs = append(hs, h.Hint)
 		}
 	}
-	changed, removed := m.replaceHints(hs)
+	changed, removed := m.hints.ReplaceHints(hs)
 	log.Info().Int("hints", len(hs)).Int("changed", changed).Int("removed", removed).
 		Int("problems", len(probs)).Msg("hints read from the dialplan")
 	return nil
@@ -358,34 +331,6 @@ func (m *Main) flushPending() {
 	}()
 }
 
-// replaceHints makes the table hold exactly hs, and publishes the changes.
-func (m *Main) replaceHints(hs []hints.Hint) (changed, removed int) {
-	keep := make(map[string]bool, len(hs))
-	var changes []hints.State
-	for _, h := range hs {
-		keep[h.Key()] = true
-		if st, ok := m.hints.Put(h); ok {
-			changes = append(changes, st)
-		}
-	}
-	changed = len(changes)
-	defer func() {
-		if m.ari != nil && changed+removed > 0 {
-			m.ari.Refresh() // follow the devices of new hints
-		}
-	}()
-	for _, st := range m.hints.Snapshot() {
-		if !keep[st.Key()] {
-			if gone, ok := m.hints.Remove(st.Context, st.Exten); ok {
-				changes = append(changes, gone)
-				removed++
-			}
-		}
-	}
-	m.publish(changes)
-	return changed, removed
-}
-
 // ReloadHints reads PRESENCED_DIALPLAN again (after the admin's `dialplan
 // reload`); without one, or while AMI (whose hints are the running
 // dialplan's and win) is connected, it does nothing.
@@ -403,33 +348,6 @@ func (m *Main) ReloadHints() error {
 		}
 	}
 	return m.loadHints()
-}
-
-// setPresence feeds a presence presenced set or read to the hint table
-// and the hub.
-func (m *Main) setPresence(provider string, v presence.Value) {
-	m.providerPresence(provider, hints.ProviderPresence{Value: v})
-}
-
-// providerPresence feeds a provider's presence (from presenced or from
-// AMI) to the hint table and the hub: the provider's own change, then the
-// hints it changed.
-func (m *Main) providerPresence(provider string, p hints.ProviderPresence) {
-	p.Value.Expires = time.Time{}
-	m.hub.Publish(watch.Item{Kind: watch.KindPresence, Key: hints.ProviderKey(provider), Presence: p})
-	m.publish(m.hints.SetPresence(provider, p))
-}
-
-// publish hands hint changes to the hub, which orders them by version.
-func (m *Main) publish(states []hints.State) {
-	if len(states) == 0 {
-		return
-	}
-	items := make([]watch.Item, len(states))
-	for i, st := range states {
-		items[i] = watch.Item{Kind: watch.KindHint, Key: st.Key(), Version: st.Version, Hint: st}
-	}
-	m.hub.Publish(items...)
 }
 
 // AGIAddr returns the FastAGI listen address.
