@@ -22,7 +22,6 @@ type HintReader interface {
 	Get(context, exten string) (hints.State, bool)
 }
 
-
 // The result variables every hook leaves on the channel.
 const (
 	VarResult      = "PRESENCED_RESULT"

@@ -147,4 +147,3 @@ func TestEmptyFileIsNotAStore(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
-
