@@ -91,3 +91,5 @@ type tablePresence struct{ t *hints.Table }
 func (p tablePresence) Observe(provider string, v presence.Value, invalid bool) {
 	p.t.SetPresence(provider, hints.ProviderPresence{Value: v, Invalid: invalid})
 }
+
+func (p tablePresence) ForgetEchoes() {}

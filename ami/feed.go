@@ -18,6 +18,9 @@ import (
 // PresenceSink takes presence as Asterisk reports it (presence.Service).
 type PresenceSink interface {
 	Observe(provider string, v presence.Value, invalid bool)
+	// ForgetEchoes is called when a connection is made, before the
+	// presence list is read: events of the connection before are lost.
+	ForgetEchoes()
 }
 
 // HintSink takes the running dialplan's hints (hints.Table).
@@ -182,6 +185,9 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var mark syncMark
+	if f.Presence != nil {
+		f.Presence.ForgetEchoes()
+	}
 	frames, n, err := c.action(ctx, goami2.NewAction("PresenceStateList"), true)
 	if err != nil {
 		return mark, err

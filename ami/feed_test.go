@@ -39,6 +39,8 @@ func (r *recorder) Observe(p string, v presence.Value, invalid bool) {
 	r.changes <- p + "=" + v.State.String()
 }
 
+func (r *recorder) ForgetEchoes() {}
+
 func (r *recorder) ReplaceHints(hs []hints.Hint) (int, int) {
 	r.mu.Lock()
 	r.hints = hs
@@ -230,3 +232,5 @@ func (s slowSink) Observe(p string, v presence.Value, invalid bool) {
 	time.Sleep(20 * time.Millisecond)
 	s.r.Observe(p, v, invalid)
 }
+
+func (s slowSink) ForgetEchoes() {}

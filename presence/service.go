@@ -79,6 +79,11 @@ type Config struct {
 	// EchoWait is how long a write presenced made waits for its echo on
 	// AMI (default 10s); see Observe.
 	EchoWait time.Duration
+	// Observed: changes made elsewhere are reported through Observe (AMI is
+	// configured). A change an operation finds when it reads Asterisk first
+	// is then left to Observe, which has it in Asterisk's order; without
+	// it, the operation announces it.
+	Observed bool
 }
 
 // Service sets, reads, toggles, restores and times presence. Operations on
@@ -112,10 +117,19 @@ type Service struct {
 	wg     sync.WaitGroup
 }
 
+// nextSeq returns a new Change.Seq.
+func (s *Service) nextSeq() uint64 {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.seq++
+	return s.seq
+}
+
 // expected is a write presenced made, waiting for its AMI echo.
 type expected struct {
-	v  Value
-	at time.Time
+	v   Value
+	at  time.Time
+	seq uint64
 }
 
 // DefaultMaxHistory is the default depth of the restore memory.
@@ -160,11 +174,7 @@ func (s *Service) Start(ctx context.Context) error {
 	users := slices.Sorted(maps.Keys(recs))
 	for _, user := range users {
 		if s.cfg.OnChange != nil {
-			s.rmu.Lock()
-			s.seq++
-			seq := s.seq
-			s.rmu.Unlock()
-			s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: recs[user].Current, Seq: seq})
+			s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: recs[user].Current, Seq: s.nextSeq()})
 		}
 	}
 	for _, user := range users {
@@ -358,7 +368,9 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	if reader == nil {
 		reader = s.cfg.Background
 	}
+	var readSeq uint64
 	if reader != nil && !rec.Pending {
+		readSeq = s.nextSeq() // before the read: what it finds is at least this new
 		cur, err := reader.ReadPresence(ctx, Provider(user))
 		switch {
 		case err == nil:
@@ -376,6 +388,14 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 		}
 	}
 	asterisk := rec.Current // what Asterisk holds, as far as presenced knows
+	// seq places the announcement of this operation among the changes AMI
+	// reports: at the moment Asterisk was seen to hold the value announced
+	// (read, or written and confirmed), so that a change made elsewhere
+	// and reported meanwhile is not undone by it.
+	var seq uint64
+	if dirty {
+		seq = readSeq
+	}
 	changed := false
 	if op != nil {
 		switch err := op(&rec, s.cfg.Now()); {
@@ -395,34 +415,42 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 		if rec.Current.State != DND && s.dndMaybeOn(user, asterisk) {
 			s.setDND(ctx, user, false)
 		}
-		if err := s.write(ctx, w, user, &rec); err != nil {
+		wseq, err := s.write(ctx, w, user, &rec)
+		if err != nil {
 			s.markDND(user) // the device may be off while the presence stayed dnd
 			return Value{}, err
 		}
+		seq = wseq
+	}
+	if seq == 0 {
+		seq = s.nextSeq() // pending: what presenced knows, as of now
 	}
 	if err := s.cfg.Store.SaveRecord(ctx, user, rec); err != nil {
 		// Asterisk holds the new presence (it was confirmed): presenced's
 		// memory follows it, so that the API and the next operation agree
 		// with Asterisk; the store catches up with the next save.
-		s.commit(user, rec, before, w == nil && changed)
+		s.commit(user, rec, before, w == nil && changed, seq, s.announced(changed || flush))
 		s.syncDNDLocked(ctx, user, rec)
 		return Value{}, WrapError(CodeInternal, err, "saving the presence record of "+user)
 	}
-	s.commit(user, rec, before, w == nil && changed)
+	s.commit(user, rec, before, w == nil && changed, seq, s.announced(changed || flush))
 	s.syncDNDLocked(ctx, user, rec)
 	return rec.Current, nil
 }
 
+// announced reports whether a change an operation made or found is to be
+// announced by it: a write, or a value found by reading Asterisk first
+// when no Observe stream reports it.
+func (s *Service) announced(wrote bool) bool { return wrote || !s.cfg.Observed }
+
 // commit makes rec the user's record in memory, re-arms its timer and
 // announces the change; the user's lock is held.
-func (s *Service) commit(user string, rec Record, before Value, timer bool) {
+func (s *Service) commit(user string, rec Record, before Value, timer bool, seq uint64, announce bool) {
 	s.rmu.Lock()
 	s.recs[user] = rec
-	s.seq++
-	seq := s.seq
 	s.rmu.Unlock()
 	s.schedule(user, rec.Current.Expires)
-	if !before.Same(rec.Current) && s.cfg.OnChange != nil {
+	if announce && !before.Same(rec.Current) && s.cfg.OnChange != nil {
 		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: rec.Current, Previous: before, Timer: timer, Seq: seq})
 	}
 }
@@ -431,18 +459,26 @@ func (s *Service) commit(user string, rec Record, before Value, timer bool) {
 // (PresenceStateChange events and PresenceStateList entries).
 //
 // The rule for presenced's own writes and their echoes: a write presenced
-// made and Asterisk confirmed was announced when it was confirmed, and
-// waits (at most EchoWait) for its echo. AMI delivers Asterisk's changes
-// in the order Asterisk made them, so
-//   - the echo of the newest write waiting is consumed, and changes nothing
-//     that is not already shown;
-//   - the echo of an older write, or any other value, that arrives while a
-//     write of presenced's still waits for its echo happened before that
-//     write, which Asterisk holds now: it is dropped, so a view never
-//     moves back to a value Asterisk has left;
-//   - anything else is a change made elsewhere: announced once, taken as
-//     the user's presence (the restore memory builds on it), and the DND
-//     device follows it.
+// makes is expected (before it is made: its echo may come before the
+// read-back that confirms it), announced once Asterisk confirmed it, and
+// its echo announces nothing new. AMI delivers Asterisk's changes in the
+// order Asterisk made them, and the echoes of presenced's writes in the
+// order it wrote, so for each user:
+//   - an event equal to the oldest write still expected is taken for its
+//     echo; if later writes are still expected, it announces nothing (they
+//     are newer, and shown already);
+//   - any other event while a write is expected happened before that
+//     write, which Asterisk holds now: it is dropped, so a view never moves
+//     back to a value Asterisk has left;
+//   - while a write waits for Asterisk (pending), events are dropped too:
+//     the write, when it goes out, replaces what they say;
+//   - with nothing expected, an event is a change made elsewhere: announced
+//     once, taken as the user's presence (the restore memory builds on it),
+//     and the DND device follows it.
+//
+// An expected echo that does not come within EchoWait (AMI was away) is
+// forgotten, and so is every expected echo when AMI reconnects
+// (ForgetEchoes), since the list read then says what Asterisk holds.
 func (s *Service) Observe(provider string, v Value, invalid bool) {
 	user, err := ParseProvider(provider)
 	if err != nil {
@@ -463,22 +499,23 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 		q = q[1:] // its echo was lost (AMI away at the time)
 	}
 	i := -1
-	for j := range q {
-		if !invalid && q[j].v.Same(v) {
-			i = j
-			break
+	if len(q) > 0 && !invalid && q[0].v.Same(v) {
+		i = 0
+		q = q[1:]
+	}
+	rec, known := s.recs[user]
+	if len(q) > 0 || rec.Pending {
+		if len(q) > 0 {
+			s.echo[user] = q
+		} else {
+			delete(s.echo, user)
 		}
-	}
-	if i >= 0 {
-		q = q[i+1:]
-	}
-	if len(q) > 0 {
-		s.echo[user] = q
 		s.rmu.Unlock()
-		return // superseded by a write of presenced's that Asterisk holds
+		// Superseded by a write of presenced's that Asterisk holds, or
+		// will hold: a pending write waits for Asterisk to come back.
+		return
 	}
 	delete(s.echo, user)
-	rec, known := s.recs[user]
 	before := rec.Current
 	if !invalid && i < 0 && (!known || !rec.Current.Same(v)) {
 		rec.Current = v.Sanitize()
@@ -502,15 +539,44 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 	}
 }
 
-// expect records a write Asterisk confirmed, whose echo is on its way.
-func (s *Service) expect(user string, v Value) {
+// ForgetEchoes forgets every expected echo: AMI reconnected, and the
+// echoes of writes made while it was away are lost; the presence list
+// read next says what Asterisk holds.
+func (s *Service) ForgetEchoes() {
+	s.rmu.Lock()
+	clear(s.echo)
+	s.rmu.Unlock()
+}
+
+// expect records a write about to be made, whose echo will come, and
+// returns the Seq of its announcement.
+func (s *Service) expect(user string, v Value) uint64 {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	q := s.echo[user]
 	if len(q) >= 64 {
 		q = q[1:] // a user written this often without echoes: AMI is not there
 	}
-	s.echo[user] = append(q, expected{v: v, at: s.cfg.Now()})
+	s.seq++
+	s.echo[user] = append(q, expected{v: v, at: s.cfg.Now(), seq: s.seq})
+	return s.seq
+}
+
+// unexpect forgets an expected echo: the write failed, or Asterisk did
+// not keep it.
+func (s *Service) unexpect(user string, seq uint64) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	q := s.echo[user]
+	for i, e := range q {
+		if e.seq == seq {
+			s.echo[user] = append(q[:i:i], q[i+1:]...)
+			break
+		}
+	}
+	if len(s.echo[user]) == 0 {
+		delete(s.echo, user)
+	}
 }
 
 // dndMaybeOn reports whether the user's DND device may be BUSY: it was set
@@ -629,34 +695,37 @@ func (s *Service) dndWorker() {
 
 // write sends rec.Current to Asterisk and confirms it by reading back, since
 // Asterisk reports success for values it rejected.
-func (s *Service) write(ctx context.Context, w Writer, user string, rec *Record) error {
+func (s *Service) write(ctx context.Context, w Writer, user string, rec *Record) (uint64, error) {
 	background := w == nil
 	if background {
 		w = s.cfg.Background
 	}
 	if w == nil {
 		rec.Pending = true
-		return nil
+		return 0, nil
 	}
 	provider := Provider(user)
+	// The echo is expected before the write: it may come over AMI before
+	// the read-back below has its answer.
+	seq := s.expect(user, rec.Current)
 	err := w.WritePresence(ctx, provider, Encode(rec.Current))
 	var got Value
 	if err == nil {
 		got, err = w.ReadPresence(ctx, provider)
 	}
+	if err == nil && !got.Same(rec.Current) {
+		err = Errorf(CodeAsteriskRejected, "Asterisk did not keep the presence of %s (it holds %s)", user, got.State)
+	}
 	if err != nil {
+		s.unexpect(user, seq)
 		if background && ErrorCode(err) == CodeUnavailable {
 			rec.Pending = true
-			return nil
+			return 0, nil
 		}
-		return err
-	}
-	if !got.Same(rec.Current) {
-		return Errorf(CodeAsteriskRejected, "Asterisk did not keep the presence of %s (it holds %s)", user, got.State)
+		return 0, err
 	}
 	rec.Pending = false
-	s.expect(user, rec.Current)
-	return nil
+	return seq, nil
 }
 
 // schedule arms (or, for a zero time, disarms) the user's expiry timer.

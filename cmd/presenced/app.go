@@ -121,6 +121,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Store:      db,
 		Background: background,
 		DND:        dnd,
+		Observed:   m.ami != nil,
 		MaxHistory: m.Config.PresenceHistory,
 		OnChange: func(c presence.Change) {
 			m.hints.PresenceChanged(c)
