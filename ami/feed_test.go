@@ -3,6 +3,7 @@ package ami
 import (
 	"bufio"
 	"context"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -234,3 +235,64 @@ func (s slowSink) Observe(p string, v presence.Value, invalid bool) {
 }
 
 func (s slowSink) ForgetEchoes() {}
+
+// Hints added, changed and removed by a `dialplan reload` are followed
+// within a second, from the burst Asterisk sends (BEHAVIOUR.md 4.13); a
+// device change's ExtensionStatus reads nothing again.
+func TestFeedFollowsDialplanReload(t *testing.T) {
+	srv, err := amitest.New("ami", "ami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	base := []amitest.Hint{
+		{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 4, StatusText: "Unavailable"},
+		{Exten: "1002", Context: "internal", App: "PJSIP/1002,CustomPresence:1002", Status: 4, StatusText: "Unavailable"},
+		{Exten: "1953", Context: "internal", App: "Custom:rec1953,CustomPresence:1003", Status: 1, StatusText: "InUse"},
+	}
+	srv.SetHints(base...)
+	tb := hints.NewTable()
+	f := &Feed{Addr: srv.Addr(), User: "ami", Secret: "ami", Log: zerolog.Nop(), Presence: newRecorder(), Hints: tb}
+	start(t, f)
+	follows := func(what string, want map[string]string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for {
+			got := map[string]string{}
+			for _, st := range tb.Snapshot() {
+				got[st.Key()] = st.App()
+			}
+			if maps.Equal(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the table holds %v, want %v", what, got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	follows("start", map[string]string{"1001@internal": base[0].App, "1002@internal": base[1].App, "1953@internal": base[2].App})
+	lists := func() int {
+		n := 0
+		for _, a := range srv.Actions() {
+			if a == "ExtensionStateList" {
+				n++
+			}
+		}
+		return n
+	}
+	before := lists()
+	srv.SetHintStatus("1953", "internal", 0, "Idle") // a device change
+	time.Sleep(300 * time.Millisecond)
+	if lists() != before {
+		t.Fatal("a device change's ExtensionStatus made the feed read the hints again")
+	}
+	// Added 1952, changed 1001's devices, removed 1953.
+	srv.Reload(amitest.Hint{Exten: "1001", Context: "internal", App: "Custom:rec1953,CustomPresence:1001", Status: 1, StatusText: "InUse"},
+		base[1], amitest.Hint{Exten: "1952", Context: "internal", App: "PJSIP/1002,CustomPresence:1002", Status: 4, StatusText: "Unavailable"})
+	follows("reload", map[string]string{"1001@internal": "Custom:rec1953,CustomPresence:1001", "1002@internal": base[1].App,
+		"1952@internal": "PJSIP/1002,CustomPresence:1002"})
+	// Only a removal: the survivors' burst repeats their states.
+	srv.Reload(base[1])
+	follows("removal", map[string]string{"1002@internal": base[1].App})
+}

@@ -260,6 +260,60 @@ func (s *Server) Actions() []string {
 	return slices.Clone(s.actions)
 }
 
+// Reload is `dialplan reload` with hs as the new hints, as Asterisk 22
+// does it (BEHAVIOUR.md 4.13): one unsolicited ExtensionStatus per hint
+// that exists after the reload, in order, whose Hint is the text before
+// the reload (empty for a new hint) and whose Status is the one given
+// (computed from the new devices); nothing for a removed hint; no Reload
+// event. A hint whose devices changed keeps its stored state (what
+// ExtensionStateList says) until SetHintStatus, as Asterisk keeps it until
+// one of its devices changes.
+func (s *Server) Reload(hs ...Hint) {
+	s.mu.Lock()
+	old := map[string]Hint{}
+	for _, h := range s.hints {
+		old[h.Exten+"@"+h.Context] = h
+	}
+	frames := make([]string, 0, len(hs))
+	stored := make([]Hint, 0, len(hs))
+	for _, h := range hs {
+		o, existed := old[h.Exten+"@"+h.Context]
+		before := ""
+		if existed {
+			before = o.App
+		}
+		frames = append(frames, fmt.Sprintf("Event: ExtensionStatus\r\nPrivilege: call,all\r\nExten: %s\r\nContext: %s\r\nHint: %s\r\nStatus: %d\r\nStatusText: %s\r\n\r\n",
+			h.Exten, h.Context, before, h.Status, h.StatusText))
+		if existed && o.App != h.App {
+			h.Status, h.StatusText = o.Status, o.StatusText
+		}
+		stored = append(stored, h)
+	}
+	s.hints = stored
+	s.mu.Unlock()
+	for _, f := range frames {
+		s.Broadcast(f)
+	}
+}
+
+// SetHintStatus changes a hint's stored state and sends its
+// ExtensionStatus, as a change of one of its devices does.
+func (s *Server) SetHintStatus(exten, context string, status int, text string) {
+	s.mu.Lock()
+	var frame string
+	for i, h := range s.hints {
+		if h.Exten == exten && h.Context == context {
+			s.hints[i].Status, s.hints[i].StatusText = status, text
+			frame = fmt.Sprintf("Event: ExtensionStatus\r\nPrivilege: call,all\r\nExten: %s\r\nContext: %s\r\nHint: %s\r\nStatus: %d\r\nStatusText: %s\r\n\r\n",
+				h.Exten, h.Context, h.App, status, text)
+		}
+	}
+	s.mu.Unlock()
+	if frame != "" {
+		s.Broadcast(frame)
+	}
+}
+
 // SetHints sets the running dialplan's hints.
 func (s *Server) SetHints(hs ...Hint) {
 	s.mu.Lock()
