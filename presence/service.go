@@ -107,6 +107,7 @@ type Service struct {
 	// Users whose DND device must be set again to match their presence, by
 	// the DND worker.
 	dndDirty map[string]struct{} // under rmu
+	dndForce map[string]struct{} // of dndDirty, those to set even if never set before; under rmu
 	dndWake  chan struct{}
 
 	tmu    sync.Mutex
@@ -155,7 +156,7 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{cfg: cfg, locks: map[string]*userLock{}, recs: map[string]Record{}, timers: map[string]expiry{},
-		echo: map[string][]expected{}, dnd: map[string]bool{}, dndDirty: map[string]struct{}{}, dndWake: make(chan struct{}, 1),
+		echo: map[string][]expected{}, dnd: map[string]bool{}, dndDirty: map[string]struct{}{}, dndForce: map[string]struct{}{}, dndWake: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel}, nil
 }
 
@@ -651,6 +652,7 @@ func (s *Service) ReconcileDND(users []string) {
 	for _, u := range users {
 		delete(s.dnd, u)
 		s.dndDirty[u] = struct{}{}
+		s.dndForce[u] = struct{}{}
 	}
 	s.rmu.Unlock()
 	select {
@@ -685,8 +687,14 @@ func (s *Service) dndWorker() {
 			ctx, cancel := context.WithTimeout(s.ctx, backgroundTimeout)
 			s.rmu.Lock()
 			rec := s.recs[u]
+			_, force := s.dndForce[u]
+			delete(s.dndForce, u)
 			s.rmu.Unlock()
-			s.syncDNDLocked(ctx, u, rec)
+			if force {
+				s.setDND(ctx, u, rec.Current.State == DND && !rec.Pending)
+			} else {
+				s.syncDNDLocked(ctx, u, rec)
+			}
 			cancel()
 			unlock()
 		}
