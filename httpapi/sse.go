@@ -22,7 +22,7 @@ import (
 //
 //	event: snapshot   data: {"fresh":false,"hints":[...],"presence":[...]}
 //	event: hint       data: {hint state}
-//	event: presence   data: {"provider":"customPresence:1001","presence":{...},"invalid":false}
+//	event: presence   data: {"provider":"CustomPresence:1001","presence":{...},"invalid":false}
 //	event: error      data: {"code":"DROPPED","message":"..."} (then the stream ends)
 
 // sseKeepalive is how often an idle stream gets a comment line, so that

@@ -30,7 +30,7 @@ import (
 //
 //	{"type":"snapshot","id":"<epoch>:<seq>","fresh":false,"hints":[...],"presence":[...]}
 //	{"type":"hint","id":"<epoch>:<seq>","hint":{...}}
-//	{"type":"presence","id":"<epoch>:<seq>","provider":"customPresence:1001","presence":{...}}
+//	{"type":"presence","id":"<epoch>:<seq>","provider":"CustomPresence:1001","presence":{...}}
 //	{"type":"set","user":"1001","presence":{...},"pending":false}
 //	{"type":"pong"}
 //	{"type":"error","code":"INVALID_STATE","message":"..."}

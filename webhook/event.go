@@ -20,7 +20,7 @@ import (
 // Event is the JSON body of a delivery:
 //
 //	{"id":"42","type":"hint","time":"...","hint":{...hint state, as GET /v1/hints/{ref}...}}
-//	{"id":"43","type":"presence","time":"...","provider":"customPresence:1001","presence":{"state":"away","message":"Lunch"}}
+//	{"id":"43","type":"presence","time":"...","provider":"CustomPresence:1001","presence":{"state":"away","message":"Lunch"}}
 //	{"id":"test-...","type":"test","time":"..."}
 //
 // id is the journal's sequence number: it grows with every change, across
