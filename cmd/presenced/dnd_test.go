@@ -85,7 +85,11 @@ func TestDNDDeviceFollowsEveryPath(t *testing.T) {
 		{"REST", func(u string) { e.rest("PUT", "/v1/presence/"+u, `{"state":"dnd"}`) }},
 		{"WebSocket", func(u string) { e.wsSet(u, "dnd") }},
 		{"elsewhere", func(u string) { e.ast.SetPresence("CustomPresence:"+u, "dnd", "", "set on a phone") }},
-		{"restore", func(u string) { e.hook("presence/set", u, "dnd"); e.hook("presence/set", u, "away"); e.hook("presence/restore", u) }},
+		{"restore", func(u string) {
+			e.hook("presence/set", u, "dnd")
+			e.hook("presence/set", u, "away")
+			e.hook("presence/restore", u)
+		}},
 		{"timer", func(u string) {
 			e.hook("presence/set", u, "dnd")
 			e.hook("presence/set", u, "away", "", "", "1s")
