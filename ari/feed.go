@@ -40,6 +40,9 @@ type Feed struct {
 	// OnUp is called after each (re)connect and its resync, on the feed's
 	// goroutine.
 	OnUp func()
+	// OnFollow is called, on the feed's goroutine, after the feed started
+	// following devices it did not follow (hints changed).
+	OnFollow func()
 	// OnStasis runs a channel that entered the application, each in its
 	// own goroutine (at most MaxStasis at once); it must send the channel
 	// back to the dialplan, and bound its own time: its context is not
@@ -172,6 +175,9 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 			changed = f.Devices.DevicesChanged()
 			if err := f.resync(ctx, false); err != nil {
 				return err
+			}
+			if f.OnFollow != nil {
+				f.OnFollow()
 			}
 		case <-tick.C:
 			if err := f.resync(ctx, true); err != nil {

@@ -641,15 +641,20 @@ func (s *Service) markDND(user string) {
 }
 
 // ReconcileDND sets the DND device of each of users to match their
-// presence, forgetting what presenced thought the devices held: after ARI
-// (re)connects, since Asterisk may have restarted or DND changed while ARI
-// was away.
-func (s *Service) ReconcileDND(users []string) {
+// presence. With force, what presenced thought the devices held is
+// forgotten and every one is set: after ARI (re)connects, since DND may
+// have changed while ARI was away. Without, only devices presenced never
+// set are: when hints start showing them (a never-set device reads
+// UNKNOWN, which would hide an unregistered phone; INVALID does not).
+func (s *Service) ReconcileDND(users []string, force bool) {
 	if s.cfg.DND == nil {
 		return
 	}
 	s.rmu.Lock()
 	for _, u := range users {
+		if _, known := s.dnd[u]; known && !force {
+			continue
+		}
 		delete(s.dnd, u)
 		s.dndDirty[u] = struct{}{}
 		s.dndForce[u] = struct{}{}

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -19,6 +21,8 @@ import (
 //	journal_latest/<key>   8-byte seq, then the value: the latest entry of each key
 //	journal_meta/head      the last sequence number given out
 //	journal_meta/floor     every sequence up to floor is gone from journal/
+//	journal_meta/log_id    the change log's identity (watch ids are "<log_id>:<seq>")
+//	journal_meta/log_open  present while a run has the log open
 //
 // The buckets were added to schema 1 without a version change: a store
 // without them is a store without webhooks, and they are created on open.
@@ -237,6 +241,47 @@ func (d *DB) ResetJournal(_ context.Context, head uint64, latest []JournalEntry)
 	})
 	if err != nil {
 		return fmt.Errorf("saving the webhook journal: %w", err)
+	}
+	return nil
+}
+
+var (
+	keyLogID   = []byte("log_id")
+	keyLogOpen = []byte("log_open")
+)
+
+// OpenLog returns the change log's identity and marks the log open. The
+// identity is made when the store is, and made anew when the last run did
+// not close the log (a crash, kill -9): ids it gave out then but had not
+// written are given out again, so ids of the earlier identity cannot be
+// resumed from (watch.Log).
+func (d *DB) OpenLog(_ context.Context) (id string, err error) {
+	err = d.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketJMeta)
+		id = string(meta.Get(keyLogID))
+		if id == "" || meta.Get(keyLogOpen) != nil {
+			var b [8]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return err
+			}
+			id = hex.EncodeToString(b[:])
+			if err := meta.Put(keyLogID, []byte(id)); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyLogOpen, []byte{1})
+	})
+	if err != nil {
+		return "", fmt.Errorf("opening the change log: %w", err)
+	}
+	return id, nil
+}
+
+// CloseLog marks the log closed: every id given out was written.
+func (d *DB) CloseLog(_ context.Context) error {
+	err := d.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJMeta).Delete(keyLogOpen) })
+	if err != nil {
+		return fmt.Errorf("closing the change log: %w", err)
 	}
 	return nil
 }

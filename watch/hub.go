@@ -1,11 +1,13 @@
 package watch
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +55,12 @@ type Event struct {
 	Seq uint64
 	Item
 	memo [MemoSlots]atomic.Pointer[[]byte]
+	enc  []byte // EncodeItem's form, with a Log
 }
+
+// Encoded returns the event as the log holds it (EncodeItem), or nil for
+// a hub without a Log.
+func (e *Event) Encoded() []byte { return e.enc }
 
 // MemoSlots is the number of encodings an event can keep (Memo).
 const MemoSlots = 4
@@ -100,10 +107,22 @@ type Snapshot struct {
 
 // Config configures a hub. Zero values take the defaults.
 type Config struct {
-	History       int           // events kept for resume (default 10000)
+	History       int           // events kept in memory for resume (default 10000)
 	Queue         int           // a subscriber's backlog before coalescing (default 1024)
 	HopelessAfter time.Duration // how long a coalesced backlog may stay over Queue (default 30s)
 	Now           func() time.Time
+	// Log, when set, is the durable change log (see Open): numbers survive
+	// restarts, and resume reaches back as far as the log keeps entries.
+	Log Log
+	// Ready, when set, holds the numbering of changes back until it is
+	// closed or ReadyWait (default 30s) has passed: right after a start the
+	// hub would otherwise log a hint's Idle before the feeds have read
+	// Asterisk, and its real state again after. Meanwhile subscribers see
+	// the state the log last held.
+	Ready     <-chan struct{}
+	ReadyWait time.Duration
+	// OnLogError reports a failed append to the log; it is retried.
+	OnLogError func(error)
 }
 
 // Hub fans changes out to subscribers.
@@ -122,6 +141,16 @@ type Hub struct {
 	watchAll map[*Sub]struct{}
 	watchID  map[string]map[*Sub]struct{}
 	dropped  []*Sub
+
+	// With a Log:
+	held      map[string]Item // changes held back until ready, by item id
+	holding   bool
+	pending   []*Event      // numbered, not yet in the log
+	durable   uint64        // the last number in the log
+	durableCh chan struct{} // closed (and replaced) when durable grows
+	logWake   chan struct{}
+	quit      chan struct{}
+	done      chan struct{}
 
 	stats Stats
 }
@@ -156,9 +185,182 @@ func New(cfg Config) *Hub {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
+	if cfg.ReadyWait <= 0 {
+		cfg.ReadyWait = 30 * time.Second
+	}
 	return &Hub{cfg: cfg, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, subs: map[*Sub]struct{}{},
-		watchAll: map[*Sub]struct{}{}, watchID: map[string]map[*Sub]struct{}{}}
+		watchAll: map[*Sub]struct{}{}, watchID: map[string]map[*Sub]struct{}{},
+		durableCh: make(chan struct{}), logWake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 }
+
+// Open reads the log (Config.Log): the hub continues its numbering, its
+// epoch is the log's identity, and it starts from the state the log last
+// held; then it starts writing every change to the log. Without a Log it
+// does nothing. Call it before publishing.
+func (h *Hub) Open(ctx context.Context) error {
+	if h.cfg.Log == nil {
+		close(h.done)
+		return nil
+	}
+	id, err := h.cfg.Log.OpenLog(ctx)
+	if err != nil {
+		return err
+	}
+	head, _, latest, err := h.cfg.Log.JournalState(ctx)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.epoch, h.seq, h.durable = id, head, head
+	for _, e := range latest {
+		it, _, err := DecodeItem(e.Key, e.Value)
+		if err != nil {
+			h.mu.Unlock()
+			return fmt.Errorf("reading the change log: %w", err)
+		}
+		ev := &Event{Seq: e.Seq, Item: it, enc: e.Value}
+		h.current[it.id()] = ev
+	}
+	if h.cfg.Ready != nil {
+		h.holding, h.held = true, map[string]Item{}
+	}
+	h.mu.Unlock()
+	go h.writeLog()
+	if h.cfg.Ready != nil {
+		go h.release()
+	}
+	return nil
+}
+
+// Close writes what the log still lacks and marks it closed; it is safe
+// to call more than once.
+func (h *Hub) Close(ctx context.Context) error {
+	if h.cfg.Log == nil {
+		return nil
+	}
+	select {
+	case <-h.quit:
+		return nil
+	default:
+		close(h.quit)
+	}
+	select {
+	case <-h.done:
+	case <-ctx.Done():
+		return fmt.Errorf("closing the change log: %w", ctx.Err())
+	}
+	h.mu.Lock()
+	complete := len(h.pending) == 0
+	h.mu.Unlock()
+	if !complete {
+		return errors.New("closing the change log: changes not written")
+	}
+	return h.cfg.Log.CloseLog(ctx)
+}
+
+// Durable returns the last number in the log and a channel closed when it
+// grows (readers of the log, such as webhooks, wait on it).
+func (h *Hub) Durable() (uint64, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.durable, h.durableCh
+}
+
+// Current returns the latest event of every hint and provider (removed
+// hints included), in sequence order.
+func (h *Hub) Current() []*Event {
+	h.mu.Lock()
+	out := make([]*Event, 0, len(h.current))
+	for _, ev := range h.current {
+		out = append(out, ev)
+	}
+	h.mu.Unlock()
+	sortEvents(out)
+	return out
+}
+
+// release ends the hold of Config.Ready: the changes held are numbered,
+// those that show what the log last held are not.
+func (h *Hub) release() {
+	t := time.NewTimer(h.cfg.ReadyWait)
+	defer t.Stop()
+	select {
+	case <-h.cfg.Ready:
+	case <-t.C:
+	case <-h.quit:
+	}
+	h.mu.Lock()
+	held := make([]Item, 0, len(h.held))
+	for _, it := range h.held {
+		held = append(held, it)
+	}
+	h.held, h.holding = nil, false
+	h.mu.Unlock()
+	slices.SortFunc(held, func(a, b Item) int { return cmp.Compare(a.Version, b.Version) })
+	h.Publish(held...)
+}
+
+// writeLog appends numbered events to the log, in batches, until Close;
+// an append that fails is retried (a change is never skipped).
+func (h *Hub) writeLog() {
+	defer close(h.done)
+	ctx := context.Background()
+	for {
+		quitting := false
+		select {
+		case <-h.logWake:
+		case <-h.quit:
+			quitting = true
+		}
+		for {
+			h.mu.Lock()
+			batch := h.pending
+			if len(batch) > logBatch {
+				batch = batch[:logBatch]
+			}
+			h.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			entries := make([]Entry, len(batch))
+			for i, ev := range batch {
+				entries[i] = Entry{Seq: ev.Seq, Key: ev.Key, Value: ev.enc}
+			}
+			for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+				err := h.cfg.Log.AppendJournal(ctx, entries)
+				if err == nil {
+					break
+				}
+				if h.cfg.OnLogError != nil {
+					h.cfg.OnLogError(err)
+				}
+				if quitting {
+					return // Close reports what was not written
+				}
+				select {
+				case <-time.After(wait):
+				case <-h.quit:
+					quitting = true
+				}
+			}
+			h.mu.Lock()
+			h.pending = h.pending[len(batch):]
+			if len(h.pending) == 0 {
+				h.pending = nil
+			}
+			h.durable = batch[len(batch)-1].Seq
+			close(h.durableCh)
+			h.durableCh = make(chan struct{})
+			h.mu.Unlock()
+		}
+		if quitting {
+			return
+		}
+	}
+}
+
+// logBatch bounds the entries appended in one transaction.
+const logBatch = 4096
 
 // Epoch returns the hub's epoch.
 func (h *Hub) Epoch() string { return h.epoch }
@@ -178,20 +380,61 @@ func (h *Hub) Append(cs []hints.Change) {
 	h.Publish(items...)
 }
 
-// Publish numbers and delivers items, in order; stale ones are skipped.
-// It never blocks on a subscriber.
+// Publish numbers and delivers items, in order; stale ones are skipped,
+// and, with a Log, so are those that show what the hint or provider shows
+// already. It never blocks on a subscriber.
 func (h *Hub) Publish(items ...Item) {
+	now := h.cfg.Now()
+	var encs [][]byte
+	if h.cfg.Log != nil {
+		encs = make([][]byte, len(items))
+		for i, it := range items {
+			enc, err := EncodeItem(it, now)
+			if err != nil {
+				if h.cfg.OnLogError != nil {
+					h.cfg.OnLogError(err)
+				}
+				continue
+			}
+			encs[i] = enc
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	now := h.cfg.Now()
-	for _, it := range items {
+	logged := false
+	for i, it := range items {
 		id := it.id()
 		if cur, ok := h.current[id]; ok && it.Version != 0 && cur.Version >= it.Version {
 			continue
 		}
+		if h.holding {
+			if old, ok := h.held[id]; !ok || it.Version == 0 || old.Version < it.Version {
+				h.held[id] = it
+			}
+			continue
+		}
+		var enc []byte
+		if encs != nil {
+			if enc = encs[i]; enc == nil {
+				continue
+			}
+			if cur, ok := h.current[id]; ok && SameItem(cur.enc, enc) {
+				if it.Version > cur.Version {
+					// Not a change; later versions are compared with this one.
+					same := cur.Item
+					same.Version = it.Version
+					h.current[id] = &Event{Seq: cur.Seq, Item: same, enc: cur.enc}
+				}
+				continue
+			}
+		}
 		h.seq++
 		h.stats.Published++
-		ev := &Event{Seq: h.seq, Item: it}
+		ev := &Event{Seq: h.seq, Item: it, enc: enc}
+		if enc != nil {
+			h.pending = append(h.pending, ev)
+			logged = true
+		}
 		h.current[id] = ev
 		if len(h.hist) < h.cfg.History {
 			h.hist = append(h.hist, ev)
@@ -211,6 +454,12 @@ func (h *Hub) Publish(items ...Item) {
 	}
 	clear(h.dropped)
 	h.dropped = h.dropped[:0]
+	if logged {
+		select {
+		case h.logWake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // deliver queues ev on s; hub.mu is held.
@@ -257,16 +506,21 @@ func (h *Hub) unregister(s *Sub) {
 }
 
 // Subscribe registers a subscriber for f. With from set (a Position from
-// an earlier subscription), it resumes if it can. The snapshot and the
-// registration happen together: no change falls between them.
+// an earlier subscription, of this run or, with a Log, of an earlier one),
+// it resumes if it can. The snapshot and the registration happen together:
+// no change falls between them.
 func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
+	var logged []*Event
+	if from != nil && h.cfg.Log != nil {
+		logged = h.fromLog(*from)
+	}
 	s := &Sub{hub: h, m: f.compile(), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	snap := Snapshot{Position: Position{Epoch: h.epoch, Seq: h.seq}}
 	gone := false
 	if from != nil {
-		if missed, ok := h.since(*from); ok {
+		if missed, ok := h.since(*from, logged); ok {
 			snap.Resumed = true
 			now := h.cfg.Now()
 			for _, ev := range missed {
@@ -299,21 +553,72 @@ func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
 	return s, snap
 }
 
-// since returns the events after from, if the history still holds them all.
-func (h *Hub) since(from Position) ([]*Event, bool) {
+// maxFromLog bounds the changes a resume reads from the log; further back
+// the subscriber gets a fresh snapshot.
+const maxFromLog = 200000
+
+// fromLog reads from the log the events after from that the history in
+// memory no longer holds (a resume after a restart, or from far back); nil
+// when the history suffices or the log cannot give them all.
+func (h *Hub) fromLog(from Position) []*Event {
+	h.mu.Lock()
+	epoch, seq, durable := h.epoch, h.seq, h.durable
+	covered := len(h.hist) > 0 && from.Seq+1 >= h.hist[h.head].Seq
+	h.mu.Unlock()
+	if from.Epoch != epoch || from.Seq >= seq || covered {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []*Event
+	for after := from.Seq; after < durable; {
+		es, err := h.cfg.Log.ReadJournal(ctx, after, logBatch)
+		if err != nil || len(es) == 0 {
+			return nil
+		}
+		for _, e := range es {
+			if e.Seq != after+1 || len(out) >= maxFromLog {
+				return nil // trimmed meanwhile, or too far back
+			}
+			it, _, err := DecodeItem(e.Key, e.Value)
+			if err != nil {
+				return nil
+			}
+			out = append(out, &Event{Seq: e.Seq, Item: it, enc: e.Value})
+			after = e.Seq
+			if after >= durable {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// since returns the events after from: those read from the log, then
+// those of the history in memory; false if they are not all there.
+func (h *Hub) since(from Position, logged []*Event) ([]*Event, bool) {
 	if from.Epoch != h.epoch || from.Seq > h.seq {
 		return nil, false
 	}
-	if from.Seq == h.seq {
-		return nil, true
+	after := from.Seq
+	var out []*Event
+	if len(logged) > 0 && logged[0].Seq == from.Seq+1 {
+		out = logged
+		after = logged[len(logged)-1].Seq
+	}
+	if after == h.seq {
+		return out, true
 	}
 	n := len(h.hist)
-	oldest := h.hist[h.head].Seq
-	if from.Seq+1 < oldest {
+	if n == 0 {
 		return nil, false
 	}
-	start := int(from.Seq + 1 - oldest)
-	out := make([]*Event, 0, n-start)
+	oldest := h.hist[h.head].Seq
+	if after+1 < oldest {
+		return nil, false
+	}
+	start := int(after + 1 - oldest)
+	out = slices.Grow(out, n-start)
 	for i := start; i < n; i++ {
 		out = append(out, h.hist[(h.head+i)%n])
 	}

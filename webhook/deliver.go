@@ -9,8 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"sort"
-	"strconv"
+		"strconv"
 	"sync"
 	"time"
 
@@ -51,21 +50,9 @@ func (w *worker) stop() {
 	<-w.done
 }
 
-// needs returns the first journal entry the worker may still read: the
-// journal up to it may be trimmed. It is the stored cursor, not the one in
-// memory: after a crash the worker starts again from the stored one, and
-// the entries after it must still be there. A webhook that has not had its
-// snapshot yet reads the journal after its start.
-func (w *worker) needs() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return max(w.saved, w.sub.StartSeq)
-}
 
 func (w *worker) info() Info {
-	w.m.mu.Lock()
-	head := w.m.head
-	w.m.mu.Unlock()
+	head := w.m.head()
 	w.mu.Lock()
 	st := w.status
 	st.Cursor = w.cursor
@@ -107,7 +94,6 @@ func (w *worker) run() {
 			// Stored after every batch, not only at a graceful stop: a
 			// crash repeats at most this batch.
 			w.save(w.ctx)
-			w.m.trim(w.ctx)
 			continue // more may be waiting: read on without waiting for a change
 		}
 		select {
@@ -158,8 +144,10 @@ func (w *worker) next() ([]Event, uint64, error) {
 		c := w.cursor
 		w.mu.Unlock()
 		m := w.m
+		head := m.head()
 		m.mu.Lock()
-		head, floor := m.head, m.floor
+		floor := m.floor
+		m.mu.Unlock()
 		var hi uint64
 		snapshot := false
 		switch {
@@ -168,20 +156,15 @@ func (w *worker) next() ([]Event, uint64, error) {
 		case c < floor:
 			hi, snapshot = head, c < w.sub.StartSeq
 		}
-		var latest []Entry
 		if hi > 0 {
-			for _, e := range m.latest {
-				if e.Seq > c && e.Seq <= hi && w.match.Match(kindOf(e.Value), e.Key) {
-					latest = append(latest, e)
+			// The latest state of each hint and provider, as of hi: the hub
+			// holds it (what changed after hi is read from the log next).
+			var evs []Event
+			for _, e := range m.cfg.Hub.Current() {
+				if e.Seq <= c || e.Seq > hi || e.Encoded() == nil || !w.match.Match(e.Kind, e.Key) {
+					continue
 				}
-			}
-		}
-		m.mu.Unlock()
-		if hi > 0 {
-			sort.Slice(latest, func(i, j int) bool { return latest[i].Seq < latest[j].Seq })
-			evs := make([]Event, 0, len(latest))
-			for _, e := range latest {
-				ev, err := decodeValue(e.Seq, e.Key, e.Value)
+				ev, err := decodeValue(e.Seq, e.Key, e.Encoded())
 				if err != nil {
 					return nil, c, err
 				}
@@ -205,7 +188,7 @@ func (w *worker) next() ([]Event, uint64, error) {
 		}
 		var evs []Event
 		for _, e := range entries {
-			if !w.match.Match(kindOf(e.Value), e.Key) {
+			if !w.match.Match(watch.KindOf(e.Value), e.Key) {
 				continue
 			}
 			ev, err := decodeValue(e.Seq, e.Key, e.Value)

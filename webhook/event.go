@@ -3,9 +3,7 @@ package webhook
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -68,69 +66,22 @@ func (e Event) user() string {
 	return ""
 }
 
-// A journal value: kind (1 byte), the change's time (unix nanoseconds,
-// 8 bytes big-endian), then the JSON of the hint state or the provider's
-// presence. Two values of a key with the same JSON show the same thing.
-
-func encodeValue(it watch.Item, at time.Time) ([]byte, error) {
-	var data []byte
-	var err error
+// decodeValue turns a log entry back into an event.
+func decodeValue(seq uint64, key string, v []byte) (Event, error) {
+	it, at, err := watch.DecodeItem(key, v)
+	if err != nil {
+		return Event{}, fmt.Errorf("log entry %d: %w", seq, err)
+	}
+	e := Event{ID: strconv.FormatUint(seq, 10), Time: at}
 	switch it.Kind {
 	case watch.KindHint:
-		data, err = json.Marshal(it.Hint)
+		e.Type, e.Hint = TypeHint, &it.Hint
 	case watch.KindPresence:
-		data, err = json.Marshal(it.Presence)
-	default:
-		return nil, fmt.Errorf("item of unknown kind %d", it.Kind)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("encoding the change of %s: %w", it.Key, err)
-	}
-	v := make([]byte, 0, 9+len(data))
-	v = append(v, byte(it.Kind))
-	v = binary.BigEndian.AppendUint64(v, uint64(at.UnixNano()))
-	return append(v, data...), nil
-}
-
-// sameData reports whether two journal values show the same state.
-func sameData(a, b []byte) bool {
-	return len(a) >= 9 && len(b) >= 9 && a[0] == b[0] && string(a[9:]) == string(b[9:])
-}
-
-var errCutValue = errors.New("journal value is cut")
-
-// decodeValue turns a journal entry back into an event.
-func decodeValue(seq uint64, key string, v []byte) (Event, error) {
-	if len(v) < 9 {
-		return Event{}, errCutValue
-	}
-	e := Event{ID: strconv.FormatUint(seq, 10), Time: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))).UTC()}
-	switch watch.Kind(v[0]) {
-	case watch.KindHint:
-		var st hints.State
-		if err := json.Unmarshal(v[9:], &st); err != nil {
-			return Event{}, fmt.Errorf("journal entry %d: %w", seq, err)
-		}
-		e.Type, e.Hint = TypeHint, &st
-	case watch.KindPresence:
-		var p hints.ProviderPresence
-		if err := json.Unmarshal(v[9:], &p); err != nil {
-			return Event{}, fmt.Errorf("journal entry %d: %w", seq, err)
-		}
-		e.Type, e.Provider, e.Presence, e.Invalid = TypePresence, key, &p.Value, p.Invalid
-	default:
-		return Event{}, fmt.Errorf("journal entry %d has unknown kind %d", seq, v[0])
+		e.Type, e.Provider, e.Presence, e.Invalid = TypePresence, key, &it.Presence.Value, it.Presence.Invalid
 	}
 	return e, nil
 }
 
-// kindOf returns the kind of a journal value.
-func kindOf(v []byte) watch.Kind {
-	if len(v) == 0 {
-		return 0
-	}
-	return watch.Kind(v[0])
-}
 
 // Signing. Every delivery carries
 //

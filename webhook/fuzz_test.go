@@ -33,7 +33,7 @@ func FuzzTemplate(f *testing.F) {
 		}
 		v := presence.Value{State: presence.Away, Subtype: value, Message: value}
 		for _, ev := range []Event{
-			{ID: "1", Type: TypePresence, Time: time.Unix(0, 0), Provider: "customPresence:" + value, Presence: &v},
+			{ID: "1", Type: TypePresence, Time: time.Unix(0, 0), Provider: "CustomPresence:" + value, Presence: &v},
 			{ID: "2", Type: TypeHint, Hint: &hints.State{Hint: hints.Hint{Exten: value, Context: value}, Presence: v}},
 		} {
 			u, err := url.Parse(tp.expand(ev))
@@ -47,15 +47,15 @@ func FuzzTemplate(f *testing.F) {
 	})
 }
 
-// A journal value read back is either refused or decodes, and what
+// A log entry read back is either refused or decodes, and what
 // encodes decodes to the same.
 func FuzzDecodeValue(f *testing.F) {
 	st := hints.State{Hint: hints.Hint{Context: "internal", Exten: "1001", Devices: []string{"PJSIP/1001"}}}
 	for _, it := range []watch.Item{
 		{Kind: watch.KindHint, Key: "1001@internal", Hint: st},
-		{Kind: watch.KindPresence, Key: "customPresence:1001", Presence: hints.ProviderPresence{Value: presence.Value{State: presence.DND, Message: "x,y"}}},
+		{Kind: watch.KindPresence, Key: "CustomPresence:1001", Presence: hints.ProviderPresence{Value: presence.Value{State: presence.DND, Message: "x,y"}}},
 	} {
-		v, _ := encodeValue(it, time.Unix(1, 2))
+		v, _ := watch.EncodeItem(it, time.Unix(1, 2))
 		f.Add(v)
 	}
 	f.Add([]byte{})

@@ -17,29 +17,25 @@ import (
 	"github.com/presenced/presenced/watch"
 )
 
-// Entry is one journal entry. It is an alias of an unnamed struct so that
-// a store can implement Store without importing this package.
-type Entry = struct {
-	Seq   uint64
-	Key   string
-	Value []byte
-}
+// Entry is one entry of the change log (watch.Entry).
+type Entry = watch.Entry
 
-// Store keeps subscriptions, their cursors and the journal (store.DB is one).
+// Store keeps subscriptions and their cursors, and is where the hub's
+// change log is read and trimmed (store.DB is one).
 type Store interface {
 	Webhooks(ctx context.Context) (configs map[string][]byte, cursors map[string]uint64, err error)
 	PutWebhook(ctx context.Context, id string, config []byte) error
 	DeleteWebhook(ctx context.Context, id string) error
 	SetWebhookCursors(ctx context.Context, cursors map[string]uint64) error
-	AppendJournal(ctx context.Context, entries []Entry) error
 	JournalState(ctx context.Context) (head, floor uint64, latest []Entry, err error)
 	ReadJournal(ctx context.Context, after uint64, limit int) ([]Entry, error)
 	TrimJournal(ctx context.Context, upto uint64) error
-	ResetJournal(ctx context.Context, head uint64, latest []Entry) error
 }
 
 // Config configures a Manager. Zero values take the defaults.
 type Config struct {
+	// Hub is the change log's writer (opened with the same Store as its
+	// Log): webhooks deliver what it has written, with its numbers.
 	Hub   *watch.Hub
 	Store Store
 	// Client makes the requests (default: redirects are not followed).
@@ -49,21 +45,16 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts (defaults
 	// 1s and 5m): it doubles from RetryMin up to RetryMax, with jitter.
 	RetryMin, RetryMax time.Duration
-	// MaxBacklog is how many journal entries a target may fall behind
-	// before it is sent the latest state of each hint and provider instead
-	// of every change (default 100000).
-	MaxBacklog uint64
+	// Retention is how many changes the log keeps (for webhooks, and for
+	// watchers that resume): a target further behind is sent the latest
+	// state of each hint and provider instead of every change (default
+	// 100000).
+	Retention uint64
 	// MaxWebhooks bounds the number of webhooks (default 1000).
 	MaxWebhooks int
 	UserAgent   string
-	// Ready, when set, holds journalling back until it is closed (the
-	// feeds have read Asterisk once) or ReadyWait (default 30s) has passed:
-	// right after a start the hub holds device states not read yet, and a
-	// webhook would get a change to Idle and back.
-	Ready     <-chan struct{}
-	ReadyWait time.Duration
-	Log       zerolog.Logger
-	Now       func() time.Time
+	Log         zerolog.Logger
+	Now         func() time.Time
 }
 
 // Stats are the running totals, for metrics.
@@ -74,27 +65,21 @@ type Stats struct {
 	Retries        uint64 // attempts after a failed one
 }
 
-// Manager journals every change of the hub durably and delivers it to each
-// webhook, in order, with retries.
+// Manager delivers every change of the hub's log to each webhook, in
+// order, with retries, and trims the log to its retention.
 type Manager struct {
 	cfg    Config
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// jmu serialises journal appends, trims and webhook creation, so that
-	// a new webhook's start sequence and the journal agree.
+	// jmu serialises trims and webhook creation, so that a new webhook's
+	// start and the log agree.
 	jmu sync.Mutex
 
 	mu      sync.Mutex
-	head    uint64
-	floor   uint64
-	latest  map[string]Entry // key -> its latest entry
+	floor   uint64 // every entry up to it is trimmed
 	workers map[string]*worker
-	changed chan struct{} // closed (and replaced) when the journal grows
-	// unsaved: while there is no webhook the journal lives in memory only
-	// (a change costs no disk write); the first webhook saves it.
-	unsaved bool
 
 	delivered, rejected, failedAttempts, retries atomic.Uint64
 }
@@ -111,14 +96,11 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.RetryMax < cfg.RetryMin {
 		cfg.RetryMax = max(5*time.Minute, cfg.RetryMin)
 	}
-	if cfg.MaxBacklog == 0 {
-		cfg.MaxBacklog = 100000
+	if cfg.Retention == 0 {
+		cfg.Retention = 100000
 	}
 	if cfg.MaxWebhooks <= 0 {
 		cfg.MaxWebhooks = 1000
-	}
-	if cfg.ReadyWait <= 0 {
-		cfg.ReadyWait = 30 * time.Second
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "presenced"
@@ -129,7 +111,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	head, floor, latest, err := cfg.Store.JournalState(ctx)
+	_, floor, _, err := cfg.Store.JournalState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -138,11 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	mctx, cancel := context.WithCancel(context.Background())
-	m := &Manager{cfg: cfg, ctx: mctx, cancel: cancel, head: head, floor: floor,
-		latest: make(map[string]Entry, len(latest)), workers: map[string]*worker{}, changed: make(chan struct{})}
-	for _, e := range latest {
-		m.latest[e.Key] = e
-	}
+	m := &Manager{cfg: cfg, ctx: mctx, cancel: cancel, floor: floor, workers: map[string]*worker{}}
 	for id, raw := range configs {
 		var s subscription
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -158,12 +136,69 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 		m.workers[id] = newWorker(m, s, tmpl, cursors[id])
 	}
+	// Trimmed before the workers read: one further behind than the
+	// retention gets the latest state (coalesced), as it would have had
+	// the log been trimmed before the restart.
+	m.trim(ctx)
 	for _, w := range m.workers {
 		m.start(w)
 	}
 	m.wg.Add(1)
-	go m.journal()
+	go m.trimLoop()
 	return m, nil
+}
+
+// head returns the last change in the log.
+func (m *Manager) head() uint64 {
+	h, _ := m.cfg.Hub.Durable()
+	return h
+}
+
+// trimLoop trims the log as it grows, to its retention.
+func (m *Manager) trimLoop() {
+	defer m.wg.Done()
+	for {
+		_, grown := m.cfg.Hub.Durable()
+		m.trim(m.ctx)
+		select {
+		case <-grown:
+		case <-m.ctx.Done():
+			return
+		}
+		// At most a trim a second; the retention is a lower bound.
+		select {
+		case <-time.After(time.Second):
+		case <-m.ctx.Done():
+			return
+		}
+	}
+}
+
+// trim removes the log entries beyond the retention (webhooks further
+// behind get the latest state instead).
+func (m *Manager) trim(ctx context.Context) {
+	m.jmu.Lock()
+	defer m.jmu.Unlock()
+	head := m.head()
+	if head <= m.cfg.Retention {
+		return
+	}
+	upto := head - m.cfg.Retention
+	m.mu.Lock()
+	floor := m.floor
+	m.mu.Unlock()
+	if upto <= floor {
+		return
+	}
+	if err := m.cfg.Store.TrimJournal(ctx, upto); err != nil {
+		if ctx.Err() == nil {
+			m.cfg.Log.Error().Err(err).Msg("change log: cannot trim")
+		}
+		return
+	}
+	m.mu.Lock()
+	m.floor = max(m.floor, upto)
+	m.mu.Unlock()
 }
 
 // Close stops journalling and delivering, and stores every cursor.
@@ -192,26 +227,10 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Info, string, error) {
 	defer m.jmu.Unlock()
 	m.mu.Lock()
 	n := len(m.workers)
-	s.StartSeq = m.head
-	var latest []Entry
-	if m.unsaved {
-		latest = make([]Entry, 0, len(m.latest))
-		for _, e := range m.latest {
-			latest = append(latest, e)
-		}
-	}
 	m.mu.Unlock()
+	s.StartSeq = m.head()
 	if n >= m.cfg.MaxWebhooks {
 		return Info{}, "", presence.Errorf(presence.CodeInvalidArgument, "there are already %d webhooks, the most presenced keeps", n)
-	}
-	if latest != nil {
-		// The new webhook's snapshot must survive a restart.
-		if err := m.cfg.Store.ResetJournal(ctx, s.StartSeq, latest); err != nil {
-			return Info{}, "", presence.WrapError(presence.CodeInternal, err, "saving the webhook journal")
-		}
-		m.mu.Lock()
-		m.unsaved = false
-		m.mu.Unlock()
 	}
 	raw, _ := json.Marshal(s)
 	if err := m.cfg.Store.PutWebhook(ctx, s.ID, raw); err != nil {
@@ -332,9 +351,8 @@ func (m *Manager) Len() int {
 	return len(m.workers)
 }
 
-// waitChan returns a channel closed when the journal next grows.
+// waitChan returns a channel closed when the log next grows.
 func (m *Manager) waitChan() <-chan struct{} {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.changed
+	_, ch := m.cfg.Hub.Durable()
+	return ch
 }

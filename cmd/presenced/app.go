@@ -56,14 +56,7 @@ func NewMain(cfg Config, log zerolog.Logger) *Main { return &Main{Config: cfg, L
 // Open opens the store, arms stored timers and starts the FastAGI server.
 // Errors (a locked store, a port in use) are returned here, at start.
 func (m *Main) Open(ctx context.Context) error {
-	m.hub = watch.New(watch.Config{})
 	m.hints = hints.NewTable()
-	m.hints.Sink = m.hub
-	if m.Config.Dialplan != "" {
-		if err := m.loadHints(); err != nil {
-			return err
-		}
-	}
 	if err := m.loadRoster(); err != nil {
 		return err
 	}
@@ -73,7 +66,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.db = db
 	// synced is closed once every configured feed has read Asterisk once:
-	// the webhook journal waits for it (webhook.Config.Ready).
+	// the hub numbers no change before (watch.Config.Ready).
 	synced := make(chan struct{})
 	feeds := int32(0)
 	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
@@ -96,6 +89,18 @@ func (m *Main) Open(ctx context.Context) error {
 				}
 			})
 			then()
+		}
+	}
+	m.hub = watch.New(watch.Config{Log: db, Ready: synced, OnLogError: func(err error) {
+		m.Log.Error().Err(err).Str("component", "watch").Msg("change log: cannot append; retrying")
+	}})
+	if err := m.hub.Open(ctx); err != nil {
+		return err
+	}
+	m.hints.Sink = m.hub
+	if m.Config.Dialplan != "" {
+		if err := m.loadHints(); err != nil {
+			return err
 		}
 	}
 	plog := m.Log.With().Str("component", "presence").Logger()
@@ -146,7 +151,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.hooksOut, err = webhook.Open(ctx, webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout,
-		RetryMax: m.Config.WebhookRetryMax, MaxBacklog: m.Config.WebhookBacklog, UserAgent: "presenced/" + buildVersion(), Ready: synced,
+		RetryMax: m.Config.WebhookRetryMax, Retention: m.Config.LogRetention, UserAgent: "presenced/" + buildVersion(),
 		Log: m.Log.With().Str("component", "webhook").Logger()})
 	if err != nil {
 		return err
@@ -154,7 +159,8 @@ func (m *Main) Open(ctx context.Context) error {
 	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints}
 	if client != nil {
 		m.ari = &ari.Feed{Client: client, App: m.Config.ARIApp, Devices: m.hints,
-			OnUp:     firstUp(func() { m.svc.ReconcileDND(m.hints.DNDUsers()) }),
+			OnUp:     firstUp(func() { m.svc.ReconcileDND(m.hints.DNDUsers(), true) }),
+			OnFollow: func() { m.svc.ReconcileDND(m.hints.DNDUsers(), false) },
 			OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
 	}
 
@@ -422,6 +428,11 @@ func (m *Main) Close() error {
 	}
 	if m.hooksOut != nil {
 		m.hooksOut.Close()
+	}
+	if m.hub != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		errs = append(errs, m.hub.Close(ctx))
+		cancel()
 	}
 	if m.db != nil {
 		errs = append(errs, m.db.Close())

@@ -42,7 +42,8 @@ type Config struct {
 	PresenceHistory   int           `env:"PRESENCE_HISTORY" envDefault:"20"`
 	WebhookTimeout    time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"10s"`
 	WebhookRetryMax   time.Duration `env:"WEBHOOK_RETRY_MAX" envDefault:"5m"`
-	WebhookBacklog    uint64        `env:"WEBHOOK_BACKLOG" envDefault:"100000"`
+	LogRetention      uint64        `env:"LOG_RETENTION" envDefault:"100000"`
+	WebhookBacklog    uint64        `env:"WEBHOOK_BACKLOG"` // the older name of LOG_RETENTION
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
@@ -79,6 +80,9 @@ func LoadConfig(environ []string) (Config, error) {
 	}
 	if v, ok := vars[envPrefix+"HTTP_LISTEN"]; ok && v == "" {
 		c.HTTPListen = ""
+	}
+	if _, ok := vars[envPrefix+"LOG_RETENTION"]; !ok && c.WebhookBacklog != 0 {
+		c.LogRetention = c.WebhookBacklog // set under its older name only
 	}
 	return c, c.check()
 }
@@ -118,8 +122,11 @@ func (c *Config) check() error {
 	if c.WebhookRetryMax < time.Second {
 		return fmt.Errorf("%sWEBHOOK_RETRY_MAX must be at least 1s (retries start at 1s)", envPrefix)
 	}
-	if c.WebhookBacklog < 100 {
+	if c.WebhookBacklog != 0 && c.WebhookBacklog < 100 {
 		return fmt.Errorf("%sWEBHOOK_BACKLOG must be at least 100", envPrefix)
+	}
+	if c.LogRetention < 100 {
+		return fmt.Errorf("%sLOG_RETENTION must be at least 100", envPrefix)
 	}
 	if c.PresenceHistory < 1 || c.PresenceHistory > 1000 {
 		return fmt.Errorf("%sPRESENCE_HISTORY must be between 1 and 1000", envPrefix)

@@ -1,0 +1,106 @@
+package watch
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Entry is one entry of the change log: the hub's sequence number, the
+// key of the hint ("exten@context") or provider, and the encoded item
+// (EncodeItem). It is an alias of an unnamed struct so that a store can
+// implement Log without importing this package.
+type Entry = struct {
+	Seq   uint64
+	Key   string
+	Value []byte
+}
+
+// Log is the durable change log behind the hub: every change the hub
+// numbers is appended to it, in order, with its number, so that the
+// numbers stay valid across restarts. SSE, WebSocket, the board and
+// webhooks read the same log with the same numbers: the hub's history is
+// a cache of its tail. The bbolt store implements it (store.DB); a
+// clustered store (NATS JetStream: a stream, its sequence as Seq) is meant
+// to sit behind the same interface.
+type Log interface {
+	// OpenLog returns the log's identity and marks it open. The identity
+	// changes when the last run did not close the log: the numbers it gave
+	// out but had not written are given out again.
+	OpenLog(ctx context.Context) (id string, err error)
+	// CloseLog marks the log closed: every number given out was written.
+	CloseLog(ctx context.Context) error
+	// JournalState returns the last number written, the number up to which
+	// entries were trimmed, and each key's latest entry.
+	JournalState(ctx context.Context) (head, floor uint64, latest []Entry, err error)
+	// AppendJournal appends entries, numbered head+1, head+2, ...
+	AppendJournal(ctx context.Context, entries []Entry) error
+	// ReadJournal returns up to limit entries after a number, in order.
+	ReadJournal(ctx context.Context, after uint64, limit int) ([]Entry, error)
+}
+
+// An encoded item: kind (1 byte), the time the hub numbered it (unix
+// nanoseconds, 8 bytes big-endian), then the JSON of the hint state or of
+// the provider's presence. Two items of a key with the same JSON show the
+// same thing (SameItem).
+
+// EncodeItem encodes an item for the log.
+func EncodeItem(it Item, at time.Time) ([]byte, error) {
+	var data []byte
+	var err error
+	switch it.Kind {
+	case KindHint:
+		data, err = json.Marshal(it.Hint)
+	case KindPresence:
+		data, err = json.Marshal(it.Presence)
+	default:
+		return nil, fmt.Errorf("item of unknown kind %d", it.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encoding the change of %s: %w", it.Key, err)
+	}
+	v := make([]byte, 0, 9+len(data))
+	v = append(v, byte(it.Kind))
+	v = binary.BigEndian.AppendUint64(v, uint64(at.UnixNano()))
+	return append(v, data...), nil
+}
+
+// SameItem reports whether two encoded items show the same state.
+func SameItem(a, b []byte) bool {
+	return len(a) >= 9 && len(b) >= 9 && a[0] == b[0] && string(a[9:]) == string(b[9:])
+}
+
+// KindOf returns the kind of an encoded item.
+func KindOf(v []byte) Kind {
+	if len(v) == 0 {
+		return 0
+	}
+	return Kind(v[0])
+}
+
+var errCutItem = errors.New("log entry is cut")
+
+// DecodeItem decodes a log entry: the item and when the hub numbered it.
+func DecodeItem(key string, v []byte) (Item, time.Time, error) {
+	if len(v) < 9 {
+		return Item{}, time.Time{}, errCutItem
+	}
+	at := time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))).UTC()
+	it := Item{Kind: Kind(v[0]), Key: key}
+	switch it.Kind {
+	case KindHint:
+		if err := json.Unmarshal(v[9:], &it.Hint); err != nil {
+			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
+		}
+	case KindPresence:
+		if err := json.Unmarshal(v[9:], &it.Presence); err != nil {
+			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
+		}
+	default:
+		return Item{}, at, fmt.Errorf("log entry of %s has unknown kind %d", key, v[0])
+	}
+	return it, at, nil
+}
