@@ -9,7 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-		"strconv"
+	"strconv"
 	"sync"
 	"time"
 
@@ -49,7 +49,6 @@ func (w *worker) stop() {
 	w.cancel()
 	<-w.done
 }
-
 
 func (w *worker) info() Info {
 	head := w.m.head()

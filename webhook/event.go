@@ -82,7 +82,6 @@ func decodeValue(seq uint64, key string, v []byte) (Event, error) {
 	return e, nil
 }
 
-
 // Signing. Every delivery carries
 //
 //	Presenced-Event-Id:  the event's id
