@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/staskobzar/goami2"
+
+	"github.com/presenced/presenced/internal/clip"
 )
 
 // Banner is how Asterisk's manager greets a client.
@@ -64,7 +66,7 @@ func dial(ctx context.Context, addr, user, secret string, timeout time.Duration)
 	if err != nil || !strings.HasPrefix(banner, Banner) {
 		nc.Close()
 		if err == nil {
-			err = fmt.Errorf("unexpected banner %q", clip(banner))
+			err = fmt.Errorf("unexpected banner %q", clip.Clip(banner))
 		}
 		return nil, fmt.Errorf("AMI at %s: %w", addr, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/staskobzar/goami2"
+
+	"github.com/presenced/presenced/internal/clip"
 )
 
 // maxFrame bounds one AMI frame.
@@ -51,13 +53,13 @@ const (
 func parseFrame(frame string) (msg *goami2.Message, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			msg, err = nil, fmt.Errorf("ami: malformed frame %q", clip(frame))
+			msg, err = nil, fmt.Errorf("ami: malformed frame %q", clip.Clip(frame))
 		}
 	}()
 	protected := protectBare(frame)
 	msg, err = goami2.Parse(protected)
 	if err != nil {
-		return nil, fmt.Errorf("ami: malformed frame %q: %w", clip(frame), err)
+		return nil, fmt.Errorf("ami: malformed frame %q: %w", clip.Clip(frame), err)
 	}
 	if msg.Len() == 0 {
 		return nil, fmt.Errorf("ami: empty frame")
@@ -93,11 +95,4 @@ func protectBare(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -116,7 +117,7 @@ func (h *Hooks) run(ctx context.Context, ch Channel, script string, args []strin
 	}
 	hk, ok := hookTable[req.Command]
 	if !ok {
-		res.Err = presence.Errorf(presence.CodeNotFound, "unknown hook %q (known: %s)", clip(req.Command), strings.Join(Commands(), ", "))
+		res.Err = presence.Errorf(presence.CodeNotFound, "unknown hook %q (known: %s)", clip.Clip(req.Command), strings.Join(Commands(), ", "))
 		return res
 	}
 	p, err := bind(req.Command, hk.params, req)
@@ -202,7 +203,7 @@ func (h *Hooks) set(ctx context.Context, ch Channel, user string, p map[string]s
 		return nil, err
 	}
 	if p["for"] != "" {
-		d, err := ParseFor(p["for"])
+		d, err := presence.ParseFor(p["for"])
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +256,7 @@ func (h *Hooks) dndToggle(ctx context.Context, ch Channel, user string, p map[st
 }
 
 func (h *Hooks) hintGet(_ context.Context, _ Channel, _ string, p map[string]string) ([]Var, error) {
-	exten, context, err := ParseHintRef(p["exten"])
+	exten, context, err := hints.ParseHintRef(p["exten"])
 	if err != nil {
 		return nil, err
 	}

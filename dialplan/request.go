@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -34,7 +35,7 @@ func ParseRequest(script string, args []string, caller string) (Request, error) 
 	if rawQuery != "" {
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {
-			return req, presence.Errorf(presence.CodeInvalidArgument, "cannot parse the query of %q: %v", clip(script), err)
+			return req, presence.Errorf(presence.CodeInvalidArgument, "cannot parse the query of %q: %v", clip.Clip(script), err)
 		}
 		req.Query = q
 	}
@@ -60,7 +61,7 @@ func bind(command string, params []string, req Request) (map[string]string, erro
 			known = known || pn == name
 		}
 		if !known {
-			return nil, presence.Errorf(presence.CodeInvalidArgument, "%s has no argument %q (it takes %s)", command, clip(name), strings.Join(params, ", "))
+			return nil, presence.Errorf(presence.CodeInvalidArgument, "%s has no argument %q (it takes %s)", command, clip.Clip(name), strings.Join(params, ", "))
 		}
 		if len(vals) != 1 {
 			return nil, presence.Errorf(presence.CodeInvalidArgument, "argument %q given %d times", name, len(vals))
@@ -73,11 +74,4 @@ func bind(command string, params []string, req Request) (map[string]string, erro
 		}
 	}
 	return p, nil
-}
-
-func clip(s string) string {
-	if len(s) > 48 {
-		return s[:48] + "..."
-	}
-	return s
 }

@@ -3,7 +3,6 @@ package dialplan
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -44,38 +43,6 @@ func TestParseRequestAndBind(t *testing.T) {
 		}
 		if presence.ErrorCode(err) != tt.err {
 			t.Errorf("%q %q: err %v, want %q", tt.script, tt.args, err, tt.err)
-		}
-	}
-}
-
-func TestParseFor(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"90", 90 * time.Second, true}, {"45s", 45 * time.Second, true}, {"30m", 30 * time.Minute, true},
-		{"1h30m", 90 * time.Minute, true}, {"744h", 744 * time.Hour, true},
-		{"0", 0, false}, {"-5m", 0, false}, {"745h", 0, false}, {"soon", 0, false}, {"1d", 0, false}, {"500ms", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseFor(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseFor(%q) = %v, %v", tt.in, got, err)
-		}
-	}
-}
-
-func TestParseHintRef(t *testing.T) {
-	for in, want := range map[string][2]string{"1001": {"1001", "default"}, "1001@internal": {"1001", "internal"}, "*76@feature-codes": {"*76", "feature-codes"}} {
-		e, c, err := ParseHintRef(in)
-		if err != nil || e != want[0] || c != want[1] {
-			t.Errorf("ParseHintRef(%q) = %q, %q, %v", in, e, c, err)
-		}
-	}
-	for _, in := range []string{"", "@internal", "1001@", "10 01", "1001@a,b", "1001)", strings.Repeat("1", 81)} {
-		if _, _, err := ParseHintRef(in); err == nil {
-			t.Errorf("ParseHintRef(%q) accepted", in)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/presenced/presenced/internal/clip"
 )
 
 // Limits of the wire format.
@@ -70,7 +72,7 @@ func ReadEnv(br *bufio.Reader) (Env, error) {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || !strings.HasPrefix(name, "agi_") || len(name) == len("agi_") {
-			return Env{}, fmt.Errorf("fastagi: malformed environment line %q", clip(line))
+			return Env{}, fmt.Errorf("fastagi: malformed environment line %q", clip.Clip(line))
 		}
 		value = strings.TrimPrefix(value, " ")
 		if _, dup := env.Vars[name]; dup {
@@ -110,7 +112,7 @@ var (
 type UsageError struct{ Usage string }
 
 func (e *UsageError) Error() string {
-	return "fastagi: 520 invalid command syntax: " + clip(e.Usage)
+	return "fastagi: 520 invalid command syntax: " + clip.Clip(e.Usage)
 }
 
 // StatusError is a reply with a status code this package does not know.
@@ -120,7 +122,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("fastagi: unexpected reply status %d %s", e.Code, clip(e.Text))
+	return fmt.Sprintf("fastagi: unexpected reply status %d %s", e.Code, clip.Clip(e.Text))
 }
 
 // readReply reads one reply. HANGUP lines may arrive before it (Asterisk
@@ -144,11 +146,11 @@ func readReply(br *bufio.Reader, hangups *int) (Reply, error) {
 // lines of a multi-line ("520-...") reply from br.
 func parseReply(br *bufio.Reader, line string) (Reply, error) {
 	if len(line) < 4 || (line[3] != ' ' && line[3] != '-') {
-		return Reply{}, fmt.Errorf("fastagi: malformed reply %q", clip(line))
+		return Reply{}, fmt.Errorf("fastagi: malformed reply %q", clip.Clip(line))
 	}
 	code, err := strconv.Atoi(line[:3])
 	if err != nil || code < 100 {
-		return Reply{}, fmt.Errorf("fastagi: malformed reply %q", clip(line))
+		return Reply{}, fmt.Errorf("fastagi: malformed reply %q", clip.Clip(line))
 	}
 	r := Reply{Code: code}
 	if line[3] == '-' {
@@ -177,7 +179,7 @@ func parseReply(br *bufio.Reader, line string) (Reply, error) {
 	case 200:
 		rest, ok := strings.CutPrefix(r.Text, "result=")
 		if !ok {
-			return Reply{}, fmt.Errorf("fastagi: malformed reply %q", clip(line))
+			return Reply{}, fmt.Errorf("fastagi: malformed reply %q", clip.Clip(line))
 		}
 		r.Text = ""
 		r.Result, rest, _ = strings.Cut(rest, " ")
@@ -228,11 +230,4 @@ func ValidArg(s string) bool { return !strings.ContainsAny(s, "\n\r\x00") }
 // parse_args leaves alone.
 func bare(s string) bool {
 	return s != "" && !strings.ContainsAny(s, " \t\"\\\n\r\x00")
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/presenced/presenced/internal/clip"
 )
 
 // Session is one FastAGI connection. It is used by one goroutine, the
@@ -101,7 +103,7 @@ func (s *Session) fail(ctx context.Context, err error) error {
 // PRESENCE_STATE(CustomPresence:1001,value) work too.
 func (s *Session) GetVariable(ctx context.Context, name string) (string, bool, error) {
 	if !ValidArg(name) || name == "" {
-		return "", false, fmt.Errorf("fastagi: invalid variable name %q", clip(name))
+		return "", false, fmt.Errorf("fastagi: invalid variable name %q", clip.Clip(name))
 	}
 	arg := name
 	if !bare(name) {
@@ -109,7 +111,7 @@ func (s *Session) GetVariable(ctx context.Context, name string) (string, bool, e
 	}
 	r, err := s.Command(ctx, "GET VARIABLE "+arg)
 	if err != nil {
-		return "", false, fmt.Errorf("getting %s: %w", clip(name), err)
+		return "", false, fmt.Errorf("getting %s: %w", clip.Clip(name), err)
 	}
 	return r.Data, r.Result == "1", nil
 }
@@ -119,10 +121,10 @@ func (s *Session) GetVariable(ctx context.Context, name string) (string, bool, e
 // even when a function rejected the value: callers that care read back.
 func (s *Session) SetVariable(ctx context.Context, name, value string) error {
 	if name == "" || !ValidArg(name) {
-		return fmt.Errorf("fastagi: invalid variable name %q", clip(name))
+		return fmt.Errorf("fastagi: invalid variable name %q", clip.Clip(name))
 	}
 	if !ValidArg(value) {
-		return fmt.Errorf("fastagi: the value of %s contains a newline, carriage return or NUL, which AGI cannot carry", clip(name))
+		return fmt.Errorf("fastagi: the value of %s contains a newline, carriage return or NUL, which AGI cannot carry", clip.Clip(name))
 	}
 	var b strings.Builder
 	b.Grow(len("SET VARIABLE ") + len(name) + len(value) + 8)
@@ -131,7 +133,7 @@ func (s *Session) SetVariable(ctx context.Context, name, value string) error {
 	b.WriteByte(' ')
 	b.WriteString(Quote(value))
 	if _, err := s.Command(ctx, b.String()); err != nil {
-		return fmt.Errorf("setting %s: %w", clip(name), err)
+		return fmt.Errorf("setting %s: %w", clip.Clip(name), err)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 )
@@ -144,7 +143,7 @@ func (s *Server) listHints(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getHint(w http.ResponseWriter, r *http.Request) {
-	exten, context, err := dialplan.ParseHintRef(r.PathValue("ref"))
+	exten, context, err := hints.ParseHintRef(r.PathValue("ref"))
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -219,7 +218,7 @@ func (s *Server) setPresence(w http.ResponseWriter, r *http.Request) {
 	}
 	v := presence.Value{State: st, Subtype: req.Subtype, Message: req.Message}
 	if req.For != "" {
-		d, err := dialplan.ParseFor(req.For)
+		d, err := presence.ParseFor(req.For)
 		if err != nil {
 			s.fail(w, err)
 			return

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -119,7 +120,7 @@ func parsePosition(s string) (watch.Position, error) {
 	epoch, seq, ok := strings.Cut(s, ":")
 	n, err := strconv.ParseUint(seq, 10, 64)
 	if !ok || err != nil || epoch == "" {
-		return watch.Position{}, fmt.Errorf("the Last-Event-ID %q is not an id of this API (epoch:sequence)", clipS(s))
+		return watch.Position{}, fmt.Errorf("the Last-Event-ID %q is not an id of this API (epoch:sequence)", clip.Clip(s))
 	}
 	return watch.Position{Epoch: epoch, Seq: n}, nil
 }
@@ -132,11 +133,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func clipS(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
@@ -196,7 +195,7 @@ func (w *wsConn) set(ctx context.Context, in wsIn) (presence.Value, bool, error)
 	}
 	v := presence.Value{State: st, Subtype: in.Subtype, Message: in.Message}
 	if in.For != "" {
-		d, err := dialplan.ParseFor(in.For)
+		d, err := presence.ParseFor(in.For)
 		if err != nil {
 			return presence.Value{}, false, err
 		}

@@ -3,6 +3,8 @@ package presence
 import (
 	"encoding/base64"
 	"strings"
+
+	"github.com/presenced/presenced/internal/clip"
 )
 
 // Encode returns the PRESENCE_STATE() value for v, always in the form
@@ -53,7 +55,7 @@ func Decode(raw string) (Value, error) {
 	if len(fields) > 3 {
 		opts := fields[3]
 		if opts != "" && !strings.Contains(opts, "e") {
-			return Value{}, Errorf(CodeInvalidArgument, "invalid presence options %q", clip(opts, 32))
+			return Value{}, Errorf(CodeInvalidArgument, "invalid presence options %q", clip.Clip(opts))
 		}
 		if strings.Contains(opts, "e") {
 			v.Subtype = asteriskBase64Decode(v.Subtype)

@@ -1,6 +1,10 @@
 package presence
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/presenced/presenced/internal/clip"
+)
 
 // MaxUserBytes is the longest user name accepted.
 const MaxUserBytes = 64
@@ -22,7 +26,7 @@ func ValidateUser(user string) error {
 	}
 	for i := 0; i < len(user); i++ {
 		if !userByte(user[i]) {
-			return Errorf(CodeInvalidUser, "user name %q may contain only letters, digits and _ . - + @", clip(user, 32))
+			return Errorf(CodeInvalidUser, "user name %q may contain only letters, digits and _ . - + @", clip.Clip(user))
 		}
 	}
 	return nil
@@ -46,7 +50,7 @@ func Provider(user string) string { return ProviderPrefix + user }
 // The technology is matched case-insensitively, as Asterisk does.
 func ParseProvider(provider string) (string, error) {
 	if len(provider) < len(ProviderPrefix) || !strings.EqualFold(provider[:len(ProviderPrefix)], ProviderPrefix) {
-		return "", Errorf(CodeInvalidUser, "presence provider %q is not a CustomPresence: provider", clip(provider, 48))
+		return "", Errorf(CodeInvalidUser, "presence provider %q is not a CustomPresence: provider", clip.Clip(provider))
 	}
 	user := provider[len(ProviderPrefix):]
 	if err := ValidateUser(user); err != nil {

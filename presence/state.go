@@ -1,6 +1,10 @@
 package presence
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/presenced/presenced/internal/clip"
+)
 
 // State is one of Asterisk's presence states (ast_presence_state), as
 // PRESENCE_STATE() accepts them.
@@ -43,7 +47,7 @@ func ParseState(name string) (State, error) {
 	if name == "" {
 		return 0, Errorf(CodeInvalidState, "no presence state given (one of %s)", strings.Join(stateNames[:], ", "))
 	}
-	return 0, Errorf(CodeInvalidState, "unknown presence state %q (one of %s)", clip(name, 32), strings.Join(stateNames[:], ", "))
+	return 0, Errorf(CodeInvalidState, "unknown presence state %q (one of %s)", clip.Clip(name), strings.Join(stateNames[:], ", "))
 }
 
 // MarshalText writes the state name, so JSON and the store carry names, not numbers.
@@ -57,12 +61,4 @@ func (s *State) UnmarshalText(b []byte) error {
 	}
 	*s = v
 	return nil
-}
-
-// clip shortens untrusted text quoted back in error messages.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -7,9 +7,6 @@ import (
 	"github.com/presenced/presenced/hints"
 )
 
-// DefaultContext is the context of a hint given without "@context".
-const DefaultContext = "default"
-
 // Filter selects what a subscriber gets: everything, or some hints and
 // some presence providers.
 type Filter struct {
@@ -28,7 +25,7 @@ func (f Filter) compile() matcher {
 	m := matcher{all: f.All, hints: map[string]bool{}, providers: map[string]bool{}}
 	for _, h := range f.Hints {
 		if !strings.Contains(h, "@") {
-			h += "@" + DefaultContext
+			h += "@" + hints.DefaultContext
 		}
 		m.hints[h] = true
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -114,7 +115,7 @@ func Sign(secret string, timestamp int64, payload []byte) string {
 func Verify(secret, signature, timestamp string, payload []byte, now time.Time, tolerance time.Duration) error {
 	ts, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
-		return fmt.Errorf("timestamp %q is not unix seconds", clip(timestamp))
+		return fmt.Errorf("timestamp %q is not unix seconds", clip.Clip(timestamp))
 	}
 	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
 		return fmt.Errorf("timestamp is %v away from now", d.Round(time.Second))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -278,7 +279,7 @@ func (m *Manager) Get(id string) (Info, bool) {
 }
 
 func notFound(id string) error {
-	return presence.Errorf(presence.CodeNotFound, "no webhook %q", clip(id))
+	return presence.Errorf(presence.CodeNotFound, "no webhook %q", clip.Clip(id))
 }
 
 // Delete stops a webhook's deliveries and forgets it.

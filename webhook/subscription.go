@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -82,7 +83,7 @@ func validate(spec Spec) (subscription, template, error) {
 		}
 		tmpl = t
 	default:
-		return bad("webhook method must be POST (signed JSON) or GET (action URL), not %q", clip(spec.Method))
+		return bad("webhook method must be POST (signed JSON) or GET (action URL), not %q", clip.Clip(spec.Method))
 	}
 	secret := spec.Secret
 	switch {
@@ -105,12 +106,12 @@ func validate(spec Spec) (subscription, template, error) {
 	for _, h := range spec.Hints {
 		exten, context, _ := strings.Cut(h, "@")
 		if exten == "" || len(h) > maxRefBytes || strings.ContainsAny(h, ",&\x00\r\n") || strings.Contains(context, "@") {
-			return bad("webhook hint %q is not exten or exten@context", clip(h))
+			return bad("webhook hint %q is not exten or exten@context", clip.Clip(h))
 		}
 	}
 	for _, p := range spec.Providers {
 		if len(p) > maxRefBytes || !strings.Contains(p, ":") || strings.ContainsAny(p, ",&\x00\r\n") {
-			return bad("webhook provider %q is not a presence provider (CustomPresence:<user>)", clip(p))
+			return bad("webhook provider %q is not a presence provider (CustomPresence:<user>)", clip.Clip(p))
 		}
 	}
 	var id [8]byte

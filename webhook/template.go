@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/presenced/presenced/internal/clip"
 )
 
 // Action URLs: the GET form, for systems that take a URL and nothing else
@@ -104,7 +106,7 @@ func parseTemplate(s string) (template, error) {
 			}
 			name := s[i+1 : i+end]
 			if _, ok := placeholders[name]; !ok {
-				return nil, fmt.Errorf("unknown placeholder {%s} at byte %d (known: %s)", clip(name), i+1, strings.Join(PlaceholderNames(), ", "))
+				return nil, fmt.Errorf("unknown placeholder {%s} at byte %d (known: %s)", clip.Clip(name), i+1, strings.Join(PlaceholderNames(), ", "))
 			}
 			if i < authorityEnd {
 				return nil, fmt.Errorf("placeholder {%s} in the scheme or host: only the path and the query may vary", name)
@@ -147,7 +149,7 @@ func checkURL(s string) error {
 	case err != nil:
 		return fmt.Errorf("the URL does not parse: %v", redactErr(err))
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("the URL's scheme must be http or https, not %q", clip(u.Scheme))
+		return fmt.Errorf("the URL's scheme must be http or https, not %q", clip.Clip(u.Scheme))
 	case u.Host == "" || u.Hostname() == "":
 		return fmt.Errorf("the URL has no host")
 	case u.Fragment != "" || strings.Contains(s, "#"):
@@ -179,11 +181,4 @@ func redactErr(err error) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }

@@ -1,12 +1,15 @@
-package dialplan
+package hints
 
 import (
 	"strings"
 
+	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 )
 
-// DefaultContext is the context of a hint reference without "@context".
+// DefaultContext is the context of a hint reference without "@context",
+// everywhere presenced takes one (hooks, REST, SSE and WebSocket filters,
+// webhooks).
 const DefaultContext = "default"
 
 // ParseHintRef parses "exten[@context]". Extensions may hold digits,
@@ -18,10 +21,10 @@ func ParseHintRef(ref string) (exten, context string, err error) {
 		context = DefaultContext
 	}
 	if !validRef(exten, "*#+_.-") {
-		return "", "", presence.Errorf(presence.CodeInvalidArgument, "invalid extension %q in hint reference", clip(exten))
+		return "", "", presence.Errorf(presence.CodeInvalidArgument, "invalid extension %q in hint reference", clip.Clip(exten))
 	}
 	if !validRef(context, "_-.") {
-		return "", "", presence.Errorf(presence.CodeInvalidArgument, "invalid context %q in hint reference", clip(context))
+		return "", "", presence.Errorf(presence.CodeInvalidArgument, "invalid context %q in hint reference", clip.Clip(context))
 	}
 	return exten, context, nil
 }

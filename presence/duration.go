@@ -1,10 +1,10 @@
-package dialplan
+package presence
 
 import (
 	"strconv"
 	"time"
 
-	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/internal/clip"
 )
 
 // Bounds of the "for" argument of timed presence.
@@ -20,12 +20,12 @@ func ParseFor(s string) (time.Duration, error) {
 	if err != nil {
 		n, nerr := strconv.ParseUint(s, 10, 32)
 		if nerr != nil {
-			return 0, presence.Errorf(presence.CodeInvalidArgument, "cannot read %q as a duration (like 90, 45s, 30m or 1h30m)", clip(s))
+			return 0, Errorf(CodeInvalidArgument, "cannot read %q as a duration (like 90, 45s, 30m or 1h30m)", clip.Clip(s))
 		}
 		d = time.Duration(n) * time.Second
 	}
 	if d < MinFor || d > MaxFor {
-		return 0, presence.Errorf(presence.CodeInvalidArgument, "duration %q is outside 1s to 31 days", clip(s))
+		return 0, Errorf(CodeInvalidArgument, "duration %q is outside 1s to 31 days", clip.Clip(s))
 	}
 	return d, nil
 }
