@@ -108,6 +108,7 @@ type Service struct {
 	// the DND worker.
 	dndDirty map[string]struct{} // under rmu
 	dndForce map[string]struct{} // of dndDirty, those to set even if never set before; under rmu
+	unsaved  map[string]struct{} // users whose record the store did not take; under rmu
 	dndWake  chan struct{}
 
 	tmu    sync.Mutex
@@ -156,7 +157,7 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{cfg: cfg, locks: map[string]*userLock{}, recs: map[string]Record{}, timers: map[string]expiry{},
-		echo: map[string][]expected{}, dnd: map[string]bool{}, dndDirty: map[string]struct{}{}, dndForce: map[string]struct{}{}, dndWake: make(chan struct{}, 1),
+		echo: map[string][]expected{}, dnd: map[string]bool{}, dndDirty: map[string]struct{}{}, dndForce: map[string]struct{}{}, unsaved: map[string]struct{}{}, dndWake: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel}, nil
 }
 
@@ -185,7 +186,47 @@ func (s *Service) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.dndWorker()
 	}
+	s.wg.Add(1)
+	go s.saveAgain()
 	return nil
+}
+
+// SaveRetry is how often records the store did not take are saved again.
+const SaveRetry = 2 * time.Second
+
+// saveAgain saves the records the store did not take, until it takes them.
+func (s *Service) saveAgain() {
+	defer s.wg.Done()
+	t := time.NewTicker(SaveRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return
+		}
+		s.rmu.Lock()
+		users := slices.Collect(maps.Keys(s.unsaved))
+		s.rmu.Unlock()
+		for _, u := range users {
+			unlock := s.lock(u)
+			s.rmu.Lock()
+			rec := s.recs[u]
+			s.rmu.Unlock()
+			ctx, cancel := context.WithTimeout(s.ctx, backgroundTimeout)
+			err := s.cfg.Store.SaveRecord(ctx, u, rec)
+			cancel()
+			if err == nil {
+				s.rmu.Lock()
+				delete(s.unsaved, u)
+				s.rmu.Unlock()
+			}
+			unlock()
+			if err != nil {
+				break // the store still refuses: try again later
+			}
+		}
+	}
 }
 
 // Current returns every known user's current presence.
@@ -428,12 +469,19 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	}
 	if err := s.cfg.Store.SaveRecord(ctx, user, rec); err != nil {
 		// Asterisk holds the new presence (it was confirmed): presenced's
-		// memory follows it, so that the API and the next operation agree
-		// with Asterisk; the store catches up with the next save.
+		// memory follows it, so that the API, the watchers and the next
+		// operation agree with Asterisk; the record is saved again until
+		// the store takes it (a full disk that got space back).
+		s.rmu.Lock()
+		s.unsaved[user] = struct{}{}
+		s.rmu.Unlock()
 		s.commit(user, rec, before, w == nil && changed, seq, s.announced(changed || flush))
 		s.syncDNDLocked(ctx, user, rec)
 		return Value{}, WrapError(CodeInternal, err, "saving the presence record of "+user)
 	}
+	s.rmu.Lock()
+	delete(s.unsaved, user)
+	s.rmu.Unlock()
 	s.commit(user, rec, before, w == nil && changed, seq, s.announced(changed || flush))
 	s.syncDNDLocked(ctx, user, rec)
 	return rec.Current, nil

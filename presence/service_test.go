@@ -2,6 +2,7 @@ package presence_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -384,4 +385,84 @@ func itoa(i int) string {
 		return string(rune('0' + i))
 	}
 	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// failingStore refuses saves while full is set, as a full disk does.
+type failingStore struct {
+	*memStore
+	mu   sync.Mutex
+	full bool
+}
+
+func (f *failingStore) SaveRecord(ctx context.Context, user string, rec presence.Record) error {
+	f.mu.Lock()
+	full := f.full
+	f.mu.Unlock()
+	if full {
+		return errors.New("write presenced.db: no space left on device")
+	}
+	return f.memStore.SaveRecord(ctx, user, rec)
+}
+
+// A full disk during a write: Asterisk took the presence, so presenced's
+// view, its restore memory and the watchers follow Asterisk (the caller
+// hears INTERNAL); the record reaches the store once the disk has space.
+func TestFullDiskLeavesPresencedAndAsteriskAgreeing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ast := astemu.New()
+		ch := presence.VariableWriter{Channel: astemu.NewChannel(ast)}
+		st := &failingStore{memStore: newMemStore()}
+		var changes []presence.Change
+		var mu sync.Mutex
+		svc, err := presence.NewService(presence.Config{Store: st, OnChange: func(c presence.Change) {
+			mu.Lock()
+			changes = append(changes, c)
+			mu.Unlock()
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer svc.Close()
+		if _, err := svc.Set(ctx, ch, "1001", presence.Value{State: presence.Available}); err != nil {
+			t.Fatal(err)
+		}
+		st.mu.Lock()
+		st.full = true
+		st.mu.Unlock()
+		_, err = svc.Set(ctx, ch, "1001", presence.Value{State: presence.DND, Message: "disk full"})
+		if presence.ErrorCode(err) != presence.CodeInternal {
+			t.Fatalf("err %v", err)
+		}
+		if v, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)"); v != "dnd" {
+			t.Fatalf("Asterisk holds %s", v)
+		}
+		if v, _, _ := svc.Lookup("1001"); v.State != presence.DND {
+			t.Fatalf("presenced shows %s while Asterisk holds dnd", v.State)
+		}
+		mu.Lock()
+		last := changes[len(changes)-1]
+		mu.Unlock()
+		if last.Value.State != presence.DND {
+			t.Fatalf("watchers were told %s", last.Value.State)
+		}
+		// The restore memory built on it: restore goes back to available.
+		if v, err := svc.Restore(ctx, ch, "1001"); presence.ErrorCode(err) != presence.CodeInternal || v.State != presence.NotSet {
+			t.Fatalf("restore with the disk full: %v %v", v, err)
+		}
+		if v, _, _ := svc.Lookup("1001"); v.State != presence.Available {
+			t.Fatalf("after restore presenced shows %s", v.State)
+		}
+		st.mu.Lock()
+		st.full = false
+		st.mu.Unlock()
+		time.Sleep(presence.SaveRetry + time.Second)
+		synctest.Wait()
+		recs, _ := st.Records(ctx)
+		if recs["1001"].Current.State != presence.Available {
+			t.Fatalf("the store holds %+v after the disk has space again", recs["1001"].Current)
+		}
+	})
 }
