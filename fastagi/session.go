@@ -116,6 +116,20 @@ func (s *Session) GetVariable(ctx context.Context, name string) (string, bool, e
 	return r.Data, r.Result == "1", nil
 }
 
+// Evaluate runs GET FULL VARIABLE: Asterisk evaluates the whole expression
+// ("${A},${B(x)}") on the channel and answers its value, empty for what it
+// cannot evaluate.
+func (s *Session) Evaluate(ctx context.Context, expr string) (string, error) {
+	if expr == "" || !ValidArg(expr) {
+		return "", fmt.Errorf("fastagi: invalid expression %q", clip.Clip(expr))
+	}
+	r, err := s.Command(ctx, "GET FULL VARIABLE "+Quote(expr))
+	if err != nil {
+		return "", fmt.Errorf("evaluating %s: %w", clip.Clip(expr), err)
+	}
+	return r.Data, nil
+}
+
 // SetVariable runs SET VARIABLE with name and value quoted, so that any
 // text without a newline arrives as it is. Asterisk answers "200 result=1"
 // even when a function rejected the value: callers that care read back.

@@ -38,21 +38,19 @@ func hook(t *testing.T, m *Main, ast *astemu.Asterisk, script, caller string, ar
 	return c
 }
 
-// The wire of one presence/set hook: read what Asterisk holds, write the
-// base64 form, read it back, then the result variables, PRESENCED_RESULT last.
+// The wire of one presence/set hook: read what Asterisk holds (the three
+// fields in one GET FULL VARIABLE, as recorded in BEHAVIOUR.md 4.19), write
+// the base64 form, read it back, then the result variables,
+// PRESENCED_RESULT last: 9 commands.
 func TestPresenceSetOnTheWire(t *testing.T) {
 	m := openMain(t, t.TempDir())
 	defer m.Close()
 	ast := astemu.New()
 	c := hook(t, m, ast, "presence/set", "1001", "", "away", "", `Lunch, back at 2 "ish"`)
 	want := []string{
-		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,value)",
-		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,subtype,e)",
-		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,message,e)",
+		`GET FULL VARIABLE "${PRESENCE_STATE(CustomPresence:1001,value)},${PRESENCE_STATE(CustomPresence:1001,subtype,e)},${PRESENCE_STATE(CustomPresence:1001,message,e)}"`,
 		`SET VARIABLE "PRESENCE_STATE(CustomPresence:1001)" "away,,THVuY2gsIGJhY2sgYXQgMiAiaXNoIg==,e"`,
-		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,value)",
-		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,subtype,e)",
-		"GET VARIABLE PRESENCE_STATE(CustomPresence:1001,message,e)",
+		`GET FULL VARIABLE "${PRESENCE_STATE(CustomPresence:1001,value)},${PRESENCE_STATE(CustomPresence:1001,subtype,e)},${PRESENCE_STATE(CustomPresence:1001,message,e)}"`,
 		`SET VARIABLE "PRESENCED_STATE" "away"`,
 		`SET VARIABLE "PRESENCED_SUBTYPE" ""`,
 		`SET VARIABLE "PRESENCED_MESSAGE" "Lunch, back at 2 \"ish\""`,
