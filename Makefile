@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Every fuzz target, as package:Target.
 FUZZ_TARGETS := \
 	./fastagi:FuzzReadEnv ./fastagi:FuzzReadReply ./fastagi:FuzzQuote \
-	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip \
+	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip ./presence:FuzzReadEvaluated ./ami:FuzzUnescapeC \
 	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord \
 	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
 	./httpapi:FuzzSetBody ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/presenced/presenced/ami/amitest"
 )
 
 func TestUnescapeC(t *testing.T) {
@@ -84,4 +86,18 @@ func TestRecordedEscaping(t *testing.T) {
 			}
 		})
 	}
+}
+
+// What Asterisk escapes, unescaped, is the text again; and any frame value
+// unescapes without a panic.
+func FuzzUnescapeC(f *testing.F) {
+	for _, s := range []string{"", `a "b" it's?`, "tab\tnl\ncr\r", `C:\dir\n`, "ü 日本 \\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got := unescapeC(amitest.EscapeC(s)); got != s {
+			t.Fatalf("unescapeC(EscapeC(%q)) = %q", s, got)
+		}
+		_ = unescapeC(s)
+	})
 }
