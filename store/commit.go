@@ -23,8 +23,12 @@ const maxBatch = 256
 
 var errClosed = errors.New("store is closed")
 
+// saveReq is a record to save (key, val) or change log entries to append
+// (journal): both share commits, so a hook's record and the log's entries
+// cost one sync between them.
 type saveReq struct {
 	key, val []byte
+	journal  []JournalEntry
 	done     chan error
 }
 
@@ -50,6 +54,12 @@ func (d *DB) commitLoop() {
 		err := d.update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketUsers)
 			for _, r := range batch {
+				if r.journal != nil {
+					if err := appendJournal(tx, r.journal); err != nil {
+						return err
+					}
+					continue
+				}
 				if err := b.Put(r.key, r.val); err != nil {
 					return err
 				}
@@ -65,7 +75,11 @@ func (d *DB) commitLoop() {
 // put stores key=val in the users bucket through the committer and waits
 // until it is durable.
 func (d *DB) put(ctx context.Context, key, val []byte) error {
-	r := saveReq{key: key, val: val, done: make(chan error, 1)}
+	return d.commit(ctx, saveReq{key: key, val: val, done: make(chan error, 1)})
+}
+
+// commit hands r to the committer and waits until it is durable.
+func (d *DB) commit(ctx context.Context, r saveReq) error {
 	select {
 	case d.saves <- r:
 	case <-d.quit:

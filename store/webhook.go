@@ -123,32 +123,37 @@ type JournalEntry = struct {
 	Value []byte
 }
 
-// AppendJournal gives entries the sequence numbers after the head, keeps
-// them in the journal and makes each its key's latest.
-func (d *DB) AppendJournal(_ context.Context, entries []JournalEntry) error {
-	err := d.update(func(tx *bolt.Tx) error {
-		meta, j, latest := tx.Bucket(bucketJMeta), tx.Bucket(bucketJournal), tx.Bucket(bucketLatest)
-		head := readU64(meta.Get(keyHead))
-		for _, e := range entries {
-			if e.Seq != head+1 {
-				return fmt.Errorf("journal entry %d does not follow the head %d", e.Seq, head)
-			}
-			head = e.Seq
-			v := binary.AppendUvarint(nil, uint64(len(e.Key)))
-			v = append(append(v, e.Key...), e.Value...)
-			if err := j.Put(u64(e.Seq), v); err != nil {
-				return err
-			}
-			if err := latest.Put([]byte(e.Key), append(u64(e.Seq), e.Value...)); err != nil {
-				return err
-			}
-		}
-		return meta.Put(keyHead, u64(head))
-	})
-	if err != nil {
-		return fmt.Errorf("appending to the webhook journal: %w", err)
+// AppendJournal appends entries numbered after the head, keeps them in
+// the journal and makes each its key's latest. It shares the commits of
+// record saves (see commit.go).
+func (d *DB) AppendJournal(ctx context.Context, entries []JournalEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := d.commit(ctx, saveReq{journal: entries, done: make(chan error, 1)}); err != nil {
+		return fmt.Errorf("appending to the change log: %w", err)
 	}
 	return nil
+}
+
+func appendJournal(tx *bolt.Tx, entries []JournalEntry) error {
+	meta, j, latest := tx.Bucket(bucketJMeta), tx.Bucket(bucketJournal), tx.Bucket(bucketLatest)
+	head := readU64(meta.Get(keyHead))
+	for _, e := range entries {
+		if e.Seq != head+1 {
+			return fmt.Errorf("journal entry %d does not follow the head %d", e.Seq, head)
+		}
+		head = e.Seq
+		v := binary.AppendUvarint(nil, uint64(len(e.Key)))
+		v = append(append(v, e.Key...), e.Value...)
+		if err := j.Put(u64(e.Seq), v); err != nil {
+			return err
+		}
+		if err := latest.Put([]byte(e.Key), append(u64(e.Seq), e.Value...)); err != nil {
+			return err
+		}
+	}
+	return meta.Put(keyHead, u64(head))
 }
 
 // JournalState returns the head, the floor and every key's latest entry.

@@ -42,6 +42,7 @@ func run() error {
 	dur := flag.Duration("d", 5*time.Second, "duration of each run")
 	rounds := flag.Int("rounds", 5, "runs of each server, alternating")
 	serveFloor := flag.String("serve-floor", "", "internal: serve the floor on this address")
+	few := flag.Bool("few", false, "internal: the floor reads a presence in one command")
 	flag.Parse()
 	if *serveFloor != "" {
 		ln, err := net.Listen("tcp", *serveFloor)
@@ -49,7 +50,7 @@ func run() error {
 			return err
 		}
 		fmt.Println(ln.Addr())
-		return loadgen.ServeFloor(ln)
+		return loadgen.ServeFloor(ln, *few)
 	}
 
 	self, err := os.Executable()
@@ -61,6 +62,12 @@ func run() error {
 		return fmt.Errorf("starting the floor: %w", err)
 	}
 	defer floor.stop()
+	floor9, err := startChild(exec.Command(self, "-serve-floor", "127.0.0.1:0", "-few"), floorAddr)
+	if err != nil {
+		return fmt.Errorf("starting the floor: %w", err)
+	}
+	floor9.name = "floor-9"
+	defer floor9.stop()
 	data, err := os.MkdirTemp("", "agiload")
 	if err != nil {
 		return err
@@ -92,10 +99,11 @@ func run() error {
 	stats := map[string][]row{}
 	ctx := context.Background()
 	// A short warm-up of each, not reported.
-	loadgen.Run(ctx, floor.addr, *conc, time.Second)
-	loadgen.Run(ctx, pres.addr, *conc, time.Second)
+	for _, c := range []*child{floor, floor9, pres} {
+		loadgen.Run(ctx, c.addr, *conc, time.Second)
+	}
 	for r := 1; r <= *rounds; r++ {
-		for _, c := range []*child{floor, pres} {
+		for _, c := range []*child{floor, floor9, pres} {
 			cpu0 := c.cpu()
 			res := loadgen.Run(ctx, c.addr, *conc, *dur)
 			row := row{res: res, cpuPer: time.Duration(float64(c.cpu()-cpu0) / float64(max(res.Sessions, 1)))}
@@ -107,10 +115,16 @@ func run() error {
 				res.Percentile(99).Round(time.Microsecond), res.Errors, row.cpuPer.Round(time.Microsecond))
 		}
 	}
-	f, p := median(stats["floor"]), median(stats["presenced"])
-	fmt.Printf("\nmedians: floor %.0f sessions/s (p50 %v, p99 %v, CPU %v/session); presenced %.0f sessions/s (p50 %v, p99 %v, CPU %v/session)\n",
-		f.rate, f.p50, f.p99, f.cpu, p.rate, p.p50, p.p99, p.cpu)
-	fmt.Printf("presenced/floor throughput: %.2f   p99: %v\n", p.rate/f.rate, p.p99)
+	f, f9, p := median(stats["floor"]), median(stats["floor-9"]), median(stats["presenced"])
+	fmt.Println()
+	for _, m := range []struct {
+		name string
+		s    summary
+	}{{"floor (13 commands)", f}, {"floor-9 (9 commands)", f9}, {"presenced", p}} {
+		fmt.Printf("median %s: %.0f sessions/s, p50 %v, p99 %v, CPU %v/session\n", m.name, m.s.rate, m.s.p50, m.s.p99, m.s.cpu)
+	}
+	fmt.Printf("presenced/floor: throughput %.2f, p99 %.2fx; presenced/floor-9: throughput %.2f, p99 %.2fx\n",
+		p.rate/f.rate, float64(p.p99)/float64(f.p99), p.rate/f9.rate, float64(p.p99)/float64(f9.p99))
 	return nil
 }
 

@@ -149,10 +149,21 @@ func (a *Asterisk) Session(ctx context.Context, addr, user string, away bool) er
 // answer handles the commands of a presence/set hook.
 func (a *Asterisk) answer(cmd []byte) []byte {
 	const get = "GET VARIABLE PRESENCE_STATE("
+	const full = `GET FULL VARIABLE "${PRESENCE_STATE(`
 	const set = `SET VARIABLE "PRESENCE_STATE(`
 	a.buf = a.buf[:0]
 	s := string(cmd)
 	switch {
+	case strings.HasPrefix(s, full):
+		// "${PRESENCE_STATE(P,value)},${PRESENCE_STATE(P,subtype,e)},${...message,e)}"
+		provider, _, _ := strings.Cut(s[len(full):], ",")
+		stored := a.db[provider]
+		v := "not_set,,"
+		if stored != "" {
+			f := strings.Split(stored, ",")
+			v = f[0] + "," + f[1] + "," + f[2]
+		}
+		a.buf = append(append(append(a.buf, "200 result=1 ("...), v...), ")\n"...)
 	case strings.HasPrefix(s, get):
 		args := strings.Split(strings.TrimSuffix(s[len(get):], ")"), ",")
 		stored := a.db[args[0]]
@@ -187,20 +198,22 @@ func (a *Asterisk) answer(cmd []byte) []byte {
 }
 
 // ServeFloor serves the floor on ln until it is closed: read the
-// environment, send the thirteen commands presenced sends for a
-// presence/set (read, write, read back, six result variables), read one
-// reply line each, close. No validation, no store, no confirmation.
-func ServeFloor(ln net.Listener) error {
+// environment, send the commands of a presence/set (read, write, read back,
+// six result variables), read one reply line each, close. No validation,
+// no store, no confirmation. The straightforward floor reads each of the
+// three fields with its own GET VARIABLE (thirteen commands); with few, it
+// reads them in one GET FULL VARIABLE as presenced does (nine).
+func ServeFloor(ln net.Listener, few bool) error {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			return err
 		}
-		go floorSession(conn)
+		go floorSession(conn, few)
 	}
 }
 
-func floorSession(conn net.Conn) {
+func floorSession(conn net.Conn, few bool) {
 	defer conn.Close()
 	br := bufio.NewReader(conn)
 	var user, state, message string
@@ -225,14 +238,14 @@ func floorSession(conn net.Conn) {
 	fn := "PRESENCE_STATE(CustomPresence:" + user
 	quoted := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(message)
 	enc := state + ",," + b64.StdEncoding.EncodeToString([]byte(message)) + ",e"
-	cmds := []string{
-		"GET VARIABLE " + fn + ",value)", "GET VARIABLE " + fn + ",subtype,e)", "GET VARIABLE " + fn + ",message,e)",
-		`SET VARIABLE "` + fn + `)" "` + enc + `"`,
-		"GET VARIABLE " + fn + ",value)", "GET VARIABLE " + fn + ",subtype,e)", "GET VARIABLE " + fn + ",message,e)",
-		`SET VARIABLE "PRESENCED_STATE" "` + state + `"`, `SET VARIABLE "PRESENCED_SUBTYPE" ""`,
-		`SET VARIABLE "PRESENCED_MESSAGE" "` + quoted + `"`, `SET VARIABLE "PRESENCED_ERROR" ""`,
-		`SET VARIABLE "PRESENCED_ERROR_TEXT" ""`, `SET VARIABLE "PRESENCED_RESULT" "OK"`,
+	read := []string{"GET VARIABLE " + fn + ",value)", "GET VARIABLE " + fn + ",subtype,e)", "GET VARIABLE " + fn + ",message,e)"}
+	if few {
+		read = []string{`GET FULL VARIABLE "${` + fn + `,value)},${` + fn + `,subtype,e)},${` + fn + `,message,e)}"`}
 	}
+	cmds := append(append(append(append([]string{}, read...), `SET VARIABLE "`+fn+`)" "`+enc+`"`), read...),
+		`SET VARIABLE "PRESENCED_STATE" "`+state+`"`, `SET VARIABLE "PRESENCED_SUBTYPE" ""`,
+		`SET VARIABLE "PRESENCED_MESSAGE" "`+quoted+`"`, `SET VARIABLE "PRESENCED_ERROR" ""`,
+		`SET VARIABLE "PRESENCED_ERROR_TEXT" ""`, `SET VARIABLE "PRESENCED_RESULT" "OK"`)
 	for _, c := range cmds {
 		if _, err := io.WriteString(conn, c+"\n"); err != nil {
 			return

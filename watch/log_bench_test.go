@@ -1,0 +1,147 @@
+package watch_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+	"github.com/presenced/presenced/watch"
+)
+
+// items returns n presence changes of n providers, numbered from v.
+func items(n int, v uint64) []watch.Item {
+	out := make([]watch.Item, n)
+	for i := range out {
+		out[i] = watch.Item{Kind: watch.KindPresence, Key: fmt.Sprintf("CustomPresence:%d", 10000+i), Version: v + uint64(i),
+			Presence: hints.ProviderPresence{Value: presence.Value{State: presence.Away, Message: fmt.Sprintf("change %d", v+uint64(i))}}}
+	}
+	return out
+}
+
+// BenchmarkLog: changes numbered by the hub and written to the change log
+// in batches of 1,000, each batch waited for until it is on disk (bbolt),
+// against the hub alone in memory (memory). One op is one batch.
+func BenchmarkLog(b *testing.B) {
+	for _, durable := range []bool{false, true} {
+		name := "memory"
+		if durable {
+			name = "bbolt"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := watch.Config{}
+			if durable {
+				db, err := store.Open(b.TempDir())
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Close()
+				cfg.Log = db
+			}
+			h := watch.New(cfg)
+			if err := h.Open(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close(context.Background())
+			const batch = 1000
+			var v uint64 = 1
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				h.Publish(items(batch, v)...)
+				v += batch
+				if durable {
+					for {
+						head, grown := h.Durable()
+						if head >= v-1 {
+							break
+						}
+						<-grown
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "changes/s")
+		})
+	}
+}
+
+// BenchmarkResumeAfterRestart: a hub opened on a log of 20,000 changes
+// (a restart), and a subscriber resuming 1,000 changes back: they come from
+// the log. Against a fresh snapshot of the same hub (fresh).
+func BenchmarkResumeAfterRestart(b *testing.B) {
+	dir := b.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	h := watch.New(watch.Config{Log: db})
+	if err := h.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	for v := uint64(1); v <= 20000; v += 1000 {
+		h.Publish(items(1000, v)...)
+	}
+	if err := h.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	h = watch.New(watch.Config{Log: db})
+	if err := h.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	_, snap := h.Subscribe(watch.Filter{All: true}, nil)
+	from := watch.Position{Epoch: snap.Epoch, Seq: snap.Seq - 1000}
+	for _, resume := range []bool{true, false} {
+		name := "resume-1000"
+		if !resume {
+			name = "fresh"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				var pos *watch.Position
+				if resume {
+					pos = &from
+				}
+				s, snap := h.Subscribe(watch.Filter{All: true}, pos)
+				if resume != snap.Resumed {
+					b.Fatalf("resumed %v", snap.Resumed)
+				}
+				s.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkSnapshot50k: a new subscriber to everything gets 50,000 hints
+// from the hub; the hint table's own snapshot of them (table) beside it.
+func BenchmarkSnapshot50k(b *testing.B) {
+	tb := hints.NewTable()
+	h := watch.New(watch.Config{})
+	tb.Sink = h
+	for i := range 50000 {
+		n := fmt.Sprint(100000 + i)
+		tb.Put(hints.Hint{Context: "internal", Exten: n, Devices: []string{"PJSIP/" + n}, Providers: []string{"CustomPresence:" + n}})
+	}
+	b.Run("hub", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			s, snap := h.Subscribe(watch.Filter{All: true}, nil)
+			if len(snap.Items) != 50000 {
+				b.Fatal(len(snap.Items))
+			}
+			s.Close()
+		}
+	})
+	b.Run("table", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if len(tb.Snapshot()) != 50000 {
+				b.Fatal("short")
+			}
+		}
+	})
+}
