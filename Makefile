@@ -27,13 +27,16 @@ run: build
 
 # Formatting, vet, then every test with the race detector; the seed corpora
 # of the fuzz targets run as ordinary tests. The corrupt-store test runs in
-# a build without the race detector (see store/corrupt_test.go).
+# a build without the race detector (see store/corrupt_test.go). The
+# libraries presenced does not use are shown wrong in libdefects, a module
+# of its own.
 test:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'FlippedBytes' ./store
+	cd libdefects && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Go benchmarks, then the load command (presenced against the floor).
 bench: build

@@ -5,7 +5,7 @@
 //
 // It does not use github.com/CyCoreSystems/ari/v5 v5.3.1: its defects sit
 // in the transport presenced would use (see README "ARI" and
-// libdefects_test.go): an event type it does not know makes it hand a nil
+// libdefects/ari_test.go): an event type it does not know makes it hand a nil
 // event to its bus, which panics in a goroutine of its own and takes the
 // process down (Asterisk 22 sends several such types); its bus drops
 // events when a consumer is 100 behind; its HTTP calls take no context and

@@ -6,7 +6,7 @@
 // It is an in-repository codec rather than a wrapper of
 // github.com/CyCoreSystems/agi v0.6.4, because that library's defects sit in
 // the parts a wrapper would have to reuse (see README "FastAGI" and
-// libdefects_test.go, which demonstrates each one):
+// libdefects/fastagi_test.go, which demonstrates each one):
 //   - Command reads each reply with a fresh bufio.Scanner, so bytes read
 //     ahead (a HANGUP line and the reply behind it) are lost;
 //   - a HANGUP line read in place of a reply ends the command with ErrHangup

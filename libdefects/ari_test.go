@@ -1,4 +1,4 @@
-package ari
+package libdefects_test
 
 // These tests pin down why package ari does not use
 // github.com/CyCoreSystems/ari/v5 v5.3.1. If a future version fixes them,

@@ -1,4 +1,4 @@
-package fastagi_test
+package libdefects_test
 
 // These tests pin down why package fastagi does not wrap
 // github.com/CyCoreSystems/agi v0.6.4: each feeds the library a recorded
