@@ -35,7 +35,7 @@ func startServer(t *testing.T, cfg fastagi.Config) *fastagi.Server {
 	}
 	cfg.Log = zerolog.Nop()
 	s := fastagi.NewServer(cfg)
-	if err := s.Open(); err != nil {
+	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })

@@ -89,7 +89,7 @@ func NewServer(cfg Config) *Server {
 
 // Open binds the listen address and starts accepting; a bind error is
 // returned here, at start.
-func (s *Server) Open() error {
+func (s *Server) Open(context.Context) error {
 	if s.cfg.Handler == nil {
 		return errors.New("fastagi: no handler")
 	}

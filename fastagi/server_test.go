@@ -183,7 +183,7 @@ func TestCloseDrains(t *testing.T) {
 		finished <- err
 	})
 	srv := fastagi.NewServer(fastagi.Config{Addr: "127.0.0.1:0", Handler: h, DrainTimeout: 100 * time.Millisecond})
-	if err := srv.Open(); err != nil {
+	if err := srv.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	conn, _ := net.Dial("tcp", srv.Addr().String())
@@ -205,7 +205,7 @@ func TestCloseDrains(t *testing.T) {
 func TestTenThousandConnections(t *testing.T) {
 	before := runtime.NumGoroutine()
 	srv := fastagi.NewServer(fastagi.Config{Addr: "127.0.0.1:0", Handler: echoHandler})
-	if err := srv.Open(); err != nil {
+	if err := srv.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup

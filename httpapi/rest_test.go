@@ -41,10 +41,10 @@ func start(t *testing.T, tokens string) (string, *fakePresence) {
 	fp := &fakePresence{vals: map[string]presence.Value{"1001": {State: presence.Away}}}
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Tokens: toks, Hints: tb, Presence: fp, Log: zerolog.Nop(),
 		Checks: []Check{{Name: "store", Problem: func() string { return "" }}}})
-	if err := s.Open(); err != nil {
+	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	t.Cleanup(func() { _ = s.Close() })
 	return "http://" + s.Addr().String(), fp
 }
 
@@ -131,7 +131,7 @@ func TestOpenAPIWithoutTokensOnLoopbackOnly(t *testing.T) {
 	}
 	toks, _ := ParseTokens("", nil)
 	s := New(Config{Addr: "0.0.0.0:0", Registry: prometheus.NewRegistry(), Tokens: toks, Log: zerolog.Nop()})
-	if err := s.Open(); err == nil || !strings.Contains(err.Error(), "loopback only") {
+	if err := s.Open(context.Background()); err == nil || !strings.Contains(err.Error(), "loopback only") {
 		t.Fatalf("open API on all interfaces: %v", err)
 	}
 }

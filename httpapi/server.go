@@ -48,7 +48,10 @@ type Config struct {
 	// WriteTimeout bounds each write to an event stream (default 10s): a
 	// client that stops reading is disconnected, and its subscription freed.
 	WriteTimeout time.Duration
-	Log          zerolog.Logger
+	// ShutdownTimeout bounds how long Close lets requests in flight finish
+	// (default 5s).
+	ShutdownTimeout time.Duration
+	Log             zerolog.Logger
 }
 
 // Server is the HTTP server.
@@ -72,7 +75,7 @@ func New(cfg Config) *Server {
 
 // Open binds the address and starts serving. Until the API has tokens,
 // it listens on loopback only: anything else is refused at start.
-func (s *Server) Open() error {
+func (s *Server) Open(context.Context) error {
 	host, _, err := net.SplitHostPort(s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("http: listen address %q: %w", s.cfg.Addr, err)
@@ -118,12 +121,19 @@ func (s *Server) Open() error {
 // Addr returns the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops the server, letting requests in flight finish for a while.
-func (s *Server) Close(ctx context.Context) error {
+// Close stops the server, letting requests in flight finish for at most
+// ShutdownTimeout.
+func (s *Server) Close() error {
 	s.cancel()
 	if s.srv == nil {
 		return nil
 	}
+	d := s.cfg.ShutdownTimeout
+	if d <= 0 {
+		d = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	<-s.done
 	return err

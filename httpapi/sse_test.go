@@ -93,10 +93,10 @@ func TestSSEResume(t *testing.T) {
 		hub.Publish(watch.Item{Kind: watch.KindHint, Key: st.Key(), Version: st.Version, Hint: st})
 	}
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: hub, Hints: tb, Log: zerolog.Nop()})
-	if err := s.Open(); err != nil {
+	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close(context.Background())
+	defer s.Close()
 	url := "http://" + s.Addr().String() + "/v1/events?hints=1001@internal"
 
 	next, stop := sseStream(t, url, "")
@@ -159,10 +159,10 @@ func seqOf(t *testing.T, id string) uint64 {
 
 func TestSSEBadRequests(t *testing.T) {
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: watch.New(watch.Config{}), Log: zerolog.Nop()})
-	if err := s.Open(); err != nil {
+	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close(context.Background())
+	defer s.Close()
 	base := "http://" + s.Addr().String() + "/v1/events"
 	for _, tc := range []struct{ url, last string }{{base, ""}, {base + "?all=1", "garbage"}} {
 		req, _ := http.NewRequest("GET", tc.url, nil)
@@ -183,7 +183,7 @@ func TestSSEBadRequests(t *testing.T) {
 	defer stop()
 	next()
 	done := make(chan error, 1)
-	go func() { done <- s.Close(context.Background()) }()
+	go func() { done <- s.Close() }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
@@ -195,10 +195,10 @@ func TestSSEBadRequests(t *testing.T) {
 func TestSSEPresenceShape(t *testing.T) {
 	hub := watch.New(watch.Config{})
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: hub, Log: zerolog.Nop()})
-	if err := s.Open(); err != nil {
+	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close(context.Background())
+	defer s.Close()
 	next, stop := sseStream(t, "http://"+s.Addr().String()+"/v1/events?providers=CustomPresence:1001", "")
 	defer stop()
 	if ev := next(); ev.event != "snapshot" {

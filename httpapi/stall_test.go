@@ -64,10 +64,10 @@ func runStall(t *testing.T, stalled string, until int) stallRun {
 	var logMu sync.Mutex
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: hub, Hints: tb, WriteTimeout: time.Hour,
 		Log: zerolog.New(writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(p) }))})
-	if err := s.Open(); err != nil {
+	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close(context.Background())
+	defer s.Close()
 	addr := s.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

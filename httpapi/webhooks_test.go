@@ -45,10 +45,10 @@ func TestWebhookEndpoints(t *testing.T) {
 	toks, _ := ParseTokens("read:"+readTok+",write:"+writeTok+",admin:"+adminTok, nil)
 	fw := &fakeWebhooks{specs: map[string]WebhookSpec{}}
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Tokens: toks, Webhooks: fw, Log: zerolog.Nop()})
-	if err := s.Open(); err != nil {
+	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close(context.Background())
+	defer s.Close()
 	base := "http://" + s.Addr().String()
 	tests := []struct {
 		method, path, token, body string

@@ -63,10 +63,10 @@ func TestWebSocket(t *testing.T) {
 	fp := &fakePresence{vals: map[string]presence.Value{}}
 	toks, _ := ParseTokens("read:"+readTok+",write:"+writeTok, nil)
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: hub, Hints: tb, Presence: fp, Tokens: toks, Log: zerolog.Nop()})
-	if err := s.Open(); err != nil {
+	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close(context.Background())
+	defer s.Close()
 	url := "ws://" + s.Addr().String() + "/v1/ws?access_token="
 
 	c := dialWS(t, url+readTok)

@@ -161,11 +161,11 @@ func NewService(cfg Config) (*Service, error) {
 		ctx: ctx, cancel: cancel}, nil
 }
 
-// Start loads the stored records, announces each user's last known
+// Open loads the stored records, announces each user's last known
 // presence (OnChange), and arms a timer for every timed presence; those
 // that ended while presenced was stopped revert at once. Call it before
 // any operation.
-func (s *Service) Start(ctx context.Context) error {
+func (s *Service) Open(ctx context.Context) error {
 	recs, err := s.cfg.Store.Records(ctx)
 	if err != nil {
 		return WrapError(CodeInternal, err, "loading presence records")
@@ -258,9 +258,10 @@ func (s *Service) record(user string) Record {
 	return rec
 }
 
-// Close stops the timers and waits for a running one to finish. Timed
-// presence stays in the store and is re-armed by the next Start.
-func (s *Service) Close() {
+// Close stops the timers and background work and waits for what is
+// running to finish. Timed presence stays in the store and is re-armed by
+// the next Open.
+func (s *Service) Close() error {
 	s.tmu.Lock()
 	s.closed = true
 	for u, e := range s.timers {
@@ -270,6 +271,7 @@ func (s *Service) Close() {
 	s.tmu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	return nil
 }
 
 // Get returns the user's presence. With a channel writer it is read from

@@ -77,11 +77,11 @@ func (f *fixture) start(background bool) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := svc.Start(context.Background()); err != nil {
+	if err := svc.Open(context.Background()); err != nil {
 		f.t.Fatal(err)
 	}
 	f.svc = svc
-	f.t.Cleanup(svc.Close)
+	f.t.Cleanup(func() { _ = svc.Close() })
 }
 
 // asterisk returns the state Asterisk holds for user.
@@ -325,7 +325,7 @@ func TestExternalChangeIsAdopted(t *testing.T) {
 func TestHistoryIsBounded(t *testing.T) {
 	store := newMemStore()
 	svc, _ := presence.NewService(presence.Config{Store: store, MaxHistory: 3})
-	if err := svc.Start(ctx); err != nil {
+	if err := svc.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ch := presence.VariableWriter{Channel: astemu.NewChannel(astemu.New())}
@@ -422,7 +422,7 @@ func TestFullDiskLeavesPresencedAndAsteriskAgreeing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := svc.Start(ctx); err != nil {
+		if err := svc.Open(ctx); err != nil {
 			t.Fatal(err)
 		}
 		defer svc.Close()

@@ -123,6 +123,8 @@ type Config struct {
 	ReadyWait time.Duration
 	// OnLogError reports a failed append to the log; it is retried.
 	OnLogError func(error)
+	// CloseTimeout bounds how long Close waits for the log (default 10s).
+	CloseTimeout time.Duration
 }
 
 // Hub fans changes out to subscribers.
@@ -188,6 +190,9 @@ func New(cfg Config) *Hub {
 	if cfg.ReadyWait <= 0 {
 		cfg.ReadyWait = 30 * time.Second
 	}
+	if cfg.CloseTimeout <= 0 {
+		cfg.CloseTimeout = 10 * time.Second
+	}
 	return &Hub{cfg: cfg, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, subs: map[*Sub]struct{}{},
 		watchAll: map[*Sub]struct{}{}, watchID: map[string]map[*Sub]struct{}{},
 		durableCh: make(chan struct{}), logWake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
@@ -232,12 +237,14 @@ func (h *Hub) Open(ctx context.Context) error {
 	return nil
 }
 
-// Close writes what the log still lacks and marks it closed; it is safe
-// to call more than once.
-func (h *Hub) Close(ctx context.Context) error {
+// Close writes what the log still lacks (for at most CloseTimeout) and
+// marks it closed; it is safe to call more than once.
+func (h *Hub) Close() error {
 	if h.cfg.Log == nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.CloseTimeout)
+	defer cancel()
 	select {
 	case <-h.quit:
 		return nil

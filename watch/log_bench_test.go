@@ -44,7 +44,7 @@ func BenchmarkLog(b *testing.B) {
 			if err := h.Open(context.Background()); err != nil {
 				b.Fatal(err)
 			}
-			defer h.Close(context.Background())
+			defer h.Close()
 			const batch = 1000
 			var v uint64 = 1
 			b.ReportAllocs()
@@ -84,14 +84,14 @@ func BenchmarkResumeAfterRestart(b *testing.B) {
 	for v := uint64(1); v <= 20000; v += 1000 {
 		h.Publish(items(1000, v)...)
 	}
-	if err := h.Close(context.Background()); err != nil {
+	if err := h.Close(); err != nil {
 		b.Fatal(err)
 	}
 	h = watch.New(watch.Config{Log: db})
 	if err := h.Open(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	defer h.Close(context.Background())
+	defer h.Close()
 	_, snap := h.Subscribe(watch.Filter{All: true}, nil)
 	from := watch.Position{Epoch: snap.Epoch, Seq: snap.Seq - 1000}
 	for _, resume := range []bool{true, false} {

@@ -85,9 +85,8 @@ type Manager struct {
 	delivered, rejected, failedAttempts, retries atomic.Uint64
 }
 
-// Open loads the journal and the webhooks, and starts journalling the hub
-// and delivering.
-func Open(ctx context.Context, cfg Config) (*Manager, error) {
+// New returns a manager; Open starts it.
+func New(cfg Config) *Manager {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
@@ -112,27 +111,32 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
+	mctx, cancel := context.WithCancel(context.Background())
+	return &Manager{cfg: cfg, ctx: mctx, cancel: cancel, workers: map[string]*worker{}}
+}
+
+// Open loads the webhooks and where the log was trimmed, and starts
+// delivering and trimming.
+func (m *Manager) Open(ctx context.Context) error {
+	cfg := m.cfg
 	_, floor, _, err := cfg.Store.JournalState(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	m.floor = floor
 	configs, cursors, err := cfg.Store.Webhooks(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	mctx, cancel := context.WithCancel(context.Background())
-	m := &Manager{cfg: cfg, ctx: mctx, cancel: cancel, floor: floor, workers: map[string]*worker{}}
 	for id, raw := range configs {
 		var s subscription
 		if err := json.Unmarshal(raw, &s); err != nil {
-			cancel()
-			return nil, fmt.Errorf("reading webhook %s: %w", id, err)
+			return fmt.Errorf("reading webhook %s: %w", id, err)
 		}
 		var tmpl template
 		if s.Method == "GET" {
 			if tmpl, err = parseTemplate(s.URL); err != nil {
-				cancel()
-				return nil, fmt.Errorf("reading webhook %s: %w", id, err)
+				return fmt.Errorf("reading webhook %s: %w", id, err)
 			}
 		}
 		m.workers[id] = newWorker(m, s, tmpl, cursors[id])
@@ -146,7 +150,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.wg.Add(1)
 	go m.trimLoop()
-	return m, nil
+	return nil
 }
 
 // head returns the last change in the log.
@@ -202,10 +206,11 @@ func (m *Manager) trim(ctx context.Context) {
 	m.mu.Unlock()
 }
 
-// Close stops journalling and delivering, and stores every cursor.
-func (m *Manager) Close() {
+// Close stops delivering and trimming, and stores every cursor.
+func (m *Manager) Close() error {
 	m.cancel()
 	m.wg.Wait()
+	return nil
 }
 
 func (m *Manager) start(w *worker) {

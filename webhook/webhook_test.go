@@ -119,8 +119,8 @@ func openEnv(t *testing.T, dir string, cfg Config) *env {
 	if cfg.RetryMin == 0 {
 		cfg.RetryMin, cfg.RetryMax = 2*time.Millisecond, 20*time.Millisecond
 	}
-	m, err := Open(context.Background(), cfg)
-	if err != nil {
+	m := New(cfg)
+	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{dir: dir, db: db, hub: cfg.Hub, m: m, cfg: cfg}
@@ -140,7 +140,7 @@ func waitStats(t *testing.T, m *Manager, cond func(Stats) bool) {
 
 func (e *env) close() {
 	e.m.Close()
-	_ = e.hub.Close(context.Background())
+	_ = e.hub.Close()
 	e.db.Close()
 }
 
@@ -551,9 +551,9 @@ func TestReadyHoldsTheLog(t *testing.T) {
 	if err := hub.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer hub.Close(context.Background())
-	m, err := Open(context.Background(), Config{Hub: hub, Store: db, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond, Log: zerolog.Nop()})
-	if err != nil {
+	defer hub.Close()
+	m := New(Config{Hub: hub, Store: db, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond, Log: zerolog.Nop()})
+	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()

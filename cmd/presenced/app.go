@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,8 @@ var _ webhook.Store = (*store.DB)(nil)
 type Main struct {
 	Config Config
 	Log    zerolog.Logger
+	// Reload, when set, asks Run to read PRESENCED_DIALPLAN again (SIGHUP).
+	Reload <-chan os.Signal
 
 	db       *store.DB
 	hints    *hints.Table
@@ -48,6 +51,31 @@ type Main struct {
 	svc      *presence.Service
 	hooks    *dialplan.Hooks
 	agi      *fastagi.Server
+}
+
+// errStart marks an error of Open inside Run (already logged).
+var errStart = errors.New("presenced could not start")
+
+// Run opens presenced, runs it until ctx ends (reading the dialplan again
+// on each Reload), then closes it.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		m.Log.Error().Err(err).Msg("presenced could not start")
+		_ = m.Close()
+		return fmt.Errorf("%w: %w", errStart, err)
+	}
+	m.Log.Info().Str("version", buildVersion()).Msg("presenced started")
+	for {
+		select {
+		case <-m.Reload:
+			if err := m.ReloadHints(); err != nil {
+				m.Log.Error().Err(err).Msg("dialplan not reloaded; the hints stay as they were")
+			}
+		case <-ctx.Done():
+			m.Log.Info().Msg("presenced stopping")
+			return m.Close()
+		}
+	}
 }
 
 // NewMain returns an unopened Main.
@@ -91,7 +119,7 @@ func (m *Main) Open(ctx context.Context) error {
 			then()
 		}
 	}
-	m.hub = watch.New(watch.Config{Log: db, Ready: synced, OnLogError: func(err error) {
+	m.hub = watch.New(watch.Config{Log: db, Ready: synced, CloseTimeout: m.Config.ShutdownTimeout, OnLogError: func(err error) {
 		m.Log.Error().Err(err).Str("component", "watch").Msg("change log: cannot append; retrying")
 	}})
 	if err := m.hub.Open(ctx); err != nil {
@@ -147,13 +175,13 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	// Start announces every stored presence: the views start from it until
 	// a feed knows better.
-	if err := m.svc.Start(ctx); err != nil {
+	if err := m.svc.Open(ctx); err != nil {
 		return err
 	}
-	m.hooksOut, err = webhook.Open(ctx, webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout,
+	m.hooksOut = webhook.New(webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout,
 		RetryMax: m.Config.WebhookRetryMax, Retention: m.Config.LogRetention, UserAgent: "presenced/" + buildVersion(),
 		Log: m.Log.With().Str("component", "webhook").Logger()})
-	if err != nil {
+	if err := m.hooksOut.Open(ctx); err != nil {
 		return err
 	}
 	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints}
@@ -176,15 +204,15 @@ func (m *Main) Open(ctx context.Context) error {
 		Log:            alog,
 	})
 	m.mx = newMetrics(m)
-	if err := m.agi.Open(); err != nil {
+	if err := m.agi.Open(ctx); err != nil {
 		return err
 	}
 	alog.Info().Str("addr", m.agi.Addr().String()).Msg("fastagi listening")
 	if m.Config.HTTPListen != "" {
 		hlog := m.Log.With().Str("component", "http").Logger()
-		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
+		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names})
-		if err := m.http.Open(); err != nil {
+		if err := m.http.Open(ctx); err != nil {
 			return err
 		}
 		hlog.Info().Str("addr", m.http.Addr().String()).Msg("http listening")
@@ -407,14 +435,14 @@ func (m *Main) logHook(transport, channel string, res dialplan.Result, start tim
 		Str("channel", channel).Str("result", res.Code()).Dur("took", time.Since(start)).Msg("hook")
 }
 
-// Close stops the FastAGI server (draining sessions), the timers and the
-// store, in that order. It is safe to call after a failed Open.
+// Close stops the parts in reverse order of Open: the HTTP server, the
+// feeds, the FastAGI server (draining sessions), the presence service,
+// webhooks, the hub (writing what the change log lacks) and the store. It
+// is safe to call after a failed Open.
 func (m *Main) Close() error {
 	var errs []error
 	if m.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, m.http.Close(ctx))
-		cancel()
+		errs = append(errs, m.http.Close())
 	}
 	if m.stop != nil {
 		m.stop()
@@ -424,15 +452,13 @@ func (m *Main) Close() error {
 		errs = append(errs, m.agi.Close())
 	}
 	if m.svc != nil {
-		m.svc.Close()
+		errs = append(errs, m.svc.Close())
 	}
 	if m.hooksOut != nil {
-		m.hooksOut.Close()
+		errs = append(errs, m.hooksOut.Close())
 	}
 	if m.hub != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
-		errs = append(errs, m.hub.Close(ctx))
-		cancel()
+		errs = append(errs, m.hub.Close())
 	}
 	if m.db != nil {
 		errs = append(errs, m.db.Close())

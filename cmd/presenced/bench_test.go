@@ -57,7 +57,7 @@ func BenchmarkHookFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	go func() { _ = loadgen.ServeFloor(ln) }()
+	go func() { _ = loadgen.ServeFloor(ln, false) }()
 	benchHook(b, ln.Addr().String())
 }
 

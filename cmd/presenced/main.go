@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,30 +65,17 @@ func serve(environ []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	m := NewMain(cfg, log)
-	if err := m.Open(ctx); err != nil {
-		log.Error().Err(err).Msg("presenced could not start")
-		_ = m.Close()
-		return 1
-	}
-	log.Info().Str("version", buildVersion()).Msg("presenced started")
 	// SIGHUP re-reads PRESENCED_DIALPLAN, as `dialplan reload` re-reads
 	// extensions.conf in Asterisk.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	for done := false; !done; {
-		select {
-		case <-hup:
-			if err := m.ReloadHints(); err != nil {
-				log.Error().Err(err).Msg("dialplan not reloaded; the hints stay as they were")
-			}
-		case <-ctx.Done():
-			done = true
+	m := NewMain(cfg, log)
+	m.Reload = hup
+	if err := m.Run(ctx); err != nil {
+		if errors.Is(err, errStart) {
+			return 1
 		}
-	}
-	log.Info().Msg("presenced stopping")
-	if err := m.Close(); err != nil {
 		log.Error().Err(err).Msg("presenced stopped with an error")
 		return 1
 	}
