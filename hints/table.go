@@ -110,6 +110,7 @@ type Table struct {
 	mu        sync.Mutex
 	version   uint64
 	hints     map[string]*entry           // by Key
+	sorted    []*entry                    // by context, then extension: Snapshot's order, kept as hints come and go
 	devices   map[string]DeviceState      // last known state of each device
 	providers map[string]ProviderPresence // by ProviderKey
 	provSeq   map[string]uint64           // by ProviderKey: the source's order of the presence held
@@ -194,6 +195,12 @@ func (t *Table) put(h Hint) (State, bool) {
 	}
 	e := &entry{hint: h}
 	t.hints[h.Key()] = e
+	i, found := t.position(h.Context, h.Exten)
+	if found {
+		t.sorted[i] = e
+	} else {
+		t.sorted = slices.Insert(t.sorted, i, e)
+	}
 	devs := len(t.byDevice)
 	for _, d := range h.Devices {
 		addIndex(t.byDevice, d, e)
@@ -241,6 +248,9 @@ func (t *Table) remove(context, exten string) (State, bool) {
 	devs := len(t.byDevice)
 	t.unindex(e)
 	delete(t.hints, key)
+	if i, found := t.position(context, exten); found {
+		t.sorted = slices.Delete(t.sorted, i, i+1)
+	}
 	if len(t.byDevice) != devs {
 		t.devicesChanged()
 	}
@@ -342,12 +352,18 @@ func (t *Table) ReplaceHints(hs []Hint) (changed, removed int) {
 		}
 	}
 	changed = len(changes)
-	for _, st := range t.Snapshot() {
-		if !keep[st.Key()] {
-			if gone, ok := t.remove(st.Context, st.Exten); ok {
-				changes = append(changes, gone)
-				removed++
-			}
+	t.mu.Lock()
+	var drop []Hint
+	for _, e := range t.sorted {
+		if !keep[e.hint.Key()] {
+			drop = append(drop, e.hint)
+		}
+	}
+	t.mu.Unlock()
+	for _, h := range drop {
+		if gone, ok := t.remove(h.Context, h.Exten); ok {
+			changes = append(changes, gone)
+			removed++
 		}
 	}
 	t.publish(changes)
@@ -383,18 +399,22 @@ func (t *Table) Get(context, exten string) (State, bool) {
 // Snapshot returns every hint's state, ordered by context then extension.
 func (t *Table) Snapshot() []State {
 	t.mu.Lock()
-	out := make([]State, 0, len(t.hints))
-	for _, e := range t.hints {
-		out = append(out, e.state)
+	defer t.mu.Unlock()
+	out := make([]State, len(t.sorted))
+	for i, e := range t.sorted {
+		out[i] = e.state
 	}
-	t.mu.Unlock()
-	slices.SortFunc(out, func(a, b State) int {
-		if c := strings.Compare(a.Context, b.Context); c != 0 {
+	return out
+}
+
+// position finds a hint in t.sorted; t.mu is held.
+func (t *Table) position(context, exten string) (int, bool) {
+	return slices.BinarySearchFunc(t.sorted, [2]string{context, exten}, func(e *entry, k [2]string) int {
+		if c := strings.Compare(e.hint.Context, k[0]); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Exten, b.Exten)
+		return strings.Compare(e.hint.Exten, k[1])
 	})
-	return out
 }
 
 // Len returns the number of hints.

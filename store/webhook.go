@@ -18,7 +18,8 @@ import (
 //	webhooks/<id>          a subscription's configuration
 //	webhook_cursors/<id>   8 bytes, big-endian: the last journal sequence delivered
 //	journal/<seq>          8-byte big-endian key; value uvarint(len key) key value
-//	journal_latest/<key>   8-byte seq, then the value: the latest entry of each key
+//	journal_latest/<key>   8-byte seq, then the value: each key's latest entry among those trimmed
+//	                       (with the entries still in journal/ on top, each key's latest entry)
 //	journal_meta/head      the last sequence number given out
 //	journal_meta/floor     every sequence up to floor is gone from journal/
 //	journal_meta/log_id    the change log's identity (watch ids are "<log_id>:<seq>")
@@ -136,24 +137,36 @@ func (d *DB) AppendJournal(ctx context.Context, entries []JournalEntry) error {
 	return nil
 }
 
+// appendJournal puts the entries in the journal only: a key's latest entry
+// is the latest of the journal, or, once trimmed, kept in journal_latest
+// (TrimJournal folds it in), so an append costs one sequential put per
+// entry.
 func appendJournal(tx *bolt.Tx, entries []JournalEntry) error {
-	meta, j, latest := tx.Bucket(bucketJMeta), tx.Bucket(bucketJournal), tx.Bucket(bucketLatest)
+	meta, j := tx.Bucket(bucketJMeta), tx.Bucket(bucketJournal)
+	j.FillPercent = 1 // keys only grow: full pages
 	head := readU64(meta.Get(keyHead))
 	for _, e := range entries {
 		if e.Seq != head+1 {
 			return fmt.Errorf("journal entry %d does not follow the head %d", e.Seq, head)
 		}
 		head = e.Seq
-		v := binary.AppendUvarint(nil, uint64(len(e.Key)))
+		v := make([]byte, 0, binary.MaxVarintLen64+len(e.Key)+len(e.Value))
+		v = binary.AppendUvarint(v, uint64(len(e.Key)))
 		v = append(append(v, e.Key...), e.Value...)
 		if err := j.Put(u64(e.Seq), v); err != nil {
 			return err
 		}
-		if err := latest.Put([]byte(e.Key), append(u64(e.Seq), e.Value...)); err != nil {
-			return err
-		}
 	}
 	return meta.Put(keyHead, u64(head))
+}
+
+// journalEntry decodes a journal/ value.
+func journalEntry(k, v []byte) (JournalEntry, error) {
+	n, w := binary.Uvarint(v)
+	if w <= 0 || uint64(len(v)-w) < n {
+		return JournalEntry{}, fmt.Errorf("journal entry %d is cut", readU64(k))
+	}
+	return JournalEntry{Seq: readU64(k), Key: string(v[w : w+int(n)]), Value: append([]byte(nil), v[w+int(n):]...)}, nil
 }
 
 // JournalState returns the head, the floor and every key's latest entry.
@@ -161,11 +174,28 @@ func (d *DB) JournalState(_ context.Context) (head, floor uint64, latest []Journ
 	err = d.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketJMeta)
 		head, floor = readU64(meta.Get(keyHead)), readU64(meta.Get(keyFloor))
-		return tx.Bucket(bucketLatest).ForEach(func(k, v []byte) error {
+		byKey := map[string]int{}
+		if err := tx.Bucket(bucketLatest).ForEach(func(k, v []byte) error {
 			if len(v) < 8 {
 				return fmt.Errorf("latest entry of %q is cut", k)
 			}
+			byKey[string(k)] = len(latest)
 			latest = append(latest, JournalEntry{Seq: readU64(v[:8]), Key: string(k), Value: append([]byte(nil), v[8:]...)})
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
+			e, err := journalEntry(k, v)
+			if err != nil {
+				return err
+			}
+			if i, ok := byKey[e.Key]; ok {
+				latest[i] = e
+			} else {
+				byKey[e.Key] = len(latest)
+				latest = append(latest, e)
+			}
 			return nil
 		})
 	})
@@ -181,11 +211,11 @@ func (d *DB) ReadJournal(_ context.Context, after uint64, limit int) ([]JournalE
 	err := d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJournal).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			n, w := binary.Uvarint(v)
-			if w <= 0 || uint64(len(v)-w) < n {
-				return fmt.Errorf("journal entry %d is cut", readU64(k))
+			e, err := journalEntry(k, v)
+			if err != nil {
+				return err
 			}
-			out = append(out, JournalEntry{Seq: readU64(k), Key: string(v[w : w+int(n)]), Value: append([]byte(nil), v[w+int(n):]...)})
+			out = append(out, e)
 		}
 		return nil
 	})
@@ -205,8 +235,18 @@ func (d *DB) TrimJournal(_ context.Context, upto uint64) error {
 		if upto > readU64(meta.Get(keyHead)) {
 			return errors.New("trimming past the head")
 		}
+		// The entries trimmed are folded into journal_latest first (in
+		// order, so each key keeps its latest).
+		latest := tx.Bucket(bucketLatest)
 		c := tx.Bucket(bucketJournal).Cursor()
-		for k, _ := c.First(); k != nil && readU64(k) <= upto; k, _ = c.First() {
+		for k, v := c.First(); k != nil && readU64(k) <= upto; k, v = c.First() {
+			e, err := journalEntry(k, v)
+			if err != nil {
+				return err
+			}
+			if err := latest.Put([]byte(e.Key), append(u64(e.Seq), e.Value...)); err != nil {
+				return err
+			}
 			if err := c.Delete(); err != nil {
 				return err
 			}
@@ -219,36 +259,6 @@ func (d *DB) TrimJournal(_ context.Context, upto uint64) error {
 	return nil
 }
 
-// ResetJournal makes the journal what the webhook manager kept in memory
-// while there was no webhook to deliver to: an empty journal at head, and
-// these latest entries.
-func (d *DB) ResetJournal(_ context.Context, head uint64, latest []JournalEntry) error {
-	err := d.update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketJournal, bucketLatest} {
-			if err := tx.DeleteBucket(name); err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucket(name); err != nil {
-				return err
-			}
-		}
-		b := tx.Bucket(bucketLatest)
-		for _, e := range latest {
-			if err := b.Put([]byte(e.Key), append(u64(e.Seq), e.Value...)); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bucketJMeta)
-		if err := meta.Put(keyHead, u64(head)); err != nil {
-			return err
-		}
-		return meta.Put(keyFloor, u64(head))
-	})
-	if err != nil {
-		return fmt.Errorf("saving the webhook journal: %w", err)
-	}
-	return nil
-}
 
 var (
 	keyLogID   = []byte("log_id")

@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/presenced/presenced/hints"
@@ -55,18 +54,6 @@ func (m matcher) match(it Item) bool {
 		return m.hints[it.Key]
 	}
 	return m.providers[it.Key]
-}
-
-func sortEvents(evs []*Event) {
-	slices.SortFunc(evs, func(a, b *Event) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
 }
 
 // Matcher is a compiled Filter, for those who select items themselves (the

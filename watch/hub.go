@@ -56,6 +56,9 @@ type Event struct {
 	Item
 	memo [MemoSlots]atomic.Pointer[[]byte]
 	enc  []byte // EncodeItem's form, with a Log
+	// superseded: a later event of the same hint or provider exists (set
+	// and read under the hub's lock: Hub.order skips it).
+	superseded bool
 }
 
 // Encoded returns the event as the log holds it (EncodeItem), or nil for
@@ -135,9 +138,15 @@ type Hub struct {
 	mu      sync.Mutex
 	seq     uint64
 	current map[string]*Event // by Item.id
-	hist    []*Event          // ring of the last cfg.History events
-	head    int               // index of the oldest event in hist
-	subs    map[*Sub]struct{}
+	version map[string]uint64 // by Item.id: the highest Version seen
+	// order holds the current events in sequence order, with superseded
+	// ones among them until compacted: a snapshot walks it, in order,
+	// without sorting.
+	order []*Event
+	live  int
+	hist  []*Event // ring of the last cfg.History events
+	head  int      // index of the oldest event in hist
+	subs  map[*Sub]struct{}
 	// Subscribers by what they watch, so that a change costs only its
 	// watchers: those of everything, and those of its id.
 	watchAll map[*Sub]struct{}
@@ -193,7 +202,7 @@ func New(cfg Config) *Hub {
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 10 * time.Second
 	}
-	return &Hub{cfg: cfg, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, subs: map[*Sub]struct{}{},
+	return &Hub{cfg: cfg, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, version: map[string]uint64{}, subs: map[*Sub]struct{}{},
 		watchAll: map[*Sub]struct{}{}, watchID: map[string]map[*Sub]struct{}{},
 		durableCh: make(chan struct{}), logWake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 }
@@ -223,9 +232,9 @@ func (h *Hub) Open(ctx context.Context) error {
 			h.mu.Unlock()
 			return fmt.Errorf("reading the change log: %w", err)
 		}
-		ev := &Event{Seq: e.Seq, Item: it, enc: e.Value}
-		h.current[it.id()] = ev
+		h.setCurrent(&Event{Seq: e.Seq, Item: it, enc: e.Value})
 	}
+	slices.SortFunc(h.order, func(a, b *Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	if h.cfg.Ready != nil {
 		h.holding, h.held = true, map[string]Item{}
 	}
@@ -277,13 +286,37 @@ func (h *Hub) Durable() (uint64, <-chan struct{}) {
 // hints included), in sequence order.
 func (h *Hub) Current() []*Event {
 	h.mu.Lock()
-	out := make([]*Event, 0, len(h.current))
-	for _, ev := range h.current {
-		out = append(out, ev)
+	defer h.mu.Unlock()
+	out := make([]*Event, 0, h.live)
+	for _, ev := range h.order {
+		if !ev.superseded {
+			out = append(out, ev)
+		}
 	}
-	h.mu.Unlock()
-	sortEvents(out)
 	return out
+}
+
+// setCurrent makes ev the current event of its hint or provider; h.mu is
+// held, and ev is the newest event (or, at Open, order is sorted after).
+func (h *Hub) setCurrent(ev *Event) {
+	id := ev.id()
+	if old, ok := h.current[id]; ok {
+		old.superseded = true
+	} else {
+		h.live++
+	}
+	h.current[id] = ev
+	h.order = append(h.order, ev)
+	if len(h.order) > 2*h.live+1024 {
+		kept := h.order[:0]
+		for _, e := range h.order {
+			if !e.superseded {
+				kept = append(kept, e)
+			}
+		}
+		clear(h.order[len(kept):])
+		h.order = kept
+	}
 }
 
 // release ends the hold of Config.Ready: the changes held are numbered,
@@ -411,7 +444,7 @@ func (h *Hub) Publish(items ...Item) {
 	logged := false
 	for i, it := range items {
 		id := it.id()
-		if cur, ok := h.current[id]; ok && it.Version != 0 && cur.Version >= it.Version {
+		if it.Version != 0 && h.version[id] >= it.Version {
 			continue
 		}
 		if h.holding {
@@ -426,23 +459,20 @@ func (h *Hub) Publish(items ...Item) {
 				continue
 			}
 			if cur, ok := h.current[id]; ok && SameItem(cur.enc, enc) {
-				if it.Version > cur.Version {
-					// Not a change; later versions are compared with this one.
-					same := cur.Item
-					same.Version = it.Version
-					h.current[id] = &Event{Seq: cur.Seq, Item: same, enc: cur.enc}
-				}
+				// Not a change; later versions are compared with this one.
+				h.version[id] = max(h.version[id], it.Version)
 				continue
 			}
 		}
 		h.seq++
 		h.stats.Published++
 		ev := &Event{Seq: h.seq, Item: it, enc: enc}
+		h.version[id] = max(h.version[id], it.Version)
 		if enc != nil {
 			h.pending = append(h.pending, ev)
 			logged = true
 		}
-		h.current[id] = ev
+		h.setCurrent(ev)
 		if len(h.hist) < h.cfg.History {
 			h.hist = append(h.hist, ev)
 		} else {
@@ -546,13 +576,12 @@ func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
 		}
 	}
 	if !snap.Resumed {
-		snap.Items = make([]*Event, 0, len(h.current))
-		for _, ev := range h.current {
-			if !ev.gone() && s.m.match(ev.Item) {
+		snap.Items = make([]*Event, 0, h.live)
+		for _, ev := range h.order {
+			if !ev.superseded && !ev.gone() && s.m.match(ev.Item) {
 				snap.Items = append(snap.Items, ev)
 			}
 		}
-		sortEvents(snap.Items)
 	}
 	if !gone {
 		h.register(s)
