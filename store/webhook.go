@@ -259,7 +259,6 @@ func (d *DB) TrimJournal(_ context.Context, upto uint64) error {
 	return nil
 }
 
-
 var (
 	keyLogID   = []byte("log_id")
 	keyLogOpen = []byte("log_open")
