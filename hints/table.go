@@ -320,25 +320,6 @@ func (t *Table) PresenceChanged(c presence.Change) {
 	t.SetPresenceSeq(c.Provider, ProviderPresence{Value: c.Value, Invalid: c.Invalid}, c.Seq)
 }
 
-// Presence returns a provider's presence as the table holds it.
-func (t *Table) Presence(provider string) (ProviderPresence, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p, ok := t.providers[ProviderKey(provider)]
-	return p, ok
-}
-
-// Providers returns every provider's presence the table holds.
-func (t *Table) Providers() map[string]ProviderPresence {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make(map[string]ProviderPresence, len(t.providers))
-	for k, v := range t.providers {
-		out[k] = v
-	}
-	return out
-}
-
 // ReplaceHints makes the table hold exactly hs (the running dialplan's, or
 // extensions.conf's): new and changed hints are put, those not in hs
 // removed, and every change published.
