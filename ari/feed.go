@@ -60,8 +60,7 @@ type Feed struct {
 	// MinBackoff and MaxBackoff bound the wait between attempts (1s, 30s).
 	MinBackoff, MaxBackoff time.Duration
 
-	refresh chan struct{}
-	once    sync.Once
+	once sync.Once
 
 	reconnect.State // Status and Resyncs
 
@@ -76,22 +75,12 @@ var eventTypes = []string{"DeviceStateChanged", "StasisStart"}
 
 func (f *Feed) init() {
 	f.once.Do(func() {
-		f.refresh = make(chan struct{}, 1)
 		n := f.MaxStasis
 		if n <= 0 {
 			n = 256
 		}
 		f.sem = make(chan struct{}, n)
 	})
-}
-
-// Refresh tells the feed that the set of devices changed (hints changed).
-func (f *Feed) Refresh() {
-	f.init()
-	select {
-	case f.refresh <- struct{}{}:
-	default:
-	}
 }
 
 // Run follows Asterisk until ctx ends, reconnecting with capped, jittered,
@@ -185,10 +174,6 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 			}
 		case data := <-events:
 			f.event(ctx, data)
-		case <-f.refresh:
-			if err := f.resync(ctx, false); err != nil {
-				return err
-			}
 		case err := <-readErr:
 			return err
 		case <-ctx.Done():
@@ -200,7 +185,7 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 // resync makes Asterisk's application follow exactly the devices needed
 // and reads their states. After a (re)connect it subscribes every device
 // again (subscriptions do not survive an Asterisk restart, which the
-// startup time reveals); on a refresh, only the difference.
+// startup time reveals); when the devices changed, only the difference.
 func (f *Feed) resync(ctx context.Context, full bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

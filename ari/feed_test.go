@@ -18,10 +18,11 @@ import (
 )
 
 type devices struct {
-	mu     sync.Mutex
-	state  map[string]string
-	list   []string
-	notify chan string
+	mu      sync.Mutex
+	state   map[string]string
+	list    []string
+	notify  chan string
+	changed chan struct{}
 }
 
 func newDevices(list ...string) *devices {
@@ -45,7 +46,25 @@ func (d *devices) SetDevice(name string, st hints.DeviceState) []hints.State {
 
 func (d *devices) Devices() []string { return d.get() }
 
-func (d *devices) DevicesChanged() <-chan struct{} { return nil }
+func (d *devices) DevicesChanged() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.changed == nil {
+		d.changed = make(chan struct{})
+	}
+	return d.changed
+}
+
+// add follows one more device, as a new hint does.
+func (d *devices) add(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.list = append(d.list, name)
+	if d.changed != nil {
+		close(d.changed)
+		d.changed = nil
+	}
+}
 
 func (d *devices) get() []string {
 	d.mu.Lock()
@@ -117,12 +136,9 @@ func TestFeed(t *testing.T) {
 	srv.SetDevice("PJSIP/1001", "NOT_INUSE")
 	d.await(t, "PJSIP/1001=NOT_INUSE")
 
-	// A new hint's device is followed after Refresh.
-	d.mu.Lock()
-	d.list = append(d.list, "PJSIP/1002")
-	d.mu.Unlock()
+	// A new hint's device is followed as soon as the devices change.
 	srv.SetDevice("PJSIP/1002", "UNAVAILABLE")
-	f.Refresh()
+	d.add("PJSIP/1002")
 	d.await(t, "PJSIP/1002=UNAVAILABLE")
 
 	// Every device name went escaped in its path.
