@@ -12,7 +12,7 @@ FUZZ_TARGETS := \
 	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip ./presence:FuzzReadEvaluated ./ami:FuzzUnescapeC \
 	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord \
 	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
-	./httpapi:FuzzSetBody ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate
+	./httpapi:FuzzSetBody ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate ./watch:FuzzPresenceJSON
 
 .PHONY: all build run test bench load fuzz lint clean
 

@@ -1,0 +1,27 @@
+package watch
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
+)
+
+// The hand-made encoding of a provider's presence is json.Marshal's, byte
+// for byte: log entries written by either compare equal (SameItem).
+func FuzzPresenceJSON(f *testing.F) {
+	for _, s := range []string{"", "Lunch", `say "hi" <b>&amp;</b> \ it's?`, "tab\tnl\ncr\r\b\f\x00\x1f\x7f", "ü 日本 \u2028\u2029", "\xff\xfe bad", "\xed\xa0\x80"} {
+		f.Add(s, s+"!", uint8(3), false)
+	}
+	f.Fuzz(func(t *testing.T, sub, msg string, st uint8, invalid bool) {
+		p := hints.ProviderPresence{Value: presence.Value{State: presence.State(st % 9), Subtype: sub, Message: msg}, Invalid: invalid}
+		want, err := json.Marshal(p)
+		if err != nil {
+			t.Skip()
+		}
+		if got := appendPresenceJSON(nil, p); string(got) != string(want) {
+			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+	})
+}
