@@ -296,3 +296,56 @@ func TestFeedFollowsDialplanReload(t *testing.T) {
 	srv.Reload(base[1])
 	follows("removal", map[string]string{"1002@internal": base[1].App})
 }
+
+// Asterisk restarting under a connected feed (BEHAVIOUR.md 4.14): while it
+// boots, logins succeed, ExtensionStateList is empty and PresenceStateList
+// unknown; none of that is taken for an empty dialplan. Once it has
+// booted, the hints and presence are read again.
+func TestFeedThroughAsteriskBoot(t *testing.T) {
+	srv, err := amitest.New("ami", "ami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 4, StatusText: "Unavailable"})
+	tb := hints.NewTable()
+	r := newRecorder()
+	f := &Feed{Addr: srv.Addr(), User: "ami", Secret: "ami", Log: zerolog.Nop(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		Presence: r, Hints: tb}
+	start(t, f)
+	waitHints := func(what string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); tb.Len() != n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d hints, want %d", what, tb.Len(), n)
+			}
+		}
+	}
+	waitHints("first read", 1)
+	srv.Restart()
+	// The feed logs in again and again while Asterisk boots.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		n := 0
+		for _, a := range srv.Actions() {
+			if a == "PresenceStateList" {
+				n++
+			}
+		}
+		if n >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the feed did not try again while Asterisk booted")
+		}
+	}
+	if tb.Len() != 1 {
+		t.Fatalf("a booting Asterisk's answers emptied the hints: %d", tb.Len())
+	}
+	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 4, StatusText: "Unavailable"},
+		amitest.Hint{Exten: "1002", Context: "internal", App: "PJSIP/1002,CustomPresence:1002", Status: 4, StatusText: "Unavailable"})
+	srv.SetPresenceQuietly("CustomPresence:1002", amitest.Presence{State: "away"})
+	srv.LoadDialplan()
+	srv.Booted()
+	waitHints("after boot", 2)
+	r.await(t, "CustomPresence:1002=away")
+}

@@ -56,6 +56,9 @@ type Server struct {
 	actions []string
 	wg      sync.WaitGroup
 	unwatch func()
+	// boot is where a booting Asterisk is (BEHAVIOUR.md 4.14): 0 booted,
+	// 1 modules loading, 2 dialplan loaded.
+	boot int
 
 	qmu   sync.Mutex
 	queue [][]string // presence event frames waiting for the sender
@@ -336,7 +339,45 @@ func (s *Server) SetPresenceQuietly(provider string, p Presence) {
 
 // FullyBooted sends the event Asterisk sends when it has finished booting.
 func (s *Server) FullyBooted() {
-	s.Broadcast("Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n")
+	s.Broadcast("Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\nUptime: 1\r\nLastReload: 1\r\n\r\n")
+}
+
+// Restart is Asterisk restarting, up to the moment its manager accepts
+// logins (BEHAVIOUR.md 4.14): every connection is dropped; logins then
+// succeed without FullyBooted, ExtensionStateList answers an empty list
+// and PresenceStateList is an unknown command, until LoadDialplan and
+// Booted.
+func (s *Server) Restart() {
+	s.mu.Lock()
+	s.boot = 1
+	s.mu.Unlock()
+	s.Drop()
+}
+
+// LoadDialplan is pbx_config loading the dialplan while Asterisk boots:
+// an ExtensionStatus per hint with an empty Hint, and ExtensionStateList
+// lists them from now on.
+func (s *Server) LoadDialplan() {
+	s.mu.Lock()
+	s.boot = 2
+	var frames []string
+	for _, h := range s.hints {
+		frames = append(frames, fmt.Sprintf("Event: ExtensionStatus\r\nPrivilege: call,all\r\nExten: %s\r\nContext: %s\r\nHint: \r\nStatus: %d\r\nStatusText: %s\r\n\r\n",
+			h.Exten, h.Context, h.Status, h.StatusText))
+	}
+	s.mu.Unlock()
+	for _, f := range frames {
+		s.Broadcast(f)
+	}
+}
+
+// Booted ends the boot: every command works, and the clients logged in
+// during it get the one FullyBooted they will see (Status first).
+func (s *Server) Booted() {
+	s.mu.Lock()
+	s.boot = 0
+	s.mu.Unlock()
+	s.FullyBooted()
 }
 
 // Broadcast sends a raw frame to every logged-in client.
@@ -428,9 +469,15 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 		}
 		s.mu.Lock()
 		c.logged = true
+		boot := s.boot
 		s.mu.Unlock()
+		if boot != 0 {
+			c.write("Response: Success\r\n" + aid + "Message: Authentication accepted\r\n\r\n")
+			return true
+		}
+		// After boot a login is greeted with FullyBooted, Status last.
 		c.write("Response: Success\r\n"+aid+"Message: Authentication accepted\r\n\r\n",
-			"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n")
+			"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 10\r\nLastReload: 10\r\nStatus: Fully Booted\r\n\r\n")
 		return true
 	}
 	s.mu.Lock()
@@ -440,10 +487,21 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 		c.write("Response: Error\r\n" + aid + "Message: Permission denied\r\n\r\n")
 		return true
 	}
+	s.mu.Lock()
+	boot := s.boot
+	s.mu.Unlock()
+	if boot != 0 && (action == "presencestatelist" || action == "devicestatelist") {
+		c.write("Response: Error\r\n"+aid+"Message: Invalid/unknown command: "+h["action"]+". Use Action: ListCommands to show available commands.\r\n\r\n",
+			"Event: RequestBadFormat\r\nPrivilege: security,all\r\nSeverity: Error\r\nService: AMI\r\nEventVersion: 1\r\nRequestType: Action: "+h["action"]+"\r\nAccountID: "+user+"\r\n\r\n")
+		return true
+	}
+	if boot == 1 && action == "extensionstatelist" {
+		c.write("Response: Success\r\n"+aid+"EventList: start\r\nMessage: Extension Statuses will follow\r\n\r\n",
+			"Event: ExtensionStateListComplete\r\n"+aid+"EventList: Complete\r\nListItems: 0\r\n\r\n")
+		return true
+	}
 	switch action {
 	case "presencestatelist":
-		s.mu.Lock()
-		s.mu.Unlock()
 		frames := []string{"Response: Success\r\n" + aid + "EventList: start\r\nMessage: Presence State Changes will follow\r\n\r\n"}
 		provs := s.ast().Providers()
 		n := 0
