@@ -35,10 +35,17 @@ const (
 	VarDeviceState = "PRESENCED_DEVICE_STATE"
 )
 
+// Log is the change log the hooks' changes go to (watch.Hub): a hook
+// answers once the changes it made are on disk there.
+type Log interface {
+	Sync(ctx context.Context) error
+}
+
 // Hooks runs the dialplan hooks.
 type Hooks struct {
 	Presence *presence.Service
 	Hints    HintReader // optional
+	Log      Log        // optional
 	Now      func() time.Time
 }
 
@@ -102,6 +109,11 @@ func Commands() []string {
 // channel is gone) are in Result.Err when the hook itself succeeded.
 func (h *Hooks) Handle(ctx context.Context, ch Channel, script string, args []string, caller string) Result {
 	res := h.run(ctx, ch, script, args, caller)
+	if h.Log != nil && res.Err == nil {
+		if err := h.Log.Sync(ctx); err != nil {
+			res.Err = presence.WrapError(presence.CodeInternal, err, "writing the change log")
+		}
+	}
 	if err := h.setResult(ctx, ch, res); err != nil && res.Err == nil {
 		res.Err = presence.WrapError(presence.CodeUnavailable, err, "could not set the result variables")
 	}

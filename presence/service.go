@@ -469,23 +469,25 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	if seq == 0 {
 		seq = s.nextSeq() // pending: what presenced knows, as of now
 	}
-	if err := s.cfg.Store.SaveRecord(ctx, user, rec); err != nil {
-		// Asterisk holds the new presence (it was confirmed): presenced's
-		// memory follows it, so that the API, the watchers and the next
-		// operation agree with Asterisk; the record is saved again until
-		// the store takes it (a full disk that got space back).
-		s.rmu.Lock()
+	// Asterisk holds the new presence (it was confirmed): presenced's
+	// memory and the watchers follow it before the record is saved, so
+	// that the change log's entry and the record share a commit of the
+	// store (the hook answers once both are on disk), and so that a save
+	// the store refuses (a full disk) leaves presenced agreeing with
+	// Asterisk: the record is then saved again until the store takes it.
+	s.commit(user, rec, before, w == nil && changed, seq, s.announced(changed || flush))
+	err := s.cfg.Store.SaveRecord(ctx, user, rec)
+	s.rmu.Lock()
+	if err != nil {
 		s.unsaved[user] = struct{}{}
-		s.rmu.Unlock()
-		s.commit(user, rec, before, w == nil && changed, seq, s.announced(changed || flush))
-		s.syncDNDLocked(ctx, user, rec)
+	} else {
+		delete(s.unsaved, user)
+	}
+	s.rmu.Unlock()
+	s.syncDNDLocked(ctx, user, rec)
+	if err != nil {
 		return Value{}, WrapError(CodeInternal, err, "saving the presence record of "+user)
 	}
-	s.rmu.Lock()
-	delete(s.unsaved, user)
-	s.rmu.Unlock()
-	s.commit(user, rec, before, w == nil && changed, seq, s.announced(changed || flush))
-	s.syncDNDLocked(ctx, user, rec)
 	return rec.Current, nil
 }
 

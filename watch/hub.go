@@ -274,6 +274,25 @@ func (h *Hub) Close() error {
 	return h.cfg.Log.CloseLog(ctx)
 }
 
+// Sync waits until every change numbered so far is in the log (at once
+// without a Log).
+func (h *Hub) Sync(ctx context.Context) error {
+	h.mu.Lock()
+	want := h.seq
+	h.mu.Unlock()
+	for {
+		head, grown := h.Durable()
+		if head >= want || h.cfg.Log == nil {
+			return nil
+		}
+		select {
+		case <-grown:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Durable returns the last number in the log and a channel closed when it
 // grows (readers of the log, such as webhooks, wait on it).
 func (h *Hub) Durable() (uint64, <-chan struct{}) {

@@ -184,7 +184,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.hooksOut.Open(ctx); err != nil {
 		return err
 	}
-	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints}
+	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints, Log: m.hub}
 	if client != nil {
 		m.ari = &ari.Feed{Client: client, App: m.Config.ARIApp, Devices: m.hints,
 			OnUp:     firstUp(func() { m.svc.ReconcileDND(m.hints.DNDUsers(), true) }),

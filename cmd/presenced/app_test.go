@@ -130,3 +130,25 @@ func TestEmptyAndTrailingArguments(t *testing.T) {
 		t.Fatalf("vars %v", c.Vars())
 	}
 }
+
+// A hook answers once its change is on disk in the change log, not only
+// in presenced's records: right after PRESENCED_RESULT the log has it.
+func TestHookAnswersAfterItsChangeIsLogged(t *testing.T) {
+	m := openMain(t, t.TempDir())
+	defer m.Close()
+	ast := astemu.New()
+	for i := range 20 {
+		msg := "logged " + strings.Repeat("x", i)
+		if c := hook(t, m, ast, "presence/set", "1001", "", []string{"away", "dnd"}[i%2], "", msg); c.Var("PRESENCED_RESULT") != "OK" {
+			t.Fatal(c.Vars())
+		}
+		head, _, _, err := m.db.JournalState(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, _ := m.db.ReadJournal(context.Background(), head-1, 1)
+		if len(entries) != 1 || !strings.Contains(string(entries[0].Value), msg) {
+			t.Fatalf("hook %d answered before its change was in the log (head %d: %v)", i, head, entries)
+		}
+	}
+}
