@@ -9,7 +9,7 @@
 //	meta/schema        "1"
 //	users/<user>       presence.Record in the binary form of record.go
 //
-// and the webhook subscriptions and journal of webhook.go.
+// and the webhook subscriptions and the change log (watch.Log) of webhook.go.
 package store
 
 import (

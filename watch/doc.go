@@ -2,7 +2,11 @@
 // board) is a view of. A subscriber gets a consistent snapshot and then
 // every change after it, each with a global, strictly increasing sequence
 // number; it can come back with the last number it saw and get exactly
-// what it missed while that is still in the hub's bounded history.
+// what it missed while that is still there. With a Log the numbers are
+// the change log's: every change is written to it in order, the numbering
+// goes on across restarts, the hub starts from the state the log last
+// held, and a subscriber resumes from the log when the hub's history in
+// memory no longer reaches back (after a restart, for one).
 //
 // Delivery is pull-based (Sub.Next), so the hub runs no goroutine per
 // subscriber and a slow one never delays the others. Each subscriber has a
