@@ -72,8 +72,10 @@ func (s State) same(o State) bool {
 }
 
 type entry struct {
-	hint  Hint
-	state State
+	hint Hint
+	// state is replaced, never changed in place: a snapshot hands out the
+	// pointer.
+	state *State
 	// held: the hint's devices were replaced (a dialplan reload) and, as
 	// in Asterisk, its device and extension state stay as they were until
 	// one of its devices changes (BEHAVIOUR.md 4.13).
@@ -211,21 +213,21 @@ func (t *Table) put(h Hint) (State, bool) {
 	for _, p := range h.Providers {
 		addIndex(t.byProv, ProviderKey(p), e)
 	}
-	e.state = t.compute(h)
-	if existed && !slices.Equal(old.hint.Devices, h.Devices) {
+	st := t.compute(h)
+	if existed && (old.held || !slices.Equal(old.hint.Devices, h.Devices)) {
 		// Asterisk replaces the devices but does not recompute the state
 		// until one of them changes.
-		e.state.Device, e.state.Extension, e.held = old.state.Device, old.state.Extension, true
-	} else if existed && old.held {
-		e.state.Device, e.state.Extension, e.held = old.state.Device, old.state.Extension, true
+		st.Device, st.Extension, e.held = old.state.Device, old.state.Extension, true
 	}
-	if existed && old.state.same(e.state) && slices.Equal(old.hint.Devices, h.Devices) && slices.Equal(old.hint.Providers, h.Providers) {
-		e.state.Version = old.state.Version
-		return e.state, false
+	if existed && old.state.same(st) && slices.Equal(old.hint.Devices, h.Devices) && slices.Equal(old.hint.Providers, h.Providers) {
+		st.Version = old.state.Version
+		e.state = &st
+		return st, false
 	}
 	t.version++
-	e.state.Version = t.version
-	return e.state, true
+	st.Version = t.version
+	e.state = &st
+	return st, true
 }
 
 // Remove removes a hint; the returned state has Removed set.
@@ -254,7 +256,7 @@ func (t *Table) remove(context, exten string) (State, bool) {
 	if len(t.byDevice) != devs {
 		t.devicesChanged()
 	}
-	s := e.state
+	s := *e.state
 	s.Removed = true
 	s.Extension = ExtRemoved
 	t.version++
@@ -374,14 +376,15 @@ func (t *Table) Get(context, exten string) (State, bool) {
 	if !ok {
 		return State{}, false
 	}
-	return e.state, true
+	return *e.state, true
 }
 
 // Snapshot returns every hint's state, ordered by context then extension.
-func (t *Table) Snapshot() []State {
+// The states are shared: they must not be modified.
+func (t *Table) Snapshot() []*State {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]State, len(t.sorted))
+	out := make([]*State, len(t.sorted))
 	for i, e := range t.sorted {
 		out[i] = e.state
 	}
@@ -424,10 +427,10 @@ func (t *Table) recompute(es map[*entry]struct{}) []State {
 		if e.held {
 			s.Device, s.Extension = e.state.Device, e.state.Extension
 		}
-		if !s.same(e.state) {
+		if !s.same(*e.state) {
 			t.version++
 			s.Version = t.version
-			e.state = s
+			e.state = &s
 			out = append(out, s)
 		}
 	}

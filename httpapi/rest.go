@@ -14,7 +14,7 @@ import (
 
 // Hints is what the API reads hints from (*hints.Table is one).
 type Hints interface {
-	Snapshot() []hints.State
+	Snapshot() []*hints.State
 	Get(context, exten string) (hints.State, bool)
 }
 
@@ -133,7 +133,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 func (s *Server) listHints(w http.ResponseWriter, r *http.Request) {
 	ctx := r.URL.Query().Get("context")
-	out := []hints.State{}
+	out := []*hints.State{}
 	for _, st := range s.cfg.Hints.Snapshot() {
 		if ctx == "" || st.Context == ctx {
 			out = append(out, st)

@@ -283,7 +283,7 @@ func TestRandomized(t *testing.T) {
 		for _, st := range tb.Snapshot() {
 			m := v.filter.compile()
 			if m.match(Item{Kind: KindHint, Key: st.Key()}) {
-				want[st.Key()] = st
+				want[st.Key()] = *st
 			}
 		}
 		if len(v.states) != len(want) {
