@@ -145,8 +145,6 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 				}
 				reloadC = reload.C
 			}
-		case strings.EqualFold(name, "ExtensionStatus"):
-			synced.status[ev.msg.Field("Exten")+"@"+ev.msg.Field("Context")] = ev.msg.Field("Status")
 		}
 	}
 }

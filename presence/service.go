@@ -536,12 +536,8 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 	user, err := ParseProvider(provider)
 	if err != nil {
 		// Not a presenced user's provider: shown as Asterisk reports it.
-		s.rmu.Lock()
-		s.seq++
-		seq := s.seq
-		s.rmu.Unlock()
 		if s.cfg.OnChange != nil {
-			s.cfg.OnChange(Change{Provider: provider, Value: v, Invalid: invalid, Elsewhere: true, Seq: seq})
+			s.cfg.OnChange(Change{Provider: provider, Value: v, Invalid: invalid, Elsewhere: true, Seq: s.nextSeq()})
 		}
 		return
 	}
@@ -574,14 +570,8 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 		rec.Current = v.Sanitize()
 		rec.Current.Expires = time.Time{}
 		s.recs[user] = rec
-		if s.cfg.DND != nil {
-			if on, ok := s.dnd[user]; !ok || on != (v.State == DND) {
-				s.dndDirty[user] = struct{}{}
-				select {
-				case s.dndWake <- struct{}{}:
-				default:
-				}
-			}
+		if on, ok := s.dnd[user]; !ok || on != (v.State == DND) {
+			s.queueDNDLocked(user, false)
 		}
 	}
 	s.seq++
@@ -677,19 +667,28 @@ func (s *Service) setDND(ctx context.Context, user string, on bool) {
 	}
 }
 
-// markDND has the DND worker set the user's device again.
-func (s *Service) markDND(user string) {
+// queueDNDLocked has the DND worker set the user's device to match the
+// presence; with force even if presenced never set it. rmu is held.
+func (s *Service) queueDNDLocked(user string, force bool) {
 	if s.cfg.DND == nil {
 		return
 	}
-	s.rmu.Lock()
-	delete(s.dnd, user)
 	s.dndDirty[user] = struct{}{}
-	s.rmu.Unlock()
+	if force {
+		s.dndForce[user] = struct{}{}
+	}
 	select {
 	case s.dndWake <- struct{}{}:
 	default:
 	}
+}
+
+// markDND has the DND worker set the user's device again.
+func (s *Service) markDND(user string) {
+	s.rmu.Lock()
+	delete(s.dnd, user)
+	s.queueDNDLocked(user, false)
+	s.rmu.Unlock()
 }
 
 // ReconcileDND sets the DND device of each of users to match their
@@ -703,18 +702,13 @@ func (s *Service) ReconcileDND(users []string, force bool) {
 		return
 	}
 	s.rmu.Lock()
+	defer s.rmu.Unlock()
 	for _, u := range users {
 		if _, known := s.dnd[u]; known && !force {
 			continue
 		}
 		delete(s.dnd, u)
-		s.dndDirty[u] = struct{}{}
-		s.dndForce[u] = struct{}{}
-	}
-	s.rmu.Unlock()
-	select {
-	case s.dndWake <- struct{}{}:
-	default:
+		s.queueDNDLocked(u, true)
 	}
 }
 

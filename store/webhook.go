@@ -205,6 +205,19 @@ func (d *DB) JournalState(_ context.Context) (head, floor uint64, latest []Journ
 	return head, floor, latest, nil
 }
 
+// JournalFloor returns the number up to which entries were trimmed,
+// without reading the journal (JournalState reads all of it).
+func (d *DB) JournalFloor(_ context.Context) (floor uint64, err error) {
+	err = d.view(func(tx *bolt.Tx) error {
+		floor = readU64(tx.Bucket(bucketJMeta).Get(keyFloor))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reading the change log: %w", err)
+	}
+	return floor, nil
+}
+
 // ReadJournal returns up to limit entries after seq, in order.
 func (d *DB) ReadJournal(_ context.Context, after uint64, limit int) ([]JournalEntry, error) {
 	var out []JournalEntry

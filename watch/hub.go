@@ -338,6 +338,31 @@ func (h *Hub) setCurrent(ev *Event) {
 	}
 }
 
+// hold keeps items back while the hub holds its numbering, and reports
+// whether it did.
+func (h *Hub) hold(items []Item) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.holding {
+		return false
+	}
+	for _, it := range items {
+		id := it.id()
+		if it.Version != 0 && h.version[id] >= it.Version {
+			continue
+		}
+		h.holdLocked(id, it)
+	}
+	return true
+}
+
+// holdLocked keeps the newest held item of an id; h.mu is held.
+func (h *Hub) holdLocked(id string, it Item) {
+	if old, ok := h.held[id]; !ok || it.Version == 0 || old.Version < it.Version {
+		h.held[id] = it
+	}
+}
+
 // release ends the hold of Config.Ready: the changes held are numbered,
 // those that show what the log last held are not.
 func (h *Hub) release() {
@@ -443,6 +468,9 @@ func (h *Hub) Append(cs []hints.Change) {
 // and, with a Log, so are those that show what the hint or provider shows
 // already. It never blocks on a subscriber.
 func (h *Hub) Publish(items ...Item) {
+	if h.hold(items) {
+		return // not encoded either: the start-up burst costs no encoding until ready
+	}
 	now := h.cfg.Now()
 	var encs [][]byte
 	if h.cfg.Log != nil {
@@ -467,9 +495,7 @@ func (h *Hub) Publish(items ...Item) {
 			continue
 		}
 		if h.holding {
-			if old, ok := h.held[id]; !ok || it.Version == 0 || old.Version < it.Version {
-				h.held[id] = it
-			}
+			h.holdLocked(id, it)
 			continue
 		}
 		var enc []byte

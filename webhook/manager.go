@@ -28,7 +28,7 @@ type Store interface {
 	PutWebhook(ctx context.Context, id string, config []byte) error
 	DeleteWebhook(ctx context.Context, id string) error
 	SetWebhookCursors(ctx context.Context, cursors map[string]uint64) error
-	JournalState(ctx context.Context) (head, floor uint64, latest []Entry, err error)
+	JournalFloor(ctx context.Context) (uint64, error)
 	ReadJournal(ctx context.Context, after uint64, limit int) ([]Entry, error)
 	TrimJournal(ctx context.Context, upto uint64) error
 }
@@ -119,7 +119,7 @@ func New(cfg Config) *Manager {
 // delivering and trimming.
 func (m *Manager) Open(ctx context.Context) error {
 	cfg := m.cfg
-	_, floor, _, err := cfg.Store.JournalState(ctx)
+	floor, err := cfg.Store.JournalFloor(ctx)
 	if err != nil {
 		return err
 	}
