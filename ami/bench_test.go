@@ -42,7 +42,7 @@ func BenchmarkResync(b *testing.B) {
 	for range b.N {
 		tb := hints.NewTable()
 		f := &Feed{Log: zerolog.Nop(), Presence: tablePresence{tb}, Hints: tb}
-		c, err := dial(ctx, srv.Addr(), "ami", "ami", 10*time.Second)
+		c, err := dial(ctx, srv.Addr(), "ami", "ami", 10*time.Second, zerolog.Nop())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/staskobzar/goami2"
 
 	"github.com/presenced/presenced/internal/clip"
@@ -35,8 +36,9 @@ type waiter struct {
 // conn is one logged-in AMI connection: a reader goroutine, actions
 // matched to their responses by ActionID, and an unbounded event queue.
 type conn struct {
-	c  net.Conn
-	br *bufio.Reader
+	c   net.Conn
+	br  *bufio.Reader
+	log zerolog.Logger // frames at trace level
 
 	wmu    sync.Mutex
 	mu     sync.Mutex
@@ -54,7 +56,7 @@ type conn struct {
 
 // dial connects and logs in. The banner and the login response are read
 // frame by frame, however they arrive.
-func dial(ctx context.Context, addr, user, secret string, timeout time.Duration) (*conn, error) {
+func dial(ctx context.Context, addr, user, secret string, timeout time.Duration, log zerolog.Logger) (*conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -74,6 +76,7 @@ func dial(ctx context.Context, addr, user, secret string, timeout time.Duration)
 	login.AddField("ActionID", "login")
 	login.AddField("Username", user)
 	login.AddField("Secret", secret)
+	log.Trace().Str("frame", "Action: Login\r\nActionID: login\r\nUsername: "+user+"\r\nSecret: [redacted]\r\n\r\n").Msg("ami sent")
 	if _, err := nc.Write(login.Byte()); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("AMI at %s: sending login: %w", addr, err)
@@ -84,6 +87,7 @@ func dial(ctx context.Context, addr, user, secret string, timeout time.Duration)
 			nc.Close()
 			return nil, fmt.Errorf("AMI at %s: reading the login response: %w", addr, err)
 		}
+		log.Trace().Str("frame", frame).Msg("ami received")
 		msg, err := parseFrame(frame)
 		if err != nil || !msg.IsResponse() {
 			continue // an event before the response
@@ -95,7 +99,7 @@ func dial(ctx context.Context, addr, user, secret string, timeout time.Duration)
 		break
 	}
 	_ = nc.SetDeadline(time.Time{})
-	c := &conn{c: nc, br: br, wait: map[string]*waiter{}, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &conn{c: nc, br: br, log: log, wait: map[string]*waiter{}, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.read()
 	return c, nil
 }
@@ -107,6 +111,7 @@ func (c *conn) read() {
 		if frame, err = readFrame(c.br); err != nil {
 			break
 		}
+		c.log.Trace().Str("frame", frame).Msg("ami received")
 		msg, perr := parseFrame(frame)
 		if perr != nil {
 			continue // one bad frame is not the end of the connection
@@ -161,7 +166,9 @@ func (c *conn) action(ctx context.Context, msg *goami2.Message, list bool) ([]*g
 	msg.SetField("ActionID", id)
 	c.wmu.Lock()
 	_ = c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.c.Write(msg.Byte())
+	b := msg.Byte()
+	c.log.Trace().Bytes("frame", b).Msg("ami sent")
+	_, err := c.c.Write(b)
 	c.wmu.Unlock()
 	if err != nil {
 		c.close()

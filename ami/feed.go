@@ -80,7 +80,7 @@ func (f *Feed) Run(ctx context.Context) {
 
 // session is one connection: login, resync, events until it fails.
 func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) error {
-	c, err := dial(ctx, f.Addr, f.User, f.Secret, timeout)
+	c, err := dial(ctx, f.Addr, f.User, f.Secret, timeout, f.Log)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ package ari
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +49,12 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("ARI %s: HTTP %d: %s", e.Op, e.Status, e.Message)
 }
 
+// basicAuth is the Authorization header value of the client's
+// credentials, for REST calls and the event websocket alike.
+func (c *Client) basicAuth() string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.User+":"+c.Password))
+}
+
 var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
 
 // do runs one call; body, if not nil, is sent as JSON; out, if not nil,
@@ -69,7 +76,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if err != nil {
 		return fmt.Errorf("ARI %s %s: %w", method, path, err)
 	}
-	req.SetBasicAuth(c.User, c.Password)
+	req.Header.Set("Authorization", c.basicAuth())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

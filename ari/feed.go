@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -105,7 +106,10 @@ func (f *Feed) wsURL() (string, error) {
 	default:
 		return "", fmt.Errorf("ARI URL %q is not http or https", f.Client.URL)
 	}
-	u.RawQuery = url.Values{"app": {f.App}, "api_key": {f.Client.User + ":" + f.Client.Password}}.Encode()
+	// The credentials go in an Authorization header, never in the URL
+	// (api_key=): a dial error quotes the URL, and errors reach the log
+	// and /readyz.
+	u.RawQuery = url.Values{"app": {f.App}}.Encode()
 	return u.String(), nil
 }
 
@@ -116,7 +120,7 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	ws, _, err := websocket.Dial(dctx, wsURL, nil)
+	ws, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {f.Client.basicAuth()}}})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("connecting the ARI event websocket: %w", err)
@@ -131,6 +135,7 @@ func (f *Feed) session(ctx context.Context, up func()) error {
 	go func() {
 		for {
 			_, data, err := ws.Read(sctx)
+			f.Log.Trace().Bytes("frame", data).Msg("ari received")
 			if err != nil {
 				readErr <- fmt.Errorf("ARI event websocket: %w", err)
 				return

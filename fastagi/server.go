@@ -196,6 +196,7 @@ func (s *Server) serve(conn net.Conn) {
 		return
 	}
 	sess.Env = env
+	sess.log = s.cfg.Log.With().Str("channel", env.Get("agi_channel")).Logger()
 	if !s.track(conn, true) {
 		return
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/presenced/presenced/internal/clip"
 )
 
@@ -24,6 +26,7 @@ type Session struct {
 	deadline time.Time // the connection's current deadline
 	hangups  int
 	broken   error
+	log      zerolog.Logger // the transcript, at debug level
 	// base is the context the server gave the handler; its cancellation
 	// already cuts the connection (see Server.serve), so commands run with
 	// it need no watcher of their own.
@@ -61,10 +64,12 @@ func (s *Session) Command(ctx context.Context, line string) (Reply, error) {
 	if _, err := s.conn.Write(s.wbuf); err != nil {
 		return Reply{}, s.fail(ctx, err)
 	}
+	s.log.Debug().Str("command", line).Msg("agi sent")
 	r, err := readReply(s.br, &s.hangups)
 	if err != nil && r.Code == 0 {
 		return Reply{}, s.fail(ctx, err)
 	}
+	s.log.Debug().Int("code", r.Code).Str("result", r.Result).Str("data", r.Data).Msg("agi received")
 	return r, err
 }
 

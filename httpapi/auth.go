@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // Scope is what a token may do; each includes the ones before it.
@@ -17,7 +19,7 @@ type Scope int
 const (
 	ScopeRead  Scope = iota + 1 // read hints and presence
 	ScopeWrite                  // set presence
-	ScopeAdmin                  // everything (webhooks, later)
+	ScopeAdmin                  // everything (webhooks)
 )
 
 func parseScope(s string) (Scope, error) {
@@ -33,46 +35,104 @@ func parseScope(s string) (Scope, error) {
 }
 
 // Tokens are the API's bearer tokens. Only their SHA-256 is kept, and
-// they are compared in constant time.
+// they are compared in constant time. Replace swaps the whole set (SIGHUP)
+// while requests are served.
 type Tokens struct {
-	entries []tokenEntry
+	entries atomic.Pointer[[]tokenEntry]
 }
 
 type tokenEntry struct {
 	sum   [32]byte
 	scope Scope
+	name  string // for the audit line; "read-1" when the entry has none
 }
+
+// ErrInTokensFile marks an error of the tokens file (rather than the list).
+var ErrInTokensFile = errors.New("in the tokens file")
 
 // Len is the number of tokens.
-func (t *Tokens) Len() int { return len(t.entries) }
-
-// add adds one "scope:token" entry.
-func (t *Tokens) add(entry string) error {
-	scope, tok, ok := strings.Cut(strings.TrimSpace(entry), ":")
-	if !ok || len(strings.TrimSpace(tok)) < 16 {
-		return fmt.Errorf("token entries are scope:token, with tokens of at least 16 characters")
+func (t *Tokens) Len() int {
+	if t == nil {
+		return 0
 	}
-	sc, err := parseScope(scope)
-	if err != nil {
-		return err
+	if p := t.entries.Load(); p != nil {
+		return len(*p)
 	}
-	t.entries = append(t.entries, tokenEntry{sum: sha256.Sum256([]byte(strings.TrimSpace(tok))), scope: sc})
-	return nil
+	return 0
 }
 
-// ParseTokens reads tokens from a comma-separated list of "scope:token"
-// (PRESENCED_API_TOKENS) and from a file with one "scope:token" a line,
-// "#" comments allowed (PRESENCED_API_TOKENS_FILE).
-func ParseTokens(list string, file io.Reader) (*Tokens, error) {
-	t := &Tokens{}
-	for _, e := range strings.Split(list, ",") {
-		if strings.TrimSpace(e) == "" {
-			continue
-		}
-		if err := t.add(e); err != nil {
-			return nil, err
+// Replace makes t hold the tokens of other.
+func (t *Tokens) Replace(other *Tokens) { t.entries.Store(other.entries.Load()) }
+
+// validName is what a token's name may be: it is written in audit lines.
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
 		}
 	}
+	return true
+}
+
+// parseEntries reads "scope:token" or "scope:name:token" entries. A
+// token holding a colon must be given with a name.
+func parseEntries(lines []string, where func(i int) string) ([]tokenEntry, error) {
+	var out []tokenEntry
+	seen := map[[32]byte]bool{}
+	names := map[string]bool{}
+	counts := map[Scope]int{}
+	for i, line := range lines {
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) < 2 {
+			return nil, fmt.Errorf("%sentries are scope:token or scope:name:token", where(i))
+		}
+		sc, err := parseScope(parts[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s%w", where(i), err)
+		}
+		name, tok := "", strings.TrimSpace(parts[1])
+		if len(parts) == 3 {
+			name, tok = strings.TrimSpace(parts[1]), strings.TrimSpace(parts[2])
+			if !validName(name) {
+				return nil, fmt.Errorf("%sa token's name is 1 to 64 letters, digits, dashes, underscores or dots", where(i))
+			}
+		}
+		if len(tok) < 16 {
+			return nil, fmt.Errorf("%stokens must be at least 16 characters", where(i))
+		}
+		counts[sc]++
+		if name == "" {
+			name = fmt.Sprintf("%s-%d", strings.ToLower(strings.TrimSpace(parts[0])), counts[sc])
+		}
+		sum := sha256.Sum256([]byte(tok))
+		if seen[sum] {
+			return nil, fmt.Errorf("%sthe same token is given twice (one token has one scope)", where(i))
+		}
+		if names[name] {
+			return nil, fmt.Errorf("%sthe name %q is given to two tokens", where(i), name)
+		}
+		seen[sum], names[name] = true, true
+		out = append(out, tokenEntry{sum: sum, scope: sc, name: name})
+	}
+	return out, nil
+}
+
+// ParseTokens reads tokens from a comma-separated list of "scope:token" or
+// "scope:name:token" (PRESENCED_API_TOKENS) and from a file with one entry
+// a line, "#" comments allowed (PRESENCED_API_TOKENS_FILE). A token given
+// twice, or two tokens with one name, is an error.
+func ParseTokens(list string, file io.Reader) (*Tokens, error) {
+	var lines []string
+	var fromFile []int // line numbers of the file's entries
+	for _, e := range strings.Split(list, ",") {
+		if strings.TrimSpace(e) != "" {
+			lines = append(lines, e)
+		}
+	}
+	listed := len(lines)
 	if file != nil {
 		sc := bufio.NewScanner(file)
 		for n := 1; sc.Scan(); n++ {
@@ -80,35 +140,66 @@ func ParseTokens(list string, file io.Reader) (*Tokens, error) {
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
 			}
-			if err := t.add(line); err != nil {
-				return nil, fmt.Errorf("line %d: %w", n, err)
-			}
+			lines = append(lines, line)
+			fromFile = append(fromFile, n)
 		}
 		if err := sc.Err(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrInTokensFile, err)
 		}
 	}
+	entries, err := parseEntries(lines, func(i int) string {
+		if i < listed {
+			return fmt.Sprintf("entry %d: ", i+1)
+		}
+		return fmt.Sprintf("line %d: ", fromFile[i-listed])
+	})
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "line ") {
+			return nil, fmt.Errorf("%w: %w", ErrInTokensFile, err)
+		}
+		return nil, err
+	}
+	t := &Tokens{}
+	t.entries.Store(&entries)
 	return t, nil
 }
 
-// scopeOf returns the scope of the request's token: the Authorization
-// bearer header, or the access_token query parameter (browsers cannot set
-// headers on EventSource and WebSocket). 0 when there is none or it is
-// not known.
-func (t *Tokens) scopeOf(r *http.Request) Scope {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		tok = r.URL.Query().Get("access_token")
+// bearer returns the request's bearer token, from the Authorization header
+// (the scheme in any case, as RFC 7235 says) or, where a browser cannot
+// send a header (EventSource, WebSocket, the board's streams), from the
+// access_token query parameter.
+func bearer(r *http.Request, queryOK bool) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok)
+		}
+		return ""
 	}
-	if tok == "" {
-		return 0
+	if queryOK {
+		return r.URL.Query().Get("access_token")
+	}
+	return ""
+}
+
+// scopeOf returns the scope and name of the request's token; 0 when there
+// is none or it is not known.
+func (t *Tokens) scopeOf(r *http.Request, queryOK bool) (Scope, string) {
+	tok := bearer(r, queryOK)
+	if tok == "" || t == nil {
+		return 0, ""
+	}
+	p := t.entries.Load()
+	if p == nil {
+		return 0, ""
 	}
 	sum := sha256.Sum256([]byte(tok))
 	var best Scope
-	for _, e := range t.entries {
+	var name string
+	for _, e := range *p {
 		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 && e.scope > best {
-			best = e.scope
+			best, name = e.scope, e.name
 		}
 	}
-	return best
+	return best, name
 }

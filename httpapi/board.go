@@ -43,10 +43,7 @@ func boardAsset(w http.ResponseWriter, r *http.Request) {
 
 // whoami tells a client (the board) what its token allows.
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
-	scope := ScopeAdmin
-	if s.cfg.Tokens != nil && s.cfg.Tokens.Len() > 0 {
-		scope = s.cfg.Tokens.scopeOf(r)
-	}
+	scope, _ := s.tokenOf(r, false)
 	writeJSON(w, 200, map[string]string{"scope": map[Scope]string{ScopeRead: "read", ScopeWrite: "write", ScopeAdmin: "admin"}[scope]})
 }
 

@@ -3,9 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/presenced/presenced/hints"
@@ -38,7 +36,7 @@ type errorBody struct {
 var statusOf = map[presence.Code]int{
 	presence.CodeInvalidState: 400, presence.CodeInvalidUser: 400, presence.CodeInvalidText: 400,
 	presence.CodeInvalidArgument: 400, presence.CodeTooLong: 400, presence.CodeNotFound: 404,
-	presence.CodeAsteriskRejected: 502, presence.CodeUnavailable: 503, presence.CodeInternal: 500,
+	presence.CodeAsteriskRejected: 502, codeTooLarge: 413, presence.CodeUnavailable: 503, presence.CodeInternal: 500,
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -66,10 +64,14 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 }
 
 // guard wraps a handler with the scope it needs (when tokens exist).
-func (s *Server) guard(need Scope, h http.HandlerFunc) http.HandlerFunc {
+// queryOK lets the token come as ?access_token= (event streams, where a
+// browser cannot send a header). A write is logged with the token's name:
+// the audit line.
+func (s *Server) guard(need Scope, queryOK bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Tokens != nil && s.cfg.Tokens.Len() > 0 {
-			got := s.cfg.Tokens.scopeOf(r)
+		name := "open"
+		if !s.open() {
+			got, n := s.cfg.Tokens.scopeOf(r, queryOK)
 			switch {
 			case got == 0:
 				w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
@@ -79,9 +81,46 @@ func (s *Server) guard(need Scope, h http.HandlerFunc) http.HandlerFunc {
 				writeError(w, 403, "FORBIDDEN", "the token's scope does not allow this")
 				return
 			}
+			name = n
 		}
-		h(w, r)
+		if need < ScopeWrite || r.Method == http.MethodGet {
+			h(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		h(sw, r)
+		s.cfg.Log.Info().Str("token", name).Str("method", r.Method).Str("path", r.URL.Path).Int("status", sw.status).
+			Str("remote", r.RemoteAddr).Msg("api write")
 	}
+}
+
+// statusWriter remembers the status of an answer, for the audit line.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// tokenOf returns the scope and token name of a request that passed guard
+// (open mode: admin, "open").
+func (s *Server) tokenOf(r *http.Request, queryOK bool) (Scope, string) {
+	if s.open() {
+		return ScopeAdmin, "open"
+	}
+	return s.cfg.Tokens.scopeOf(r, queryOK)
 }
 
 // route is one endpoint of the API; the table is what the mux serves and
@@ -89,6 +128,7 @@ func (s *Server) guard(need Scope, h http.HandlerFunc) http.HandlerFunc {
 type route struct {
 	Method, Path string // Path in the mux's pattern syntax, which OpenAPI shares
 	Scope        Scope
+	Query        bool // the token may come as ?access_token= (event streams)
 	needs        func(*Server) bool
 	handler      func(*Server) http.HandlerFunc
 }
@@ -99,24 +139,24 @@ func hasPresence(s *Server) bool { return s.cfg.Presence != nil }
 func always(*Server) bool        { return true }
 
 var routeTable = []route{
-	{"GET", "/healthz", 0, always, func(*Server) http.HandlerFunc { return healthz }},
-	{"GET", "/readyz", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.readyz }},
-	{"GET", "/metrics", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.metrics }},
-	{"GET", "/v1/openapi.json", 0, always, func(*Server) http.HandlerFunc { return serveOpenAPI }},
-	{"GET", "/v1/whoami", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.whoami }},
-	{"GET", "/v1/roster", ScopeRead, always, func(s *Server) http.HandlerFunc { return s.roster }},
-	{"GET", "/v1/hints", ScopeRead, hasHints, func(s *Server) http.HandlerFunc { return s.listHints }},
-	{"GET", "/v1/hints/{ref}", ScopeRead, hasHints, func(s *Server) http.HandlerFunc { return s.getHint }},
-	{"GET", "/v1/events", ScopeRead, hasHub, func(s *Server) http.HandlerFunc { return s.events }},
-	{"GET", "/v1/ws", ScopeRead, hasHub, func(s *Server) http.HandlerFunc { return s.websocket }},
-	{"GET", "/v1/presence/{user}", ScopeRead, hasPresence, func(s *Server) http.HandlerFunc { return s.getPresence }},
-	{"PUT", "/v1/presence/{user}", ScopeWrite, hasPresence, func(s *Server) http.HandlerFunc { return s.setPresence }},
-	{"POST", "/v1/presence/{user}/restore", ScopeWrite, hasPresence, func(s *Server) http.HandlerFunc { return s.restorePresence }},
-	{"POST", "/v1/webhooks", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.createWebhook }},
-	{"GET", "/v1/webhooks", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.listWebhooks }},
-	{"GET", "/v1/webhooks/{id}", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.getWebhook }},
-	{"DELETE", "/v1/webhooks/{id}", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.deleteWebhook }},
-	{"POST", "/v1/webhooks/{id}/test", ScopeAdmin, hasWebhooks, func(s *Server) http.HandlerFunc { return s.testWebhook }},
+	{"GET", "/healthz", 0, false, always, func(*Server) http.HandlerFunc { return healthz }},
+	{"GET", "/readyz", ScopeRead, false, always, func(s *Server) http.HandlerFunc { return s.readyz }},
+	{"GET", "/metrics", ScopeRead, false, always, func(s *Server) http.HandlerFunc { return s.metrics }},
+	{"GET", "/v1/openapi.json", 0, false, always, func(*Server) http.HandlerFunc { return serveOpenAPI }},
+	{"GET", "/v1/whoami", ScopeRead, false, always, func(s *Server) http.HandlerFunc { return s.whoami }},
+	{"GET", "/v1/roster", ScopeRead, false, always, func(s *Server) http.HandlerFunc { return s.roster }},
+	{"GET", "/v1/hints", ScopeRead, false, hasHints, func(s *Server) http.HandlerFunc { return s.listHints }},
+	{"GET", "/v1/hints/{ref}", ScopeRead, false, hasHints, func(s *Server) http.HandlerFunc { return s.getHint }},
+	{"GET", "/v1/events", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.events }},
+	{"GET", "/v1/ws", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.websocket }},
+	{"GET", "/v1/presence/{user}", ScopeRead, false, hasPresence, func(s *Server) http.HandlerFunc { return s.getPresence }},
+	{"PUT", "/v1/presence/{user}", ScopeWrite, false, hasPresence, func(s *Server) http.HandlerFunc { return s.setPresence }},
+	{"POST", "/v1/presence/{user}/restore", ScopeWrite, false, hasPresence, func(s *Server) http.HandlerFunc { return s.restorePresence }},
+	{"POST", "/v1/webhooks", ScopeAdmin, false, hasWebhooks, func(s *Server) http.HandlerFunc { return s.createWebhook }},
+	{"GET", "/v1/webhooks", ScopeAdmin, false, hasWebhooks, func(s *Server) http.HandlerFunc { return s.listWebhooks }},
+	{"GET", "/v1/webhooks/{id}", ScopeAdmin, false, hasWebhooks, func(s *Server) http.HandlerFunc { return s.getWebhook }},
+	{"DELETE", "/v1/webhooks/{id}", ScopeAdmin, false, hasWebhooks, func(s *Server) http.HandlerFunc { return s.deleteWebhook }},
+	{"POST", "/v1/webhooks/{id}/test", ScopeAdmin, false, hasWebhooks, func(s *Server) http.HandlerFunc { return s.testWebhook }},
 }
 
 func (s *Server) routes(mux *http.ServeMux) {
@@ -124,7 +164,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		if r.needs(s) {
 			h := r.handler(s)
 			if r.Scope > 0 {
-				h = s.guard(r.Scope, h)
+				h = s.guard(r.Scope, r.Query, h)
 			}
 			mux.HandleFunc(r.Method+" "+r.Path, h)
 		}
@@ -185,20 +225,10 @@ type setRequest struct {
 	For     string `json:"for"` // "30m"; empty: until changed
 }
 
-// maxBody bounds request bodies.
+// maxBody bounds request bodies (413 beyond).
 const maxBody = 16 << 10
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return presence.Errorf(presence.CodeInvalidArgument, "the body is not the expected JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if dec.More() {
-		return presence.Errorf(presence.CodeInvalidArgument, "the body has data after the JSON object")
-	}
-	return nil
-}
+func decode(r *http.Request, v any) error { return decodeBody(r.Body, v) }
 
 func (s *Server) setPresence(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("user")

@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +53,18 @@ type Config struct {
 	// ShutdownTimeout bounds how long Close lets requests in flight finish
 	// (default 5s).
 	ShutdownTimeout time.Duration
-	Log             zerolog.Logger
+	// Hosts are Host names served besides loopback ones in open mode (and
+	// the only ones served, when given, with tokens). Origins are the web
+	// origins allowed besides the API's own (CORS, WebSocket). See front.go.
+	Hosts, Origins []string
+	// BodyTimeout bounds the reading of a request body (default 10s).
+	BodyTimeout time.Duration
+	// MaxConns caps the connections open at once, event streams included
+	// (default 16384).
+	MaxConns int
+	// Redact cleans what net/http's own error log says (nil: as is).
+	Redact func(string) string
+	Log    zerolog.Logger
 }
 
 // Server is the HTTP server.
@@ -65,6 +78,7 @@ type Server struct {
 	metrics http.HandlerFunc
 	// Open event streams, by transport, for metrics.
 	sseStreams, wsStreams atomic.Int64
+	refused               *prometheus.CounterVec // requests and connections refused at the door, by reason
 }
 
 // New returns a server; Open binds it.
@@ -80,7 +94,7 @@ func (s *Server) Open(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http: listen address %q: %w", s.cfg.Addr, err)
 	}
-	open := s.cfg.Tokens == nil || s.cfg.Tokens.Len() == 0
+	open := s.open()
 	if ip := net.ParseIP(host); open && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("http: refusing to listen on %s: without API tokens (PRESENCED_API_TOKENS) the HTTP API listens on loopback only (127.0.0.1, ::1)", s.cfg.Addr)
 	}
@@ -88,6 +102,18 @@ func (s *Server) Open(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http: listening on %s: %w", s.cfg.Addr, err)
 	}
+	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presenced_http_refused_total",
+		Help: "HTTP connections and requests refused before reaching the API, by reason (connections: the connection cap; host, origin, proxied, content_type, body, body_size)."},
+		[]string{"reason"})
+	if err := s.cfg.Registry.Register(s.refused); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("http: registering metrics: %w", err)
+	}
+	maxConns := s.cfg.MaxConns
+	if maxConns <= 0 {
+		maxConns = 16384
+	}
+	ln = &limitListener{Listener: ln, max: int64(maxConns), refused: s.refused.WithLabelValues("connections").Inc}
 	s.ln = ln
 	mux := http.NewServeMux()
 	s.metrics = promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP
@@ -102,12 +128,11 @@ func (s *Server) Open(context.Context) error {
 	s.routes(mux)
 	mux.HandleFunc("GET /{$}", boardIndex)
 	mux.HandleFunc("GET /board/{file}", boardAsset)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, 404, "NOT_FOUND", "no such endpoint")
-	})
+	mux.HandleFunc("/", s.notFound(mux))
 	// No write timeout: event streams are long-lived; keepalives notice
-	// dead clients.
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	// dead clients. Bodies have their own deadline (front.go).
+	s.srv = &http.Server{Handler: s.front(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: log.New(errorLog{s}, "", 0),
 		BaseContext: func(net.Listener) context.Context { return s.base }}
 	go func() {
 		defer close(s.done)
@@ -137,6 +162,19 @@ func (s *Server) Close() error {
 	err := s.srv.Shutdown(ctx)
 	<-s.done
 	return err
+}
+
+// errorLog takes net/http's own messages (a TLS handshake on the plain
+// port, a panic in a handler) into presenced's log.
+type errorLog struct{ s *Server }
+
+func (e errorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if e.s.cfg.Redact != nil {
+		msg = e.s.cfg.Redact(msg)
+	}
+	e.s.cfg.Log.Warn().Str("error", msg).Msg("http server")
+	return len(p), nil
 }
 
 func (s *Server) writeTimeout() time.Duration {

@@ -37,10 +37,20 @@ type ssePresence struct {
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	for k := range q {
+		if k != "all" && k != "hints" && k != "providers" && k != "last_event_id" && k != "access_token" {
+			writeError(w, 400, "INVALID_ARGUMENT", fmt.Sprintf("unknown parameter %q (all, hints, providers, last_event_id, access_token)", clip.Clip(k)))
+			return
+		}
+	}
+	if a := q.Get("all"); a != "" && a != "1" && a != "true" && a != "0" && a != "false" {
+		writeError(w, 400, "INVALID_ARGUMENT", "all is 1 or true (or 0, false)")
+		return
+	}
 	f := watch.Filter{All: q.Get("all") == "1" || q.Get("all") == "true",
 		Hints: splitList(q.Get("hints")), Providers: splitList(q.Get("providers"))}
-	if !f.All && len(f.Hints) == 0 && len(f.Providers) == 0 {
-		writeError(w, 400, "INVALID_ARGUMENT", "say what to watch: ?hints=exten@context,..., ?providers=CustomPresence:user,... or ?all=1")
+	if err := f.Check(); err != nil {
+		s.fail(w, err)
 		return
 	}
 	var from *watch.Position

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+
+	jsonv2 "github.com/go-json-experiment/json"
 	"net"
 	"net/http"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -40,6 +43,8 @@ import (
 // server pings every 30 s and closes a connection whose client does not
 // answer.
 
+// wsIn is a client's message; each type has its own members, and a
+// member of another type is refused (readIn).
 type wsIn struct {
 	Type      string   `json:"type"`
 	Hints     []string `json:"hints"`
@@ -53,19 +58,76 @@ type wsIn struct {
 	For       string   `json:"for"`
 }
 
+type (
+	wsBare struct {
+		Type string `json:"type"`
+	}
+	wsSubscribe struct {
+		Type      string   `json:"type"`
+		Hints     []string `json:"hints"`
+		Providers []string `json:"providers"`
+		All       bool     `json:"all"`
+		From      string   `json:"from"`
+	}
+	wsSet struct {
+		Type    string `json:"type"`
+		User    string `json:"user"`
+		State   string `json:"state"`
+		Subtype string `json:"subtype"`
+		Message string `json:"message"`
+		For     string `json:"for"`
+	}
+)
+
+// readIn decodes a client's message strictly (strict.go), with the
+// members of its type only.
+func readIn(data []byte) (wsIn, error) {
+	var peek struct {
+		Type string `json:"type"`
+	}
+	if err := jsonv2.Unmarshal(data, &peek); err != nil {
+		return wsIn{}, strictUnmarshal(data, &peek)
+	}
+	var in wsIn
+	switch peek.Type {
+	case "ping", "unsubscribe":
+		var m wsBare
+		if err := strictUnmarshal(data, &m); err != nil {
+			return wsIn{}, err
+		}
+		in.Type = m.Type
+	case "subscribe":
+		var m wsSubscribe
+		if err := strictUnmarshal(data, &m); err != nil {
+			return wsIn{}, err
+		}
+		in = wsIn{Type: m.Type, Hints: m.Hints, Providers: m.Providers, All: m.All, From: m.From}
+	case "set":
+		var m wsSet
+		if err := strictUnmarshal(data, &m); err != nil {
+			return wsIn{}, err
+		}
+		in = wsIn{Type: m.Type, User: m.User, State: m.State, Subtype: m.Subtype, Message: m.Message, For: m.For}
+	default:
+		return wsIn{}, presence.Errorf(presence.CodeInvalidArgument, "unknown message type %q (subscribe, unsubscribe, set, ping)", clip.Clip(peek.Type))
+	}
+	return in, nil
+}
+
 type wsOut struct {
-	Type     string        `json:"type"`
-	ID       string        `json:"id,omitempty"`
-	Fresh    bool          `json:"fresh,omitempty"`
-	Hints    []hints.State `json:"hints,omitempty"`
-	Presence any           `json:"presence,omitempty"`
-	Hint     *hints.State  `json:"hint,omitempty"`
-	Provider string        `json:"provider,omitempty"`
-	Invalid  bool          `json:"invalid,omitempty"`
-	User     string        `json:"user,omitempty"`
-	Pending  bool          `json:"pending,omitempty"`
-	Code     string        `json:"code,omitempty"`
-	Text     string        `json:"message,omitempty"`
+	Type  string `json:"type"`
+	ID    string `json:"id,omitempty"`
+	Fresh bool   `json:"fresh,omitempty"`
+	Hints any    `json:"hints,omitempty"` // a snapshot's, [] when empty
+
+	Presence any          `json:"presence,omitempty"`
+	Hint     *hints.State `json:"hint,omitempty"`
+	Provider string       `json:"provider,omitempty"`
+	Invalid  bool         `json:"invalid,omitempty"`
+	User     string       `json:"user,omitempty"`
+	Pending  bool         `json:"pending,omitempty"`
+	Code     string       `json:"code,omitempty"`
+	Text     string       `json:"message,omitempty"`
 }
 
 const (
@@ -75,12 +137,11 @@ const (
 )
 
 func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
-	scope := ScopeAdmin
-	if s.cfg.Tokens != nil && s.cfg.Tokens.Len() > 0 {
-		scope = s.cfg.Tokens.scopeOf(r)
-	}
+	scope, name := s.tokenOf(r, true)
 	cw := &lockingWriter{ResponseWriter: w}
-	c, err := websocket.Accept(cw, r, nil)
+	// front.go has refused an origin that is neither this server's nor
+	// allowed; the library checks again, by host.
+	c, err := websocket.Accept(cw, r, &websocket.AcceptOptions{OriginPatterns: s.originHosts()})
 	if err != nil {
 		return
 	}
@@ -89,7 +150,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	// handler returns, so that net/http lets go of the request, its
 	// buffers and its (deep) goroutine for as long as the watcher stays.
 	// s.base ends it when the server closes.
-	conn := &wsConn{s: s, c: c, scope: scope, raw: cw.conn}
+	conn := &wsConn{s: s, c: c, scope: scope, token: name, raw: cw.conn}
 	s.wsStreams.Add(1)
 	go conn.serve()
 }
@@ -117,13 +178,13 @@ func (w *wsConn) serve() {
 	})
 	defer p.stop()
 	for {
-		var in wsIn
 		_, data, err := c.Read(ctx)
 		if err != nil {
 			return
 		}
-		if err := json.Unmarshal(data, &in); err != nil {
-			w.send(ctx, wsOut{Type: "error", Code: "INVALID_ARGUMENT", Text: "not a JSON message"})
+		in, err := readIn(data)
+		if err != nil {
+			w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
 			continue
 		}
 		w.handle(ctx, in)
@@ -137,6 +198,7 @@ type wsConn struct {
 	c        *websocket.Conn
 	raw      *lockedConn
 	scope    Scope
+	token    string // the token's name, for the audit line
 	wmu      sync.Mutex
 	mu       sync.Mutex
 	sub      *watch.Sub
@@ -175,13 +237,13 @@ func (w *wsConn) handle(ctx context.Context, in wsIn) {
 			return
 		}
 		got, pending, err := w.set(ctx, in)
+		w.s.cfg.Log.Info().Str("token", w.token).Str("method", "WS").Str("path", "/v1/ws set").Str("user", in.User).
+			Str("result", string(presence.ErrorCode(err))).Msg("api write")
 		if err != nil {
 			w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
 			return
 		}
 		w.send(ctx, wsOut{Type: "set", User: in.User, Presence: got, Pending: pending})
-	default:
-		w.send(ctx, wsOut{Type: "error", Code: "INVALID_ARGUMENT", Text: "unknown message type"})
 	}
 }
 
@@ -206,8 +268,8 @@ func (w *wsConn) set(ctx context.Context, in wsIn) (presence.Value, bool, error)
 
 func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 	f := watch.Filter{All: in.All, Hints: in.Hints, Providers: in.Providers}
-	if !f.All && len(f.Hints) == 0 && len(f.Providers) == 0 {
-		w.send(ctx, wsOut{Type: "error", Code: "INVALID_ARGUMENT", Text: "say what to watch: hints, providers or all"})
+	if err := f.Check(); err != nil {
+		w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
 		return
 	}
 	var from *watch.Position
@@ -236,16 +298,16 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 	w.sub, w.fw, w.stopDrop = sub, fw, stopDrop
 	w.mu.Unlock()
 	if !snap.Resumed {
-		out := wsOut{Type: "snapshot", ID: id(snap.Epoch, snap.Seq), Fresh: snap.Fresh, Hints: []hints.State{}}
-		var ps []ssePresence
+		out := wsOut{Type: "snapshot", ID: id(snap.Epoch, snap.Seq), Fresh: snap.Fresh}
+		hs, ps := []hints.State{}, []ssePresence{}
 		for _, ev := range snap.Items {
 			if ev.Kind == watch.KindHint {
-				out.Hints = append(out.Hints, ev.Hint)
+				hs = append(hs, ev.Hint)
 			} else {
 				ps = append(ps, ssePresence{ev.Key, ev.Presence})
 			}
 		}
-		out.Presence = ps
+		out.Hints, out.Presence = hs, ps
 		w.send(ctx, out)
 	}
 	fw.start()

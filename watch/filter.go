@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/presence"
 )
 
 // Filter selects what a subscriber gets: everything, or some hints and
@@ -65,3 +67,53 @@ func (f Filter) Compile() Matcher { return Matcher{f.compile()} }
 
 // Match reports whether the filter selects an item of kind k and key.
 func (m Matcher) Match(k Kind, key string) bool { return m.m.match(Item{Kind: k, Key: key}) }
+
+// MaxFilterRefs is the most hints, and the most providers, one filter
+// names: a watcher of more watches everything ("all"). It bounds what one
+// stream or webhook costs (a filter of 100,000 names cost 10 MB a stream).
+const MaxFilterRefs = 1000
+
+// Check reports what is wrong with a filter: nothing selected, too many
+// names, or a name that is not a hint reference ("1001@internal") or a
+// provider ("CustomPresence:1001"). The error is a presence.Error with
+// CodeInvalidArgument.
+func (f Filter) Check() error {
+	if !f.All && len(f.Hints) == 0 && len(f.Providers) == 0 {
+		return presence.Errorf(presence.CodeInvalidArgument, "say what to watch: hints (1001@internal), providers (CustomPresence:1001) or all")
+	}
+	if len(f.Hints) > MaxFilterRefs || len(f.Providers) > MaxFilterRefs {
+		return presence.Errorf(presence.CodeInvalidArgument, "a filter names at most %d hints and %d providers; watch all instead", MaxFilterRefs, MaxFilterRefs)
+	}
+	for _, h := range f.Hints {
+		if _, _, err := hints.ParseHintRef(h); err != nil {
+			return err
+		}
+	}
+	for _, p := range f.Providers {
+		if err := checkProvider(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkProvider: "<provider>:<name>", as Asterisk names presence providers
+// (CustomPresence:1001); letters and digits before the colon, at most 80
+// printable bytes after it, none of them a separator of the lists that
+// carry them.
+func checkProvider(p string) error {
+	kind, name, ok := strings.Cut(p, ":")
+	bad := !ok || kind == "" || name == "" || len(name) > 80
+	for i := 0; !bad && i < len(kind); i++ {
+		c := kind[i]
+		bad = !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')
+	}
+	for i := 0; !bad && i < len(name); i++ {
+		c := name[i]
+		bad = c <= ' ' || c >= 0x7f || c == ',' || c == '&'
+	}
+	if bad {
+		return presence.Errorf(presence.CodeInvalidArgument, "%q is not a presence provider such as CustomPresence:1001", clip.Clip(p))
+	}
+	return nil
+}

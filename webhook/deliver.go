@@ -330,6 +330,13 @@ func (w *worker) attempt(ctx context.Context, ev Event) attemptResult {
 		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return attemptResult{outcome: retry, err: fmt.Errorf("no answer within %v", m.cfg.Timeout)}
 		}
+		if targetRefused(err) {
+			// The name resolves (now) to an address webhooks may not
+			// reach: nothing was sent. Retried, as names change.
+			var te *TargetError
+			errors.As(err, &te)
+			return attemptResult{outcome: retry, err: te}
+		}
 		return attemptResult{outcome: retry, err: errors.New(redactErr(err))}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -5,7 +5,9 @@ import (
 	crand "crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -39,7 +41,13 @@ type Config struct {
 	// Log): webhooks deliver what it has written, with its numbers.
 	Hub   *watch.Hub
 	Store Store
-	// Client makes the requests (default: redirects are not followed).
+	// Targets is where webhooks may go (target.go); nil is
+	// DefaultTargetPolicy. Resolve resolves a target's name at creation
+	// (default: the system resolver).
+	Targets *TargetPolicy
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Client makes the requests (default: every connection checked against
+	// Targets, no proxy, redirects not followed). Tests only.
 	Client *http.Client
 	// Timeout bounds one attempt (default 10s).
 	Timeout time.Duration
@@ -108,8 +116,17 @@ func New(cfg Config) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Targets == nil {
+		p := DefaultTargetPolicy
+		cfg.Targets = &p
+	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		cfg.Client = cfg.Targets.client()
+	}
+	if cfg.Resolve == nil {
+		cfg.Resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
 	}
 	mctx, cancel := context.WithCancel(context.Background())
 	return &Manager{cfg: cfg, ctx: mctx, cancel: cancel, workers: map[string]*worker{}}
@@ -226,6 +243,9 @@ func (m *Manager) start(w *worker) {
 func (m *Manager) Create(ctx context.Context, spec Spec) (Info, string, error) {
 	s, tmpl, err := validate(spec)
 	if err != nil {
+		return Info{}, "", err
+	}
+	if err := m.cfg.Targets.checkHost(ctx, m.cfg.Resolve, s.URL); err != nil {
 		return Info{}, "", err
 	}
 	s.Created = m.cfg.Now().UTC()

@@ -30,11 +30,9 @@ type Spec struct {
 
 // Limits of a spec.
 const (
-	minSecret   = 16
-	maxSecret   = 256
-	maxDescr    = 200
-	maxFilter   = 1000
-	maxRefBytes = 200
+	minSecret = 16
+	maxSecret = 256
+	maxDescr  = 200
 )
 
 // subscription is a webhook as stored.
@@ -97,22 +95,8 @@ func validate(spec Spec) (subscription, template, error) {
 	if len(spec.Description) > maxDescr || !utf8.ValidString(spec.Description) {
 		return bad("webhook description must be UTF-8 of at most %d bytes", maxDescr)
 	}
-	if !spec.All && len(spec.Hints) == 0 && len(spec.Providers) == 0 {
-		return bad(`say what the webhook gets: "all":true, "hints":["1001@internal",...] or "providers":["CustomPresence:1001",...]`)
-	}
-	if len(spec.Hints) > maxFilter || len(spec.Providers) > maxFilter {
-		return bad("a webhook selects at most %d hints and %d providers; use \"all\"", maxFilter, maxFilter)
-	}
-	for _, h := range spec.Hints {
-		exten, context, _ := strings.Cut(h, "@")
-		if exten == "" || len(h) > maxRefBytes || strings.ContainsAny(h, ",&\x00\r\n") || strings.Contains(context, "@") {
-			return bad("webhook hint %q is not exten or exten@context", clip.Clip(h))
-		}
-	}
-	for _, p := range spec.Providers {
-		if len(p) > maxRefBytes || !strings.Contains(p, ":") || strings.ContainsAny(p, ",&\x00\r\n") {
-			return bad("webhook provider %q is not a presence provider (CustomPresence:<user>)", clip.Clip(p))
-		}
+	if err := (watch.Filter{All: spec.All, Hints: spec.Hints, Providers: spec.Providers}).Check(); err != nil {
+		return subscription{}, nil, err
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])

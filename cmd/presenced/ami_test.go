@@ -164,6 +164,7 @@ func TestRESTPresenceWrite(t *testing.T) {
 	}
 	put := func(m *Main, body string) int {
 		req, _ := http.NewRequest("PUT", "http://"+m.http.Addr().String()+"/v1/presence/1001", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -86,11 +87,11 @@ func NewMain(cfg Config, log zerolog.Logger) *Main { return &Main{Config: cfg, L
 func (m *Main) Open(ctx context.Context) error {
 	m.hints = hints.NewTable()
 	if err := m.loadRoster(); err != nil {
-		return err
+		return &ConfigError{Var: "ROSTER", Err: err}
 	}
 	db, err := store.Open(m.Config.DataDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("opening the store in PRESENCED_DATA_DIR %s: %w", m.Config.DataDir, err)
 	}
 	m.db = db
 	// synced is closed once every configured feed has read Asterisk once:
@@ -128,7 +129,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.hints.Sink = m.hub
 	if m.Config.Dialplan != "" {
 		if err := m.loadHints(); err != nil {
-			return err
+			return &ConfigError{Var: "DIALPLAN", Err: err}
 		}
 	}
 	plog := m.Log.With().Str("component", "presence").Logger()
@@ -178,7 +179,8 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.svc.Open(ctx); err != nil {
 		return err
 	}
-	m.hooksOut = webhook.New(webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout,
+	targets := m.Config.targets
+	m.hooksOut = webhook.New(webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout, Targets: &targets,
 		RetryMax: m.Config.WebhookRetryMax, Retention: m.Config.LogRetention, UserAgent: "presenced/" + buildVersion(),
 		Log: m.Log.With().Str("component", "webhook").Logger()})
 	if err := m.hooksOut.Open(ctx); err != nil {
@@ -205,15 +207,17 @@ func (m *Main) Open(ctx context.Context) error {
 	})
 	m.mx = newMetrics(m)
 	if err := m.agi.Open(ctx); err != nil {
-		return err
+		return &ConfigError{Var: "AGI_LISTEN", Err: err}
 	}
 	alog.Info().Str("addr", m.agi.Addr().String()).Msg("fastagi listening")
 	if m.Config.HTTPListen != "" {
 		hlog := m.Log.With().Str("component", "http").Logger()
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
-			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names})
+			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names,
+			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns(),
+			Redact: m.Config.redactor().String})
 		if err := m.http.Open(ctx); err != nil {
-			return err
+			return &ConfigError{Var: "HTTP_LISTEN", Err: err}
 		}
 		hlog.Info().Str("addr", m.http.Addr().String()).Msg("http listening")
 	}
@@ -277,7 +281,9 @@ func (m *Main) readiness() []httpapi.Check {
 			case ok:
 				return ""
 			case err != nil:
-				return "not connected: " + err.Error()
+				// Errors quote URLs and frames back: nothing secret may
+				// reach /readyz, which a read token sees.
+				return "not connected: " + m.Config.redactor().String(err.Error())
 			}
 			return "connecting"
 		}
@@ -370,6 +376,7 @@ func (m *Main) flushPending() {
 // reload`); without one, or while AMI (whose hints are the running
 // dialplan's and win) is connected, it does nothing.
 func (m *Main) ReloadHints() error {
+	m.reloadTokens()
 	if err := m.loadRoster(); err != nil {
 		m.Log.Error().Err(err).Str("component", "board").Msg("roster not reloaded; the names stay as they were")
 	}
@@ -383,6 +390,43 @@ func (m *Main) ReloadHints() error {
 		}
 	}
 	return m.loadHints()
+}
+
+// reloadTokens reads the API tokens again (SIGHUP). The API stays in the
+// mode it started in: from tokens to none would open it, and the other
+// way round would close a loopback-only API to its local users, both at
+// a signal; that takes a restart.
+func (m *Main) reloadTokens() {
+	if m.Config.tokens == nil {
+		return
+	}
+	log := m.Log.With().Str("component", "http").Logger()
+	t, err := m.Config.loadTokens()
+	switch {
+	case err != nil:
+		log.Error().Err(err).Msg("API tokens not reloaded; the old ones stay")
+	case (t.Len() == 0) != (m.Config.tokens.Len() == 0):
+		log.Error().Msg("API tokens not reloaded: going from tokens to none, or from none to tokens, takes a restart")
+	default:
+		m.Config.tokens.Replace(t)
+		log.Info().Int("tokens", t.Len()).Msg("API tokens reloaded")
+	}
+}
+
+// httpMaxConns is PRESENCED_HTTP_MAX_CONNS, lowered when the process may
+// not open that many files: FastAGI sessions, the store and Asterisk's
+// connections must still get theirs.
+func (m *Main) httpMaxConns() int {
+	n := m.Config.HTTPMaxConns
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < uint64(1<<31) {
+		if room := int(rl.Cur) - m.Config.AGIMaxSessions - 256; room < n {
+			n = max(room, 16)
+			m.Log.Warn().Int("PRESENCED_HTTP_MAX_CONNS", m.Config.HTTPMaxConns).Int("used", n).Uint64("open_files_limit", rl.Cur).
+				Msg("the open files limit is too low for PRESENCED_HTTP_MAX_CONNS; raise it (LimitNOFILE= in systemd)")
+		}
+	}
+	return n
 }
 
 // AGIAddr returns the FastAGI listen address.

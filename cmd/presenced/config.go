@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +18,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/httpapi"
+	"github.com/presenced/presenced/internal/redact"
+	"github.com/presenced/presenced/webhook"
 )
 
 // Config is presenced's configuration, read from PRESENCED_* environment
@@ -47,10 +52,35 @@ type Config struct {
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
+	HTTPAllowedHosts  string        `env:"HTTP_ALLOWED_HOSTS"`
+	HTTPAllowedOrigin string        `env:"HTTP_ALLOWED_ORIGINS"`
+	HTTPMaxConns      int           `env:"HTTP_MAX_CONNS" envDefault:"16384"`
+	HTTPBodyTimeout   time.Duration `env:"HTTP_BODY_TIMEOUT" envDefault:"10s"`
+	WebhookAllow      string        `env:"WEBHOOK_ALLOW" envDefault:"loopback,private"`
 
 	allow    []netip.Prefix
 	logLevel zerolog.Level
 	tokens   *httpapi.Tokens
+	hosts    []string
+	origins  []string
+	targets  webhook.TargetPolicy
+	// redact removes the configured secrets from everything shown.
+	redact *redact.Redactor
+}
+
+// ConfigError is a bad setting: presenced stops with exit status 2 and
+// names the variable. Open returns one too when a setting that looked
+// right cannot be used (a listen address in use, a file gone).
+type ConfigError struct {
+	Var string // without the prefix: "AGI_LISTEN"
+	Err error
+}
+
+func (e *ConfigError) Error() string { return envPrefix + e.Var + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func bad(name, format string, args ...any) error {
+	return &ConfigError{Var: name, Err: fmt.Errorf(format, args...)}
 }
 
 // envPrefix is the prefix of every variable.
@@ -81,6 +111,9 @@ func LoadConfig(environ []string) (Config, error) {
 	if v, ok := vars[envPrefix+"HTTP_LISTEN"]; ok && v == "" {
 		c.HTTPListen = ""
 	}
+	if v, ok := vars[envPrefix+"WEBHOOK_ALLOW"]; ok && v == "" {
+		c.WebhookAllow = "none"
+	}
 	if _, ok := vars[envPrefix+"LOG_RETENTION"]; !ok && c.WebhookBacklog != 0 {
 		c.LogRetention = c.WebhookBacklog // set under its older name only
 	}
@@ -96,7 +129,7 @@ func describeEnvError(err error) error {
 			var pe env.ParseError
 			if errors.As(e, &pe) {
 				if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
-					return fmt.Errorf("%s%s: %w", envPrefix, f.Tag.Get("env"), pe.Err)
+					return &ConfigError{Var: f.Tag.Get("env"), Err: pe.Err}
 				}
 			}
 		}
@@ -107,72 +140,214 @@ func describeEnvError(err error) error {
 func (c *Config) check() error {
 	allow, err := ParseAllow(c.AGIAllow)
 	if err != nil {
-		return fmt.Errorf("%sAGI_ALLOW: %w", envPrefix, err)
+		return &ConfigError{Var: "AGI_ALLOW", Err: err}
 	}
 	c.allow = allow
 	if c.AGIMaxSessions < 1 {
-		return fmt.Errorf("%sAGI_MAX_SESSIONS must be at least 1", envPrefix)
+		return bad("AGI_MAX_SESSIONS", "must be at least 1")
 	}
-	for name, d := range map[string]time.Duration{"AGI_ENV_TIMEOUT": c.AGIEnvTimeout, "AGI_COMMAND_TIMEOUT": c.AGICommandTimeout,
-		"SHUTDOWN_TIMEOUT": c.ShutdownTimeout, "WEBHOOK_TIMEOUT": c.WebhookTimeout, "WEBHOOK_RETRY_MAX": c.WebhookRetryMax} {
-		if d <= 0 {
-			return fmt.Errorf("%s%s must be a positive duration such as 5s", envPrefix, name)
+	if c.HTTPMaxConns < 16 {
+		return bad("HTTP_MAX_CONNS", "must be at least 16")
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"AGI_ENV_TIMEOUT", c.AGIEnvTimeout}, {"AGI_COMMAND_TIMEOUT", c.AGICommandTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+		{"WEBHOOK_TIMEOUT", c.WebhookTimeout}, {"WEBHOOK_RETRY_MAX", c.WebhookRetryMax}, {"HTTP_BODY_TIMEOUT", c.HTTPBodyTimeout}} {
+		if d.d <= 0 {
+			return bad(d.name, "must be a positive duration such as 5s")
 		}
 	}
 	if c.WebhookRetryMax < time.Second {
-		return fmt.Errorf("%sWEBHOOK_RETRY_MAX must be at least 1s (retries start at 1s)", envPrefix)
+		return bad("WEBHOOK_RETRY_MAX", "must be at least 1s (retries start at 1s)")
 	}
 	if c.WebhookBacklog != 0 && c.WebhookBacklog < 100 {
-		return fmt.Errorf("%sWEBHOOK_BACKLOG must be at least 100", envPrefix)
+		return bad("WEBHOOK_BACKLOG", "must be at least 100")
 	}
 	if c.LogRetention < 100 {
-		return fmt.Errorf("%sLOG_RETENTION must be at least 100", envPrefix)
+		return bad("LOG_RETENTION", "must be at least 100")
 	}
 	if c.PresenceHistory < 1 || c.PresenceHistory > 1000 {
-		return fmt.Errorf("%sPRESENCE_HISTORY must be between 1 and 1000", envPrefix)
+		return bad("PRESENCE_HISTORY", "must be between 1 and 1000")
 	}
-	if strings.ContainsAny(c.AMIUser+c.AMISecret, "\r\n") {
-		return fmt.Errorf("%sAMI_USER and %sAMI_SECRET must not contain line breaks", envPrefix, envPrefix)
+	if err := checkListen(c.AGIListen); err != nil {
+		return &ConfigError{Var: "AGI_LISTEN", Err: err}
+	}
+	if c.HTTPListen != "" {
+		if err := checkListen(c.HTTPListen); err != nil {
+			return &ConfigError{Var: "HTTP_LISTEN", Err: err}
+		}
+	}
+	if c.AMIAddr != "" {
+		if err := checkDial(c.AMIAddr); err != nil {
+			return &ConfigError{Var: "AMI_ADDR", Err: err}
+		}
+	}
+	if strings.ContainsAny(c.AMIUser, "\r\n") {
+		return bad("AMI_USER", "must not contain line breaks")
+	}
+	if strings.ContainsAny(c.AMISecret, "\r\n") {
+		return bad("AMI_SECRET", "must not contain line breaks")
 	}
 	if c.ARIURL != "" {
-		if u, err := url.Parse(c.ARIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%sARI_URL %q is not an http(s) URL like http://127.0.0.1:8088/ari", envPrefix, c.ARIURL)
+		u, err := url.Parse(c.ARIURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			return bad("ARI_URL", "%q is not an http(s) URL like http://127.0.0.1:8088/ari", redact.New().String(c.ARIURL))
+		case u.User != nil:
+			// A password in the URL would be shown wherever the URL is.
+			return bad("ARI_URL", "must not hold credentials: set PRESENCED_ARI_USER and PRESENCED_ARI_PASSWORD")
+		case u.RawQuery != "" || u.Fragment != "":
+			return bad("ARI_URL", "must not have a query or fragment")
+		}
+		if err := checkDial(u.Host); err != nil && u.Port() != "" {
+			return &ConfigError{Var: "ARI_URL", Err: err}
 		}
 	}
 	if c.ARIApp == "" {
-		return fmt.Errorf("%sARI_APP must not be empty", envPrefix)
+		return bad("ARI_APP", "must not be empty")
 	}
 	for _, r := range c.ARIApp {
 		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return fmt.Errorf("%sARI_APP %q may contain only letters, digits, dash, underscore and dot", envPrefix, c.ARIApp)
+			return bad("ARI_APP", "%q may contain only letters, digits, dash, underscore and dot", c.ARIApp)
 		}
 	}
+	tokens, err := c.loadTokens()
+	if err != nil {
+		return err
+	}
+	c.tokens = tokens
+	if c.DataDir == "" {
+		return bad("DATA_DIR", "must not be empty")
+	}
+	if fi, err := os.Stat(c.DataDir); err == nil && !fi.IsDir() {
+		return bad("DATA_DIR", "%s is a file, not a directory", c.DataDir)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &ConfigError{Var: "DATA_DIR", Err: err}
+	}
+	for _, f := range []struct{ name, path string }{{"DIALPLAN", c.Dialplan}, {"ROSTER", c.Roster}} {
+		if f.path == "" {
+			continue
+		}
+		if err := checkFile(f.path); err != nil {
+			return &ConfigError{Var: f.name, Err: err}
+		}
+	}
+	lvl, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel))
+	if err != nil || c.LogLevel == "" || lvl == zerolog.NoLevel {
+		return bad("LOG_LEVEL", "%q is not one of trace, debug, info, warn, error", c.LogLevel)
+	}
+	c.logLevel = lvl
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		return bad("LOG_FORMAT", "%q is not json or console", c.LogFormat)
+	}
+	if c.hosts, err = httpapi.ParseHosts(c.HTTPAllowedHosts); err != nil {
+		return &ConfigError{Var: "HTTP_ALLOWED_HOSTS", Err: err}
+	}
+	if c.origins, err = httpapi.ParseOrigins(c.HTTPAllowedOrigin); err != nil {
+		return &ConfigError{Var: "HTTP_ALLOWED_ORIGINS", Err: err}
+	}
+	if c.targets, err = webhook.ParseTargetPolicy(c.WebhookAllow); err != nil {
+		return &ConfigError{Var: "WEBHOOK_ALLOW", Err: err}
+	}
+	c.redact = redact.New(c.ARIPassword, c.AMISecret)
+	return nil
+}
+
+// redactor returns what removes the configured secrets (shapes only for a
+// Config not made by LoadConfig).
+func (c *Config) redactor() *redact.Redactor {
+	if c.redact == nil {
+		return redact.New()
+	}
+	return c.redact
+}
+
+// loadTokens reads PRESENCED_API_TOKENS and PRESENCED_API_TOKENS_FILE (at
+// start, and again at SIGHUP).
+func (c *Config) loadTokens() (*httpapi.Tokens, error) {
 	var file io.Reader
 	if c.APITokensFile != "" {
 		f, err := os.Open(c.APITokensFile)
 		if err != nil {
-			return fmt.Errorf("%sAPI_TOKENS_FILE: %w", envPrefix, err)
+			return nil, &ConfigError{Var: "API_TOKENS_FILE", Err: err}
 		}
 		defer f.Close()
 		file = f
 	}
 	tokens, err := httpapi.ParseTokens(c.APITokens, file)
 	if err != nil {
-		return fmt.Errorf("%sAPI_TOKENS(_FILE): %w", envPrefix, err)
+		name := "API_TOKENS"
+		if errors.Is(err, httpapi.ErrInTokensFile) {
+			name = "API_TOKENS_FILE"
+		}
+		return nil, &ConfigError{Var: name, Err: err}
 	}
-	c.tokens = tokens
-	if c.DataDir == "" {
-		return fmt.Errorf("%sDATA_DIR must not be empty", envPrefix)
+	return tokens, nil
+}
+
+// checkListen checks a listen address: host:port with a numeric port, and
+// an IP address or a name as host ("" listens on every address).
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (127.0.0.1:4573): %w", addr, err)
 	}
-	lvl, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel))
-	if err != nil || c.LogLevel == "" {
-		return fmt.Errorf("%sLOG_LEVEL %q is not one of trace, debug, info, warn, error", envPrefix, c.LogLevel)
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
 	}
-	c.logLevel = lvl
-	if c.LogFormat != "json" && c.LogFormat != "console" {
-		return fmt.Errorf("%sLOG_FORMAT %q is not json or console", envPrefix, c.LogFormat)
+	return checkHostName(addr, host)
+}
+
+// checkDial checks an address to connect to: host:port, port 1 to 65535.
+func checkDial(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (127.0.0.1:5038): %w", addr, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%q: the port must be a number from 1 to 65535", addr)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", addr)
+	}
+	return checkHostName(addr, host)
+}
+
+func checkHostName(addr, host string) error {
+	if host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("%q: %q is neither an IP address nor a host name", addr, host)
+		}
+		for _, r := range label {
+			if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return fmt.Errorf("%q: %q is neither an IP address nor a host name", addr, host)
+			}
+		}
 	}
 	return nil
+}
+
+// checkFile checks that path is a readable regular file.
+func checkFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // ParseAllow parses a comma-separated list of networks ("10.0.0.0/8") and

@@ -16,6 +16,7 @@ import (
 func (e *exactEnv) rest(method, path, body string) int {
 	e.t.Helper()
 	req, _ := http.NewRequest(method, "http://"+e.m.http.Addr().String()+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

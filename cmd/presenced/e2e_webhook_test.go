@@ -51,6 +51,7 @@ func TestBinaryWebhookOutageAndRestart(t *testing.T) {
 	p := startBinary(t, bin, dir, env...)
 	req, _ := http.NewRequest("POST", "http://"+p.httpAddr+"/v1/webhooks",
 		strings.NewReader(`{"url":"`+target.URL+`/presence","providers":["CustomPresence:1001"],"description":"CRM"}`))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -165,6 +166,7 @@ func TestBinaryWebhookSurvivesKill9(t *testing.T) {
 	p := startBinary(t, bin, dir, env...)
 	req, _ := http.NewRequest("POST", "http://"+p.httpAddr+"/v1/webhooks",
 		strings.NewReader(`{"url":"`+target.URL+`/presence","providers":["CustomPresence:1001"]}`))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -248,6 +248,7 @@ func TestRandomInterleavings(t *testing.T) {
 		case k == 4:
 			body := fmt.Sprintf(`{"state":%q,"message":%q}`, states[intn(len(states))], texts[intn(len(texts))])
 			req, _ := http.NewRequest("PUT", base+"/v1/presence/"+user, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Error(err)

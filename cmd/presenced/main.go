@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 )
 
@@ -73,6 +74,11 @@ func serve(environ []string, stderr io.Writer) int {
 	m := NewMain(cfg, log)
 	m.Reload = hup
 	if err := m.Run(ctx); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			fmt.Fprintln(stderr, "presenced:", cfg.redactor().String(err.Error()))
+			return 2
+		}
 		if errors.Is(err, errStart) {
 			return 1
 		}
@@ -84,12 +90,24 @@ func serve(environ []string, stderr io.Writer) int {
 }
 
 // NewLogger returns the process logger: JSON lines by default, or zerolog's
-// console format for people at a terminal.
+// console format for people at a terminal (in colour only there: colour
+// codes in a file or the journal are noise). Every line goes through the
+// redactor, whatever its level: no secret reaches the log.
 func NewLogger(cfg Config, w io.Writer) zerolog.Logger {
+	w = cfg.redactor().Writer(w)
 	if cfg.LogFormat == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !isTerminal(w)}
 	}
 	return zerolog.New(w).Level(cfg.logLevel).With().Timestamp().Logger()
+}
+
+// isTerminal reports whether w (below the redactor) is a terminal.
+func isTerminal(w io.Writer) bool {
+	if u, ok := w.(interface{ Unwrap() io.Writer }); ok {
+		w = u.Unwrap()
+	}
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
 func buildVersion() string {

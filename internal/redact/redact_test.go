@@ -1,0 +1,35 @@
+package redact
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRedact(t *testing.T) {
+	r := New("s3cret-pass", "tok\"en-with-quote", "ari")
+	for _, tc := range []struct{ in, gone, kept string }{
+		{`dial ws://127.0.0.1:8088/ari/events?app=p&api_key=ari:ari: refused`, "api_key=ari:ari", "/ari/events"},
+		{`Get "http://user:pw@host/ari": EOF`, "user:pw", "host/ari"},
+		{`{"err":"wrong s3cret-pass"}`, "s3cret-pass", "wrong"},
+		{`{"err":"tok\"en-with-quote"}`, `tok\"en`, "err"},
+		{"Action: Login\r\nUsername: u\r\nSecret: hunter22\r\n\r\n", "hunter22", "Username: u"},
+		{`{"frame":"Action: Login\r\nSecret: hunter22\r\n"}`, "hunter22", "Login"},
+		{"Authorization: Basic YXJpOmFyaQ==\r\n", "YXJpOmFyaQ", "Authorization"},
+		{`GET /v1/events?access_token=abcdefgh&all=1`, "abcdefgh", "all=1"},
+	} {
+		got := r.String(tc.in)
+		if strings.Contains(got, tc.gone) || !strings.Contains(got, tc.kept) {
+			t.Errorf("%q -> %q: want %q gone and %q kept", tc.in, got, tc.gone, tc.kept)
+		}
+	}
+	var b bytes.Buffer
+	n, err := r.Writer(&b).Write([]byte("x s3cret-pass y\n"))
+	if err != nil || n != 16 || b.String() != "x "+Mask+" y\n" {
+		t.Fatalf("writer: %d %v %q", n, err, b.String())
+	}
+	r.Set("other-secret")
+	if got := r.String("s3cret-pass other-secret"); got != "s3cret-pass "+Mask {
+		t.Fatalf("after Set: %q", got)
+	}
+}
