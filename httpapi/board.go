@@ -26,7 +26,7 @@ func serveBoardFile(w http.ResponseWriter, name string) {
 	h.Set("Content-Type", boardTypes[path.Ext(name)])
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:")
+	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 	_, _ = w.Write(b)
 }
 

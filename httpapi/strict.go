@@ -21,14 +21,18 @@ import (
 // refused. github.com/go-json-experiment/json does all of it by default,
 // but for unknown members, which are asked for.
 
-var surrogate = regexp.MustCompile(`(?i)\\ud[89a-f]`)
+var surrogate = regexp.MustCompile(`(?i)surrogate|\\ud[89a-f]`)
 
 // codeTooLarge is the code of a body over maxBody (413).
 const codeTooLarge presence.Code = "TOO_LARGE"
 
 // strictUnmarshal decodes one JSON object into v.
 func strictUnmarshal(data []byte, v any) error {
-	err := jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true))
+	return jsonError(jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true)))
+}
+
+// jsonError turns a decoding error into the API's codes.
+func jsonError(err error) error {
 	if err == nil {
 		return nil
 	}

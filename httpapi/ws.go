@@ -86,7 +86,7 @@ func readIn(data []byte) (wsIn, error) {
 		Type string `json:"type"`
 	}
 	if err := jsonv2.Unmarshal(data, &peek); err != nil {
-		return wsIn{}, strictUnmarshal(data, &peek)
+		return wsIn{}, jsonError(err)
 	}
 	var in wsIn
 	switch peek.Type {

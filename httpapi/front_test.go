@@ -1,0 +1,366 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/watch"
+)
+
+// startWith starts a server of cfg (loopback, a fake presence with 1001
+// away, one hint) and returns its address.
+func startWith(t *testing.T, cfg Config) (*Server, *fakePresence) {
+	t.Helper()
+	tb := hints.NewTable()
+	tb.Put(hints.Hint{Context: "internal", Exten: "1001", Devices: []string{"PJSIP/1001"}, Providers: []string{"CustomPresence:1001"}})
+	fp := &fakePresence{vals: map[string]presence.Value{"1001": {State: presence.Away}}}
+	cfg.Addr, cfg.Registry, cfg.Hints, cfg.Presence, cfg.Log = "127.0.0.1:0", prometheus.NewRegistry(), tb, fp, zerolog.Nop()
+	if cfg.Hub == nil {
+		hub := watch.New(watch.Config{})
+		if err := hub.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = hub.Close() })
+		cfg.Hub = hub
+	}
+	if cfg.Tokens == nil {
+		cfg.Tokens, _ = ParseTokens("", nil)
+	}
+	s := New(cfg)
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, fp
+}
+
+type answer struct {
+	status int
+	code   string
+	header http.Header
+}
+
+func send(t *testing.T, s *Server, method, path, body string, hdr ...string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+s.Addr().String()+path, strings.NewReader(body))
+	if body == "" {
+		req.Body, req.ContentLength = http.NoBody, 0
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1]
+			continue
+		}
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	data, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(data, &m)
+	return answer{resp.StatusCode, m.Error.Code, resp.Header}
+}
+
+const ctJSON = "application/json"
+
+// In open mode nothing from a browser on another site, through a proxy or
+// under a foreign Host name changes anything; a strict API refuses what
+// the hooks refuse.
+func TestFrontDoorOpenMode(t *testing.T) {
+	s, fp := startWith(t, Config{Origins: []string{"https://crm.example.com"}})
+	self := "http://" + s.Addr().String()
+	set := `{"state":"dnd"}`
+	tests := []struct {
+		name, method, path, body string
+		hdr                      []string
+		status                   int
+		code                     string
+	}{
+		{"json write", "PUT", "/v1/presence/1001", `{"state":"away","message":"ok"}`, []string{"Content-Type", ctJSON}, 200, ""},
+		{"json with charset", "PUT", "/v1/presence/1001", `{"state":"away"}`, []string{"Content-Type", "Application/JSON; charset=utf-8"}, 200, ""},
+		{"text/plain write", "PUT", "/v1/presence/1001", set, []string{"Content-Type", "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE"},
+		{"form post", "POST", "/v1/presence/1001/restore", "a=b", []string{"Content-Type", "application/x-www-form-urlencoded", "Origin", "https://evil.example"}, 403, "ORIGIN_NOT_ALLOWED"},
+		{"form post, no origin", "POST", "/v1/presence/1001/restore", "a=b", []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "UNSUPPORTED_MEDIA_TYPE"},
+		{"no content type", "POST", "/v1/presence/1001/restore", "", nil, 415, "UNSUPPORTED_MEDIA_TYPE"},
+		{"cross-origin json", "PUT", "/v1/presence/1001", set, []string{"Content-Type", ctJSON, "Origin", "https://evil.example"}, 403, "ORIGIN_NOT_ALLOWED"},
+		{"origin null", "PUT", "/v1/presence/1001", set, []string{"Content-Type", ctJSON, "Origin", "null"}, 403, "ORIGIN_NOT_ALLOWED"},
+		{"cross-origin read", "GET", "/v1/hints", "", []string{"Origin", "https://evil.example"}, 403, "ORIGIN_NOT_ALLOWED"},
+		{"same origin", "GET", "/v1/hints", "", []string{"Origin", self}, 200, ""},
+		{"foreign host (rebinding)", "PUT", "/v1/presence/1001", set, []string{"Content-Type", ctJSON, "Host", "attacker.example:4574"}, 421, "HOST_NOT_ALLOWED"},
+		{"foreign host read", "GET", "/v1/hints", "", []string{"Host", "attacker.example"}, 421, "HOST_NOT_ALLOWED"},
+		{"localhost", "GET", "/v1/hints", "", []string{"Host", "localhost:4574"}, 200, ""},
+		{"127.0.0.2", "GET", "/v1/hints", "", []string{"Host", "127.0.0.2"}, 200, ""},
+		{"[::1]", "GET", "/v1/hints", "", []string{"Host", "[::1]:4574"}, 200, ""},
+		{"x-forwarded-for", "PUT", "/v1/presence/1001", set, []string{"Content-Type", ctJSON, "X-Forwarded-For", "203.0.113.9"}, 403, "PROXIED"},
+		{"forwarded", "GET", "/v1/hints", "", []string{"Forwarded", "for=203.0.113.9"}, 403, "PROXIED"},
+		{"wrong method", "DELETE", "/v1/hints", "", nil, 405, "METHOD_NOT_ALLOWED"},
+		{"wrong method 2", "POST", "/v1/presence/1001", set, []string{"Content-Type", ctJSON}, 405, "METHOD_NOT_ALLOWED"},
+		{"no such path", "GET", "/v1/nothing", "", nil, 404, "NOT_FOUND"},
+		{"20 KB body", "PUT", "/v1/presence/1001", `{"state":"dnd","message":"` + strings.Repeat("x", 20<<10) + `"}`, []string{"Content-Type", ctJSON}, 413, "TOO_LARGE"},
+		{"GET with a body", "GET", "/v1/hints", "x", nil, 400, "INVALID_ARGUMENT"},
+		{"keys match exactly", "PUT", "/v1/presence/1001", `{"state":"away","STATE":"dnd"}`, []string{"Content-Type", ctJSON}, 400, "INVALID_ARGUMENT"},
+		{"other case only", "PUT", "/v1/presence/1001", `{"State":"dnd"}`, []string{"Content-Type", ctJSON}, 400, "INVALID_ARGUMENT"},
+		{"duplicate key", "PUT", "/v1/presence/1001", `{"state":"away","state":"dnd"}`, []string{"Content-Type", ctJSON}, 400, "INVALID_ARGUMENT"},
+		{"invalid UTF-8", "PUT", "/v1/presence/1001", "{\"state\":\"dnd\",\"message\":\"a\xffb\"}", []string{"Content-Type", ctJSON}, 400, "INVALID_TEXT"},
+		{"lone surrogate", "PUT", "/v1/presence/1001", `{"state":"dnd","message":"a\ud800b"}`, []string{"Content-Type", ctJSON}, 400, "INVALID_TEXT"},
+		{"lone low surrogate", "PUT", "/v1/presence/1001", `{"state":"dnd","message":"\uDC00"}`, []string{"Content-Type", ctJSON}, 400, "INVALID_TEXT"},
+		{"unknown member", "PUT", "/v1/presence/1001", `{"state":"dnd","colour":"red"}`, []string{"Content-Type", ctJSON}, 400, "INVALID_ARGUMENT"},
+		{"trailing data", "PUT", "/v1/presence/1001", `{"state":"dnd"} {}`, []string{"Content-Type", ctJSON}, 400, "INVALID_ARGUMENT"},
+		{"not an object", "PUT", "/v1/presence/1001", `["dnd"]`, []string{"Content-Type", ctJSON}, 400, "INVALID_ARGUMENT"},
+		{"sse bad hint", "GET", "/v1/events?hints=10%2001@internal", "", nil, 400, "INVALID_ARGUMENT"},
+		{"sse bad provider", "GET", "/v1/events?providers=1001", "", nil, 400, "INVALID_ARGUMENT"},
+		{"sse unknown parameter", "GET", "/v1/events?all=1&since=5", "", nil, 400, "INVALID_ARGUMENT"},
+		{"sse all=yes", "GET", "/v1/events?all=yes", "", nil, 400, "INVALID_ARGUMENT"},
+		{"sse too many", "GET", "/v1/events?hints=" + strings.TrimSuffix(strings.Repeat("1001,", watch.MaxFilterRefs+1), ","), "", nil, 400, "INVALID_ARGUMENT"},
+	}
+	for _, tc := range tests {
+		before := fp.vals["1001"]
+		a := send(t, s, tc.method, tc.path, tc.body, tc.hdr...)
+		if a.status != tc.status || a.code != tc.code {
+			t.Errorf("%s: %d %s; want %d %s", tc.name, a.status, a.code, tc.status, tc.code)
+		}
+		if tc.status >= 400 && fp.vals["1001"] != before {
+			t.Errorf("%s: refused, yet presence changed to %+v", tc.name, fp.vals["1001"])
+		}
+		if tc.status == 405 && a.header.Get("Allow") == "" {
+			t.Errorf("%s: 405 without Allow", tc.name)
+		}
+	}
+	if a := send(t, s, "DELETE", "/v1/hints", ""); a.header.Get("Allow") != "GET" {
+		t.Errorf("Allow %q", a.header.Get("Allow"))
+	}
+	if a := send(t, s, "GET", "/", ""); a.header.Get("Content-Security-Policy") == "" || !strings.Contains(a.header.Get("Content-Security-Policy"), "frame-ancestors 'none'") || a.header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("the board may be framed: %v", a.header)
+	}
+	for _, reason := range []string{"host", "origin", "proxied", "content_type"} {
+		if n := testutil.ToFloat64(s.refused.WithLabelValues(reason)); n == 0 {
+			t.Errorf("refusals for %s not counted", reason)
+		}
+	}
+}
+
+// An allowed origin gets through a preflight, its requests and a
+// WebSocket; another origin does not.
+func TestAllowedOrigin(t *testing.T) {
+	s, fp := startWith(t, Config{Origins: []string{"https://crm.example.com"}})
+	pre := send(t, s, "OPTIONS", "/v1/presence/1001", "", "Origin", "https://crm.example.com", "Access-Control-Request-Method", "PUT",
+		"Access-Control-Request-Headers", "content-type,authorization")
+	if pre.status != 204 || pre.header.Get("Access-Control-Allow-Origin") != "https://crm.example.com" ||
+		!strings.Contains(pre.header.Get("Access-Control-Allow-Methods"), "PUT") || !strings.Contains(pre.header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight: %d %v", pre.status, pre.header)
+	}
+	if a := send(t, s, "OPTIONS", "/v1/presence/1001", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "PUT"); a.status != 403 {
+		t.Fatalf("preflight of another origin: %d", a.status)
+	}
+	a := send(t, s, "PUT", "/v1/presence/1001", `{"state":"dnd"}`, "Content-Type", ctJSON, "Origin", "https://crm.example.com")
+	if a.status != 200 || a.header.Get("Access-Control-Allow-Origin") != "https://crm.example.com" || fp.vals["1001"].State != presence.DND {
+		t.Fatalf("allowed origin's write: %d %v", a.status, a.header)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	url := "ws://" + s.Addr().String() + "/v1/ws"
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://crm.example.com"}}})
+	if err != nil {
+		t.Fatalf("websocket from the allowed origin: %v", err)
+	}
+	c.CloseNow()
+	if _, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example"}}}); err == nil || resp.StatusCode != 403 {
+		t.Fatalf("websocket from another origin: %v", err)
+	}
+}
+
+// With tokens: the scheme in any case; access_token on event streams only.
+func TestTokensStrict(t *testing.T) {
+	toks, err := ParseTokens("read:"+readTok+",write:ops:"+writeTok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := startWith(t, Config{Tokens: toks})
+	for _, tc := range []struct {
+		path, auth string
+		status     int
+	}{
+		{"/v1/hints", "bearer " + readTok, 200},
+		{"/v1/hints", "BEARER " + readTok, 200},
+		{"/v1/hints", "Basic " + readTok, 401},
+		{"/v1/hints?access_token=" + readTok, "", 401},
+		{"/v1/events?all=1&access_token=nonsense-token-123", "", 401},
+	} {
+		var hdr []string
+		if tc.auth != "" {
+			hdr = []string{"Authorization", tc.auth}
+		}
+		if a := send(t, s, "GET", tc.path, "", hdr...); a.status != tc.status {
+			t.Errorf("%s %q: %d, want %d", tc.path, tc.auth, a.status, tc.status)
+		}
+	}
+	// A foreign Host is served with tokens (DNS rebinding gains nothing
+	// without one), unless the admin lists hosts.
+	if a := send(t, s, "GET", "/v1/hints", "", "Authorization", "Bearer "+readTok, "Host", "presence.example.com"); a.status != 200 {
+		t.Errorf("host with tokens: %d", a.status)
+	}
+}
+
+func TestParseTokensNamed(t *testing.T) {
+	toks, err := ParseTokens("admin:ops:"+adminTokFront+",read:"+readTok, strings.NewReader("write:crm:"+writeTok+"\n"))
+	if err != nil || toks.Len() != 3 {
+		t.Fatalf("%v %d", err, toks.Len())
+	}
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+writeTok)
+	if sc, name := toks.scopeOf(r, false); sc != ScopeWrite || name != "crm" {
+		t.Fatalf("%v %q", sc, name)
+	}
+	r.Header.Set("Authorization", "Bearer "+readTok)
+	if _, name := toks.scopeOf(r, false); name != "read-1" {
+		t.Fatalf("unnamed: %q", name)
+	}
+	for _, bad := range []string{
+		"read:" + readTok + ",write:" + readTok,      // one token, two scopes
+		"read:a:" + readTok + ",write:a:" + writeTok, // one name, two tokens
+		"read:bad name:" + readTok,
+		"read:short",
+		"root:" + readTok,
+	} {
+		if _, err := ParseTokens(bad, nil); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := ParseTokens("", strings.NewReader("\n# c\nread:"+readTok+"\nread:"+readTok+"\n")); err == nil || !strings.Contains(err.Error(), "line 4") {
+		t.Errorf("file error: %v", err)
+	}
+}
+
+const adminTokFront = "admin-token-front-0123"
+
+// A body trickled a byte at a time is cut at the deadline; the
+// connection cap answers 503 and counts.
+func TestBodyDeadlineAndConnectionCap(t *testing.T) {
+	s, _ := startWith(t, Config{BodyTimeout: 300 * time.Millisecond, MaxConns: 16})
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "PUT /v1/presence/1001 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			done <- "closed: " + err.Error()
+			return
+		}
+		done <- resp.Status
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(20 * time.Second)
+trickle:
+	for {
+		select {
+		case st := <-done:
+			if strings.HasPrefix(st, "200") {
+				t.Fatalf("trickled body accepted: %s", st)
+			}
+			break trickle
+		case <-tick.C:
+			_, _ = c.Write([]byte(" "))
+		case <-deadline:
+			t.Fatal("a trickled body was never cut")
+		}
+	}
+	// The cap: 16 connections held, the 17th answered 503.
+	var held []net.Conn
+	for range 16 {
+		h, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, h)
+		defer h.Close()
+	}
+	// The held ones are accepted before the extra one.
+	for _, h := range held {
+		_, _ = io.WriteString(h, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		if resp, err := http.ReadResponse(bufio.NewReader(h), nil); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("held connection: %v", err)
+		}
+	}
+	extra, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	resp, err := http.ReadResponse(bufio.NewReader(extra), nil)
+	if err != nil || resp.StatusCode != 503 {
+		t.Fatalf("over the cap: %v %v", resp, err)
+	}
+	if n := testutil.ToFloat64(s.refused.WithLabelValues("connections")); n != 1 {
+		t.Fatalf("refused connections counted %v", n)
+	}
+}
+
+// WebSocket messages are as strict as bodies: a set with a member it does
+// not have is refused, and not executed.
+func TestWebSocketStrict(t *testing.T) {
+	s, fp := startWith(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+s.Addr().String()+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for _, tc := range []struct{ msg, code string }{
+		{`{"type":"set","user":"1001","state":"dnd","colour":"red"}`, "INVALID_ARGUMENT"},
+		{`{"type":"set","user":"1001","state":"away","STATE":"dnd"}`, "INVALID_ARGUMENT"},
+		{`{"type":"set","user":"1001","state":"dnd","state":"dnd"}`, "INVALID_ARGUMENT"},
+		{`{"type":"set","user":"1001","state":"dnd","message":"\ud800"}`, "INVALID_TEXT"},
+		{`{"type":"ping","user":"1001"}`, "INVALID_ARGUMENT"},
+		{`{"type":"subscribe","hints":["10 01"]}`, "INVALID_ARGUMENT"},
+		{`{"type":"subscribe","providers":["nocolon"]}`, "INVALID_ARGUMENT"},
+		{`{"type":"nap"}`, "INVALID_ARGUMENT"},
+		{`not json`, "INVALID_ARGUMENT"},
+	} {
+		if err := c.Write(ctx, websocket.MessageText, []byte(tc.msg)); err != nil {
+			t.Fatal(err)
+		}
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct{ Type, Code string }
+		_ = json.Unmarshal(data, &out)
+		if out.Type != "error" || out.Code != tc.code {
+			t.Errorf("%s: %s; want error %s", tc.msg, data, tc.code)
+		}
+	}
+	if fp.vals["1001"].State != presence.Away {
+		t.Fatalf("a refused message changed presence: %+v", fp.vals["1001"])
+	}
+	// An empty snapshot has [] for its lists.
+	_ = c.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","providers":["CustomPresence:9999"]}`))
+	_, data, err := c.Read(ctx)
+	if err != nil || !strings.Contains(string(data), `"hints":[]`) || !strings.Contains(string(data), `"presence":[]`) {
+		t.Fatalf("snapshot %s %v", data, err)
+	}
+}

@@ -1,0 +1,138 @@
+package webhook
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/presenced/presenced/presence"
+)
+
+func TestTargetPolicyCheck(t *testing.T) {
+	all := DefaultTargetPolicy
+	none := TargetPolicy{}
+	for _, tc := range []struct {
+		addr      string
+		def, pub  bool // allowed by the default, by "none"
+		wantClass string
+	}{
+		{"93.184.215.14", true, true, ""},
+		{"2606:2800:21f:cb07:6820:80da:af6b:8b2c", true, true, ""},
+		{"127.0.0.1", true, false, "loopback"},
+		{"::1", true, false, "loopback"},
+		{"::ffff:127.0.0.1", true, false, "loopback"},
+		{"10.1.2.3", true, false, "private"},
+		{"192.168.1.1", true, false, "private"},
+		{"172.16.0.1", true, false, "private"},
+		{"100.64.0.1", true, false, "private"},
+		{"fd12:3456::1", true, false, "private"},
+		{"169.254.169.254", false, false, "link-local"},
+		{"::ffff:169.254.169.254", false, false, "link-local"},
+		{"64:ff9b::a9fe:a9fe", false, false, "NAT64"},
+		{"fe80::1", false, false, "link-local"},
+		{"fd00:ec2::254", false, false, "metadata"},
+		{"100.100.100.200", false, false, "metadata"},
+		{"168.63.129.16", false, false, "metadata"},
+		{"0.0.0.0", false, false, "unspecified"},
+		{"0.1.2.3", false, false, "unspecified"},
+		{"::", false, false, "unspecified"},
+		{"224.0.0.1", false, false, "multicast"},
+		{"ff02::1", false, false, "multicast"},
+		{"255.255.255.255", false, false, "broadcast"},
+	} {
+		a := netip.MustParseAddr(tc.addr)
+		if err := all.Check(a); (err == nil) != tc.def || (err != nil && !strings.Contains(err.Error(), tc.wantClass)) {
+			t.Errorf("%s under the default: %v", tc.addr, err)
+		}
+		if err := none.Check(a); (err == nil) != tc.pub {
+			t.Errorf("%s under none: %v", tc.addr, err)
+		}
+	}
+	for in, want := range map[string]TargetPolicy{"loopback,private": all, "none": none, "private": {Private: true}, " Loopback ": {Loopback: true}} {
+		if p, err := ParseTargetPolicy(in); err != nil || p != want {
+			t.Errorf("ParseTargetPolicy(%q) = %+v, %v", in, p, err)
+		}
+	}
+	if _, err := ParseTargetPolicy("public"); err == nil {
+		t.Error("an unknown class accepted")
+	}
+}
+
+// Refused at creation: addresses of the refused classes, numbers that
+// parsers read as addresses, port 0, and names that resolve to a refused
+// address.
+func TestTargetsRefusedAtCreation(t *testing.T) {
+	none := TargetPolicy{}
+	resolve := func(_ context.Context, host string) ([]netip.Addr, error) {
+		switch host {
+		case "metadata.internal":
+			return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
+		case "crm.example.com":
+			return []netip.Addr{netip.MustParseAddr("192.0.2.10")}, nil
+		case "mixed.example.com":
+			return []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return nil, &notFoundErr{}
+	}
+	e := openEnv(t, t.TempDir(), Config{Targets: &none, Resolve: resolve})
+	for _, tc := range []struct {
+		url  string
+		code presence.Code
+	}{
+		{"http://169.254.169.254/latest/meta-data", CodeTargetRefused},
+		{"http://[fd00:ec2::254]/", CodeTargetRefused},
+		{"http://0.0.0.0:8080/", CodeTargetRefused},
+		{"http://127.0.0.1:8080/", CodeTargetRefused},
+		{"http://[::1]:8080/", CodeTargetRefused},
+		{"http://[::ffff:127.0.0.1]/", CodeTargetRefused},
+		{"http://2130706433/", CodeTargetRefused},
+		{"http://0x7f000001/", CodeTargetRefused},
+		{"http://0177.0.0.1/", CodeTargetRefused},
+		{"http://127.1/", CodeTargetRefused},
+		{"http://10.0.0.5/", CodeTargetRefused},
+		{"http://crm.example.com:0/", presence.CodeInvalidArgument},
+		{"http://metadata.internal/", CodeTargetRefused},
+		{"http://mixed.example.com/", CodeTargetRefused},
+		{"http://crm.example.com/hook", ""},
+		{"http://unresolvable.example.com/hook", ""},
+	} {
+		_, _, err := e.m.Create(context.Background(), Spec{URL: tc.url, All: true})
+		if presence.ErrorCode(err) != tc.code {
+			t.Errorf("%s: %v; want %s", tc.url, err, tc.code)
+		}
+	}
+}
+
+type notFoundErr struct{}
+
+func (*notFoundErr) Error() string { return "no such host" }
+
+// Refused at connect time: a name that passed at creation but resolves
+// (now) to a refused address gets nothing, and says why.
+func TestTargetRefusedAtConnect(t *testing.T) {
+	tg := newTarget(t) // on 127.0.0.1
+	none := TargetPolicy{}
+	// The creation-time resolver sees a public address; the dialer sees
+	// the real one, loopback.
+	resolve := func(context.Context, string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("192.0.2.10")}, nil
+	}
+	e := openEnv(t, t.TempDir(), Config{Targets: &none, Resolve: resolve})
+	url := strings.Replace(tg.srv.URL, "127.0.0.1", "localhost", 1)
+	info, _ := mustCreate(t, e.m, Spec{URL: url, All: true})
+	res, err := e.m.Test(context.Background(), info.ID)
+	if err != nil || res.Delivered || !strings.Contains(res.Error, string(CodeTargetRefused)) || !strings.Contains(res.Error, "loopback") {
+		t.Fatalf("test to a refused address: %+v %v", res, err)
+	}
+	if tg.count() != 0 {
+		t.Fatalf("%d requests reached a refused address", tg.count())
+	}
+	// With loopback allowed, the same webhook reaches it.
+	e.close()
+	def := DefaultTargetPolicy
+	e = openEnv(t, e.dir, Config{Targets: &def, Resolve: resolve})
+	if res, err := e.m.Test(context.Background(), info.ID); err != nil || !res.Delivered {
+		t.Fatalf("allowed: %+v %v", res, err)
+	}
+}
