@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -37,7 +38,15 @@ type proc struct {
 	httpAddr string
 	done     chan error
 	mu       sync.Mutex
-	stopped  bool // the "presenced stopped" line was seen
+	stopped  bool         // the "presenced stopped" line was seen
+	log      bytes.Buffer // every line of its log
+}
+
+// logText returns what presenced has logged so far.
+func (p *proc) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
 }
 
 // startBinary starts presenced on free ports with its store in dir and
@@ -60,6 +69,10 @@ func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<16), 1<<20)
 		for sc.Scan() {
+			p.mu.Lock()
+			p.log.Write(sc.Bytes())
+			p.log.WriteByte('\n')
+			p.mu.Unlock()
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) != nil {
 				continue

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/internal/astemu"
+)
+
+// get fetches a path of a running presenced.
+func (p *proc) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + p.httpAddr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// With a wrong ARI password, and with ARI unreachable, at every log level
+// down to trace (AMI frames, the login included): neither the log,
+// /readyz nor /metrics holds a password or the AMI secret.
+func TestBinaryKeepsSecrets(t *testing.T) {
+	bin := buildBinary(t)
+	const ariPass, amiSecret = "Wrong-ARI-pass/word+42", "Ami-Secret-77"
+	ari := fakeARI(t)
+	ari.SetPassword("the-right-one-123")
+	ami, err := amitest.New("presenced", amiSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ami.Close()
+	ami.Attach(astemu.New())
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	unreachable := "http://" + closed.Addr().String() + "/ari"
+	closed.Close()
+	for name, ariURL := range map[string]string{"wrong password": ari.URL(), "unreachable": unreachable} {
+		t.Run(name, func(t *testing.T) {
+			p := startBinary(t, bin, t.TempDir(), "PRESENCED_LOG_LEVEL=trace", "PRESENCED_ARI_URL="+ariURL, "PRESENCED_ARI_USER=ari",
+				"PRESENCED_ARI_PASSWORD="+ariPass, "PRESENCED_AMI_ADDR="+ami.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET="+amiSecret)
+			deadline := time.Now().Add(20 * time.Second)
+			var ready string
+			for {
+				_, ready = p.get(t, "/readyz")
+				if strings.Contains(ready, `"ari":"not connected: `) && strings.Contains(ready, `"ami":"ok"`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("readyz never showed ARI failing and AMI up: %s", ready)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			_, metrics := p.get(t, "/metrics")
+			p.stop(t)
+			log := p.logText()
+			if !strings.Contains(log, `"ami sent"`) || !strings.Contains(log, `Action: Login`) {
+				t.Fatalf("trace shows no AMI frames:\n%s", log)
+			}
+			for what, text := range map[string]string{"log": log, "/readyz": ready, "/metrics": metrics} {
+				for _, secret := range []string{ariPass, "Wrong-ARI-pass", amiSecret, "api_key", "YXJp"} {
+					if strings.Contains(text, secret) {
+						t.Errorf("%s holds %q:\n%s", what, secret, text)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Every bad setting stops presenced with exit status 2 and a message
+// naming the variable, those found only when used (a port in use, a file
+// that is gone) included.
+func TestConfigErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	base := []string{"PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_HTTP_LISTEN=127.0.0.1:0", "PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR="}
+	for _, tc := range []struct{ kv, name string }{
+		{"PRESENCED_AGI_LISTEN=nonsense", "AGI_LISTEN"},
+		{"PRESENCED_AGI_LISTEN=127.0.0.1:99999", "AGI_LISTEN"},
+		{"PRESENCED_AGI_LISTEN=" + busy.Addr().String(), "AGI_LISTEN"},
+		{"PRESENCED_HTTP_LISTEN=" + busy.Addr().String(), "HTTP_LISTEN"},
+		{"PRESENCED_HTTP_LISTEN=localhost", "HTTP_LISTEN"},
+		{"PRESENCED_DATA_DIR=" + file, "DATA_DIR"},
+		{"PRESENCED_DIALPLAN=" + filepath.Join(dir, "missing.conf"), "DIALPLAN"},
+		{"PRESENCED_DIALPLAN=" + dir, "DIALPLAN"},
+		{"PRESENCED_ROSTER=" + filepath.Join(dir, "missing.csv"), "ROSTER"},
+		{"PRESENCED_AMI_ADDR=nonsense", "AMI_ADDR"},
+		{"PRESENCED_AMI_ADDR=127.0.0.1:0", "AMI_ADDR"},
+		{"PRESENCED_ARI_URL=http://ari:secret-pw@127.0.0.1:8088/ari", "ARI_URL"},
+		{"PRESENCED_API_TOKENS=read:same-token-0123456789,admin:same-token-0123456789", "API_TOKENS"},
+		{"PRESENCED_API_TOKENS_FILE=" + filepath.Join(dir, "missing"), "API_TOKENS_FILE"},
+		{"PRESENCED_HTTP_ALLOWED_ORIGINS=crm.example.com", "HTTP_ALLOWED_ORIGINS"},
+		{"PRESENCED_HTTP_ALLOWED_HOSTS=http://x", "HTTP_ALLOWED_HOSTS"},
+		{"PRESENCED_HTTP_MAX_CONNS=1", "HTTP_MAX_CONNS"},
+		{"PRESENCED_HTTP_BODY_TIMEOUT=0s", "HTTP_BODY_TIMEOUT"},
+		{"PRESENCED_WEBHOOK_ALLOW=public", "WEBHOOK_ALLOW"},
+		{"PRESENCED_LOG_LEVEL=loud", "LOG_LEVEL"},
+		{"PRESENCED_AGI_MAX_SESSIONS=many", "AGI_MAX_SESSIONS"},
+	} {
+		var out, errOut bytes.Buffer
+		env := append(append([]string{"PRESENCED_DATA_DIR=" + t.TempDir()}, base...), tc.kv)
+		code := run([]string{"serve"}, env, &out, &errOut)
+		if code != 2 || !strings.Contains(errOut.String(), "PRESENCED_"+tc.name) {
+			t.Errorf("%s: exit %d, %q", tc.kv, code, errOut.String())
+		}
+		if strings.Contains(errOut.String(), "secret-pw") {
+			t.Errorf("%s: the password is shown: %s", tc.kv, errOut.String())
+		}
+	}
+}
+
+// 1,000 connections trickling request bodies are cut at the body
+// deadline; meanwhile other clients and FastAGI are served.
+func TestBinaryTrickledBodies(t *testing.T) {
+	bin := buildBinary(t)
+	conf := filepath.Join(t.TempDir(), "extensions.conf")
+	if err := os.WriteFile(conf, []byte("[internal]\nexten => 1001,hint,PJSIP/1001,CustomPresence:1001\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, bin, t.TempDir(), "PRESENCED_DIALPLAN="+conf, "PRESENCED_HTTP_BODY_TIMEOUT=3s", "PRESENCED_LOG_LEVEL=info")
+	const n = 1000
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	cut, accepted := 0, 0
+	opened := make(chan struct{}, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", p.httpAddr)
+			if err != nil {
+				t.Errorf("dial %d: %v", i, err)
+				opened <- struct{}{}
+				return
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "PUT /v1/presence/1001 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+			opened <- struct{}{}
+			answered := make(chan int, 1)
+			go func() {
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					answered <- 0
+					return
+				}
+				answered <- resp.StatusCode
+			}()
+			tick := time.NewTicker(200 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case st := <-answered:
+					mu.Lock()
+					if st == 200 {
+						accepted++
+					} else {
+						cut++
+					}
+					mu.Unlock()
+					return
+				case <-tick.C:
+					_, _ = c.Write([]byte(" "))
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	for range n {
+		<-opened
+	}
+	// While they trickle: a hook over FastAGI, a REST read and a write.
+	c := p.hook(t, astemu.New(), "presence/set", "1001", "away")
+	if c.Vars()["PRESENCED_RESULT"] != "OK" {
+		t.Fatalf("hook during the trickle: %v", c.Vars())
+	}
+	if code, body := p.get(t, "/v1/hints"); code != 200 || !strings.Contains(body, `"1001"`) {
+		t.Fatalf("REST during the trickle: %d %s", code, body)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("trickled connections were not cut")
+	}
+	if accepted != 0 || cut != n {
+		t.Fatalf("cut %d, accepted %d of %d", cut, accepted, n)
+	}
+}
