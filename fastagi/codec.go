@@ -59,6 +59,7 @@ func readLine(br *bufio.Reader) (string, error) {
 // spaces kept (a dialplan argument " x" stays " x").
 func ReadEnv(br *bufio.Reader) (Env, error) {
 	env := Env{Vars: make(map[string]string, 32)}
+	last := "" // the variable a line without a name continues
 	for n := 0; ; n++ {
 		if n >= maxEnvLines {
 			return Env{}, fmt.Errorf("fastagi: environment block longer than %d lines", maxEnvLines)
@@ -71,9 +72,21 @@ func ReadEnv(br *bufio.Reader) (Env, error) {
 			break
 		}
 		name, value, ok := strings.Cut(line, ":")
+		if (!ok || !strings.HasPrefix(name, "agi_")) && last != "" {
+			// Asterisk writes a value as it is: an argument holding a line
+			// break goes on over several lines. The value is kept with its
+			// break, for the hook to refuse (INVALID_ARGUMENT) rather than
+			// the session being dropped with no result for the dialplan.
+			env.Vars[last] += "\n" + line
+			if len(env.Args) > 0 && last == "agi_arg_"+strconv.Itoa(len(env.Args)) {
+				env.Args[len(env.Args)-1] += "\n" + line
+			}
+			continue
+		}
 		if !ok || !strings.HasPrefix(name, "agi_") || len(name) == len("agi_") {
 			return Env{}, fmt.Errorf("fastagi: malformed environment line %q", clip.Clip(line))
 		}
+		last = name
 		value = strings.TrimPrefix(value, " ")
 		if _, dup := env.Vars[name]; dup {
 			return Env{}, fmt.Errorf("fastagi: environment variable %s given twice", name)

@@ -212,3 +212,22 @@ func TestBinaryTrickledBodies(t *testing.T) {
 		t.Fatalf("cut %d, accepted %d of %d", cut, accepted, n)
 	}
 }
+
+// An argument holding a line break (Asterisk writes it into the
+// environment as it is) still gets a result, and changes nothing. (One
+// that ends with a line break ends Asterisk's environment block there:
+// FastAGI's framing cannot tell it from the block's end; README.)
+func TestHookArgumentWithLineBreak(t *testing.T) {
+	m := openMain(t, t.TempDir())
+	defer m.Close()
+	ast := astemu.New()
+	for _, arg := range []string{"away\nx", "away\r\nx", "away\rx"} {
+		c := hook(t, m, ast, "presence/set", "1001", "1001", arg)
+		if c.Var("PRESENCED_RESULT") != "ERROR" || c.Var("PRESENCED_ERROR") != "INVALID_ARGUMENT" {
+			t.Errorf("%q: %v", arg, c.Vars())
+		}
+	}
+	if _, _, _, ok := ast.Presence("CustomPresence:1001"); ok {
+		t.Fatal("a refused hook wrote presence")
+	}
+}
