@@ -120,6 +120,18 @@ func (h *Hooks) Handle(ctx context.Context, ch Channel, script string, args []st
 	return res
 }
 
+// Refuse answers a hook whose request could not be read (a FastAGI
+// argument holding a line break): the result variables say why, and
+// nothing else is done.
+func (h *Hooks) Refuse(ctx context.Context, ch Channel, script string, err error) Result {
+	req, _ := ParseRequest(script, nil, "")
+	res := Result{Command: req.Command, Err: err}
+	if serr := h.setResult(ctx, ch, res); serr != nil {
+		res.Err = presence.WrapError(presence.CodeUnavailable, serr, "could not set the result variables")
+	}
+	return res
+}
+
 func (h *Hooks) run(ctx context.Context, ch Channel, script string, args []string, caller string) Result {
 	req, err := ParseRequest(script, args, caller)
 	res := Result{Command: req.Command}

@@ -32,13 +32,7 @@ func ParseRequest(script string, args []string, caller string) (Request, error) 
 	if len(args) > maxArgs {
 		return req, presence.Errorf(presence.CodeInvalidArgument, "too many arguments (%d)", len(args))
 	}
-	for i, a := range args {
-		// FastAGI hands over an argument with a line break as it came
-		// (fastagi.ReadEnv); no hook takes one.
-		if strings.ContainsAny(a, "\r\n") {
-			return req, presence.Errorf(presence.CodeInvalidArgument, "argument %d holds a line break", i+1)
-		}
-	}
+
 	if rawQuery != "" {
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {

@@ -32,6 +32,10 @@ var ErrLineTooLong = errors.New("fastagi: line too long")
 type Env struct {
 	Vars map[string]string // "agi_channel" -> "PJSIP/1001-00000004"; arguments too
 	Args []string          // agi_arg_1 ... agi_arg_N in order; trailing empty args kept
+	// LineBreakArg is the number of the first argument that held a line
+	// break (0: none). Its value, with "\n" for each break, is a guess:
+	// Asterisk's CR and LF both end a line of the environment.
+	LineBreakArg int
 }
 
 // Get returns an environment variable, "" if absent.
@@ -80,6 +84,9 @@ func ReadEnv(br *bufio.Reader) (Env, error) {
 			env.Vars[last] += "\n" + line
 			if len(env.Args) > 0 && last == "agi_arg_"+strconv.Itoa(len(env.Args)) {
 				env.Args[len(env.Args)-1] += "\n" + line
+				if env.LineBreakArg == 0 {
+					env.LineBreakArg = len(env.Args)
+				}
 			}
 			continue
 		}

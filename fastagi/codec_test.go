@@ -38,6 +38,11 @@ func TestReadEnv(t *testing.T) {
 	if strings.Join(env.Args, "|") != strings.Join(want, "|") || len(env.Args) != 4 {
 		t.Fatalf("args = %q, want %q", env.Args, want)
 	}
+	// An argument with a line break goes on over lines without a name.
+	env, err = ReadEnv(bufio.NewReader(strings.NewReader("agi_request: x\nagi_arg_1: a\nagi_arg_2: b\nc\nagi_arg_3: d\n\n")))
+	if err != nil || env.LineBreakArg != 2 || len(env.Args) != 3 || env.Args[1] != "b\nc" {
+		t.Fatalf("line break: %q %d %v", env.Args, env.LineBreakArg, err)
+	}
 	// Argument's own spaces are kept (the library this replaces trims them).
 	env, err = ReadEnv(bufio.NewReader(strings.NewReader("agi_arg_1:  two leading \n\n")))
 	if err != nil || env.Args[0] != " two leading " {

@@ -435,6 +435,12 @@ func (m *Main) AGIAddr() net.Addr { return m.agi.Addr() }
 // serveAGI runs one hook for a FastAGI session.
 func (m *Main) serveAGI(ctx context.Context, s *fastagi.Session) {
 	start := time.Now()
+	if n := s.Env.LineBreakArg; n > 0 {
+		res := m.hooks.Refuse(ctx, s, s.Env.Script(), presence.Errorf(presence.CodeInvalidArgument,
+			"argument %d holds a line break, which FastAGI cannot carry", n))
+		m.logHook("fastagi", s.Env.Get("agi_channel"), res, start, nil)
+		return
+	}
 	res := m.hooks.Handle(ctx, s, s.Env.Script(), s.Env.Args, s.Env.Get("agi_callerid"))
 	m.logHook("fastagi", s.Env.Get("agi_channel"), res, start, nil)
 }

