@@ -187,8 +187,10 @@ func (t *Table) Put(h Hint) (State, bool) {
 }
 
 func (t *Table) put(h Hint) (State, bool) {
-	h.Devices = slices.Clone(h.Devices)
-	h.Providers = slices.Clone(h.Providers)
+	// Copied, and never nil: a hint without providers shows
+	// "providers":[], as the API's schema says.
+	h.Devices = append([]string{}, h.Devices...)
+	h.Providers = append([]string{}, h.Providers...)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old, existed := t.hints[h.Key()]

@@ -36,7 +36,7 @@ type errorBody struct {
 var statusOf = map[presence.Code]int{
 	presence.CodeInvalidState: 400, presence.CodeInvalidUser: 400, presence.CodeInvalidText: 400,
 	presence.CodeInvalidArgument: 400, presence.CodeTooLong: 400, presence.CodeNotFound: 404,
-	presence.CodeAsteriskRejected: 502, codeTooLarge: 413, presence.CodeUnavailable: 503, presence.CodeInternal: 500,
+	presence.CodeAsteriskRejected: 502, codeTooLarge: 413, presence.CodeTargetRefused: 400, presence.CodeUnavailable: 503, presence.CodeInternal: 500,
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -21,6 +21,10 @@ const (
 	CodeAsteriskRejected Code = "ASTERISK_REJECTED"
 	CodeUnavailable      Code = "UNAVAILABLE"
 	CodeInternal         Code = "INTERNAL"
+	// CodeTargetRefused: a webhook target at an address webhooks may not
+	// reach (link-local, metadata, and loopback or private networks when
+	// PRESENCED_WEBHOOK_ALLOW says so).
+	CodeTargetRefused Code = "TARGET_REFUSED"
 )
 
 // Error is an error with a stable code and a plain sentence for the user.

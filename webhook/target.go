@@ -40,7 +40,7 @@ import (
 // none is used.
 
 // CodeTargetRefused is the code of a target presenced does not send to.
-const CodeTargetRefused presence.Code = "TARGET_REFUSED"
+const CodeTargetRefused = presence.CodeTargetRefused
 
 // TargetPolicy says which address classes beyond the public internet a
 // webhook may reach.
