@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +30,8 @@ func startWith(t *testing.T, cfg Config) (*Server, *fakePresence) {
 	tb := hints.NewTable()
 	tb.Put(hints.Hint{Context: "internal", Exten: "1001", Devices: []string{"PJSIP/1001"}, Providers: []string{"CustomPresence:1001"}})
 	fp := &fakePresence{vals: map[string]presence.Value{"1001": {State: presence.Away}}}
-	cfg.Addr, cfg.Registry, cfg.Hints, cfg.Presence, cfg.Log = "127.0.0.1:0", prometheus.NewRegistry(), tb, fp, zerolog.Nop()
+	// cfg.Log: the zero Logger writes nothing.
+	cfg.Addr, cfg.Registry, cfg.Hints, cfg.Presence = "127.0.0.1:0", prometheus.NewRegistry(), tb, fp
 	if cfg.Hub == nil {
 		hub := watch.New(watch.Config{})
 		if err := hub.Open(context.Background()); err != nil {
@@ -219,6 +222,32 @@ func TestTokensStrict(t *testing.T) {
 		t.Errorf("host with tokens: %d", a.status)
 	}
 }
+
+// A write is logged with the name of its token: the audit line.
+func TestAuditLine(t *testing.T) {
+	toks, _ := ParseTokens("write:crm:"+writeTok, nil)
+	var buf syncBuffer
+	s, _ := startWith(t, Config{Tokens: toks, Log: zerolog.New(&buf).Level(zerolog.InfoLevel)})
+	send(t, s, "PUT", "/v1/presence/1001", `{"state":"dnd"}`, "Content-Type", ctJSON, "Authorization", "Bearer "+writeTok)
+	send(t, s, "GET", "/v1/presence/1001", "", "Authorization", "Bearer "+writeTok)
+	log := buf.String()
+	if !strings.Contains(log, `"token":"crm"`) || !strings.Contains(log, `"method":"PUT"`) || !strings.Contains(log, `"status":200`) ||
+		strings.Count(log, "api write") != 1 || strings.Contains(log, writeTok) {
+		t.Fatalf("audit log:\n%s", log)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
 
 func TestParseTokensNamed(t *testing.T) {
 	toks, err := ParseTokens("admin:ops:"+adminTokFront+",read:"+readTok, strings.NewReader("write:crm:"+writeTok+"\n"))

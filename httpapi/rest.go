@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/watch"
 )
 
 // Hints is what the API reads hints from (*hints.Table is one).
@@ -149,6 +151,7 @@ var routeTable = []route{
 	{"GET", "/v1/hints/{ref}", ScopeRead, false, hasHints, func(s *Server) http.HandlerFunc { return s.getHint }},
 	{"GET", "/v1/events", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.events }},
 	{"GET", "/v1/ws", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.websocket }},
+	{"GET", "/v1/presence", ScopeRead, false, hasHub, func(s *Server) http.HandlerFunc { return s.listPresence }},
 	{"GET", "/v1/presence/{user}", ScopeRead, false, hasPresence, func(s *Server) http.HandlerFunc { return s.getPresence }},
 	{"PUT", "/v1/presence/{user}", ScopeWrite, false, hasPresence, func(s *Server) http.HandlerFunc { return s.setPresence }},
 	{"POST", "/v1/presence/{user}/restore", ScopeWrite, false, hasPresence, func(s *Server) http.HandlerFunc { return s.restorePresence }},
@@ -194,6 +197,19 @@ func (s *Server) getHint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, st)
+}
+
+// listPresence lists the presence of every provider presenced knows
+// (its own users' and those seen over AMI), sorted by provider.
+func (s *Server) listPresence(w http.ResponseWriter, _ *http.Request) {
+	out := []ssePresence{}
+	for _, ev := range s.cfg.Hub.Current() {
+		if ev.Kind == watch.KindPresence {
+			out = append(out, ssePresence{ev.Key, ev.Presence})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Provider < out[j].Provider })
+	writeJSON(w, 200, map[string]any{"presence": out})
 }
 
 type presenceOut struct {

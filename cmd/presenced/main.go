@@ -24,11 +24,14 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-const usage = `usage: presenced [serve|version|dialplan|help]
+const usage = `usage: presenced [serve|version|dialplan|presence|hints|webhooks|help]
 
   serve      run the service (the default); configured by PRESENCED_* variables
   version    print the version
   dialplan   write hints for extensions.conf, or check one (presenced dialplan help)
+  presence   get, set, restore or list presence through the HTTP API (presenced presence help)
+  hints      list the hints and their states
+  webhooks   list, add or delete webhooks
 `
 
 func run(args []string, environ []string, stdout, stderr io.Writer) int {
@@ -48,6 +51,8 @@ func run(args []string, environ []string, stdout, stderr io.Writer) int {
 		return 0
 	case "dialplan":
 		return dialplanCmd(args[1:], stdout, stderr)
+	case "presence", "hints", "webhooks":
+		return adminCmd(cmd, args[1:], environ, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -94,6 +94,7 @@ func TestServedResponsesMatchOpenAPI(t *testing.T) {
 		{"PUT", "/v1/presence/1001", `{"state":"away","message":"lunch","for":"30m"}`, 202}, // no AMI: pending
 		{"PUT", "/v1/presence/1001", `{"state":"nap"}`, 400},
 		{"GET", "/v1/presence/1001", "", 200},
+		{"GET", "/v1/presence", "", 200},
 		{"POST", "/v1/presence/1001/restore", "", 202},
 		{"POST", "/v1/presence/1001/restore", "", 404},
 		{"POST", "/v1/webhooks", `{"url":"` + target.URL + `/in","all":true,"description":"crm"}`, 201},
