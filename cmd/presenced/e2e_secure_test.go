@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,5 +230,69 @@ func TestHookArgumentWithLineBreak(t *testing.T) {
 	}
 	if st, _, _, _ := ast.Presence("CustomPresence:1001"); st != "" && st != "not_set" {
 		t.Fatal("a refused hook wrote presence")
+	}
+}
+
+// SIGHUP reads the tokens file again; a broken file keeps the old tokens.
+func TestBinaryReloadsTokensOnSIGHUP(t *testing.T) {
+	bin := buildBinary(t)
+	file := filepath.Join(t.TempDir(), "tokens")
+	const a, b = "first-token-0123456789", "second-token-0123456789"
+	if err := os.WriteFile(file, []byte("read:wall:"+a+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, bin, t.TempDir(), "PRESENCED_API_TOKENS_FILE="+file)
+	status := func(tok string) int {
+		req, _ := http.NewRequest("GET", "http://"+p.httpAddr+"/v1/hints", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status(a) != 200 || status(b) != 401 {
+		t.Fatalf("before: %d %d", status(a), status(b))
+	}
+	hup := func(want string) {
+		t.Helper()
+		_ = p.cmd.Process.Signal(syscall.SIGHUP)
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(p.logText(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log", want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := os.WriteFile(file, []byte("read:board:"+b+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup("API tokens reloaded")
+	if status(a) != 401 || status(b) != 200 {
+		t.Fatalf("after reload: %d %d", status(a), status(b))
+	}
+	if err := os.WriteFile(file, []byte("read:short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup("API tokens not reloaded")
+	if status(b) != 200 {
+		t.Fatal("a broken file dropped the tokens")
+	}
+	p.stop(t)
+}
+
+// The console format has colour at a terminal only.
+func TestConsoleLogWithoutColour(t *testing.T) {
+	cfg, err := LoadConfig([]string{"PRESENCED_LOG_FORMAT=console", "PRESENCED_AMI_SECRET=hunter-22-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	log := NewLogger(cfg, &buf)
+	log.Info().Str("error", "login with hunter-22-secret refused").Msg("hello")
+	if out := buf.String(); strings.Contains(out, "\x1b[") || !strings.Contains(out, "hello") || strings.Contains(out, "hunter-22") {
+		t.Fatalf("console log %q", out)
 	}
 }
