@@ -81,7 +81,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n" +
-		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
+		"X-Accel-Buffering: no\r\nConnection: close\r\n")
+	// The front door's headers (CORS for an allowed origin, no framing)
+	// were set on the ResponseWriter, which the hijack bypasses.
+	_ = w.Header().Write(&head)
+	head.WriteString("\r\n")
 	if !snap.Resumed {
 		body := struct {
 			Fresh    bool          `json:"fresh"`
