@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -61,6 +62,15 @@ type Server struct {
 	// readers recycles the per-session line readers (MaxLine bytes each).
 	readers  sync.Pool
 	rejected zerolog.Logger
+	// Connections refused (not in Allow) and sessions that never sent a
+	// whole environment, for metrics.
+	refusedAllow, refusedEnv atomic.Uint64
+}
+
+// Refused returns how many connections were closed unserved: from a
+// client outside Allow, and without a whole environment in time.
+func (s *Server) Refused() (notAllowed, noEnvironment uint64) {
+	return s.refusedAllow.Load(), s.refusedEnv.Load()
 }
 
 // NewServer returns a server for cfg.
@@ -168,6 +178,7 @@ func (s *Server) serve(conn net.Conn) {
 	defer func() { <-s.sem }()
 	defer conn.Close()
 	if !s.allowed(conn.RemoteAddr()) {
+		s.refusedAllow.Add(1)
 		s.rejected.Warn().Str("remote", conn.RemoteAddr().String()).Msg("fastagi client not in PRESENCED_AGI_ALLOW; connection closed")
 		return
 	}
@@ -192,6 +203,7 @@ func (s *Server) serve(conn net.Conn) {
 	}
 	env, err := ReadEnv(sess.br)
 	if err != nil {
+		s.refusedEnv.Add(1)
 		s.cfg.Log.Debug().Err(err).Str("remote", conn.RemoteAddr().String()).Msg("fastagi session ended before its environment")
 		return
 	}

@@ -218,7 +218,9 @@ func adminCmd(cmd string, args, environ []string, stdout, stderr io.Writer) int 
 		} else {
 			raw, err = c.call(ctx, "POST", "/v1/presence/"+url.PathEscape(pos[0])+"/restore", nil, &p)
 		}
-		show = func() error { return printPresence(stdout, p.User, p.Presence.State, p.Presence.Subtype, p.Presence.Message, p.Presence.Expires, p.Pending) }
+		show = func() error {
+			return printPresence(stdout, p.User, p.Presence.State, p.Presence.Subtype, p.Presence.Message, p.Presence.Expires, p.Pending)
+		}
 	case "presence set":
 		if !want(2, "USER STATE") {
 			return usage("set takes USER STATE")
@@ -235,7 +237,9 @@ func adminCmd(cmd string, args, environ []string, stdout, stderr io.Writer) int 
 			Pending  bool
 		}
 		raw, err = c.call(ctx, "PUT", "/v1/presence/"+url.PathEscape(pos[0]), body, &p)
-		show = func() error { return printPresence(stdout, p.User, p.Presence.State, p.Presence.Subtype, p.Presence.Message, p.Presence.Expires, p.Pending) }
+		show = func() error {
+			return printPresence(stdout, p.User, p.Presence.State, p.Presence.Subtype, p.Presence.Message, p.Presence.Expires, p.Pending)
+		}
 	case "presence list":
 		if !want(0, "") {
 			return usage("list takes no argument")

@@ -39,6 +39,10 @@ func newMetrics(m *Main) *metrics {
 	}
 	reg.MustRegister(x.hooks, x.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_fastagi_refused_total", Help: "FastAGI connections closed unserved: not_allowed (a client outside PRESENCED_AGI_ALLOW), no_environment (no whole AGI environment in time).",
+			ConstLabels: prometheus.Labels{"reason": "not_allowed"}}, func() float64 { n, _ := m.agi.Refused(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_fastagi_refused_total", Help: "FastAGI connections closed unserved: not_allowed (a client outside PRESENCED_AGI_ALLOW), no_environment (no whole AGI environment in time).",
+			ConstLabels: prometheus.Labels{"reason": "no_environment"}}, func() float64 { _, n := m.agi.Refused(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_hints", Help: "Hints in the hint table."},
 			func() float64 { return float64(m.hints.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_watch_subscribers", Help: "Subscribers of the watch hub."},
