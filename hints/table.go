@@ -295,7 +295,9 @@ func (t *Table) SetPresence(provider string, p ProviderPresence) []State {
 // a provider (the presence service): a change numbered below the one the
 // table holds is older and changes nothing. 0 is not numbered.
 func (t *Table) SetPresenceSeq(provider string, p ProviderPresence, seq uint64) []State {
-	p.Value.Expires = time.Time{} // presenced's own bookkeeping; Asterisk has no expiry
+	// A provider's presence keeps when it ends (presenced's own timers;
+	// Asterisk has no expiry), for watchers; a hint's combined presence
+	// does not (recompute).
 	key := ProviderKey(provider)
 	t.mu.Lock()
 	if seq != 0 {
@@ -305,7 +307,7 @@ func (t *Table) SetPresenceSeq(provider string, p ProviderPresence, seq uint64) 
 		}
 		t.provSeq[key] = seq
 	}
-	if old, ok := t.providers[key]; ok && old.Invalid == p.Invalid && old.Value.Same(p.Value) {
+	if old, ok := t.providers[key]; ok && old.Invalid == p.Invalid && old.Value.Same(p.Value) && old.Value.Expires.Equal(p.Value.Expires) {
 		t.mu.Unlock()
 		return nil
 	}
@@ -461,6 +463,7 @@ func (t *Table) compute(h Hint) State {
 	}
 	c := CombinePresence(ps)
 	s.Presence, s.PresenceInvalid = c.Value, c.Invalid
+	s.Presence.Expires = time.Time{}
 	return s
 }
 

@@ -14,7 +14,8 @@ import (
 //go:embed board
 var boardFiles embed.FS
 
-var boardTypes = map[string]string{".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+var boardTypes = map[string]string{".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+	".svg": "image/svg+xml"}
 
 func serveBoardFile(w http.ResponseWriter, name string) {
 	b, err := boardFiles.ReadFile("board/" + name)
@@ -31,6 +32,10 @@ func serveBoardFile(w http.ResponseWriter, name string) {
 }
 
 func boardIndex(w http.ResponseWriter, _ *http.Request) { serveBoardFile(w, "index.html") }
+
+// favicon answers the browsers that ask for /favicon.ico whatever the page
+// says.
+func favicon(w http.ResponseWriter, _ *http.Request) { serveBoardFile(w, "favicon.svg") }
 
 func boardAsset(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")

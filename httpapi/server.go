@@ -128,6 +128,7 @@ func (s *Server) Open(context.Context) error {
 	s.routes(mux)
 	mux.HandleFunc("GET /{$}", boardIndex)
 	mux.HandleFunc("GET /board/{file}", boardAsset)
+	mux.HandleFunc("GET /favicon.ico", favicon)
 	mux.HandleFunc("/", s.notFound(mux))
 	// No write timeout: event streams are long-lived; keepalives notice
 	// dead clients. Bodies have their own deadline (front.go).

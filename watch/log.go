@@ -58,13 +58,10 @@ func EncodeItem(it Item, at time.Time) ([]byte, error) {
 	case KindHint:
 		data, err = json.Marshal(it.Hint)
 	case KindPresence:
-		if it.Presence.Value.Expires.IsZero() {
-			v := make([]byte, 9, 9+64+len(it.Presence.Value.Subtype)+len(it.Presence.Value.Message))
-			v[0] = byte(it.Kind)
-			binary.BigEndian.PutUint64(v[1:9], uint64(at.UnixNano()))
-			return appendPresenceJSON(v, it.Presence), nil
-		}
-		data, err = json.Marshal(it.Presence)
+		v := make([]byte, 9, 9+96+len(it.Presence.Value.Subtype)+len(it.Presence.Value.Message))
+		v[0] = byte(it.Kind)
+		binary.BigEndian.PutUint64(v[1:9], uint64(at.UnixNano()))
+		return appendPresenceJSON(v, it.Presence), nil
 	default:
 		return nil, fmt.Errorf("item of unknown kind %d", it.Kind)
 	}
@@ -128,6 +125,12 @@ func appendPresenceJSON(b []byte, p hints.ProviderPresence) []byte {
 	if p.Value.Message != "" {
 		b = append(b, `,"message":`...)
 		b = appendJSONString(b, p.Value.Message)
+	}
+	if !p.Value.Expires.IsZero() {
+		// As time.Time's MarshalJSON writes it: when a timed presence ends.
+		b = append(b, `,"expires":"`...)
+		b = p.Value.Expires.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
 	}
 	b = append(b, '}')
 	if p.Invalid {

@@ -3,15 +3,27 @@
 // build step; served from the presenced binary.
 "use strict";
 
+// Each state's symbol is drawn (inline SVG in currentColor), so that it
+// shows whatever fonts the wall screen has.
+const SVG = (body) => '<svg viewBox="0 0 16 16" width="1em" height="1em" aria-hidden="true" focusable="false">' + body + "</svg>";
+const SYM = {
+  idle: SVG('<circle cx="8" cy="8" r="6" fill="currentColor"/>'),
+  inuse: SVG('<path d="M8 1.5 14.5 8 8 14.5 1.5 8Z" fill="currentColor"/>'),
+  busy: SVG('<rect x="2" y="2" width="12" height="12" fill="currentColor"/>'),
+  ringing: SVG('<path d="M8 1.5c-2.6 0-4.2 2-4.2 4.6v3.2L2 11.6v1h12v-1l-1.8-2.3V6.1C12.2 3.5 10.6 1.5 8 1.5Zm-1.7 12.2a1.7 1.7 0 0 0 3.4 0Z" fill="currentColor"/>'),
+  hold: SVG('<rect x="3" y="2" width="3.5" height="12" fill="currentColor"/><rect x="9.5" y="2" width="3.5" height="12" fill="currentColor"/>'),
+  unavailable: SVG('<circle cx="8" cy="8" r="5.5" fill="none" stroke="currentColor" stroke-width="2"/>'),
+  unknown: SVG('<path d="M5 6a3 3 0 1 1 4 2.8c-.7.3-1 .8-1 1.5V11" fill="none" stroke="currentColor" stroke-width="2"/><circle cx="8" cy="14" r="1.2" fill="currentColor"/>'),
+};
 const STATES = {
-  Idle: { word: "Idle", sym: "●", rank: 0 },
-  InUse: { word: "In use", sym: "◆", rank: 3 },
-  Busy: { word: "Busy", sym: "■", rank: 4 },
-  Ringing: { word: "Ringing", sym: "♪", rank: 5 },
-  "InUse&Ringing": { word: "In use, ringing", sym: "♪", rank: 5, cls: "Ringing" },
-  Hold: { word: "On hold", sym: "⏸", rank: 2 },
-  "InUse&Hold": { word: "In use, on hold", sym: "⏸", rank: 2, cls: "Hold" },
-  Unavailable: { word: "Unavailable", sym: "○", rank: 1 },
+  Idle: { word: "Idle", sym: SYM.idle, rank: 0 },
+  InUse: { word: "In use", sym: SYM.inuse, rank: 3 },
+  Busy: { word: "Busy", sym: SYM.busy, rank: 4 },
+  Ringing: { word: "Ringing", sym: SYM.ringing, rank: 5 },
+  "InUse&Ringing": { word: "In use, ringing", sym: SYM.ringing, rank: 5, cls: "Ringing" },
+  Hold: { word: "On hold", sym: SYM.hold, rank: 2 },
+  "InUse&Hold": { word: "In use, on hold", sym: SYM.hold, rank: 2, cls: "Hold" },
+  Unavailable: { word: "Unavailable", sym: SYM.unavailable, rank: 1 },
 };
 const PRESENCE = { not_set: "", available: "Available", away: "Away", xa: "Extended away", dnd: "Do not disturb", chat: "Chat", unavailable: "Unavailable" };
 
@@ -19,6 +31,8 @@ const $ = (id) => document.getElementById(id);
 const board = {
   token: "",
   tiles: new Map(), // "exten@context" -> {st, node, since}
+  contexts: new Set(), // a tile shows its context when there are several
+  expires: new Map(), // provider -> when its timed presence ends (from presence events)
   names: {},
   pending: new Map(),
   frame: false,
@@ -46,7 +60,7 @@ function api(path, opts = {}) {
 }
 
 function stateOf(st) {
-  return STATES[st.state] || { word: st.state, sym: "?", rank: 9 };
+  return STATES[st.state] || { word: st.state, sym: SYM.unknown, rank: 9 };
 }
 
 // ago says how long a state has held, to the minute: a wall board needs
@@ -57,6 +71,13 @@ function ago(ms) {
   if (m < 60) return m + " min";
   const h = Math.floor(m / 60);
   return h + " h " + (m % 60) + " min";
+}
+
+// until says when a timed presence ends: a time today, else a date too.
+function until(iso) {
+  const d = new Date(iso), now = new Date();
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return d.toDateString() === now.toDateString() ? time : d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
 }
 
 function setSince(t, now) {
@@ -72,7 +93,7 @@ function makeTile(key) {
   node.className = "tile";
   node.tabIndex = 0;
   node.dataset.key = key;
-  node.innerHTML = '<div class="top"><span class="ext"></span><span class="name"></span></div>' +
+  node.innerHTML = '<div class="top"><span class="ext"></span><span class="ctx"></span><span class="name"></span></div>' +
     '<div class="state"><span class="sym" aria-hidden="true"></span><span class="word"></span></div>' +
     '<div class="pres"></div><div class="since"></div>';
   return node;
@@ -83,14 +104,16 @@ function paint(t) {
   const n = t.node;
   n.className = "tile s-" + (s.cls || st.state);
   n.querySelector(".ext").textContent = st.exten;
+  n.querySelector(".ctx").textContent = board.contexts.size > 1 ? "@" + st.context : "";
   const name = board.names[st.exten] || "";
   n.querySelector(".name").textContent = name;
-  n.querySelector(".sym").textContent = s.sym;
+  if (t.sym !== s.sym) { t.sym = s.sym; n.querySelector(".sym").innerHTML = s.sym; }
   n.querySelector(".word").textContent = s.word;
   const p = st.presence || {};
   const pw = PRESENCE[p.state] || "";
   const pres = n.querySelector(".pres");
-  pres.textContent = pw + (p.message ? (pw ? ": " : "") + p.message : "");
+  const ends = (st.providers || []).map((pr) => board.expires.get(pr)).find((x) => x);
+  pres.textContent = pw + (p.message ? (pw ? ": " : "") + p.message : "") + (ends && pw ? " (until " + until(ends) + ")" : "");
   pres.title = pres.textContent;
   setSince(t, Date.now());
   n.setAttribute("aria-label", st.exten + (name ? " " + name : "") + ": " + s.word + (pw ? ", " + pw : "") + (p.message ? ", " + p.message : ""));
@@ -125,6 +148,10 @@ function apply(st) {
     board.tiles.set(key, t);
     $("grid").appendChild(t.node);
     board.orderDirty = true;
+    if (!board.contexts.has(st.context)) {
+      board.contexts.add(st.context);
+      if (board.contexts.size === 2) for (const o of board.tiles.values()) if (o !== t) paint(o);
+    }
     addContext(st.context);
   } else if (!same(t.st, st)) {
     t.since = Date.now();
@@ -214,17 +241,44 @@ function connect() {
     board.lastId = e.lastEventId || board.lastId;
     const snap = JSON.parse(e.data);
     const seen = new Set();
+    board.expires.clear();
+    for (const p of snap.presence || []) notePresence(p);
     for (const st of snap.hints) { seen.add(st.exten + "@" + st.context); queue(st); }
     for (const [key, t] of board.tiles) if (!seen.has(key)) { t.node.remove(); board.tiles.delete(key); }
     setConn("live", "Live");
   });
   es.addEventListener("hint", (e) => { board.lastId = e.lastEventId; queue(JSON.parse(e.data)); });
+  // A provider's presence says when a timed presence ends; the hint
+  // showing it is repainted.
+  es.addEventListener("presence", (e) => {
+    board.lastId = e.lastEventId;
+    const p = JSON.parse(e.data);
+    const had = board.expires.get(p.provider);
+    notePresence(p);
+    if (had === board.expires.get(p.provider)) return;
+    for (const t of board.tiles.values()) if ((t.st.providers || []).includes(p.provider)) queue(t.st);
+  });
   es.addEventListener("error", (e) => { if (e.data) { es.close(); setConn("down", "Dropped, reconnecting…"); setTimeout(connect, 500); } });
+}
+
+function notePresence(p) {
+  if (p.presence && p.presence.expires) board.expires.set(p.provider, p.presence.expires);
+  else board.expires.delete(p.provider);
 }
 
 async function whoami() {
   const r = await api("/v1/whoami");
-  if (r.status === 401) { $("login").hidden = false; return null; }
+  if (r.status === 401) {
+    if (board.token) {
+      // A token was given and refused: say so, and forget it.
+      sessionStorage.removeItem("presenced-token");
+      $("bad-token").hidden = false;
+    } else {
+      $("login").hidden = false;
+    }
+    setConn("down", "Not signed in");
+    return null;
+  }
   return (await r.json()).scope;
 }
 
