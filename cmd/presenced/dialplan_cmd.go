@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,6 +40,18 @@ func dialplanCmd(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// helpOr2: --help (or -h) asked for is answered on standard output with
+// exit status 0; any other flag error is a usage error, 2.
+func helpOr2(err error, fs *flag.FlagSet, stdout io.Writer) int {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, dialplanUsage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return 0
+	}
+	return 2
+}
+
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
@@ -47,6 +60,7 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 func dialplanHints(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("presenced dialplan hints", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {}
 	context := fs.String("context", "default", "context of the hints (the one your phones subscribe to)")
 	tech := fs.String("tech", "PJSIP", "technology of a user given without devices")
 	csvFile := fs.String("csv", "", "CSV of users: extension, devices (& or space separated), name")
@@ -54,7 +68,7 @@ func dialplanHints(args []string, stdout, stderr io.Writer) int {
 	var users multiFlag
 	fs.Var(&users, "user", "a user: EXT, or EXT=DEVICE&DEVICE (repeatable)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return helpOr2(err, fs, stdout)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "presenced dialplan hints: unexpected argument %q\n", fs.Arg(0))
@@ -111,8 +125,10 @@ func loadDialplan(file string) (conf.Dialplan, []conf.Problem, error) {
 	if err != nil {
 		return conf.Dialplan{}, nil, err
 	}
-	if _, err := os.Stat(abs); err != nil {
+	if fi, err := os.Stat(abs); err != nil {
 		return conf.Dialplan{}, nil, err
+	} else if fi.IsDir() {
+		return conf.Dialplan{}, nil, fmt.Errorf("%s is a directory: give the file, such as %s", abs, filepath.Join(abs, "extensions.conf"))
 	}
 	rel := strings.TrimPrefix(filepath.ToSlash(abs), "/")
 	l := conf.Loader{FS: os.DirFS("/"), Dir: filepath.ToSlash(filepath.Dir(rel)), Prefix: "/"}
@@ -126,9 +142,10 @@ func loadDialplan(file string) (conf.Dialplan, []conf.Problem, error) {
 func dialplanCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("presenced dialplan check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {}
 	asJSON := fs.Bool("json", false, "print the hints as a JSON array (problems still go to standard error)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return helpOr2(err, fs, stdout)
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprint(stderr, dialplanUsage)

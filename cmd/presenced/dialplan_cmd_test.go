@@ -183,3 +183,19 @@ func drainSub(s *watch.Sub) []*watch.Event {
 		out = append(out, evs...)
 	}
 }
+
+// --help is an answer (exit 0, on standard output); a directory given as
+// the file is a usage error naming the file to give.
+func TestDialplanHelpAndDirectory(t *testing.T) {
+	for _, args := range [][]string{{"dialplan", "--help"}, {"dialplan", "help"}, {"dialplan", "check", "--help"}, {"dialplan", "hints", "-h"}, {"--help"}} {
+		code, out, errOut := runCmd(args...)
+		if code != 0 || !strings.Contains(out, "usage") || errOut != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	dir := t.TempDir()
+	code, _, errOut := runCmd("dialplan", "check", dir)
+	if code != 2 || !strings.Contains(errOut, dir+" is a directory") || !strings.Contains(errOut, filepath.Join(dir, "extensions.conf")) {
+		t.Errorf("directory: exit %d, %q", code, errOut)
+	}
+}

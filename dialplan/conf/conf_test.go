@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/presenced/presenced/hints"
 )
@@ -233,5 +234,49 @@ func TestPriorities(t *testing.T) {
 	}
 	if strings.Join(keys, " ") != "102@p 103@p" {
 		t.Fatalf("hints %v", keys)
+	}
+}
+
+// What `presenced dialplan check` reports beyond Asterisk's own refusals:
+// each at the line it is about, with paths whole.
+func TestCheckReports(t *testing.T) {
+	fsys := fstest.MapFS{
+		"etc/extensions.conf": {Data: []byte("[internal]\n" +
+			"exten => 1001,hint,PJSIP/1001;PJSIP/1002,CustomPresence:1001\n" + // 2: a ';' in the device list
+			"exten => 1002,1,Answer()\n" +
+			"exten => 1002,1,Hangup()\n" + // 4: priority 1 twice
+			"exten => 1003,hint,PJSIP/1003,CustomPresence:1003&CustomPresence:1003-mobile\n" + // 5: two providers
+			"exten => 1004,hint,PJSIP/1004 ; a comment after a blank is fine\n" +
+			"#include sub/a.conf\n" +
+			"#include sub\n")}, // 8: a directory
+		"etc/sub/a.conf": {Data: []byte("#include sub/b.conf\n")},
+		"etc/sub/b.conf": {Data: []byte("[more]\n#include sub/a.conf\n")}, // 2: the loop
+	}
+	cfg, probs := Loader{FS: fsys, Dir: "etc", Prefix: "/"}.Load("extensions.conf")
+	dp, more := Hints(cfg)
+	probs = append(probs, more...)
+	SortProblems(probs)
+	want := []struct {
+		at, text string
+	}{
+		{"/etc/extensions.conf:2", `"PJSIP/1002,CustomPresence:1001" is not part of it`},
+		{"/etc/extensions.conf:4", "priority 1 of 1002@internal is given twice (first at /etc/extensions.conf:3)"},
+		{"/etc/extensions.conf:5", "2 presence providers (CustomPresence:1003, CustomPresence:1003-mobile)"},
+		{"/etc/extensions.conf:8", "/etc/sub is a directory"},
+		{"/etc/sub/b.conf:2", "include loop: /etc/sub/a.conf -> /etc/sub/b.conf -> /etc/sub/a.conf"},
+	}
+	if len(probs) != len(want) {
+		t.Errorf("%d problems, want %d", len(probs), len(want))
+	}
+	for i, p := range probs {
+		if i < len(want) && (!strings.HasPrefix(p.String(), want[i].at+":") || !strings.Contains(p.Msg, want[i].text)) {
+			t.Errorf("problem %d: %s\nwant at %s: %s", i, p, want[i].at, want[i].text)
+		}
+	}
+	if h, ok := findHint(dp, "1001@internal"); !ok || strings.Join(h.Devices, "&") != "PJSIP/1001" || len(h.Providers) != 0 {
+		t.Errorf("the hint as Asterisk reads it: %+v", h)
+	}
+	if h, ok := findHint(dp, "1003@internal"); !ok || len(h.Providers) != 2 {
+		t.Errorf("providers split: %+v", h)
 	}
 }

@@ -92,6 +92,7 @@ func Hints(cfg *Config) (Dialplan, []Problem) {
 		last := ""    // lastextension: reset for each category
 		lastPri := -2 // lastpri: -2 none yet, -1 a hint
 		labels := map[string]map[string]int{}
+		prios := map[string]map[int]Line{} // priorities given, by extension: a second is refused
 		for _, v := range cat.Vars {
 			prob := func(isErr bool, format string, args ...any) {
 				probs = append(probs, Problem{File: v.File, Line: v.Num, Error: isErr, Msg: fmt.Sprintf(format, args...)})
@@ -135,6 +136,17 @@ func Hints(cfg *Config) (Dialplan, []Problem) {
 				continue
 			}
 			lastPri = ipri
+			if ipri != priorityHint {
+				if prios[ext] == nil {
+					prios[ext] = map[int]Line{}
+				}
+				if first, dup := prios[ext][ipri]; dup {
+					prob(false, "priority %d of %s@%s is given twice (first at %s:%d): Asterisk keeps the first and ignores this line (\"already in use\")",
+						ipri, ext, cat.Name, first.File, first.Num)
+					continue
+				}
+				prios[ext][ipri] = v
+			}
 			if label != "" {
 				if labels[ext] == nil {
 					labels[ext] = map[string]int{}
@@ -155,7 +167,14 @@ func Hints(cfg *Config) (Dialplan, []Problem) {
 			if i := strings.IndexByte(app, '('); i >= 0 && !strings.Contains(app, "${") && !strings.Contains(app, "$[") {
 				app = app[:i] // pbx_config splits app(data) even here
 			}
+			if v.Glued != "" {
+				prob(false, "a ';' right after the hint starts a comment: %q is not part of it (separate devices with &, presence providers after a ,)", v.Glued)
+			}
 			devs, provs := hints.ParseHintApp(app)
+			if len(provs) > 1 {
+				prob(false, "%d presence providers (%s), split on & as Asterisk splits them: the hint shows the highest ranked of their presences, as Asterisk combines them",
+					len(provs), strings.Join(provs, ", "))
+			}
 			d := HintDef{Hint: hints.Hint{Context: cat.Name, Exten: ext, Devices: devs, Providers: provs},
 				Pattern: strings.HasPrefix(ext, "_"), File: v.File, Line: v.Num}
 			if prev, dup := first[d.Key()]; dup {

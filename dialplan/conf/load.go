@@ -2,6 +2,7 @@ package conf
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -57,7 +58,7 @@ func (l Loader) Load(name string) (*Config, []Problem) {
 		return ld.cfg, ld.probs
 	}
 	for _, f := range files {
-		ld.file(f, nil, nil)
+		ld.file(f, nil, nil, nil)
 	}
 	return ld.cfg, ld.probs
 }
@@ -91,26 +92,45 @@ func (ld *loading) resolve(arg string) ([]string, error) {
 
 // file reads one file into the configuration. cur is the category that
 // lines without a header of their own go to (the includer's current one);
-// stack is the chain of files including this one.
-func (ld *loading) file(p string, cur *Cat, stack []string) {
+// stack is the chain of files including this one; at is the #include
+// line that includes it (nil for the top file), where problems of reading
+// it are reported.
+func (ld *loading) file(p string, cur *Cat, stack []string, at *Line) {
 	name := ld.display(p)
+	where := Problem{File: name, Error: true}
+	if at != nil {
+		where.File, where.Line = at.File, at.Num
+	}
+	report := func(msg string) {
+		pr := where
+		pr.Msg = msg
+		ld.probs = append(ld.probs, pr)
+	}
 	for i, s := range stack {
 		if s == p {
 			chain := append(append([]string(nil), stack[i:]...), p)
 			for j := range chain {
 				chain[j] = ld.display(chain[j])
 			}
-			ld.probs = append(ld.probs, Problem{File: name, Error: true, Msg: "include loop: " + strings.Join(chain, " -> ")})
+			report("include loop: " + strings.Join(chain, " -> "))
 			return
 		}
 	}
 	if len(stack) >= maxIncludeDepth {
-		ld.probs = append(ld.probs, Problem{File: name, Error: true, Msg: fmt.Sprintf("more than %d levels of #include: not read", maxIncludeDepth)})
+		report(fmt.Sprintf("more than %d levels of #include: %s not read", maxIncludeDepth, name))
+		return
+	}
+	if fi, err := fs.Stat(ld.FS, p); err == nil && fi.IsDir() {
+		report(name + " is a directory, not a file (to read every file in it: #include \"dir/*.conf\")")
 		return
 	}
 	data, err := fs.ReadFile(ld.FS, p)
 	if err != nil {
-		ld.probs = append(ld.probs, Problem{File: name, Error: true, Msg: fmt.Sprintf("cannot read: %v", err)})
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // its path is the FS's, without the prefix
+		}
+		report(fmt.Sprintf("cannot read %s: %v", name, err))
 		return
 	}
 	lines, probs := Parse(name, bytes.NewReader(data))
@@ -143,7 +163,7 @@ func (ld *loading) file(p string, cur *Cat, stack []string) {
 				continue
 			}
 			for _, f := range files {
-				ld.file(f, cur, stack)
+				ld.file(f, cur, stack, &l)
 			}
 		case Variable:
 			if cur == nil {

@@ -41,6 +41,10 @@ type Line struct {
 	Options []string
 	// Variable: written with "=>".
 	Object bool
+	// Glued is the text after a ";" that directly follows the value
+	// ("PJSIP/1001;PJSIP/1002"): a comment to Asterisk, most likely meant
+	// as part of the value.
+	Glued string
 }
 
 // Problem is something Asterisk would warn about or refuse, at file:line.
@@ -94,6 +98,7 @@ func Parse(name string, r io.Reader) ([]Line, []Problem) {
 			prob(num, true, "line longer than Asterisk reads (%d bytes); it is cut", maxLine)
 			raw = raw[:maxLine]
 		}
+		before := depth
 		text, d := stripComments(raw, depth)
 		if depth == 0 && d > 0 {
 			started = num
@@ -114,6 +119,9 @@ func Parse(name string, r io.Reader) ([]Line, []Problem) {
 			return lines, probs
 		}
 		if l != nil {
+			if before == 0 && d == 0 {
+				l.Glued = gluedComment(raw)
+			}
 			lines = append(lines, *l)
 		}
 	}
@@ -124,6 +132,24 @@ func Parse(name string, r io.Reader) ([]Line, []Problem) {
 		prob(started, false, "unterminated block comment (;-- without --;) beginning here")
 	}
 	return lines, probs
+}
+
+// gluedComment returns what follows a line comment's ";" written straight
+// after text, without a blank between ("" when there is none).
+func gluedComment(raw string) string {
+	for i := 1; i < len(raw); i++ {
+		if raw[i] != ';' || raw[i-1] == '\\' {
+			continue
+		}
+		if strings.HasPrefix(raw[i:], ";--") {
+			return ""
+		}
+		if c := raw[i-1]; c != ' ' && c != '\t' {
+			return strings.TrimSpace(raw[i+1:])
+		}
+		return ""
+	}
+	return ""
 }
 
 // stripComments removes comments from one line, as the comment loop of
