@@ -208,7 +208,11 @@ func (s *Server) serve(conn net.Conn) {
 		return
 	}
 	sess.Env = env
-	sess.log = s.cfg.Log.With().Str("channel", env.Get("agi_channel")).Logger()
+	if s.cfg.Log.GetLevel() <= zerolog.DebugLevel {
+		// The transcript is logged at debug only; its logger costs an
+		// allocation a session, so it is made only then.
+		sess.log = s.cfg.Log.With().Str("channel", env.Get("agi_channel")).Logger()
+	}
 	if !s.track(conn, true) {
 		return
 	}
