@@ -36,6 +36,10 @@ func findHint(dp Dialplan, key string) (HintDef, bool) {
 func TestFreePBXTree(t *testing.T) {
 	dp, probs := loadIn(t, "freepbx", "extensions.conf")
 	for _, p := range probs {
+		// The one report: a hint with two providers (Asterisk takes them).
+		if p.Line == 8 && strings.HasSuffix(p.File, "extensions_custom.conf") && strings.Contains(p.Msg, "2 presence providers") && !p.Error {
+			continue
+		}
 		t.Errorf("unexpected problem: %s", p)
 	}
 	// 300 generated + the pattern + operator in ops-desk + 3001 3002 3003 3004 + 4001 4002.
@@ -126,7 +130,7 @@ func TestFatalMistakes(t *testing.T) {
 		{"mistakes/addition.conf", 1, "category addition requested, but category 'early' does not exist", nil},
 		{"mistakes/unterminated.conf", 3, "unterminated block comment", []string{"6001@ctx"}},
 		{"mistakes/missing-include.conf", 3, `"mistakes/not-there.conf" was listed as a #include but it does not exist`, []string{"8001@ctx"}},
-		{"mistakes/loop-a.conf", 0, "include loop: mistakes/loop-a.conf -> mistakes/loop-b.conf -> mistakes/loop-a.conf", []string{"7001@loop", "7002@loop"}},
+		{"mistakes/loop-a.conf", 2, "include loop: mistakes/loop-a.conf -> mistakes/loop-b.conf -> mistakes/loop-a.conf", []string{"7001@loop", "7002@loop"}},
 		{"mistakes/none.conf", 0, "file not found", nil},
 	}
 	for _, tt := range tests {
