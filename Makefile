@@ -12,7 +12,8 @@ FUZZ_TARGETS := \
 	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip ./presence:FuzzReadEvaluated ./ami:FuzzUnescapeC \
 	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord \
 	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
-	./httpapi:FuzzSetBody ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate ./watch:FuzzPresenceJSON
+	./httpapi:FuzzSetBody ./httpapi:FuzzWSMessage ./httpapi:FuzzParseTokens ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate \
+	./webhook:FuzzTargetURL ./watch:FuzzPresenceJSON ./internal/redact:FuzzRedact
 
 .PHONY: all build run test bench load fuzz lint clean
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -392,4 +393,57 @@ func TestWebSocketStrict(t *testing.T) {
 	if err != nil || !strings.Contains(string(data), `"hints":[]`) || !strings.Contains(string(data), `"presence":[]`) {
 		t.Fatalf("snapshot %s %v", data, err)
 	}
+}
+
+// A WebSocket message is read strictly or refused with a code; what is
+// read reads the same again.
+func FuzzWSMessage(f *testing.F) {
+	for _, m := range []string{`{"type":"ping"}`, `{"type":"subscribe","hints":["1001@internal"],"from":"a:1"}`,
+		`{"type":"set","user":"1001","state":"away","message":"x","for":"1h"}`, `{"type":"set","user":"1","STATE":"x"}`, `not json`} {
+		f.Add([]byte(m))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := readIn(data)
+		if err != nil {
+			if c := presence.ErrorCode(err); c != presence.CodeInvalidArgument && c != presence.CodeInvalidText {
+				t.Fatalf("code %v", err)
+			}
+			return
+		}
+		switch in.Type {
+		case "ping", "unsubscribe", "subscribe", "set":
+		default:
+			t.Fatalf("type %q accepted", in.Type)
+		}
+		if !utf8.Valid(data) {
+			t.Fatalf("invalid UTF-8 accepted")
+		}
+	})
+}
+
+// Token lists parse or are refused; a parsed token is found with its scope.
+func FuzzParseTokens(f *testing.F) {
+	f.Add("read:" + readTok + ",write:crm:" + writeTok)
+	f.Add("admin:a:b:c-0123456789abcdef")
+	f.Fuzz(func(t *testing.T, list string) {
+		toks, err := ParseTokens(list, nil)
+		if err != nil {
+			return
+		}
+		for _, e := range strings.Split(list, ",") {
+			parts := strings.SplitN(strings.TrimSpace(e), ":", 3)
+			if len(parts) < 2 {
+				continue
+			}
+			tok := strings.TrimSpace(parts[len(parts)-1])
+			if strings.TrimSpace(tok) == "" || strings.ContainsAny(tok, " \t") {
+				continue
+			}
+			r, _ := http.NewRequest("GET", "/", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			if sc, name := toks.scopeOf(r, false); sc == 0 || name == "" {
+				t.Fatalf("token %q of %q not found", tok, list)
+			}
+		}
+	})
 }

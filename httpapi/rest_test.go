@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -153,12 +154,27 @@ func TestParseTokens(t *testing.T) {
 func FuzzSetBody(f *testing.F) {
 	f.Add(`{"state":"away","message":"x","for":"1h"}`)
 	f.Add(`{"state":`)
+	f.Add(`{"state":"away","STATE":"dnd"}`)
+	f.Add(`{"state":"dnd","message":"\ud800"}`)
+	f.Add("{\"state\":\"dnd\",\"message\":\"\xff\"}")
 	f.Fuzz(func(t *testing.T, body string) {
 		req, _ := http.NewRequest("PUT", "/", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		var sr setRequest
-		if err := decode(req, &sr); err != nil && presence.ErrorCode(err) != presence.CodeInvalidArgument {
-			t.Fatalf("decode error code %v", err)
+		err := decode(req, &sr)
+		if err != nil {
+			if c := presence.ErrorCode(err); c != presence.CodeInvalidArgument && c != presence.CodeInvalidText {
+				t.Fatalf("decode error code %v", err)
+			}
+			return
+		}
+		// What the strict decoder takes, the lenient one reads the same.
+		var lax setRequest
+		if err := json.Unmarshal([]byte(body), &lax); err != nil || lax != sr {
+			t.Fatalf("strict %+v, encoding/json %+v (%v)", sr, lax, err)
+		}
+		if !utf8.ValidString(body) {
+			t.Fatalf("invalid UTF-8 accepted: %q", body)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -135,4 +136,38 @@ func TestTargetRefusedAtConnect(t *testing.T) {
 	if res, err := e.m.Test(context.Background(), info.ID); err != nil || !res.Delivered {
 		t.Fatalf("allowed: %+v %v", res, err)
 	}
+}
+
+// A URL accepted at creation under "none" has a host that is a name (not
+// a number in disguise) or an address Check takes.
+func FuzzTargetURL(f *testing.F) {
+	for _, u := range []string{"http://169.254.169.254/", "http://2130706433/", "http://0x7f.1/", "http://[::ffff:10.0.0.1]:80/",
+		"https://crm.example.com/x", "http://127.1:0/", "http://[fe80::1%25eth0]/"} {
+		f.Add(u)
+	}
+	none := TargetPolicy{}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if checkURL(raw) != nil {
+			return
+		}
+		err := none.checkHost(context.Background(), nil, raw)
+		if err != nil {
+			if c := presence.ErrorCode(err); c != CodeTargetRefused && c != presence.CodeInvalidArgument {
+				t.Fatalf("code %v", err)
+			}
+			return
+		}
+		u, _ := url.Parse(raw)
+		host := u.Hostname()
+		if a, perr := netip.ParseAddr(host); perr == nil {
+			if none.Check(a) != nil {
+				t.Fatalf("%s accepted", raw)
+			}
+			return
+		}
+		labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+		if numeric(labels[len(labels)-1]) {
+			t.Fatalf("%s: a numeric host accepted", raw)
+		}
+	})
 }
