@@ -42,7 +42,7 @@ type Config struct {
 	Hub   *watch.Hub
 	Store Store
 	// Targets is where webhooks may go (target.go); nil is
-	// DefaultTargetPolicy. Resolve resolves a target's name at creation
+	// DefaultTargetPolicy(). Resolve resolves a target's name at creation
 	// (default: the system resolver).
 	Targets *TargetPolicy
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
@@ -117,7 +117,7 @@ func New(cfg Config) *Manager {
 		cfg.Now = time.Now
 	}
 	if cfg.Targets == nil {
-		p := DefaultTargetPolicy
+		p := DefaultTargetPolicy()
 		cfg.Targets = &p
 	}
 	if cfg.Client == nil {

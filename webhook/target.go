@@ -49,8 +49,8 @@ type TargetPolicy struct {
 	Private  bool // 10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7
 }
 
-// DefaultTargetPolicy allows loopback and private networks.
-var DefaultTargetPolicy = TargetPolicy{Loopback: true, Private: true}
+// DefaultTargetPolicy allows loopback and private networks (PRESENCED_WEBHOOK_ALLOW's default).
+func DefaultTargetPolicy() TargetPolicy { return TargetPolicy{Loopback: true, Private: true} }
 
 // ParseTargetPolicy reads PRESENCED_WEBHOOK_ALLOW: "none", or a comma list
 // of loopback and private.

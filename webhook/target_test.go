@@ -11,7 +11,7 @@ import (
 )
 
 func TestTargetPolicyCheck(t *testing.T) {
-	all := DefaultTargetPolicy
+	all := DefaultTargetPolicy()
 	none := TargetPolicy{}
 	for _, tc := range []struct {
 		addr      string
@@ -131,7 +131,7 @@ func TestTargetRefusedAtConnect(t *testing.T) {
 	}
 	// With loopback allowed, the same webhook reaches it.
 	e.close()
-	def := DefaultTargetPolicy
+	def := DefaultTargetPolicy()
 	e = openEnv(t, e.dir, Config{Targets: &def, Resolve: resolve})
 	if res, err := e.m.Test(context.Background(), info.ID); err != nil || !res.Delivered {
 		t.Fatalf("allowed: %+v %v", res, err)
