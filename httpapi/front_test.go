@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -447,3 +448,23 @@ func FuzzParseTokens(f *testing.F) {
 		}
 	})
 }
+
+// What the front door costs a request (in memory, no network), against
+// the handler alone.
+func benchFront(b *testing.B, wrap bool) {
+	s := New(Config{Origins: []string{"https://crm.example.com"}})
+	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"reason"})
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) })
+	if wrap {
+		h = s.front(h)
+	}
+	req := httptest.NewRequest("PUT", "http://127.0.0.1:4574/v1/presence/1001", strings.NewReader(`{"state":"away"}`))
+	req.Header.Set("Content-Type", ctJSON)
+	req.Header.Set("Origin", "https://crm.example.com")
+	for b.Loop() {
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}
+
+func BenchmarkFrontDoor(b *testing.B)         { benchFront(b, true) }
+func BenchmarkFrontDoorBaseline(b *testing.B) { benchFront(b, false) }
