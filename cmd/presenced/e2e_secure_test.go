@@ -65,11 +65,16 @@ func TestBinaryKeepsSecrets(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+			// A hook: at debug and below, its AGI transcript is logged.
+			p.hook(t, astemu.New(), "presence/set", "1001", "away")
 			_, metrics := p.get(t, "/metrics")
 			p.stop(t)
 			log := p.logText()
 			if !strings.Contains(log, `"ami sent"`) || !strings.Contains(log, `Action: Login`) {
 				t.Fatalf("trace shows no AMI frames:\n%s", log)
+			}
+			if !strings.Contains(log, `"agi sent"`) || !strings.Contains(log, `SET VARIABLE \"PRESENCE_STATE(CustomPresence:1001)\" \"away`) {
+				t.Fatalf("no hook transcript:\n%s", log)
 			}
 			for what, text := range map[string]string{"log": log, "/readyz": ready, "/metrics": metrics} {
 				for _, secret := range []string{ariPass, "Wrong-ARI-pass", amiSecret, "api_key", "YXJp"} {
