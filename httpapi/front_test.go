@@ -91,7 +91,8 @@ const ctJSON = "application/json"
 // under a foreign Host name changes anything; a strict API refuses what
 // the hooks refuse.
 func TestFrontDoorOpenMode(t *testing.T) {
-	s, fp := startWith(t, Config{Origins: []string{"https://crm.example.com"}})
+	fw := &fakeWebhooks{specs: map[string]WebhookSpec{}}
+	s, fp := startWith(t, Config{Origins: []string{"https://crm.example.com"}, Webhooks: fw})
 	self := "http://" + s.Addr().String()
 	set := `{"state":"dnd"}`
 	tests := []struct {
@@ -103,6 +104,8 @@ func TestFrontDoorOpenMode(t *testing.T) {
 		{"json write", "PUT", "/v1/presence/1001", `{"state":"away","message":"ok"}`, []string{"Content-Type", ctJSON}, 200, ""},
 		{"json with charset", "PUT", "/v1/presence/1001", `{"state":"away"}`, []string{"Content-Type", "Application/JSON; charset=utf-8"}, 200, ""},
 		{"text/plain write", "PUT", "/v1/presence/1001", set, []string{"Content-Type", "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE"},
+		{"text/plain webhook", "POST", "/v1/webhooks", `{"url":"http://attacker.example/x","all":true}`, []string{"Content-Type", "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE"},
+		{"cross-site webhook", "POST", "/v1/webhooks", `{"url":"http://attacker.example/x","all":true}`, []string{"Content-Type", "text/plain", "Origin", "https://evil.example"}, 403, "ORIGIN_NOT_ALLOWED"},
 		{"form post", "POST", "/v1/presence/1001/restore", "a=b", []string{"Content-Type", "application/x-www-form-urlencoded", "Origin", "https://evil.example"}, 403, "ORIGIN_NOT_ALLOWED"},
 		{"form post, no origin", "POST", "/v1/presence/1001/restore", "a=b", []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "UNSUPPORTED_MEDIA_TYPE"},
 		{"no content type", "POST", "/v1/presence/1001/restore", "", nil, 415, "UNSUPPORTED_MEDIA_TYPE"},
@@ -149,6 +152,9 @@ func TestFrontDoorOpenMode(t *testing.T) {
 		if tc.status == 405 && a.header.Get("Allow") == "" {
 			t.Errorf("%s: 405 without Allow", tc.name)
 		}
+	}
+	if len(fw.specs) != 0 {
+		t.Errorf("a refused request created webhooks: %v", fw.specs)
 	}
 	if a := send(t, s, "DELETE", "/v1/hints", ""); a.header.Get("Allow") != "GET" {
 		t.Errorf("Allow %q", a.header.Get("Allow"))
