@@ -475,14 +475,14 @@ func benchFront(b *testing.B, wrap bool) {
 func BenchmarkFrontDoor(b *testing.B)         { benchFront(b, true) }
 func BenchmarkFrontDoorBaseline(b *testing.B) { benchFront(b, false) }
 
-// net/http's own messages go to presenced's log, as JSON, cleaned.
+// net/http's own messages go to presenced's log, as JSON.
 func TestServerErrorLog(t *testing.T) {
 	var buf syncBuffer
-	s, _ := startWith(t, Config{Log: zerolog.New(&buf), Redact: func(s string) string { return strings.ReplaceAll(s, "hunter22", "[redacted]") }})
-	s.srv.ErrorLog.Printf("http: panic serving 127.0.0.1:5555: password hunter22")
+	s, _ := startWith(t, Config{Log: zerolog.New(&buf)})
+	s.srv.ErrorLog.Printf("http: panic serving 127.0.0.1:5555: boom")
 	var line struct{ Level, Message, Error string }
 	if err := json.Unmarshal([]byte(buf.String()), &line); err != nil || line.Level != "warn" || line.Message != "http server" ||
-		!strings.Contains(line.Error, "panic serving") || strings.Contains(buf.String(), "hunter22") {
+		!strings.Contains(line.Error, "panic serving") {
 		t.Fatalf("%q: %v", buf.String(), err)
 	}
 }

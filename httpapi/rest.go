@@ -71,19 +71,15 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 // the audit line.
 func (s *Server) guard(need Scope, queryOK bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := "open"
-		if !s.open() {
-			got, n := s.cfg.Tokens.scopeOf(r, queryOK)
-			switch {
-			case got == 0:
-				w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
-				writeError(w, 401, "UNAUTHORIZED", "a valid bearer token is required")
-				return
-			case got < need:
-				writeError(w, 403, "FORBIDDEN", "the token's scope does not allow this")
-				return
-			}
-			name = n
+		got, name := s.tokenOf(r, queryOK)
+		switch {
+		case got == 0:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
+			writeError(w, 401, "UNAUTHORIZED", "a valid bearer token is required")
+			return
+		case got < need:
+			writeError(w, 403, "FORBIDDEN", "the token's scope does not allow this")
+			return
 		}
 		if need < ScopeWrite || r.Method == http.MethodGet {
 			h(w, r)

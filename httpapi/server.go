@@ -62,9 +62,9 @@ type Config struct {
 	// MaxConns caps the connections open at once, event streams included
 	// (default 16384).
 	MaxConns int
-	// Redact cleans what net/http's own error log says (nil: as is).
-	Redact func(string) string
-	Log    zerolog.Logger
+	// Log is where net/http's own messages go too; presenced's logger
+	// removes secrets from every line.
+	Log zerolog.Logger
 }
 
 // Server is the HTTP server.
@@ -170,11 +170,7 @@ func (s *Server) Close() error {
 type errorLog struct{ s *Server }
 
 func (e errorLog) Write(p []byte) (int, error) {
-	msg := strings.TrimSpace(string(p))
-	if e.s.cfg.Redact != nil {
-		msg = e.s.cfg.Redact(msg)
-	}
-	e.s.cfg.Log.Warn().Str("error", msg).Msg("http server")
+	e.s.cfg.Log.Warn().Str("error", strings.TrimSpace(string(p))).Msg("http server")
 	return len(p), nil
 }
 

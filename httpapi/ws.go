@@ -3,14 +3,13 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-
-	jsonv2 "github.com/go-json-experiment/json"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
@@ -118,8 +117,9 @@ type wsOut struct {
 	Type  string `json:"type"`
 	ID    string `json:"id,omitempty"`
 	Fresh bool   `json:"fresh,omitempty"`
-	Hints any    `json:"hints,omitempty"` // a snapshot's, [] when empty
-
+	// A snapshot's lists are [] when empty: []hints.State and
+	// []ssePresence in an any, which omitempty keeps.
+	Hints    any          `json:"hints,omitempty"`
 	Presence any          `json:"presence,omitempty"`
 	Hint     *hints.State `json:"hint,omitempty"`
 	Provider string       `json:"provider,omitempty"`

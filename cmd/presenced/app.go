@@ -69,6 +69,7 @@ func (m *Main) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-m.Reload:
+			m.reloadTokens()
 			if err := m.ReloadHints(); err != nil {
 				m.Log.Error().Err(err).Msg("dialplan not reloaded; the hints stay as they were")
 			}
@@ -214,8 +215,7 @@ func (m *Main) Open(ctx context.Context) error {
 		hlog := m.Log.With().Str("component", "http").Logger()
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names,
-			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns(),
-			Redact: m.Config.redactor().String})
+			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})
 		if err := m.http.Open(ctx); err != nil {
 			return &ConfigError{Var: "HTTP_LISTEN", Err: err}
 		}
@@ -376,7 +376,6 @@ func (m *Main) flushPending() {
 // reload`); without one, or while AMI (whose hints are the running
 // dialplan's and win) is connected, it does nothing.
 func (m *Main) ReloadHints() error {
-	m.reloadTokens()
 	if err := m.loadRoster(); err != nil {
 		m.Log.Error().Err(err).Str("component", "board").Msg("roster not reloaded; the names stay as they were")
 	}
