@@ -28,6 +28,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Client calls ARI's REST operations.
@@ -36,6 +38,9 @@ type Client struct {
 	User     string
 	Password string
 	HTTP     *http.Client // nil: one with a 10 s timeout
+	// Log gets each call and its answer at trace level (never the
+	// Authorization header).
+	Log zerolog.Logger
 }
 
 // HTTPError is a non-2xx ARI answer.
@@ -93,6 +98,8 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if err != nil {
 		return fmt.Errorf("ARI %s %s: reading the answer: %w", method, path, err)
 	}
+	c.Log.Trace().Str("method", method).Str("path", path).Str("query", q.Encode()).Int("status", resp.StatusCode).
+		Bytes("answer", data).Msg("ari call")
 	if resp.StatusCode/100 != 2 {
 		var m struct{ Message string }
 		_ = json.Unmarshal(data, &m)

@@ -138,7 +138,8 @@ func (m *Main) Open(ctx context.Context) error {
 	var client *ari.Client
 	var dnd presence.DNDSwitch
 	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
-		client = &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword}
+		client = &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword,
+			Log: m.Log.With().Str("component", "ari").Logger()}
 		dnd = ari.DND{Client: client}
 	}
 	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {

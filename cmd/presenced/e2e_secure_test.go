@@ -49,7 +49,10 @@ func TestBinaryKeepsSecrets(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	unreachable := "http://" + closed.Addr().String() + "/ari"
 	closed.Close()
-	for name, ariURL := range map[string]string{"wrong password": ari.URL(), "unreachable": unreachable} {
+	// And with the right password, where trace shows every ARI call.
+	right := fakeARI(t)
+	right.SetPassword(ariPass)
+	for name, ariURL := range map[string]string{"wrong password": ari.URL(), "unreachable": unreachable, "connected": right.URL()} {
 		t.Run(name, func(t *testing.T) {
 			p := startBinary(t, bin, t.TempDir(), "PRESENCED_LOG_LEVEL=trace", "PRESENCED_ARI_URL="+ariURL, "PRESENCED_ARI_USER=ari",
 				"PRESENCED_ARI_PASSWORD="+ariPass, "PRESENCED_AMI_ADDR="+ami.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET="+amiSecret)
@@ -57,7 +60,11 @@ func TestBinaryKeepsSecrets(t *testing.T) {
 			var ready string
 			for {
 				_, ready = p.get(t, "/readyz")
-				if strings.Contains(ready, `"ari":"not connected: `) && strings.Contains(ready, `"ami":"ok"`) {
+				ariOK := strings.Contains(ready, `"ari":"not connected: `)
+				if name == "connected" {
+					ariOK = strings.Contains(ready, `"ari":"ok"`)
+				}
+				if ariOK && strings.Contains(ready, `"ami":"ok"`) {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -72,6 +79,9 @@ func TestBinaryKeepsSecrets(t *testing.T) {
 			log := p.logText()
 			if !strings.Contains(log, `"ami sent"`) || !strings.Contains(log, `Action: Login`) {
 				t.Fatalf("trace shows no AMI frames:\n%s", log)
+			}
+			if name == "connected" && !strings.Contains(log, `"ari call"`) {
+				t.Fatalf("trace shows no ARI calls:\n%s", log)
 			}
 			if !strings.Contains(log, `"agi sent"`) || !strings.Contains(log, `SET VARIABLE \"PRESENCE_STATE(CustomPresence:1001)\" \"away`) {
 				t.Fatalf("no hook transcript:\n%s", log)
