@@ -325,7 +325,18 @@ trickle:
 			t.Fatal("a trickled body was never cut")
 		}
 	}
-	// The cap: 16 connections held, the 17th answered 503.
+	// The cap: 16 connections held, the 17th answered 503. The trickled
+	// connection is let go of first (the server closes its side after
+	// answering).
+	c.Close()
+	lim := s.ln.(*limitListener)
+	for lim.open.Load() != 0 {
+		select {
+		case <-deadline:
+			t.Fatalf("%d connections still counted", lim.open.Load())
+		case <-tick.C:
+		}
+	}
 	var held []net.Conn
 	for range 16 {
 		h, err := net.Dial("tcp", s.Addr().String())

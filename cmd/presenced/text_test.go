@@ -51,6 +51,17 @@ func TestHostileTextReadsTheSameEverywhere(t *testing.T) {
 	}
 	defer ws.CloseNow()
 	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","providers":["CustomPresence:1001"]}`))
+	// The subscription is in place once its snapshot came: a change made
+	// before would be in the snapshot, not an event of its own.
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `"type":"snapshot"`) {
+			break
+		}
+	}
 
 	type view struct{ provider, state, subtype, message string }
 	fromJSON := func(provider any, p any) view {
