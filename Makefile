@@ -10,7 +10,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZ_TARGETS := \
 	./fastagi:FuzzReadEnv ./fastagi:FuzzReadReply ./fastagi:FuzzQuote \
 	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip ./presence:FuzzReadEvaluated ./ami:FuzzUnescapeC \
-	./dialplan:FuzzParseRequest ./store:FuzzDecodeRecord \
+	./dialplan:FuzzParseRequest ./presence:FuzzDecodeRecord \
 	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
 	./httpapi:FuzzSetBody ./httpapi:FuzzWSMessage ./httpapi:FuzzParseTokens ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate \
 	./webhook:FuzzTargetURL ./watch:FuzzPresenceJSON ./internal/redact:FuzzRedact

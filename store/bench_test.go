@@ -44,7 +44,7 @@ func BenchmarkSaveParallel(b *testing.B) {
 					if mode == "group-commit" {
 						err = db.SaveRecord(context.Background(), user, rec)
 					} else {
-						raw := encodeRecord(rec)
+						raw := presence.EncodeRecord(rec)
 						err = db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketUsers).Put([]byte(user), raw) })
 					}
 					if err != nil {

@@ -216,7 +216,7 @@ func (d *DB) LoadRecord(_ context.Context, user string) (presence.Record, bool, 
 		}
 		found = true
 		var err error
-		rec, err = decodeRecord(raw)
+		rec, err = presence.DecodeRecord(raw)
 		return err
 	})
 	if err != nil {
@@ -227,7 +227,7 @@ func (d *DB) LoadRecord(_ context.Context, user string) (presence.Record, bool, 
 
 // SaveRecord stores a user's record and returns once it is on disk.
 func (d *DB) SaveRecord(ctx context.Context, user string, rec presence.Record) error {
-	if err := d.put(ctx, []byte(user), encodeRecord(rec)); err != nil {
+	if err := d.put(ctx, []byte(user), presence.EncodeRecord(rec)); err != nil {
 		return fmt.Errorf("writing the record of %s: %w", user, err)
 	}
 	return nil
@@ -238,7 +238,7 @@ func (d *DB) Records(_ context.Context) (map[string]presence.Record, error) {
 	out := map[string]presence.Record{}
 	err := d.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
-			rec, err := decodeRecord(v)
+			rec, err := presence.DecodeRecord(v)
 			if err != nil {
 				return fmt.Errorf("record of %q: %w", k, err)
 			}

@@ -1,4 +1,4 @@
-package store
+package presence
 
 import (
 	"encoding/binary"
@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
-
-	"github.com/presenced/presenced/presence"
 )
 
-// A record is stored in a compact binary form rather than JSON: it is
-// written on every hook, and encoding/json's reflection was a tenth of a
+// A record is stored (bbolt, and a cluster's key-value bucket) in a
+// compact binary form rather than JSON: it is written on every hook, and encoding/json's reflection was a tenth of a
 // hook's CPU (see BENCHMARKS.md).
 //
 //	byte     format (1)
@@ -23,9 +21,10 @@ const recordFormat = 1
 // maxValues bounds the values of one record when decoding.
 const maxValues = 1 + 1000
 
-func encodeRecord(rec presence.Record) []byte {
+// EncodeRecord returns a record's stored form.
+func EncodeRecord(rec Record) []byte {
 	size := 3
-	for _, v := range append([]presence.Value{rec.Current}, rec.History...) {
+	for _, v := range append([]Value{rec.Current}, rec.History...) {
 		size += 1 + 2*binary.MaxVarintLen16 + len(v.Subtype) + len(v.Message) + binary.MaxVarintLen64
 	}
 	b := make([]byte, 0, size)
@@ -42,7 +41,7 @@ func encodeRecord(rec presence.Record) []byte {
 	return b
 }
 
-func appendValue(b []byte, v presence.Value) []byte {
+func appendValue(b []byte, v Value) []byte {
 	b = append(b, byte(v.State))
 	b = binary.AppendUvarint(b, uint64(len(v.Subtype)))
 	b = append(b, v.Subtype...)
@@ -57,21 +56,22 @@ func appendValue(b []byte, v presence.Value) []byte {
 
 var errRecord = errors.New("malformed presence record")
 
-func decodeRecord(b []byte) (presence.Record, error) {
+// DecodeRecord reads a record's stored form; anything else is an error.
+func DecodeRecord(b []byte) (Record, error) {
 	if len(b) < 3 || b[0] != recordFormat || b[1]&^1 != 0 {
-		return presence.Record{}, errRecord
+		return Record{}, errRecord
 	}
-	rec := presence.Record{Pending: b[1]&1 != 0}
+	rec := Record{Pending: b[1]&1 != 0}
 	n, k := binary.Uvarint(b[2:])
 	if k <= 0 || n == 0 || n > maxValues {
-		return presence.Record{}, errRecord
+		return Record{}, errRecord
 	}
 	b = b[2+k:]
 	for i := uint64(0); i < n; i++ {
-		var v presence.Value
+		var v Value
 		var err error
 		if v, b, err = readValue(b); err != nil {
-			return presence.Record{}, err
+			return Record{}, err
 		}
 		if i == 0 {
 			rec.Current = v
@@ -80,21 +80,21 @@ func decodeRecord(b []byte) (presence.Record, error) {
 		}
 	}
 	if len(b) != 0 {
-		return presence.Record{}, fmt.Errorf("%w: %d trailing bytes", errRecord, len(b))
+		return Record{}, fmt.Errorf("%w: %d trailing bytes", errRecord, len(b))
 	}
 	return rec, nil
 }
 
-func readValue(b []byte) (presence.Value, []byte, error) {
-	var v presence.Value
-	if len(b) < 1 || int(b[0]) >= len(presence.States()) {
+func readValue(b []byte) (Value, []byte, error) {
+	var v Value
+	if len(b) < 1 || int(b[0]) >= len(States()) {
 		return v, nil, errRecord
 	}
-	v.State = presence.State(b[0])
+	v.State = State(b[0])
 	b = b[1:]
 	for _, dst := range []*string{&v.Subtype, &v.Message} {
 		l, k := binary.Uvarint(b)
-		if k <= 0 || l > presence.MaxFieldBytes || uint64(len(b)-k) < l {
+		if k <= 0 || l > MaxFieldBytes || uint64(len(b)-k) < l {
 			return v, nil, errRecord
 		}
 		*dst = string(b[k : k+int(l)])
