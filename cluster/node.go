@@ -1,0 +1,134 @@
+// Package cluster is presenced's clustered store: the interfaces the core
+// declares (presence records first; the change log, webhook cursors and
+// leases next), on NATS JetStream, replicated by RAFT across nodes.
+// Each presenced either embeds a nats-server that joins its peers (Node)
+// or connects to an existing NATS cluster (Connect).
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// NodeConfig configures an embedded NATS server.
+type NodeConfig struct {
+	// Name is the server's name, unique in the cluster.
+	Name string
+	// Listen is the client address ("127.0.0.1:4222"; port 0: any free
+	// one): presenced connects to its own server there; other clients may
+	// too.
+	Listen string
+	// ClusterListen is the route address other nodes connect to
+	// ("0.0.0.0:6222"); empty for a node of its own.
+	ClusterListen string
+	// Peers are the other nodes' route addresses ("10.0.0.2:6222").
+	Peers []string
+	// ClusterName names the cluster (default "presenced").
+	ClusterName string
+	// DataDir holds JetStream's files.
+	DataDir string
+	// MaxStore bounds JetStream's disk use (default 1 GiB), MaxMemory its
+	// memory streams (default 64 MiB): JetStream otherwise reserves a
+	// share of the whole machine.
+	MaxStore, MaxMemory int64
+}
+
+// Node is an embedded NATS server with JetStream.
+type Node struct {
+	srv *server.Server
+}
+
+func splitHostPort(what, addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q is not host:port: %w", what, addr, err)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: the port must be a number from 0 to 65535", what, addr)
+	}
+	return host, int(n), nil
+}
+
+// anyPort: port 0 asks for any free port, which nats-server spells -1
+// (its 0 is the default port, 4222 or 6222).
+func anyPort(p int) int {
+	if p == 0 {
+		return -1
+	}
+	return p
+}
+
+// StartNode starts an embedded NATS server and waits until it takes
+// connections. JetStream's own readiness (a meta leader, in a cluster) is
+// Conn.WaitReady's.
+func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
+	if cfg.Name == "" || cfg.DataDir == "" {
+		return nil, errors.New("cluster: a node needs a name and a data directory")
+	}
+	host, port, err := splitHostPort("client listen address", cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	opts := &server.Options{
+		ServerName: cfg.Name, Host: host, Port: anyPort(port),
+		JetStream: true, StoreDir: cfg.DataDir,
+		JetStreamMaxStore: cfg.MaxStore, JetStreamMaxMemory: cfg.MaxMemory,
+		// presenced handles signals and logs what matters itself.
+		NoSigs: true, NoLog: true,
+	}
+	if opts.JetStreamMaxStore == 0 {
+		opts.JetStreamMaxStore = 1 << 30
+	}
+	if opts.JetStreamMaxMemory == 0 {
+		opts.JetStreamMaxMemory = 64 << 20
+	}
+	if cfg.ClusterListen != "" {
+		chost, cport, err := splitHostPort("cluster listen address", cfg.ClusterListen)
+		if err != nil {
+			return nil, err
+		}
+		name := cfg.ClusterName
+		if name == "" {
+			name = "presenced"
+		}
+		opts.Cluster = server.ClusterOpts{Name: name, Host: chost, Port: anyPort(cport)}
+		for _, p := range cfg.Peers {
+			if _, _, err := splitHostPort("peer", p); err != nil {
+				return nil, err
+			}
+			opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats", Host: p})
+		}
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: configuring the NATS server: %w", err)
+	}
+	go srv.Start()
+	deadline := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		deadline = time.Until(d)
+	}
+	if !srv.ReadyForConnections(deadline) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("cluster: the NATS server did not start listening on %s", cfg.Listen)
+	}
+	return &Node{srv: srv}, nil
+}
+
+// ClientURL is where clients (presenced itself) connect.
+func (n *Node) ClientURL() string { return n.srv.ClientURL() }
+
+// Close stops the server and waits until it has.
+func (n *Node) Close() error {
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+	return nil
+}

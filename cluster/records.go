@@ -1,0 +1,130 @@
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// RecordsBucket is the key-value bucket of presence records.
+const RecordsBucket = "presenced_records"
+
+// Records keeps presence records in a JetStream key-value bucket, one key
+// a user. Besides presence.Store, Load and Swap give compare-and-set on
+// the key's revision: two nodes changing one user at once cannot both win
+// from the same record, so the restore memory stays some serial order.
+type Records struct {
+	kv jetstream.KeyValue
+}
+
+var _ presence.Store = (*Records)(nil)
+
+// ErrConflict is a Swap whose record changed since it was loaded.
+var ErrConflict = errors.New("cluster: the record changed since it was read")
+
+// OpenRecords opens (creating or updating) the bucket with replicas copies
+// (3 in a cluster of three or more; 1 for a node alone).
+func (c *Conn) OpenRecords(ctx context.Context, replicas int) (*Records, error) {
+	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: RecordsBucket, Description: "presenced: per-user presence records",
+		History: 1, Replicas: replicas, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: opening the records bucket: %w", err)
+	}
+	return &Records{kv: kv}, nil
+}
+
+// key is a user's key: user names hold characters ("+", "@") that keys
+// may not, so the name is base64url-encoded.
+func key(user string) string { return base64.RawURLEncoding.EncodeToString([]byte(user)) }
+
+func userOf(k string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(k)
+	return string(b), err
+}
+
+// Load returns a user's record and its revision; ok is false (revision 0)
+// when there is none.
+func (r *Records) Load(ctx context.Context, user string) (rec presence.Record, rev uint64, ok bool, err error) {
+	e, err := r.kv.Get(ctx, key(user))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return presence.Record{}, 0, false, nil
+	}
+	if err != nil {
+		return presence.Record{}, 0, false, fmt.Errorf("cluster: loading the record of %s: %w", user, err)
+	}
+	rec, err = presence.DecodeRecord(e.Value())
+	if err != nil {
+		return presence.Record{}, 0, false, fmt.Errorf("cluster: the record of %s: %w", user, err)
+	}
+	return rec, e.Revision(), true, nil
+}
+
+// Swap writes rec if the user's record is still at revision rev (0: there
+// was none), and returns the new revision; ErrConflict when another write
+// came first.
+func (r *Records) Swap(ctx context.Context, user string, rec presence.Record, rev uint64) (uint64, error) {
+	var n uint64
+	var err error
+	if rev == 0 {
+		n, err = r.kv.Create(ctx, key(user), presence.EncodeRecord(rec))
+	} else {
+		n, err = r.kv.Update(ctx, key(user), presence.EncodeRecord(rec), rev)
+	}
+	if err == nil {
+		return n, nil
+	}
+	// A conflict: ErrKeyExists from Create, ErrKeyRevisionMismatch from
+	// Update. JetStream reports it as error 10071 on a stream of one
+	// replica and 10164 on a replicated one; the library maps both, and
+	// the codes are checked too in case a version maps only one.
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongSequence(err) {
+		return 0, ErrConflict
+	}
+	return 0, fmt.Errorf("cluster: saving the record of %s: %w", user, err)
+}
+
+// isWrongSequence: JetStream refused an update for its expected revision.
+func isWrongSequence(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// SaveRecord writes a user's record whatever it was (presence.Store).
+func (r *Records) SaveRecord(ctx context.Context, user string, rec presence.Record) error {
+	if _, err := r.kv.Put(ctx, key(user), presence.EncodeRecord(rec)); err != nil {
+		return fmt.Errorf("cluster: saving the record of %s: %w", user, err)
+	}
+	return nil
+}
+
+// Records returns every stored record (presence.Store).
+func (r *Records) Records(ctx context.Context) (map[string]presence.Record, error) {
+	out := map[string]presence.Record{}
+	lister, err := r.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listing records: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	for k := range lister.Keys() {
+		user, err := userOf(k)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: a record key %q is not a user's", k)
+		}
+		rec, _, ok, err := r.Load(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[user] = rec
+		}
+	}
+	return out, nil
+}
