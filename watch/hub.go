@@ -124,6 +124,11 @@ type Config struct {
 	// the state the log last held.
 	Ready     <-chan struct{}
 	ReadyWait time.Duration
+	// Stream, when set, is a cluster's change log (stream.go): it numbers
+	// the changes of every node; Log is then the Stream.
+	Stream Stream
+	// Node names this node in the ids of what it publishes to a Stream.
+	Node string
 	// OnLogError reports a failed append to the log; it is retried.
 	OnLogError func(error)
 	// CloseTimeout bounds how long Close waits for the log (default 10s).
@@ -162,6 +167,8 @@ type Hub struct {
 	logWake   chan struct{}
 	quit      chan struct{}
 	done      chan struct{}
+	st        *streamState // with a Stream
+	node      string
 
 	stats Stats
 }
@@ -202,7 +209,12 @@ func New(cfg Config) *Hub {
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 10 * time.Second
 	}
-	return &Hub{cfg: cfg, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, version: map[string]uint64{}, subs: map[*Sub]struct{}{},
+	var st *streamState
+	if cfg.Stream != nil {
+		cfg.Log = cfg.Stream
+		st = &streamState{lastOut: map[string][]byte{}, follow: make(chan struct{})}
+	}
+	return &Hub{cfg: cfg, node: cfg.Node, st: st, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, version: map[string]uint64{}, subs: map[*Sub]struct{}{},
 		watchAll: map[*Sub]struct{}{}, watchID: map[string]map[*Sub]struct{}{},
 		durableCh: make(chan struct{}), logWake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 }
@@ -239,7 +251,11 @@ func (h *Hub) Open(ctx context.Context) error {
 		h.holding, h.held = true, map[string]Item{}
 	}
 	h.mu.Unlock()
-	go h.writeLog()
+	if h.cfg.Stream != nil {
+		h.openStream()
+	} else {
+		go h.writeLog()
+	}
 	if h.cfg.Ready != nil {
 		go h.release()
 	}
@@ -265,8 +281,11 @@ func (h *Hub) Close() error {
 	case <-ctx.Done():
 		return fmt.Errorf("closing the change log: %w", ctx.Err())
 	}
+	if h.st != nil {
+		h.closeStream()
+	}
 	h.mu.Lock()
-	complete := len(h.pending) == 0
+	complete := len(h.pending) == 0 && (h.st == nil || len(h.st.outbox) == 0)
 	h.mu.Unlock()
 	if !complete {
 		return errors.New("closing the change log: changes not written")
@@ -277,6 +296,9 @@ func (h *Hub) Close() error {
 // Sync waits until every change numbered so far is in the log (at once
 // without a Log).
 func (h *Hub) Sync(ctx context.Context) error {
+	if h.cfg.Stream != nil {
+		return h.syncStream(ctx)
+	}
 	h.mu.Lock()
 	want := h.seq
 	h.mu.Unlock()
@@ -501,6 +523,15 @@ func (h *Hub) Publish(items ...Item) {
 		var enc []byte
 		if encs != nil {
 			if enc = encs[i]; enc == nil {
+				continue
+			}
+			if h.st != nil {
+				// A cluster: the stream numbers it, and every node
+				// delivers it as it reads it back (deliverNumbered).
+				h.version[id] = max(h.version[id], it.Version)
+				if h.queueStream(id, it, enc) {
+					logged = true
+				}
 				continue
 			}
 			if cur, ok := h.current[id]; ok && SameItem(cur.enc, enc) {

@@ -1,0 +1,239 @@
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The change log of a cluster: one JetStream stream, whose sequence is
+// the number of every change, the same on every node, so that a watcher
+// resumes on any node with an id another node gave it. Each hint and
+// provider has a subject of its own (presenced.log.<key, base64url>):
+// the stream keeps the last PerKey changes of each, so the latest state of
+// everything is always there (a snapshot), and a resume reaches back as
+// long as nothing it needs was dropped (else the hub gives a fresh
+// snapshot). It implements watch.Log and watch.Stream; its entries are
+// watch.Entry, written here as the unnamed struct so that this package
+// does not import watch.
+
+// LogStream is the stream's name; logSubjects its subjects.
+const (
+	LogStream   = "PRESENCED_LOG"
+	logPrefix   = "presenced.log."
+	logSubjects = logPrefix + ">"
+)
+
+// LogEntry is watch.Entry.
+type LogEntry = struct {
+	Seq   uint64
+	Key   string
+	Value []byte
+}
+
+// Log is the cluster's change log.
+type Log struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// OpenLog opens (creating or updating) the change log's stream with
+// replicas copies, keeping perKey changes of each hint and provider.
+func (c *Conn) OpenLog(ctx context.Context, replicas int, perKey int64) (*Log, error) {
+	s, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: LogStream, Description: "presenced: the change log of hints and presence",
+		Subjects: []string{logSubjects}, Storage: jetstream.FileStorage, Replicas: replicas,
+		MaxMsgsPerSubject: perKey, Discard: jetstream.DiscardOld, Duplicates: 2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: opening the change log: %w", err)
+	}
+	return &Log{js: c.js, stream: s}, nil
+}
+
+func subjectOf(key string) string { return logPrefix + base64.RawURLEncoding.EncodeToString([]byte(key)) }
+
+func keyOf(subject string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(subject, logPrefix))
+	if err != nil || !strings.HasPrefix(subject, logPrefix) {
+		return "", fmt.Errorf("cluster: %q is not a change log subject", subject)
+	}
+	return string(b), nil
+}
+
+// ID is the log's identity: the stream's creation time. Numbers of a
+// stream deleted and made again are not the same numbers.
+func (l *Log) ID(ctx context.Context) (string, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("cluster: reading the change log: %w", err)
+	}
+	return "js" + strconv.FormatInt(info.Created.UnixNano(), 36), nil
+}
+
+// OpenLog returns the log's identity (watch.Log). A cluster's log has no
+// unclean shutdown of its own to detect: what the stream acknowledged is
+// replicated.
+func (l *Log) OpenLog(ctx context.Context) (string, error) { return l.ID(ctx) }
+
+// CloseLog does nothing: the stream is not this node's (watch.Log).
+func (l *Log) CloseLog(context.Context) error { return nil }
+
+// AppendJournal is not used: the stream numbers changes itself
+// (PublishEntries).
+func (l *Log) AppendJournal(context.Context, []LogEntry) error {
+	return errors.New("cluster: the change log numbers its entries itself; use PublishEntries")
+}
+
+// JournalState returns the last number, the number before the first
+// kept, and the latest entry of every hint and provider (watch.Log).
+func (l *Log) JournalState(ctx context.Context) (head, floor uint64, latest []LogEntry, err error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("cluster: reading the change log: %w", err)
+	}
+	head = info.State.LastSeq
+	if info.State.FirstSeq > 0 {
+		floor = info.State.FirstSeq - 1
+	}
+	if info.State.Msgs == 0 {
+		return head, floor, nil, nil
+	}
+	// The last message of each subject, then nothing more: an ordered
+	// consumer that delivers the last per subject, read up to the head.
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
+	}
+	for {
+		batch, err := cons.FetchNoWait(1024)
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			e, err := entryOf(m)
+			if err != nil {
+				return 0, 0, nil, err
+			}
+			latest = append(latest, e)
+			head = max(head, e.Seq) // appended since Info
+		}
+		if err := batch.Error(); err != nil {
+			return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return head, floor, latest, nil
+}
+
+func entryOf(m jetstream.Msg) (LogEntry, error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return LogEntry{}, fmt.Errorf("cluster: a change log message without metadata: %w", err)
+	}
+	k, err := keyOf(m.Subject())
+	if err != nil {
+		return LogEntry{}, err
+	}
+	return LogEntry{Seq: md.Sequence.Stream, Key: k, Value: m.Data()}, nil
+}
+
+// ReadJournal returns up to limit entries after a number, in order; holes
+// (changes the stream dropped) are left out, and the reader sees them by
+// their numbers (watch.Log).
+func (l *Log) ReadJournal(ctx context.Context, after uint64, limit int) ([]LogEntry, error) {
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: reading the change log: %w", err)
+	}
+	batch, err := cons.FetchNoWait(limit)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: reading the change log: %w", err)
+	}
+	var out []LogEntry
+	for m := range batch.Messages() {
+		e, err := entryOf(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := batch.Error(); err != nil {
+		return nil, fmt.Errorf("cluster: reading the change log: %w", err)
+	}
+	return out, nil
+}
+
+// PublishEntries appends entries (their Seq is ignored) and returns the
+// numbers the stream gave them, in order (watch.Stream). Each carries a
+// message id, so that a retry after a lost acknowledgement is not
+// appended twice.
+func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []LogEntry) ([]uint64, error) {
+	futures := make([]jetstream.PubAckFuture, len(entries))
+	for i, e := range entries {
+		msg := &nats.Msg{Subject: subjectOf(e.Key), Data: e.Value, Header: nats.Header{}}
+		if ids != nil {
+			msg.Header.Set(jetstream.MsgIDHeader, ids[i])
+		}
+		f, err := l.js.PublishMsgAsync(msg)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: appending to the change log: %w", err)
+		}
+		futures[i] = f
+	}
+	seqs := make([]uint64, len(entries))
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			seqs[i] = ack.Sequence
+		case err := <-f.Err():
+			return nil, fmt.Errorf("cluster: appending to the change log: %w", err)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: appending to the change log: %w", ctx.Err())
+		}
+	}
+	return seqs, nil
+}
+
+// Follow calls deliver with every entry after a number, in order, as the
+// stream gets them, until ctx ends (watch.Stream). A dropped connection
+// is resumed where it stopped.
+func (l *Log) Follow(ctx context.Context, after uint64, deliver func([]LogEntry)) error {
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
+	if err != nil {
+		return fmt.Errorf("cluster: following the change log: %w", err)
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(1024, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		var out []LogEntry
+		for m := range batch.Messages() {
+			e, err := entryOf(m)
+			if err != nil {
+				continue // not presenced's: skipped
+			}
+			out = append(out, e)
+		}
+		if len(out) > 0 {
+			deliver(out)
+		}
+	}
+	return ctx.Err()
+}

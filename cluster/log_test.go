@@ -1,0 +1,156 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/watch"
+)
+
+var _ watch.Stream = (*Log)(nil)
+
+// openHubs opens the change log through each connection and a hub on
+// each: one node of a cluster each.
+func openHubs(t *testing.T, conns []*Conn, replicas int) ([]*watch.Hub, []*Log) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	hubs := make([]*watch.Hub, len(conns))
+	logs := make([]*Log, len(conns))
+	for i, c := range conns {
+		var l *Log
+		var err error
+		for {
+			if l, err = c.OpenLog(ctx, replicas, 64); err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := watch.New(watch.Config{Stream: l, Node: fmt.Sprintf("n%d", i+1), OnLogError: func(err error) { t.Logf("node %d: %v", i+1, err) }})
+		if err := h.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Close() })
+		hubs[i], logs[i] = h, l
+	}
+	return hubs, logs
+}
+
+func presenceItem(user string, st presence.State, msg string) watch.Item {
+	return watch.Item{Kind: watch.KindPresence, Key: hints.ProviderKey("CustomPresence:" + user),
+		Presence: hints.ProviderPresence{Value: presence.Value{State: st, Message: msg}}}
+}
+
+// collect reads a subscription until it has n events or the time is up.
+func collect(t *testing.T, s *watch.Sub, n int) []*watch.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*watch.Event
+	for len(out) < n {
+		evs, err := s.Next(ctx)
+		if err != nil {
+			t.Fatalf("%d of %d events: %v", len(out), n, err)
+		}
+		out = append(out, evs...)
+	}
+	return out
+}
+
+// A change published on one node reaches the watchers of every node once,
+// with one number; changes published on all three at once come out in one
+// order everywhere; a watcher resumes on another node with an id.
+func TestLogOneNumberEverywhere(t *testing.T) {
+	_, conns := startCluster(t, 3)
+	hubs, _ := openHubs(t, conns, 3)
+	subs := make([]*watch.Sub, 3)
+	for i, h := range hubs {
+		s, snap := h.Subscribe(watch.Filter{All: true}, nil)
+		if len(snap.Items) != 0 {
+			t.Fatalf("hub %d: a fresh log has %d items", i, len(snap.Items))
+		}
+		subs[i] = s
+	}
+	hubs[0].Publish(presenceItem("1001", presence.Away, "one"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hubs[0].Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := collect(t, subs[0], 1)[0]
+	for i := 1; i < 3; i++ {
+		ev := collect(t, subs[i], 1)[0]
+		if ev.Seq != first.Seq || ev.Key != first.Key || ev.Presence.Value.Message != "one" {
+			t.Fatalf("hub %d: %d %s %+v, hub 1: %d", i+1, ev.Seq, ev.Key, ev.Presence, first.Seq)
+		}
+	}
+	// Publishing what the stream holds is not a change.
+	hubs[1].Publish(presenceItem("1001", presence.Away, "one"))
+	// Three nodes at once, 100 changes each.
+	var wg sync.WaitGroup
+	for i, h := range hubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 100 {
+				h.Publish(presenceItem(fmt.Sprintf("%d%03d", i+2, n), presence.DND, fmt.Sprint(n)))
+			}
+			if err := h.Sync(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var orders [3][]string
+	for i, s := range subs {
+		for _, ev := range collect(t, s, 300) {
+			orders[i] = append(orders[i], fmt.Sprintf("%d %s", ev.Seq, ev.Key))
+		}
+	}
+	for i := 1; i < 3; i++ {
+		if fmt.Sprint(orders[i]) != fmt.Sprint(orders[0]) {
+			t.Fatalf("hub %d delivered another order than hub 1", i+1)
+		}
+	}
+	// A watcher of node 1 that got the first change resumes on node 3.
+	from := watch.Position{Epoch: hubs[0].Epoch(), Seq: first.Seq}
+	if hubs[2].Epoch() != hubs[0].Epoch() {
+		t.Fatalf("epochs differ: %s %s", hubs[0].Epoch(), hubs[2].Epoch())
+	}
+	s, snap := hubs[2].Subscribe(watch.Filter{All: true}, &from)
+	if !snap.Resumed {
+		t.Fatalf("not resumed: %+v", snap)
+	}
+	if got := collect(t, s, 300); len(got) != 300 || fmt.Sprintf("%d %s", got[0].Seq, got[0].Key) != orders[0][0] {
+		t.Fatalf("resumed with %d events", len(got))
+	}
+	s.Close()
+}
+
+// A node started later, and a node restarted, start from the stream: the
+// latest state of everything, and the same numbers.
+func TestLogLateNode(t *testing.T) {
+	_, conns := startCluster(t, 3)
+	hubs, _ := openHubs(t, conns[:1], 3)
+	for n := range 10 {
+		hubs[0].Publish(presenceItem("1001", presence.Away, fmt.Sprint(n)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hubs[0].Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late, _ := openHubs(t, conns[1:2], 3)
+	_, snap := late[0].Subscribe(watch.Filter{All: true}, nil)
+	if len(snap.Items) != 1 || snap.Items[0].Presence.Value.Message != "9" || snap.Seq != snap.Items[0].Seq {
+		t.Fatalf("late node's snapshot: %+v", snap)
+	}
+}

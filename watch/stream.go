@@ -1,0 +1,234 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Stream is a change log that numbers changes itself and is shared by the
+// nodes of a cluster (cluster.Log, on NATS JetStream). With a Stream the
+// hub numbers nothing: each node publishes its changes to the stream,
+// every node reads the stream back, and delivers what it reads, with the
+// stream's numbers. So an event has one number on every node, and a
+// watcher resumes on any node with an id another gave it.
+type Stream interface {
+	Log
+	// PublishEntries appends entries (Seq ignored), each with an id that
+	// makes a retried append not append twice, and returns their numbers.
+	PublishEntries(ctx context.Context, ids []string, entries []Entry) ([]uint64, error)
+	// Follow calls deliver with every entry after a number, in order,
+	// until ctx ends.
+	Follow(ctx context.Context, after uint64, deliver func([]Entry)) error
+}
+
+// outEntry is a change this node publishes to the stream.
+type outEntry struct {
+	id    string
+	entry Entry
+}
+
+// streamState is the hub's side of a Stream; guarded by hub.mu.
+type streamState struct {
+	outbox  []outEntry
+	lastOut map[string][]byte // by item id: the last encoding published, to tell a change
+	queued  uint64            // entries ever put in the outbox
+	acked   uint64            // entries the stream acknowledged
+	ackedTo uint64            // the highest number the stream gave them
+	nextID  uint64
+	cancel  context.CancelFunc
+	follow  chan struct{} // closed when the follower ends
+}
+
+// openStream starts publishing and following; hub.mu is not held.
+func (h *Hub) openStream() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.mu.Lock()
+	h.st.cancel = cancel
+	st := h.st
+	h.mu.Unlock()
+	go h.publishStream()
+	go func() {
+		defer close(st.follow)
+		for ctx.Err() == nil {
+			h.mu.Lock()
+			after := h.seq
+			h.mu.Unlock()
+			if err := h.cfg.Stream.Follow(ctx, after, h.deliverNumbered); err != nil && ctx.Err() == nil {
+				if h.cfg.OnLogError != nil {
+					h.cfg.OnLogError(fmt.Errorf("following the change log: %w", err))
+				}
+				time.Sleep(time.Second)
+			}
+		}
+	}()
+}
+
+// queueStream puts a change in the outbox; hub.mu is held. It reports
+// whether it did: an item that shows what this node last published, or
+// the stream last held, is not a change.
+func (h *Hub) queueStream(id string, it Item, enc []byte) bool {
+	st := h.st
+	last, ok := st.lastOut[id]
+	if !ok {
+		if cur, found := h.current[id]; found {
+			last, ok = cur.enc, true
+		}
+	}
+	if ok && SameItem(last, enc) {
+		return false
+	}
+	st.lastOut[id] = enc
+	st.nextID++
+	st.outbox = append(st.outbox, outEntry{id: h.epoch + "-" + h.node + "-" + strconv.FormatUint(st.nextID, 36), entry: Entry{Key: it.Key, Value: enc}})
+	st.queued++
+	return true
+}
+
+// publishStream appends the outbox to the stream, in batches, until
+// Close; an append that fails is retried with the same ids.
+func (h *Hub) publishStream() {
+	defer close(h.done)
+	ctx := context.Background()
+	for {
+		quitting := false
+		select {
+		case <-h.logWake:
+		case <-h.quit:
+			quitting = true
+		}
+		for {
+			h.mu.Lock()
+			batch := h.st.outbox
+			if len(batch) > logBatch {
+				batch = batch[:logBatch]
+			}
+			h.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			ids := make([]string, len(batch))
+			entries := make([]Entry, len(batch))
+			for i, o := range batch {
+				ids[i], entries[i] = o.id, o.entry
+			}
+			var seqs []uint64
+			for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+				var err error
+				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				seqs, err = h.cfg.Stream.PublishEntries(actx, ids, entries)
+				cancel()
+				if err == nil {
+					break
+				}
+				if h.cfg.OnLogError != nil {
+					h.cfg.OnLogError(err)
+				}
+				if quitting {
+					return // Close reports what was not written
+				}
+				select {
+				case <-time.After(wait):
+				case <-h.quit:
+					quitting = true
+				}
+			}
+			h.mu.Lock()
+			h.st.outbox = h.st.outbox[len(batch):]
+			if len(h.st.outbox) == 0 {
+				h.st.outbox = nil
+			}
+			h.st.acked += uint64(len(batch))
+			for _, s := range seqs {
+				h.st.ackedTo = max(h.st.ackedTo, s)
+			}
+			h.signalDurable()
+			h.mu.Unlock()
+		}
+		if quitting {
+			return
+		}
+	}
+}
+
+// deliverNumbered takes entries the stream numbered, from any node:
+// each becomes the current event of its hint or provider and goes to
+// its watchers, with the stream's number.
+func (h *Hub) deliverNumbered(entries []Entry) {
+	now := h.cfg.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range entries {
+		if e.Seq <= h.seq {
+			continue // read again after a reconnect
+		}
+		it, _, err := DecodeItem(e.Key, e.Value)
+		h.seq = e.Seq
+		h.durable = e.Seq
+		if err != nil {
+			if h.cfg.OnLogError != nil {
+				h.cfg.OnLogError(fmt.Errorf("change log entry %d: %w", e.Seq, err))
+			}
+			continue
+		}
+		ev := &Event{Seq: e.Seq, Item: it, enc: e.Value}
+		h.stats.Published++
+		h.setCurrent(ev)
+		if len(h.hist) < h.cfg.History {
+			h.hist = append(h.hist, ev)
+		} else {
+			h.hist[h.head] = ev
+			h.head = (h.head + 1) % len(h.hist)
+		}
+		id := it.id()
+		for s := range h.watchAll {
+			h.deliver(s, ev, now)
+		}
+		for s := range h.watchID[id] {
+			h.deliver(s, ev, now)
+		}
+	}
+	for _, s := range h.dropped {
+		h.unregister(s)
+	}
+	clear(h.dropped)
+	h.dropped = h.dropped[:0]
+	h.signalDurable()
+}
+
+// signalDurable wakes those waiting on Durable or Sync; hub.mu is held.
+func (h *Hub) signalDurable() {
+	close(h.durableCh)
+	h.durableCh = make(chan struct{})
+}
+
+// syncStream waits until every change this node queued so far was
+// acknowledged by the stream and read back from it.
+func (h *Hub) syncStream(ctx context.Context) error {
+	h.mu.Lock()
+	want := h.st.queued
+	h.mu.Unlock()
+	for {
+		h.mu.Lock()
+		done := h.st.acked >= want && h.seq >= h.st.ackedTo
+		ch := h.durableCh
+		h.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// closeStream stops following; the outbox was flushed by publishStream.
+func (h *Hub) closeStream() {
+	if h.st.cancel != nil {
+		h.st.cancel()
+		<-h.st.follow
+	}
+}
