@@ -77,7 +77,7 @@ func openRecords(t *testing.T, conns []*Conn, replicas int) []*Records {
 	out := make([]*Records, len(conns))
 	for i, c := range conns {
 		for {
-			r, err := c.OpenRecords(ctx, replicas)
+			r, err := c.OpenRecords(ctx, replicas, fmt.Sprintf("n%d", i+1))
 			if err == nil {
 				out[i] = r
 				break

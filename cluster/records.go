@@ -5,31 +5,44 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presenced/presenced/presence"
 )
 
-// RecordsBucket is the key-value bucket of presence records.
-const RecordsBucket = "presenced_records"
+// RecordsBucket is the key-value bucket of presence records; LeasesBucket
+// holds the users' leases, which expire after LeaseTTL when the node that
+// took one is gone.
+const (
+	RecordsBucket = "presenced_records"
+	LeasesBucket  = "presenced_leases"
+	LeaseTTL      = 30 * time.Second
+)
 
 // Records keeps presence records in a JetStream key-value bucket, one key
 // a user. Besides presence.Store, Load and Swap give compare-and-set on
 // the key's revision: two nodes changing one user at once cannot both win
 // from the same record, so the restore memory stays some serial order.
 type Records struct {
-	kv jetstream.KeyValue
+	kv, leases jetstream.KeyValue
+	node       string
+	conn       *Conn
 }
 
-var _ presence.Store = (*Records)(nil)
+var (
+	_ presence.Store  = (*Records)(nil)
+	_ presence.Shared = (*Records)(nil)
+)
 
 // ErrConflict is a Swap whose record changed since it was loaded.
 var ErrConflict = errors.New("cluster: the record changed since it was read")
 
-// OpenRecords opens (creating or updating) the bucket with replicas copies
-// (3 in a cluster of three or more; 1 for a node alone).
-func (c *Conn) OpenRecords(ctx context.Context, replicas int) (*Records, error) {
+// OpenRecords opens (creating or updating) the buckets with replicas
+// copies (3 in a cluster of three or more; 1 for a node alone); node names
+// this node in the leases it takes.
+func (c *Conn) OpenRecords(ctx context.Context, replicas int, node string) (*Records, error) {
 	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: RecordsBucket, Description: "presenced: per-user presence records",
 		History: 1, Replicas: replicas, Storage: jetstream.FileStorage,
@@ -37,7 +50,46 @@ func (c *Conn) OpenRecords(ctx context.Context, replicas int) (*Records, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: opening the records bucket: %w", err)
 	}
-	return &Records{kv: kv}, nil
+	leases, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: LeasesBucket, Description: "presenced: who is changing a user's presence",
+		History: 1, Replicas: replicas, Storage: jetstream.FileStorage, TTL: LeaseTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: opening the leases bucket: %w", err)
+	}
+	return &Records{kv: kv, leases: leases, node: node, conn: c}, nil
+}
+
+// Lock takes the user's lease, waiting while another node holds it
+// (presence.Shared). A lease not given back (its node died) expires after
+// LeaseTTL.
+func (r *Records) Lock(ctx context.Context, user string) (func(), error) {
+	k := key(user)
+	for wait := 2 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		rev, err := r.leases.Create(ctx, k, []byte(r.node))
+		if err == nil {
+			return func() {
+				// Given back even when the caller's context has ended.
+				dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = r.leases.Delete(dctx, k, jetstream.LastRevision(rev))
+			}, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return nil, fmt.Errorf("cluster: taking the lease of %s: %w", user, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: taking the lease of %s: %w", user, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// LoadRecord returns a user's record (presence.Shared).
+func (r *Records) LoadRecord(ctx context.Context, user string) (presence.Record, bool, error) {
+	rec, _, ok, err := r.Load(ctx, user)
+	return rec, ok, err
 }
 
 // key is a user's key: user names hold characters ("+", "@") that keys
@@ -50,20 +102,23 @@ func userOf(k string) (string, error) {
 }
 
 // Load returns a user's record and its revision; ok is false (revision 0)
-// when there is none.
+// when there is none. It asks the bucket's leader: a key-value Get may be
+// answered by any replica ("direct get"), one that has not applied the
+// last write yet, and an operation that started from it would lose that
+// write.
 func (r *Records) Load(ctx context.Context, user string) (rec presence.Record, rev uint64, ok bool, err error) {
-	e, err := r.kv.Get(ctx, key(user))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return presence.Record{}, 0, false, nil
+	data, rev, ok, err := r.conn.leaderGet(ctx, "KV_"+RecordsBucket, "$KV."+RecordsBucket+"."+key(user))
+	if err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("cluster: loading the record of %s: %w", user, err)
+		}
+		return presence.Record{}, 0, false, err
 	}
-	if err != nil {
-		return presence.Record{}, 0, false, fmt.Errorf("cluster: loading the record of %s: %w", user, err)
-	}
-	rec, err = presence.DecodeRecord(e.Value())
+	rec, err = presence.DecodeRecord(data)
 	if err != nil {
 		return presence.Record{}, 0, false, fmt.Errorf("cluster: the record of %s: %w", user, err)
 	}
-	return rec, e.Revision(), true, nil
+	return rec, rev, true, nil
 }
 
 // Swap writes rec if the user's record is still at revision rev (0: there

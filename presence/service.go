@@ -28,6 +28,15 @@ type Store interface {
 	Records(ctx context.Context) (map[string]Record, error)
 }
 
+// Shared is the cluster's side of users' records (cluster.Records).
+type Shared interface {
+	// Lock takes the user's lease in the cluster, waiting while another
+	// node holds it; unlock gives it back.
+	Lock(ctx context.Context, user string) (unlock func(), err error)
+	// LoadRecord returns the user's record as last saved by any node.
+	LoadRecord(ctx context.Context, user string) (Record, bool, error)
+}
+
 // Change is one visible change of a provider's presence.
 type Change struct {
 	User     string // empty for a provider that is not a presenced user's
@@ -79,6 +88,12 @@ type Config struct {
 	// EchoWait is how long a write presenced made waits for its echo on
 	// AMI (default 10s); see Observe.
 	EchoWait time.Duration
+	// Shared, in a cluster, is how nodes share users' records: each
+	// operation holds the user's lease in the whole cluster and starts from
+	// the record as the cluster last saved it (Store saves it there). A
+	// node that cannot reach the cluster answers UNAVAILABLE and changes
+	// nothing.
+	Shared Shared
 	// Observed: changes made elsewhere are reported through Observe (AMI is
 	// configured). A change an operation finds when it reads Asterisk first
 	// is then left to Observe, which has it in Asterisk's order; without
@@ -405,6 +420,13 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	}
 	unlock := s.lock(user)
 	defer unlock()
+	if s.cfg.Shared != nil {
+		release, err := s.shared(ctx, user)
+		if err != nil {
+			return Value{}, err
+		}
+		defer release()
+	}
 	rec := s.record(user)
 	before := rec.Current
 	dirty := false
@@ -486,9 +508,36 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	s.rmu.Unlock()
 	s.syncDNDLocked(ctx, user, rec)
 	if err != nil {
-		return Value{}, WrapError(CodeInternal, err, "saving the presence record of "+user)
+		code := CodeInternal
+		if s.cfg.Shared != nil {
+			code = CodeUnavailable // the cluster is away; Asterisk holds the value
+		}
+		return Value{}, WrapError(code, err, "saving the presence record of "+user)
 	}
 	return rec.Current, nil
+}
+
+// shared takes the user's lease in the cluster and makes the user's record
+// the one the cluster last saved (another node may have changed it), with
+// its timer armed here too: whichever node's timer fires first, under the
+// lease, ends the timed presence, and the others find it ended.
+func (s *Service) shared(ctx context.Context, user string) (release func(), err error) {
+	release, err = s.cfg.Shared.Lock(ctx, user)
+	if err != nil {
+		return nil, WrapError(CodeUnavailable, err, "taking the lease of "+user+" in the cluster")
+	}
+	rec, ok, err := s.cfg.Shared.LoadRecord(ctx, user)
+	if err != nil {
+		release()
+		return nil, WrapError(CodeUnavailable, err, "reading the record of "+user+" from the cluster")
+	}
+	if ok {
+		s.rmu.Lock()
+		s.recs[user] = rec
+		s.rmu.Unlock()
+		s.schedule(user, rec.Current.Expires)
+	}
+	return release, nil
 }
 
 // announced reports whether a change an operation made or found is to be
