@@ -58,7 +58,9 @@ func (c *Conn) OpenLog(ctx context.Context, replicas int, perKey int64) (*Log, e
 	return &Log{js: c.js, stream: s}, nil
 }
 
-func subjectOf(key string) string { return logPrefix + base64.RawURLEncoding.EncodeToString([]byte(key)) }
+func subjectOf(key string) string {
+	return logPrefix + base64.RawURLEncoding.EncodeToString([]byte(key))
+}
 
 func keyOf(subject string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(subject, logPrefix))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/rs/zerolog"
 )
 
 // NodeConfig configures an embedded NATS server.
@@ -34,6 +35,9 @@ type NodeConfig struct {
 	ClusterName string
 	// DataDir holds JetStream's files.
 	DataDir string
+	// Log gets the server's own messages: notices at info, warnings and
+	// errors as such, debug and trace at debug and trace.
+	Log zerolog.Logger
 	// MaxStore bounds JetStream's disk use (default 1 GiB), MaxMemory its
 	// memory streams (default 64 MiB): JetStream otherwise reserves a
 	// share of the whole machine.
@@ -81,8 +85,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		ServerName: cfg.Name, Host: host, Port: anyPort(port),
 		JetStream: true, StoreDir: cfg.DataDir,
 		JetStreamMaxStore: cfg.MaxStore, JetStreamMaxMemory: cfg.MaxMemory,
-		// presenced handles signals and logs what matters itself.
-		NoSigs: true, NoLog: true,
+		// presenced handles signals itself.
+		NoSigs: true, Debug: cfg.Log.GetLevel() <= zerolog.DebugLevel, Trace: cfg.Log.GetLevel() <= zerolog.TraceLevel,
 	}
 	if opts.JetStreamMaxStore == 0 {
 		opts.JetStreamMaxStore = 1 << 30
@@ -111,6 +115,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: configuring the NATS server: %w", err)
 	}
+	srv.SetLoggerV2(natsLog{cfg.Log}, opts.Debug, opts.Trace, false)
 	go srv.Start()
 	deadline := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
@@ -122,6 +127,16 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	return &Node{srv: srv}, nil
 }
+
+// natsLog writes the NATS server's messages to presenced's log.
+type natsLog struct{ l zerolog.Logger }
+
+func (n natsLog) Noticef(format string, v ...any) { n.l.Info().Msgf(format, v...) }
+func (n natsLog) Warnf(format string, v ...any)   { n.l.Warn().Msgf(format, v...) }
+func (n natsLog) Fatalf(format string, v ...any)  { n.l.Error().Msgf(format, v...) }
+func (n natsLog) Errorf(format string, v ...any)  { n.l.Error().Msgf(format, v...) }
+func (n natsLog) Debugf(format string, v ...any)  { n.l.Debug().Msgf(format, v...) }
+func (n natsLog) Tracef(format string, v ...any)  { n.l.Trace().Msgf(format, v...) }
 
 // ClientURL is where clients (presenced itself) connect.
 func (n *Node) ClientURL() string { return n.srv.ClientURL() }

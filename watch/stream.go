@@ -226,9 +226,15 @@ func (h *Hub) syncStream(ctx context.Context) error {
 }
 
 // closeStream stops following; the outbox was flushed by publishStream.
+// A follower stuck in a read of a cluster that lost its quorum is not
+// waited for past a few seconds: it only delivers, and the process is
+// stopping.
 func (h *Hub) closeStream() {
 	if h.st.cancel != nil {
 		h.st.cancel()
-		<-h.st.follow
+		select {
+		case <-h.st.follow:
+		case <-time.After(5 * time.Second):
+		}
 	}
 }

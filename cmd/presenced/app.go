@@ -15,6 +15,7 @@ import (
 
 	"github.com/presenced/presenced/ami"
 	"github.com/presenced/presenced/ari"
+	"github.com/presenced/presenced/cluster"
 	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/fastagi"
 	"github.com/presenced/presenced/hints"
@@ -37,7 +38,12 @@ type Main struct {
 	// Reload, when set, asks Run to read PRESENCED_DIALPLAN again (SIGHUP).
 	Reload <-chan os.Signal
 
-	db       *store.DB
+	db *store.DB
+	// In a cluster (cluster.go):
+	natsNode *cluster.Node
+	nats     *cluster.Conn
+	records  *cluster.Records
+	clog     *cluster.Log
 	hints    *hints.Table
 	hub      *watch.Hub
 	ami      *ami.Feed
@@ -121,9 +127,19 @@ func (m *Main) Open(ctx context.Context) error {
 			then()
 		}
 	}
-	m.hub = watch.New(watch.Config{Log: db, Ready: synced, CloseTimeout: m.Config.ShutdownTimeout, OnLogError: func(err error) {
+	hubCfg := watch.Config{Log: db, Ready: synced, CloseTimeout: m.Config.ShutdownTimeout, OnLogError: func(err error) {
 		m.Log.Error().Err(err).Str("component", "watch").Msg("change log: cannot append; retrying")
-	}})
+	}}
+	var records presence.Store = db
+	if m.Config.Clustered() {
+		if err := m.openCluster(ctx); err != nil {
+			return err
+		}
+		// The change log is the cluster's stream, the records its bucket.
+		hubCfg.Log, hubCfg.Stream, hubCfg.Node = nil, m.clog, m.Config.Node
+		records = m.records
+	}
+	m.hub = watch.New(hubCfg)
 	if err := m.hub.Open(ctx); err != nil {
 		return err
 	}
@@ -153,8 +169,13 @@ func (m *Main) Open(ctx context.Context) error {
 		// reports a rejected value.
 		background = ami.Writer{Feed: m.ami}
 	}
+	var shared presence.Shared
+	if m.records != nil {
+		shared = m.records
+	}
 	m.svc, err = presence.NewService(presence.Config{
-		Store:      db,
+		Store:      records,
+		Shared:     shared,
 		Background: background,
 		DND:        dnd,
 		Observed:   m.ami != nil,
@@ -214,8 +235,12 @@ func (m *Main) Open(ctx context.Context) error {
 	alog.Info().Str("addr", m.agi.Addr().String()).Msg("fastagi listening")
 	if m.Config.HTTPListen != "" {
 		hlog := m.Log.With().Str("component", "http").Logger()
+		var hooksAPI httpapi.Webhooks = apiWebhooks{m.hooksOut}
+		if m.Config.Clustered() {
+			hooksAPI = nil // not clustered yet: see openCluster
+		}
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
-			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names,
+			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names,
 			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})
 		if err := m.http.Open(ctx); err != nil {
 			return &ConfigError{Var: "HTTP_LISTEN", Err: err}
@@ -232,6 +257,15 @@ func (m *Main) Open(ctx context.Context) error {
 type apiPresence struct{ m *Main }
 
 func (a apiPresence) Get(user string) (presence.Value, bool) {
+	if a.m.records != nil {
+		// Another node may have changed it: the cluster's record.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rec, ok, err := a.m.records.LoadRecord(ctx, user)
+		if err == nil {
+			return rec.Current, ok
+		}
+	}
 	v, _, ok := a.m.svc.Lookup(user)
 	return v, ok
 }
@@ -290,6 +324,14 @@ func (m *Main) readiness() []httpapi.Check {
 		}
 	}
 	checks := []httpapi.Check{{Name: "store", Problem: func() string { return "" }}}
+	if m.nats != nil {
+		checks = append(checks, httpapi.Check{Name: "cluster", Problem: func() string {
+			if !m.nats.Connected() {
+				return "not connected to NATS"
+			}
+			return ""
+		}})
+	}
 	if m.ari != nil {
 		checks = append(checks, httpapi.Check{Name: "ari", Problem: status(m.ari.Status)})
 	} else {
@@ -510,6 +552,7 @@ func (m *Main) Close() error {
 	if m.hub != nil {
 		errs = append(errs, m.hub.Close())
 	}
+	m.closeCluster()
 	if m.db != nil {
 		errs = append(errs, m.db.Close())
 	}

@@ -57,6 +57,12 @@ type Config struct {
 	HTTPMaxConns      int           `env:"HTTP_MAX_CONNS" envDefault:"16384"`
 	HTTPBodyTimeout   time.Duration `env:"HTTP_BODY_TIMEOUT" envDefault:"10s"`
 	WebhookAllow      string        `env:"WEBHOOK_ALLOW" envDefault:"loopback,private"`
+	NATSURL           string        `env:"NATS_URL"`
+	ClusterListen     string        `env:"CLUSTER_LISTEN"`
+	ClusterPeers      string        `env:"CLUSTER_PEERS"`
+	NATSListen        string        `env:"NATS_LISTEN" envDefault:"127.0.0.1:4222"`
+	ClusterReplicas   int           `env:"CLUSTER_REPLICAS"`
+	Node              string        `env:"NODE"`
 
 	allow    []netip.Prefix
 	logLevel zerolog.Level
@@ -64,6 +70,7 @@ type Config struct {
 	hosts    []string
 	origins  []string
 	targets  webhook.TargetPolicy
+	peers    []string
 	// redact removes the configured secrets from everything shown.
 	redact *redact.Redactor
 }
@@ -250,8 +257,84 @@ func (c *Config) check() error {
 	if c.targets, err = webhook.ParseTargetPolicy(c.WebhookAllow); err != nil {
 		return &ConfigError{Var: "WEBHOOK_ALLOW", Err: err}
 	}
+	if err := c.checkCluster(); err != nil {
+		return err
+	}
 	c.redact = redact.New(c.ARIPassword, c.AMISecret)
 	return nil
+}
+
+// Clustered reports whether presenced runs as a node of a cluster (on
+// NATS JetStream) rather than alone.
+func (c *Config) Clustered() bool { return c.NATSURL != "" || c.ClusterListen != "" }
+
+// checkCluster checks the cluster's settings: an existing NATS
+// (PRESENCED_NATS_URL) or an embedded server joining its peers
+// (PRESENCED_CLUSTER_LISTEN, PRESENCED_CLUSTER_PEERS), not both.
+func (c *Config) checkCluster() error {
+	if c.NATSURL != "" && c.ClusterListen != "" {
+		return bad("NATS_URL", "give either an existing NATS (PRESENCED_NATS_URL) or an embedded one (PRESENCED_CLUSTER_LISTEN), not both")
+	}
+	if c.NATSURL != "" {
+		for _, u := range strings.Split(c.NATSURL, ",") {
+			p, err := url.Parse(strings.TrimSpace(u))
+			if err != nil || (p.Scheme != "nats" && p.Scheme != "tls") || p.Host == "" {
+				return bad("NATS_URL", "%q is not a NATS URL like nats://10.0.0.5:4222", redact.New().String(u))
+			}
+		}
+	}
+	if c.ClusterListen != "" {
+		if err := checkListen(c.ClusterListen); err != nil {
+			return &ConfigError{Var: "CLUSTER_LISTEN", Err: err}
+		}
+		if err := checkListen(c.NATSListen); err != nil {
+			return &ConfigError{Var: "NATS_LISTEN", Err: err}
+		}
+	}
+	for _, p := range strings.Split(c.ClusterPeers, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if err := checkDial(p); err != nil {
+			return &ConfigError{Var: "CLUSTER_PEERS", Err: err}
+		}
+		c.peers = append(c.peers, p)
+	}
+	if len(c.peers) > 0 && c.ClusterListen == "" {
+		return bad("CLUSTER_PEERS", "peers are for the embedded NATS server: set PRESENCED_CLUSTER_LISTEN too")
+	}
+	if c.ClusterReplicas < 0 || c.ClusterReplicas > 5 {
+		return bad("CLUSTER_REPLICAS", "must be between 1 and 5 (0: 3, or fewer when there are fewer nodes)")
+	}
+	if c.ClusterReplicas == 0 {
+		c.ClusterReplicas = 3
+		if c.ClusterListen != "" && len(c.peers)+1 < 3 {
+			c.ClusterReplicas = len(c.peers) + 1
+		}
+	}
+	if c.Node == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "presenced"
+		}
+		c.Node = h
+	}
+	if !validNodeName(c.Node) {
+		return bad("NODE", "%q may contain only letters, digits, dash, underscore and dot", c.Node)
+	}
+	return nil
+}
+
+func validNodeName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // redactor returns what removes the configured secrets (shapes only for a

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,14 +55,23 @@ func (p *proc) logText() string {
 // read to the end all along, so that logging never blocks it.
 func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 	t.Helper()
+	p, err := launch(t, bin, dir, 20*time.Second, env...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// launch is startBinary for any goroutine: it returns what went wrong.
+func launch(t *testing.T, bin, dir string, wait time.Duration, env ...string) (*proc, error) {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(append(os.Environ(), "PRESENCED_AGI_LISTEN=127.0.0.1:0", "PRESENCED_HTTP_LISTEN=127.0.0.1:0", "PRESENCED_DATA_DIR="+dir, "PRESENCED_LOG_LEVEL=debug"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &proc{cmd: cmd, done: make(chan error, 1)}
 	addrs := make(chan [2]string, 2)
@@ -90,7 +100,7 @@ func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 		p.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	timeout := time.After(20 * time.Second)
+	timeout := time.After(wait)
 	for p.addr == "" || p.httpAddr == "" {
 		select {
 		case a := <-addrs:
@@ -100,12 +110,12 @@ func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 				p.httpAddr = a[1]
 			}
 		case err := <-p.done:
-			t.Fatalf("presenced exited before listening: %v", err)
+			return nil, fmt.Errorf("presenced exited before listening: %v\n%s", err, p.logText())
 		case <-timeout:
-			t.Fatal("presenced did not start listening")
+			return nil, fmt.Errorf("presenced did not start listening\n%s", p.logText())
 		}
 	}
-	return p
+	return p, nil
 }
 
 // stop sends SIGTERM and expects a clean exit with a "presenced stopped" line.

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/presenced/presenced/cluster"
+)
+
+// clusterWait bounds how long a node waits at start for the cluster
+// (JetStream's leader, the buckets and the stream).
+const clusterWait = 2 * time.Minute
+
+// perKey is how many changes of each hint and provider the cluster's
+// change log keeps (the latest always).
+const perKey = 64
+
+// openCluster makes this presenced a node of a cluster: an embedded NATS
+// server joining its peers, or a connection to an existing NATS; then the
+// records bucket and the change log's stream, with
+// PRESENCED_CLUSTER_REPLICAS copies.
+//
+// What is clustered so far: presence records (an operation holds the
+// user's lease and starts from the cluster's record; timers armed on every
+// node that saw the user, fired once under the lease) and the change log
+// (one numbering for every node: a watcher resumes on any node). Not yet:
+// webhooks (their endpoints are off in a cluster), sites (one Asterisk for
+// every node), presence written to other sites' Asterisk.
+func (m *Main) openCluster(ctx context.Context) error {
+	log := m.Log.With().Str("component", "cluster").Logger()
+	url := m.Config.NATSURL
+	if m.Config.ClusterListen != "" {
+		node, err := cluster.StartNode(ctx, cluster.NodeConfig{Name: m.Config.Node, Listen: m.Config.NATSListen,
+			ClusterListen: m.Config.ClusterListen, Peers: m.Config.peers, DataDir: filepath.Join(m.Config.DataDir, "nats"),
+			Log: m.Log.With().Str("component", "nats").Logger()})
+		if err != nil {
+			return &ConfigError{Var: "CLUSTER_LISTEN", Err: err}
+		}
+		m.natsNode = node
+		url = node.ClientURL()
+		log.Info().Str("nats", url).Str("routes", m.Config.ClusterListen).Strs("peers", m.Config.peers).Msg("embedded NATS server started")
+	}
+	conn, err := cluster.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	m.nats = conn
+	wctx, cancel := context.WithTimeout(ctx, clusterWait)
+	defer cancel()
+	log.Info().Msg("waiting for the cluster (JetStream)")
+	if err := conn.WaitReady(wctx); err != nil {
+		return err
+	}
+	// A cluster that has just formed may refuse to create the bucket and
+	// the stream for a moment (no leader yet): retried until clusterWait.
+	for {
+		// Each attempt on its own short deadline: a request made before
+		// the cluster has a leader is never answered.
+		actx, acancel := context.WithTimeout(wctx, 15*time.Second)
+		err = nil
+		if m.records == nil {
+			m.records, err = conn.OpenRecords(actx, m.Config.ClusterReplicas, m.Config.Node)
+		}
+		if err == nil && m.clog == nil {
+			m.clog, err = conn.OpenLog(actx, m.Config.ClusterReplicas, perKey)
+		}
+		acancel()
+		if err == nil {
+			break
+		}
+		if wctx.Err() != nil {
+			return fmt.Errorf("opening the cluster's store: %w", err)
+		}
+		log.Info().Err(err).Msg("the cluster's store is not ready yet; trying again")
+		time.Sleep(200 * time.Millisecond)
+	}
+	log.Info().Str("node", m.Config.Node).Int("replicas", m.Config.ClusterReplicas).Msg("cluster store open; webhooks are not clustered yet: their endpoints are off")
+	return nil
+}
+
+// closeCluster closes the connection, then the embedded server.
+func (m *Main) closeCluster() {
+	if m.nats != nil {
+		m.nats.Close()
+	}
+	if m.natsNode != nil {
+		_ = m.natsNode.Close()
+	}
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/internal/astemu"
+)
+
+// freePort returns a loopback address with a port free now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startClusterBinaries starts n presenced, each embedding a NATS server
+// that routes to the others', on loopback; they come up together (each
+// waits for the cluster).
+func startClusterBinaries(t *testing.T, bin string, n int, env ...string) []*proc {
+	t.Helper()
+	routes := make([]string, n)
+	for i := range routes {
+		routes[i] = freePort(t)
+	}
+	procs := make([]*proc, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		var peers []string
+		for j, r := range routes {
+			if j != i {
+				peers = append(peers, r)
+			}
+		}
+		e := append([]string{fmt.Sprintf("PRESENCED_NODE=n%d", i+1), "PRESENCED_NATS_LISTEN=" + freePort(t),
+			"PRESENCED_CLUSTER_LISTEN=" + routes[i], "PRESENCED_CLUSTER_PEERS=" + strings.Join(peers, ","),
+			"PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info"}, env...)
+		dir := t.TempDir()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procs[i], errs[i] = launch(t, bin, dir, 150*time.Second, e...)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+	}
+	return procs
+}
+
+type sseEvent struct{ id, event, data string }
+
+// watchSSE opens an SSE stream and sends what it reads on a channel.
+func watchSSE(t *testing.T, ctx context.Context, p *proc) <-chan sseEvent {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+p.httpAddr+"/v1/events?all=1", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("SSE: %d", resp.StatusCode)
+	}
+	out := make(chan sseEvent, 100)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		r := bufio.NewReader(resp.Body)
+		var cur sseEvent
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\n")
+			switch {
+			case line == "":
+				if cur.event != "" {
+					out <- cur
+				}
+				cur = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				cur.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				cur.event = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				cur.data = line[6:]
+			}
+		}
+	}()
+	return out
+}
+
+// Three presenced on one embedded NATS cluster: a hook at one node is
+// seen by a watcher of every node exactly once, with one id; the presence
+// is read back on another node; a watcher resumes on another node by id.
+func TestClusterOneChangeEverywhere(t *testing.T) {
+	bin := buildBinary(t)
+	conf := filepath.Join(t.TempDir(), "extensions.conf")
+	if err := os.WriteFile(conf, []byte("[internal]\nexten => 1001,hint,PJSIP/1001,CustomPresence:1001\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	procs := startClusterBinaries(t, bin, 3, "PRESENCED_DIALPLAN="+conf)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	streams := make([]<-chan sseEvent, 3)
+	for i, p := range procs {
+		streams[i] = watchSSE(t, ctx, p)
+		if ev := <-streams[i]; ev.event != "snapshot" {
+			t.Fatalf("node %d: first event %+v", i+1, ev)
+		}
+	}
+	ast := astemu.New() // one site: one Asterisk for every node
+	c := procs[0].hook(t, ast, "presence/set", "1001", "away", "", "Clustered")
+	if c.Var("PRESENCED_RESULT") != "OK" {
+		t.Fatalf("hook at node 1: %v", c.Vars())
+	}
+	var ids []string
+	for i, s := range streams {
+		got := 0
+		var id string
+		deadline := time.After(30 * time.Second)
+	read:
+		for {
+			select {
+			case ev := <-s:
+				if ev.event == "presence" && strings.Contains(ev.data, `"Clustered"`) {
+					got++
+					id = ev.id
+				}
+			case <-deadline:
+				break read
+			case <-time.After(2 * time.Second):
+				if got > 0 {
+					break read // and nothing more came
+				}
+			}
+		}
+		if got != 1 {
+			t.Fatalf("node %d: the change %d times", i+1, got)
+		}
+		ids = append(ids, id)
+	}
+	if ids[0] != ids[1] || ids[1] != ids[2] {
+		t.Fatalf("ids differ: %v", ids)
+	}
+	// The presence, read on node 3.
+	code, body := procs[2].get(t, "/v1/presence/1001")
+	var pr struct {
+		Presence struct{ State, Message string }
+	}
+	_ = json.Unmarshal([]byte(body), &pr)
+	if code != 200 || pr.Presence.State != "away" || pr.Presence.Message != "Clustered" {
+		t.Fatalf("node 3 reads %d %s", code, body)
+	}
+	// A second change at node 2; a watcher of node 1 that saw the first
+	// resumes on node 3 and gets just the second.
+	if c := procs[1].hook(t, ast, "presence/set", "1001", "dnd", "", "Second"); c.Var("PRESENCED_RESULT") != "OK" {
+		t.Fatalf("hook at node 2: %v", c.Vars())
+	}
+	// The second change's record must come from node 1's: restore on node
+	// 3 goes back to "Clustered".
+	sc := openSSE(t, ctx, procs[2], ids[0])
+	for {
+		_, ev, data := sc.next(t)
+		if ev == "snapshot" {
+			t.Fatalf("resume on another node gave a snapshot: %s", data)
+		}
+		if ev == "presence" && strings.Contains(data, `"Second"`) {
+			break
+		}
+	}
+	req, _ := http.NewRequest("POST", "http://"+procs[2].httpAddr+"/v1/presence/1001/restore", nil)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var restored struct {
+		Presence struct{ State, Message string }
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&restored)
+	resp.Body.Close()
+	if restored.Presence.Message != "Clustered" {
+		t.Fatalf("restore on node 3: %d %+v", resp.StatusCode, restored)
+	}
+	for _, p := range procs {
+		p.stop(t)
+	}
+}
