@@ -120,6 +120,23 @@ func TestLogOneNumberEverywhere(t *testing.T) {
 			t.Fatalf("hub %d delivered another order than hub 1", i+1)
 		}
 	}
+	// Node 2 changes what node 1 published; node 1 changing it back is a
+	// change again.
+	hubs[1].Publish(presenceItem("1001", presence.DND, "two"))
+	if err := hubs[1].Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, subs[0], 1)
+	hubs[0].Publish(presenceItem("1001", presence.Away, "one"))
+	if err := hubs[0].Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ev := collect(t, subs[0], 1)[0]; ev.Presence.Value.Message != "one" {
+		t.Fatalf("changed back: %+v", ev.Presence)
+	}
+	for _, s := range subs[1:] {
+		collect(t, s, 2)
+	}
 	// A watcher of node 1 that got the first change resumes on node 3.
 	from := watch.Position{Epoch: hubs[0].Epoch(), Seq: first.Seq}
 	if hubs[2].Epoch() != hubs[0].Epoch() {
@@ -129,7 +146,7 @@ func TestLogOneNumberEverywhere(t *testing.T) {
 	if !snap.Resumed {
 		t.Fatalf("not resumed: %+v", snap)
 	}
-	if got := collect(t, s, 300); len(got) != 300 || fmt.Sprintf("%d %s", got[0].Seq, got[0].Key) != orders[0][0] {
+	if got := collect(t, s, 302); len(got) != 302 || fmt.Sprintf("%d %s", got[0].Seq, got[0].Key) != orders[0][0] {
 		t.Fatalf("resumed with %d events", len(got))
 	}
 	s.Close()

@@ -173,6 +173,14 @@ func (h *Hub) deliverNumbered(entries []Entry) {
 			continue
 		}
 		ev := &Event{Seq: e.Seq, Item: it, enc: e.Value}
+		// Another node changed what this one last published: a later
+		// change back to that value is a change again. (An entry no newer
+		// than what this node had acknowledged may be its own, still on
+		// its way back: then the comparison stays.)
+		id := it.id()
+		if lo, ok := h.st.lastOut[id]; ok && e.Seq > h.st.ackedTo && !SameItem(lo, e.Value) {
+			delete(h.st.lastOut, id)
+		}
 		h.stats.Published++
 		h.setCurrent(ev)
 		if len(h.hist) < h.cfg.History {
@@ -181,7 +189,6 @@ func (h *Hub) deliverNumbered(entries []Entry) {
 			h.hist[h.head] = ev
 			h.head = (h.head + 1) % len(h.hist)
 		}
-		id := it.id()
 		for s := range h.watchAll {
 			h.deliver(s, ev, now)
 		}
