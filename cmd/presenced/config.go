@@ -214,10 +214,8 @@ func (c *Config) check() error {
 	if c.ARIApp == "" {
 		return bad("ARI_APP", "must not be empty")
 	}
-	for _, r := range c.ARIApp {
-		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return bad("ARI_APP", "%q may contain only letters, digits, dash, underscore and dot", c.ARIApp)
-		}
+	if !validName(c.ARIApp) {
+		return bad("ARI_APP", "%q may contain only letters, digits, dash, underscore and dot (at most 64)", c.ARIApp)
 	}
 	tokens, err := c.loadTokens()
 	if err != nil {
@@ -319,13 +317,15 @@ func (c *Config) checkCluster() error {
 		}
 		c.Node = h
 	}
-	if !validNodeName(c.Node) {
+	if !validName(c.Node) {
 		return bad("NODE", "%q may contain only letters, digits, dash, underscore and dot", c.Node)
 	}
 	return nil
 }
 
-func validNodeName(s string) bool {
+// validName: an ARI application's or a node's name, 1 to 64 letters,
+// digits, dashes, underscores and dots.
+func validName(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
 	}
