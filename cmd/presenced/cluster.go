@@ -66,6 +66,11 @@ func (m *Main) openCluster(ctx context.Context) error {
 		if err == nil && m.clog == nil {
 			m.clog, err = conn.OpenLog(actx, m.Config.ClusterReplicas, perKey)
 		}
+		if err == nil {
+			// The stream may exist before its leader answers reads:
+			// the hub's first read must not fail the start.
+			_, _, _, err = m.clog.JournalState(actx)
+		}
 		acancel()
 		if err == nil {
 			break
