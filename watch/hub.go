@@ -432,22 +432,8 @@ func (h *Hub) writeLog() {
 			for i, ev := range batch {
 				entries[i] = Entry{Seq: ev.Seq, Key: ev.Key, Value: ev.enc}
 			}
-			for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-				err := h.cfg.Log.AppendJournal(ctx, entries)
-				if err == nil {
-					break
-				}
-				if h.cfg.OnLogError != nil {
-					h.cfg.OnLogError(err)
-				}
-				if quitting {
-					return // Close reports what was not written
-				}
-				select {
-				case <-time.After(wait):
-				case <-h.quit:
-					quitting = true
-				}
+			if !h.appendRetrying(&quitting, func() error { return h.cfg.Log.AppendJournal(ctx, entries) }) {
+				return
 			}
 			h.mu.Lock()
 			h.pending = h.pending[len(batch):]
@@ -455,8 +441,7 @@ func (h *Hub) writeLog() {
 				h.pending = nil
 			}
 			h.durable = batch[len(batch)-1].Seq
-			close(h.durableCh)
-			h.durableCh = make(chan struct{})
+			h.signalDurable()
 			h.mu.Unlock()
 		}
 		if quitting {
@@ -548,31 +533,75 @@ func (h *Hub) Publish(items ...Item) {
 			h.pending = append(h.pending, ev)
 			logged = true
 		}
-		h.setCurrent(ev)
-		if len(h.hist) < h.cfg.History {
-			h.hist = append(h.hist, ev)
-		} else {
-			h.hist[h.head] = ev
-			h.head = (h.head + 1) % len(h.hist)
-		}
-		for s := range h.watchAll {
-			h.deliver(s, ev, now)
-		}
-		for s := range h.watchID[id] {
-			h.deliver(s, ev, now)
-		}
+		h.fanOut(ev, id, now)
 	}
-	for _, s := range h.dropped {
-		h.unregister(s)
-	}
-	clear(h.dropped)
-	h.dropped = h.dropped[:0]
+	h.unregisterDropped()
 	if logged {
 		select {
 		case h.logWake <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// fanOut makes ev (numbered) the current event of its id, keeps it in the
+// history and queues it on its watchers; hub.mu is held. Publish and, in a
+// cluster, deliverNumbered share it.
+func (h *Hub) fanOut(ev *Event, id string, now time.Time) {
+	h.setCurrent(ev)
+	if len(h.hist) < h.cfg.History {
+		h.hist = append(h.hist, ev)
+	} else {
+		h.hist[h.head] = ev
+		h.head = (h.head + 1) % len(h.hist)
+	}
+	for s := range h.watchAll {
+		h.deliver(s, ev, now)
+	}
+	for s := range h.watchID[id] {
+		h.deliver(s, ev, now)
+	}
+}
+
+// unregisterDropped lets go of the subscribers dropped while fanning out;
+// hub.mu is held.
+func (h *Hub) unregisterDropped() {
+	for _, s := range h.dropped {
+		h.unregister(s)
+	}
+	clear(h.dropped)
+	h.dropped = h.dropped[:0]
+}
+
+// appendRetrying runs an append until it succeeds, reporting each failure
+// and waiting longer each time (10 ms doubling to 5 s); false when the hub
+// is quitting and the append still failed (Close reports what was not
+// written). quitting is the caller's: once Close was asked for, one more
+// try is made, then no more.
+func (h *Hub) appendRetrying(quitting *bool, appendOnce func() error) bool {
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := appendOnce()
+		if err == nil {
+			return true
+		}
+		if h.cfg.OnLogError != nil {
+			h.cfg.OnLogError(err)
+		}
+		if *quitting {
+			return false
+		}
+		select {
+		case <-time.After(wait):
+		case <-h.quit:
+			*quitting = true
+		}
+	}
+}
+
+// signalDurable wakes those waiting on Durable or Sync; hub.mu is held.
+func (h *Hub) signalDurable() {
+	close(h.durableCh)
+	h.durableCh = make(chan struct{})
 }
 
 // deliver queues ev on s; hub.mu is held.

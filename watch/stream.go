@@ -114,25 +114,14 @@ func (h *Hub) publishStream() {
 				ids[i], entries[i] = o.id, o.entry
 			}
 			var seqs []uint64
-			for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-				var err error
+			if !h.appendRetrying(&quitting, func() error {
 				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				var err error
 				seqs, err = h.cfg.Stream.PublishEntries(actx, ids, entries)
-				cancel()
-				if err == nil {
-					break
-				}
-				if h.cfg.OnLogError != nil {
-					h.cfg.OnLogError(err)
-				}
-				if quitting {
-					return // Close reports what was not written
-				}
-				select {
-				case <-time.After(wait):
-				case <-h.quit:
-					quitting = true
-				}
+				return err
+			}) {
+				return
 			}
 			h.mu.Lock()
 			h.st.outbox = h.st.outbox[len(batch):]
@@ -182,32 +171,10 @@ func (h *Hub) deliverNumbered(entries []Entry) {
 			delete(h.st.lastOut, id)
 		}
 		h.stats.Published++
-		h.setCurrent(ev)
-		if len(h.hist) < h.cfg.History {
-			h.hist = append(h.hist, ev)
-		} else {
-			h.hist[h.head] = ev
-			h.head = (h.head + 1) % len(h.hist)
-		}
-		for s := range h.watchAll {
-			h.deliver(s, ev, now)
-		}
-		for s := range h.watchID[id] {
-			h.deliver(s, ev, now)
-		}
+		h.fanOut(ev, id, now)
 	}
-	for _, s := range h.dropped {
-		h.unregister(s)
-	}
-	clear(h.dropped)
-	h.dropped = h.dropped[:0]
+	h.unregisterDropped()
 	h.signalDurable()
-}
-
-// signalDurable wakes those waiting on Durable or Sync; hub.mu is held.
-func (h *Hub) signalDurable() {
-	close(h.durableCh)
-	h.durableCh = make(chan struct{})
 }
 
 // syncStream waits until every change this node queued so far was
