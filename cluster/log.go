@@ -73,7 +73,11 @@ func keyOf(subject string) (string, error) {
 // ID is the log's identity: the stream's creation time. Numbers of a
 // stream deleted and made again are not the same numbers.
 func (l *Log) ID(ctx context.Context) (string, error) {
-	info, err := l.stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		info, err = l.stream.Info(ctx)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("cluster: reading the change log: %w", err)
 	}
@@ -97,6 +101,15 @@ func (l *Log) AppendJournal(context.Context, []LogEntry) error {
 // JournalState returns the last number, the number before the first
 // kept, and the latest entry of every hint and provider (watch.Log).
 func (l *Log) JournalState(ctx context.Context) (head, floor uint64, latest []LogEntry, err error) {
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		head, floor, latest, err = l.journalState(ctx)
+		return err
+	})
+	return head, floor, latest, err
+}
+
+func (l *Log) journalState(ctx context.Context) (head, floor uint64, latest []LogEntry, err error) {
 	info, err := l.stream.Info(ctx)
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("cluster: reading the change log: %w", err)
@@ -154,7 +167,15 @@ func entryOf(m jetstream.Msg) (LogEntry, error) {
 // ReadJournal returns up to limit entries after a number, in order; holes
 // (changes the stream dropped) are left out, and the reader sees them by
 // their numbers (watch.Log).
-func (l *Log) ReadJournal(ctx context.Context, after uint64, limit int) ([]LogEntry, error) {
+func (l *Log) ReadJournal(ctx context.Context, after uint64, limit int) (out []LogEntry, err error) {
+	err = retry(ctx, func(ctx context.Context) error {
+		out, err = l.readJournal(ctx, after, limit)
+		return err
+	})
+	return out, err
+}
+
+func (l *Log) readJournal(ctx context.Context, after uint64, limit int) ([]LogEntry, error) {
 	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: reading the change log: %w", err)

@@ -1,0 +1,47 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// retryFor bounds how long a read is retried when ctx sets no deadline.
+const retryFor = 30 * time.Second
+
+// transient reports whether err is one a cluster gives for a moment and
+// then not: no server answered yet (a consumer just made lives on
+// another node whose interest has not reached this one; a stream whose
+// leader is being elected), or a request that timed out meanwhile.
+func transient(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
+
+// retry runs read until it succeeds, fails with an error that is not
+// transient, or ctx (at most retryFor when it has no deadline) ends; the
+// last error is returned then. Only reads are retried this way: they
+// change nothing, so running one twice is harmless.
+func retry(ctx context.Context, read func(ctx context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, retryFor)
+		defer cancel()
+	}
+	wait := 50 * time.Millisecond
+	for {
+		err := read(ctx)
+		if err == nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
