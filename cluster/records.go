@@ -183,3 +183,36 @@ func (r *Records) Records(ctx context.Context) (map[string]presence.Record, erro
 	}
 	return out, nil
 }
+
+// Watch calls changed with every user's record as saved by any node: the
+// latest of each first, then every save as it happens, in order, until
+// ctx ends. A watch that cannot be set up (the cluster not answering) is
+// tried again; one cut off is resumed by the library's ordered consumer.
+func (r *Records) Watch(ctx context.Context, changed func(user string, rec presence.Record)) error {
+	for ctx.Err() == nil {
+		w, err := r.kv.WatchAll(ctx)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for e := range w.Updates() {
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue // nil: the latest of each has been given
+			}
+			user, err := userOf(e.Key())
+			if err != nil {
+				continue // not presenced's
+			}
+			rec, err := presence.DecodeRecord(e.Value())
+			if err != nil {
+				continue
+			}
+			changed(user, rec)
+		}
+		_ = w.Stop()
+	}
+	return ctx.Err()
+}

@@ -41,3 +41,14 @@ func validRef(s, extra string) bool {
 	}
 	return true
 }
+
+// SplitSite splits a hint reference of a cluster of several sites,
+// "site/exten[@context]", into the site and the rest; site is "" when
+// the reference names none. The site is not checked here
+// (presence.ValidateSite).
+func SplitSite(ref string) (site, rest string) {
+	if site, rest, ok := strings.Cut(ref, "/"); ok {
+		return site, rest
+	}
+	return "", ref
+}

@@ -12,6 +12,9 @@ import (
 // Hint is one hint's definition: `exten => EXTEN,hint,DEVICES,PROVIDERS`
 // in CONTEXT.
 type Hint struct {
+	// Site is set on hints a cluster of several sites shows (the node's
+	// own table leaves it empty): the site whose Asterisk has the hint.
+	Site      string   `json:"site,omitempty"`
 	Context   string   `json:"context"`
 	Exten     string   `json:"exten"`
 	Devices   []string `json:"devices"`   // device names, "&"-separated in the dialplan
@@ -45,8 +48,13 @@ func (h Hint) App() string {
 	return s
 }
 
-// Key is "exten@context".
-func (h Hint) Key() string { return h.Exten + "@" + h.Context }
+// Key is "exten@context", or "site/exten@context" for a site's.
+func (h Hint) Key() string {
+	if h.Site != "" {
+		return h.Site + "/" + h.Exten + "@" + h.Context
+	}
+	return h.Exten + "@" + h.Context
+}
 
 // State is a hint's whole state.
 type State struct {

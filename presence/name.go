@@ -63,3 +63,23 @@ func ParseProvider(provider string) (string, error) {
 // phone's BLF key: BUSY while DND is on, INVALID when it is off (an INVALID
 // device never hides the real phone's state; BEHAVIOUR.md 4.10).
 func DNDDevice(user string) string { return "Stasis:presenced-dnd-" + user }
+
+// MaxSiteBytes is the longest site name accepted.
+const MaxSiteBytes = 32
+
+// ValidateSite checks a site's name (PRESENCED_SITE): 1 to 32 bytes of
+// lower-case ASCII letters, digits and "_". It names hints
+// ("paris/1001@internal") and the devices that show another site's hints
+// (Stasis:presenced-remote-paris-1001), where a "-" or "/" would make the
+// name ambiguous.
+func ValidateSite(site string) error {
+	if site == "" || len(site) > MaxSiteBytes {
+		return Errorf(CodeInvalidArgument, "a site name has 1 to %d bytes", MaxSiteBytes)
+	}
+	for i := 0; i < len(site); i++ {
+		if c := site[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return Errorf(CodeInvalidArgument, "site name %q may contain only lower-case letters, digits and _", clip.Clip(site))
+		}
+	}
+	return nil
+}

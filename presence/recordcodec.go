@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -13,13 +15,19 @@ import (
 // hook's CPU (see BENCHMARKS.md).
 //
 //	byte     format (1)
-//	byte     flags (bit 0: pending)
+//	byte     flags (bit 0: pending; bit 1: sites follow)
 //	uvarint  number of values n (>= 1): the current value, then the history, oldest first
 //	n times: byte state, uvarint len + subtype, uvarint len + message, varint expiry (Unix ns, 0 = none)
+//	with bit 1 (a cluster's Written): uvarint number of sites m (>= 1), then m times, by name:
+//	         uvarint len + site, a value as above
 const recordFormat = 1
 
-// maxValues bounds the values of one record when decoding.
-const maxValues = 1 + 1000
+// maxValues bounds the values of one record when decoding; maxSites its
+// sites.
+const (
+	maxValues = 1 + 1000
+	maxSites  = 1000
+)
 
 // EncodeRecord returns a record's stored form.
 func EncodeRecord(rec Record) []byte {
@@ -32,11 +40,22 @@ func EncodeRecord(rec Record) []byte {
 	if rec.Pending {
 		flags |= 1
 	}
+	if len(rec.Written) > 0 {
+		flags |= 2
+	}
 	b = append(b, recordFormat, flags)
 	b = binary.AppendUvarint(b, uint64(1+len(rec.History)))
 	b = appendValue(b, rec.Current)
 	for _, v := range rec.History {
 		b = appendValue(b, v)
+	}
+	if len(rec.Written) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(rec.Written)))
+		for _, site := range slices.Sorted(maps.Keys(rec.Written)) {
+			b = binary.AppendUvarint(b, uint64(len(site)))
+			b = append(b, site...)
+			b = appendValue(b, rec.Written[site])
+		}
 	}
 	return b
 }
@@ -58,10 +77,11 @@ var errRecord = errors.New("malformed presence record")
 
 // DecodeRecord reads a record's stored form; anything else is an error.
 func DecodeRecord(b []byte) (Record, error) {
-	if len(b) < 3 || b[0] != recordFormat || b[1]&^1 != 0 {
+	if len(b) < 3 || b[0] != recordFormat || b[1]&^3 != 0 {
 		return Record{}, errRecord
 	}
-	rec := Record{Pending: b[1]&1 != 0}
+	flags := b[1]
+	rec := Record{Pending: flags&1 != 0}
 	n, k := binary.Uvarint(b[2:])
 	if k <= 0 || n == 0 || n > maxValues {
 		return Record{}, errRecord
@@ -77,6 +97,33 @@ func DecodeRecord(b []byte) (Record, error) {
 			rec.Current = v
 		} else {
 			rec.History = append(rec.History, v)
+		}
+	}
+	if flags&2 != 0 {
+		m, k := binary.Uvarint(b)
+		if k <= 0 || m == 0 || m > maxSites {
+			return Record{}, errRecord
+		}
+		b = b[k:]
+		rec.Written = make(map[string]Value, m)
+		for range m {
+			l, k := binary.Uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < l {
+				return Record{}, errRecord
+			}
+			site := string(b[k : k+int(l)])
+			if site != "" && ValidateSite(site) != nil {
+				return Record{}, errRecord
+			}
+			if _, dup := rec.Written[site]; dup {
+				return Record{}, errRecord
+			}
+			var v Value
+			var err error
+			if v, b, err = readValue(b[k+int(l):]); err != nil {
+				return Record{}, err
+			}
+			rec.Written[site] = v
 		}
 	}
 	if len(b) != 0 {

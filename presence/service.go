@@ -17,6 +17,23 @@ type Record struct {
 	Current Value   `json:"current"`
 	History []Value `json:"history,omitempty"`
 	Pending bool    `json:"pending,omitempty"`
+	// Written, in a cluster, is by site the presence that site's Asterisk
+	// was last seen to hold by presenced (written by it, or taken from it):
+	// what a node compares its Asterisk with to tell a change made there
+	// (Asterisk differs from Written) from one made at another site that
+	// it has yet to write (Current differs from Written). See Reconcile.
+	Written map[string]Value `json:"written,omitempty"`
+}
+
+// written returns a copy of r with Written[site] = v.
+func (r Record) written(site string, v Value) Record {
+	w := maps.Clone(r.Written)
+	if w == nil {
+		w = map[string]Value{}
+	}
+	w[site] = v
+	r.Written = w
+	return r
 }
 
 // Store keeps records durably. The bbolt store in package store implements
@@ -99,6 +116,9 @@ type Config struct {
 	// is then left to Observe, which has it in Asterisk's order; without
 	// it, the operation announces it.
 	Observed bool
+	// Site, in a cluster, is the site of this node's Asterisk (the key of
+	// Record.Written); "" for a cluster of one unnamed site.
+	Site string
 }
 
 // Service sets, reads, toggles, restores and times presence. Operations on
@@ -125,6 +145,12 @@ type Service struct {
 	dndForce map[string]struct{} // of dndDirty, those to set even if never set before; under rmu
 	unsaved  map[string]struct{} // users whose record the store did not take; under rmu
 	dndWake  chan struct{}
+
+	// Users to reconcile (a cluster; see Reconcile), and the wake-up of
+	// the workers that do.
+	qmu       sync.Mutex
+	queue     map[string]struct{}
+	queueWake chan struct{}
 
 	tmu    sync.Mutex
 	timers map[string]expiry
@@ -367,6 +393,7 @@ func (s *Service) FlushPending(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	s.reconcileAll()
 	return errors.Join(errs...)
 }
 
@@ -420,31 +447,54 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	}
 	unlock := s.lock(user)
 	defer unlock()
+	loaded := false // a record of the user exists (in a cluster: in the cluster)
 	if s.cfg.Shared != nil {
-		release, err := s.shared(ctx, user)
+		release, ok, err := s.shared(ctx, user)
 		if err != nil {
 			return Value{}, err
 		}
 		defer release()
+		loaded = ok
+	} else {
+		s.rmu.Lock()
+		_, loaded = s.recs[user]
+		s.rmu.Unlock()
 	}
 	rec := s.record(user)
 	before := rec.Current
-	dirty := false
+	// dirty: Asterisk holds a presence set outside presenced, now rec's;
+	// converge: a cluster's record this site's Asterisk has yet to hold;
+	// agreed: only rec.Written changed (this site holds rec.Current).
+	dirty, converge, agreed := false, false, false
 	reader := w
 	if reader == nil {
 		reader = s.cfg.Background
 	}
 	var readSeq uint64
+	asterisk := rec.Current // what Asterisk holds, as far as presenced knows
 	if reader != nil && !rec.Pending {
 		readSeq = s.nextSeq() // before the read: what it finds is at least this new
 		cur, err := reader.ReadPresence(ctx, Provider(user))
 		switch {
 		case err == nil:
-			if !cur.Same(rec.Current) {
+			cur = cur.Sanitize()
+			switch s.side(rec, cur, loaded) {
+			case asteriskChanged:
 				// Changed outside presenced (a phone, the CLI, other dialplan):
 				// that is the presence now, and it has no timer of ours.
-				rec.Current = cur.Sanitize()
+				rec.Current = cur
 				dirty = true
+			case clusterChanged:
+				// Another site changed it: this site's Asterisk is to
+				// follow (written below, as a pending write is).
+				converge = true
+			}
+			asterisk = cur
+			if s.cfg.Shared != nil && !dirty && !converge {
+				if w, ok := rec.Written[s.cfg.Site]; !ok || !w.Same(cur) {
+					rec = rec.written(s.cfg.Site, cur) // agreed, now on record
+					agreed = true
+				}
 			}
 		case w == nil && ErrorCode(err) == CodeUnavailable:
 			// No channel and AMI away: go on with what presenced knows; the
@@ -453,7 +503,6 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 			return Value{}, err
 		}
 	}
-	asterisk := rec.Current // what Asterisk holds, as far as presenced knows
 	// seq places the announcement of this operation among the changes AMI
 	// reports: at the moment Asterisk was seen to hold the value announced
 	// (read, or written and confirmed), so that a change made elsewhere
@@ -472,8 +521,8 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 			changed = true
 		}
 	}
-	flush := rec.Pending && (w != nil || s.cfg.Background != nil)
-	if !changed && !dirty && !flush {
+	flush := (rec.Pending || converge) && (w != nil || s.cfg.Background != nil)
+	if !changed && !dirty && !flush && !agreed {
 		s.syncDNDLocked(ctx, user, rec)
 		return rec.Current, nil
 	}
@@ -487,6 +536,9 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 			return Value{}, err
 		}
 		seq = wseq
+	}
+	if s.cfg.Shared != nil && !rec.Pending {
+		rec = rec.written(s.cfg.Site, rec.Current) // this site's Asterisk holds it
 	}
 	if seq == 0 {
 		seq = s.nextSeq() // pending: what presenced knows, as of now
@@ -521,15 +573,15 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 // the one the cluster last saved (another node may have changed it), with
 // its timer armed here too: whichever node's timer fires first, under the
 // lease, ends the timed presence, and the others find it ended.
-func (s *Service) shared(ctx context.Context, user string) (release func(), err error) {
+func (s *Service) shared(ctx context.Context, user string) (release func(), found bool, err error) {
 	release, err = s.cfg.Shared.Lock(ctx, user)
 	if err != nil {
-		return nil, WrapError(CodeUnavailable, err, "taking the lease of "+user+" in the cluster")
+		return nil, false, WrapError(CodeUnavailable, err, "taking the lease of "+user+" in the cluster")
 	}
 	rec, ok, err := s.cfg.Shared.LoadRecord(ctx, user)
 	if err != nil {
 		release()
-		return nil, WrapError(CodeUnavailable, err, "reading the record of "+user+" from the cluster")
+		return nil, false, WrapError(CodeUnavailable, err, "reading the record of "+user+" from the cluster")
 	}
 	if ok {
 		s.rmu.Lock()
@@ -537,7 +589,7 @@ func (s *Service) shared(ctx context.Context, user string) (release func(), err 
 		s.rmu.Unlock()
 		s.schedule(user, rec.Current.Expires)
 	}
-	return release, nil
+	return release, ok, nil
 }
 
 // announced reports whether a change an operation made or found is to be
@@ -615,7 +667,9 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 	}
 	delete(s.echo, user)
 	before := rec.Current
+	elsewhere := false
 	if !invalid && i < 0 && (!known || !rec.Current.Same(v)) {
+		elsewhere = true
 		rec.Current = v.Sanitize()
 		rec.Current.Expires = time.Time{}
 		s.recs[user] = rec
@@ -628,6 +682,9 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 	s.rmu.Unlock()
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: v, Previous: before, Invalid: invalid, Elsewhere: i < 0, Seq: seq})
+	}
+	if elsewhere {
+		s.observedElsewhere(user, v, rec)
 	}
 }
 

@@ -22,11 +22,16 @@ type matcher struct {
 	providers map[string]bool
 }
 
-func (f Filter) compile() matcher {
+// compile makes the matcher; site, in a cluster of several sites, is the
+// site of a hint reference that names none (the watcher's node's).
+func (f Filter) compile(site string) matcher {
 	m := matcher{all: f.All, hints: map[string]bool{}, providers: map[string]bool{}}
 	for _, h := range f.Hints {
 		if !strings.Contains(h, "@") {
 			h += "@" + hints.DefaultContext
+		}
+		if site != "" && !strings.Contains(h, "/") {
+			h = site + "/" + h
 		}
 		m.hints[h] = true
 	}
@@ -63,7 +68,7 @@ func (m matcher) match(it Item) bool {
 type Matcher struct{ m matcher }
 
 // Compile returns f's matcher.
-func (f Filter) Compile() Matcher { return Matcher{f.compile()} }
+func (f Filter) Compile() Matcher { return Matcher{f.compile("")} }
 
 // Match reports whether the filter selects an item of kind k and key.
 func (m Matcher) Match(k Kind, key string) bool { return m.m.match(Item{Kind: k, Key: key}) }
@@ -85,7 +90,13 @@ func (f Filter) Check() error {
 		return presence.Errorf(presence.CodeInvalidArgument, "a filter names at most %d hints and %d providers; watch all instead", MaxFilterRefs, MaxFilterRefs)
 	}
 	for _, h := range f.Hints {
-		if _, _, err := hints.ParseHintRef(h); err != nil {
+		site, ref := hints.SplitSite(h)
+		if site != "" || ref != h {
+			if err := presence.ValidateSite(site); err != nil {
+				return err
+			}
+		}
+		if _, _, err := hints.ParseHintRef(ref); err != nil {
 			return err
 		}
 	}

@@ -129,6 +129,10 @@ type Config struct {
 	Stream Stream
 	// Node names this node in the ids of what it publishes to a Stream.
 	Node string
+	// Site, in a cluster of several sites, is this node's: its hints are
+	// published as "site/exten@context" (hints.Hint.Site), and a
+	// subscriber's hint reference without a site means this one.
+	Site string
 	// OnLogError reports a failed append to the log; it is retried.
 	OnLogError func(error)
 	// CloseTimeout bounds how long Close waits for the log (default 10s).
@@ -463,7 +467,9 @@ func (h *Hub) Append(cs []hints.Change) {
 	items := make([]Item, len(cs))
 	for i, c := range cs {
 		if c.Hint != nil {
-			items[i] = Item{Kind: KindHint, Key: c.Hint.Key(), Version: c.Version, Hint: *c.Hint}
+			st := *c.Hint
+			st.Site = h.cfg.Site
+			items[i] = Item{Kind: KindHint, Key: st.Key(), Version: c.Version, Hint: st}
 		} else {
 			items[i] = Item{Kind: KindPresence, Key: c.Provider, Version: c.Version, Presence: c.Presence}
 		}
@@ -656,7 +662,7 @@ func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
 	if from != nil && h.cfg.Log != nil {
 		logged = h.fromLog(*from)
 	}
-	s := &Sub{hub: h, m: f.compile(), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Sub{hub: h, m: f.compile(h.cfg.Site), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	snap := Snapshot{Position: Position{Epoch: h.epoch, Seq: h.seq}}

@@ -281,7 +281,7 @@ func TestRandomized(t *testing.T) {
 		sub.Close()
 		want := map[string]hints.State{}
 		for _, st := range tb.Snapshot() {
-			m := v.filter.compile()
+			m := v.filter.compile("")
 			if m.match(Item{Kind: KindHint, Key: st.Key()}) {
 				want[st.Key()] = *st
 			}
@@ -392,5 +392,33 @@ func TestMemo(t *testing.T) {
 	}
 	if n < 1 {
 		t.Fatal("never built")
+	}
+}
+
+// In a cluster of several sites, a node's hints are published with its
+// site, and a watcher's reference without a site means the node's own.
+func TestSiteHints(t *testing.T) {
+	h := New(Config{Site: "paris"})
+	st := hints.State{Hint: hints.Hint{Exten: "1001", Context: "internal"}, Extension: hints.ExtInUse}
+	h.Append([]hints.Change{{Version: 1, Hint: &st}})
+	for _, f := range []Filter{{Hints: []string{"paris/1001@internal"}}, {Hints: []string{"1001@internal"}}, {All: true}} {
+		if err := f.Check(); err != nil {
+			t.Fatalf("%+v: %v", f, err)
+		}
+		s, snap := h.Subscribe(f, nil)
+		if len(snap.Items) != 1 || snap.Items[0].Key != "paris/1001@internal" || snap.Items[0].Hint.Site != "paris" {
+			t.Fatalf("%+v: snapshot %+v", f, snap.Items)
+		}
+		s.Close()
+	}
+	s, snap := h.Subscribe(Filter{Hints: []string{"lyon/1001@internal"}}, nil)
+	defer s.Close()
+	if len(snap.Items) != 0 {
+		t.Fatalf("another site's filter got %+v", snap.Items)
+	}
+	for _, bad := range []string{"Paris/1001@internal", "/1001", "pa-ris/1001", "paris/", "paris/1001/x"} {
+		if err := (Filter{Hints: []string{bad}}).Check(); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

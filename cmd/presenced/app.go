@@ -136,7 +136,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 		// The change log is the cluster's stream, the records its bucket.
-		hubCfg.Log, hubCfg.Stream, hubCfg.Node = nil, m.clog, m.Config.Node
+		hubCfg.Log, hubCfg.Stream, hubCfg.Node, hubCfg.Site = nil, m.clog, m.Config.Node, m.Config.Site
 		records = m.records
 	}
 	m.hub = watch.New(hubCfg)
@@ -179,6 +179,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Background: background,
 		DND:        dnd,
 		Observed:   m.ami != nil,
+		Site:       m.Config.Site,
 		MaxHistory: m.Config.PresenceHistory,
 		OnChange: func(c presence.Change) {
 			m.hints.PresenceChanged(c)
@@ -350,6 +351,15 @@ func (m *Main) readiness() []httpapi.Check {
 func (m *Main) startFeeds() {
 	ctx, stop := context.WithCancel(context.Background())
 	m.ctx, m.stop = ctx, stop
+	if m.records != nil {
+		// Every node follows the cluster's records: timers of users set
+		// elsewhere, and presence this site's Asterisk has yet to hold.
+		m.feeds.Add(1)
+		go func() {
+			defer m.feeds.Done()
+			_ = m.records.Watch(ctx, m.svc.Changed)
+		}()
+	}
 	if m.ari == nil {
 		m.Log.Info().Str("component", "ari").Msg("ARI not configured (PRESENCED_ARI_URL, PRESENCED_ARI_USER): device states are not followed, and DND is not shown on BLF keys")
 	} else {

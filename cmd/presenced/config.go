@@ -19,6 +19,7 @@ import (
 
 	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/internal/redact"
+	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/webhook"
 )
 
@@ -63,6 +64,7 @@ type Config struct {
 	NATSListen        string        `env:"NATS_LISTEN" envDefault:"127.0.0.1:4222"`
 	ClusterReplicas   int           `env:"CLUSTER_REPLICAS"`
 	Node              string        `env:"NODE"`
+	Site              string        `env:"SITE"`
 
 	allow    []netip.Prefix
 	logLevel zerolog.Level
@@ -319,6 +321,14 @@ func (c *Config) checkCluster() error {
 	}
 	if !validName(c.Node) {
 		return bad("NODE", "%q may contain only letters, digits, dash, underscore and dot", c.Node)
+	}
+	if c.Site != "" {
+		if !c.Clustered() {
+			return bad("SITE", "a site is a part of a cluster: set PRESENCED_NATS_URL or PRESENCED_CLUSTER_LISTEN too, or leave it empty")
+		}
+		if err := presence.ValidateSite(c.Site); err != nil {
+			return &ConfigError{Var: "SITE", Err: err}
+		}
 	}
 	return nil
 }
