@@ -185,5 +185,3 @@ func (s *Service) Sites(user string) []string {
 	}
 	return out
 }
-
-
