@@ -198,35 +198,62 @@ func (l *Log) readJournal(ctx context.Context, after uint64, limit int) ([]LogEn
 	return out, nil
 }
 
-// PublishEntries appends entries (their Seq is ignored) and returns the
-// numbers the stream gave them, in order (watch.Stream). Each carries a
-// message id, so that a retry after a lost acknowledgement is not
-// appended twice.
-func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []LogEntry) ([]uint64, error) {
+// PublishEntries appends entries and returns the numbers the stream gave
+// them, in order (watch.Stream). Each entry's Seq is the number of the
+// latest entry of its key the caller knows (0: none), and the stream
+// takes the entry only if that is still its key's latest (the
+// Nats-Expected-Last-Subject-Sequence header): two nodes that saw the
+// same change cannot both append it. For an entry refused so, seqs[i] is
+// 0 and stale[i] the key's latest entry now; the caller decides (the same
+// value: drop it; another: try again after it). A key appears at most
+// once in one call. Each entry carries a message id, so that a retry
+// after a lost acknowledgement is not appended twice.
+func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []LogEntry) (seqs []uint64, stale []*LogEntry, err error) {
 	futures := make([]jetstream.PubAckFuture, len(entries))
 	for i, e := range entries {
 		msg := &nats.Msg{Subject: subjectOf(e.Key), Data: e.Value, Header: nats.Header{}}
 		if ids != nil {
 			msg.Header.Set(jetstream.MsgIDHeader, ids[i])
 		}
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(e.Seq, 10))
 		f, err := l.js.PublishMsgAsync(msg)
 		if err != nil {
-			return nil, fmt.Errorf("cluster: appending to the change log: %w", err)
+			return nil, nil, fmt.Errorf("cluster: appending to the change log: %w", err)
 		}
 		futures[i] = f
 	}
-	seqs := make([]uint64, len(entries))
+	seqs = make([]uint64, len(entries))
+	stale = make([]*LogEntry, len(entries))
+	var refused []int
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			seqs[i] = ack.Sequence
 		case err := <-f.Err():
-			return nil, fmt.Errorf("cluster: appending to the change log: %w", err)
+			if !isWrongSequence(err) {
+				return nil, nil, fmt.Errorf("cluster: appending to the change log: %w", err)
+			}
+			refused = append(refused, i)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("cluster: appending to the change log: %w", ctx.Err())
+			return nil, nil, fmt.Errorf("cluster: appending to the change log: %w", ctx.Err())
 		}
 	}
-	return seqs, nil
+	for _, i := range refused {
+		var m *jetstream.RawStreamMsg
+		err := retry(ctx, func(ctx context.Context) (err error) {
+			m, err = l.stream.GetLastMsgForSubject(ctx, subjectOf(entries[i].Key))
+			return err
+		})
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			stale[i] = &LogEntry{Key: entries[i].Key} // none left (the stream was purged)
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: reading the change log's latest entry of %s: %w", entries[i].Key, err)
+		}
+		stale[i] = &LogEntry{Seq: m.Sequence, Key: entries[i].Key, Value: m.Data}
+	}
+	return seqs, stale, nil
 }
 
 // Follow calls deliver with every entry after a number, in order, as the

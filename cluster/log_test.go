@@ -171,3 +171,57 @@ func TestLogLateNode(t *testing.T) {
 		t.Fatalf("late node's snapshot: %+v", snap)
 	}
 }
+
+// Three nodes that see the same changes at once (two nodes reading one
+// Asterisk; every node learning a presence from the cluster) publish
+// them: each enters the log once. A node whose value differs from the
+// one that came first is appended after it.
+func TestLogSameChangeOnce(t *testing.T) {
+	_, conns := startCluster(t, 3)
+	hubs, _ := openHubs(t, conns, 3)
+	s, _ := hubs[0].Subscribe(watch.Filter{All: true}, nil)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const keys = 200
+	var wg sync.WaitGroup
+	for _, h := range hubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range keys {
+				h.Publish(presenceItem(fmt.Sprintf("5%03d", n), presence.Away, "same"))
+			}
+			if err := h.Sync(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got := collect(t, s, keys)
+	time.Sleep(time.Second) // nothing more comes
+	seen := map[string]int{}
+	for _, ev := range got {
+		seen[ev.Key]++
+	}
+	if s.Pending() || len(got) != keys || len(seen) != keys {
+		t.Fatalf("%d events for %d keys (more pending: %v)", len(got), len(seen), s.Pending())
+	}
+	// Two nodes, two values at once: both enter, one after the other, and
+	// every node ends on the same one.
+	wg.Add(2)
+	for i, msg := range []string{"a", "b"} {
+		go func() {
+			defer wg.Done()
+			hubs[i].Publish(presenceItem("6000", presence.DND, msg))
+			if err := hubs[i].Sync(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	evs := collect(t, s, 2)
+	if evs[0].Presence.Value.Message == evs[1].Presence.Value.Message {
+		t.Fatalf("the same value twice: %+v", evs)
+	}
+}

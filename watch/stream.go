@@ -15,9 +15,13 @@ import (
 // watcher resumes on any node with an id another gave it.
 type Stream interface {
 	Log
-	// PublishEntries appends entries (Seq ignored), each with an id that
-	// makes a retried append not append twice, and returns their numbers.
-	PublishEntries(ctx context.Context, ids []string, entries []Entry) ([]uint64, error)
+	// PublishEntries appends entries, each with an id that makes a
+	// retried append not append twice, and returns their numbers. An
+	// entry's Seq is the number of the latest entry of its key the hub
+	// knows (0: none): one whose key has a later entry by now (another
+	// node appended it) is not appended; its number is 0 and stale gives
+	// that later entry. A key appears at most once in one call.
+	PublishEntries(ctx context.Context, ids []string, entries []Entry) (seqs []uint64, stale []*Entry, err error)
 	// Follow calls deliver with every entry after a number, in order,
 	// until ctx ends.
 	Follow(ctx context.Context, after uint64, deliver func([]Entry)) error
@@ -25,7 +29,8 @@ type Stream interface {
 
 // outEntry is a change this node publishes to the stream.
 type outEntry struct {
-	id    string
+	id    string // the message id (a retried append is not appended twice)
+	item  string // Item.id
 	entry Entry
 }
 
@@ -33,6 +38,9 @@ type outEntry struct {
 type streamState struct {
 	outbox  []outEntry
 	lastOut map[string][]byte // by item id: the last encoding published, to tell a change
+	// by item id: the number of the latest entry this node appended (the
+	// follower may not have read it back yet)
+	appended map[string]uint64
 	queued  uint64            // entries ever put in the outbox
 	acked   uint64            // entries the stream acknowledged
 	ackedTo uint64            // the highest number the stream gave them
@@ -80,14 +88,26 @@ func (h *Hub) queueStream(id string, it Item, enc []byte) bool {
 		return false
 	}
 	st.lastOut[id] = enc
-	st.nextID++
-	st.outbox = append(st.outbox, outEntry{id: h.epoch + "-" + h.node + "-" + strconv.FormatUint(st.nextID, 36), entry: Entry{Key: it.Key, Value: enc}})
+	st.outbox = append(st.outbox, outEntry{id: h.streamMsgID(), item: id, entry: Entry{Key: it.Key, Value: enc}})
 	st.queued++
 	return true
 }
 
+// streamMsgID returns a new message id; hub.mu is held.
+func (h *Hub) streamMsgID() string {
+	h.st.nextID++
+	return h.epoch + "-" + h.node + "-" + strconv.FormatUint(h.st.nextID, 36)
+}
+
 // publishStream appends the outbox to the stream, in batches, until
 // Close; an append that fails is retried with the same ids.
+//
+// Exactly once: two nodes that see the same change (both read one
+// Asterisk; both learn a presence from the cluster) would both publish
+// it. Each entry is appended only if its key's latest entry is still the
+// one this node knows of (Stream.PublishEntries); one refused because
+// another node appended meanwhile is dropped when that entry shows the
+// same, and otherwise appended after it.
 func (h *Hub) publishStream() {
 	defer close(h.done)
 	ctx := context.Background()
@@ -100,37 +120,55 @@ func (h *Hub) publishStream() {
 		}
 		for {
 			h.mu.Lock()
-			batch := h.st.outbox
-			if len(batch) > logBatch {
-				batch = batch[:logBatch]
+			batch := h.streamBatch()
+			ids := make([]string, len(batch))
+			entries := make([]Entry, len(batch))
+			for i, o := range batch {
+				ids[i], entries[i] = o.id, o.entry
+				entries[i].Seq = h.st.appended[o.item]
+				if cur, ok := h.current[o.item]; ok {
+					entries[i].Seq = max(entries[i].Seq, cur.Seq)
+				}
 			}
 			h.mu.Unlock()
 			if len(batch) == 0 {
 				break
 			}
-			ids := make([]string, len(batch))
-			entries := make([]Entry, len(batch))
-			for i, o := range batch {
-				ids[i], entries[i] = o.id, o.entry
-			}
 			var seqs []uint64
+			var stale []*Entry
 			if !h.appendRetrying(&quitting, func() error {
 				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
 				var err error
-				seqs, err = h.cfg.Stream.PublishEntries(actx, ids, entries)
+				seqs, stale, err = h.cfg.Stream.PublishEntries(actx, ids, entries)
 				return err
 			}) {
 				return
 			}
 			h.mu.Lock()
-			h.st.outbox = h.st.outbox[len(batch):]
+			var again []outEntry
+			for i, o := range batch {
+				switch {
+				case seqs[i] != 0:
+					h.st.appended[o.item] = max(h.st.appended[o.item], seqs[i])
+					h.st.ackedTo = max(h.st.ackedTo, seqs[i])
+					h.st.acked++
+				case stale[i] != nil && SameItem(stale[i].Value, o.entry.Value):
+					h.st.appended[o.item] = max(h.st.appended[o.item], stale[i].Seq)
+					h.st.ackedTo = max(h.st.ackedTo, stale[i].Seq) // syncStream waits for it to be read
+					h.st.acked++                                     // another node's entry says it
+				default:
+					if stale[i] != nil {
+						h.st.appended[o.item] = max(h.st.appended[o.item], stale[i].Seq)
+					}
+					o.id = h.streamMsgID()
+					again = append(again, o)
+				}
+			}
+			rest := h.st.outbox[len(batch):]
+			h.st.outbox = append(again, rest...)
 			if len(h.st.outbox) == 0 {
 				h.st.outbox = nil
-			}
-			h.st.acked += uint64(len(batch))
-			for _, s := range seqs {
-				h.st.ackedTo = max(h.st.ackedTo, s)
 			}
 			h.signalDurable()
 			h.mu.Unlock()
@@ -139,6 +177,24 @@ func (h *Hub) publishStream() {
 			return
 		}
 	}
+}
+
+// streamBatch returns the outbox's head, up to logBatch entries and each
+// item at most once (the stream checks an entry against its key's latest:
+// the second of one key would be checked against the first, whose number
+// is not known yet); hub.mu is held.
+func (h *Hub) streamBatch() []outEntry {
+	seen := make(map[string]struct{}, min(len(h.st.outbox), logBatch))
+	n := 0
+	for n < len(h.st.outbox) && n < logBatch {
+		item := h.st.outbox[n].item
+		if _, dup := seen[item]; dup {
+			break
+		}
+		seen[item] = struct{}{}
+		n++
+	}
+	return h.st.outbox[:n]
 }
 
 // deliverNumbered takes entries the stream numbered, from any node:

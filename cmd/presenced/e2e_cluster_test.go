@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/internal/astemu"
 )
 
@@ -33,6 +35,14 @@ func freePort(t *testing.T) string {
 // waits for the cluster).
 func startClusterBinaries(t *testing.T, bin string, n int, env ...string) []*proc {
 	t.Helper()
+	return startClusterNodes(t, bin, make([][]string, n), env...)
+}
+
+// startClusterNodes is startClusterBinaries with settings of each node's
+// own (nodeEnv[i]) besides the common env.
+func startClusterNodes(t *testing.T, bin string, nodeEnv [][]string, env ...string) []*proc {
+	t.Helper()
+	n := len(nodeEnv)
 	routes := make([]string, n)
 	for i := range routes {
 		routes[i] = freePort(t)
@@ -50,6 +60,7 @@ func startClusterBinaries(t *testing.T, bin string, n int, env ...string) []*pro
 		e := append([]string{fmt.Sprintf("PRESENCED_NODE=n%d", i+1), "PRESENCED_NATS_LISTEN=" + freePort(t),
 			"PRESENCED_CLUSTER_LISTEN=" + routes[i], "PRESENCED_CLUSTER_PEERS=" + strings.Join(peers, ","),
 			"PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info"}, env...)
+		e = append(e, nodeEnv[i]...)
 		dir := t.TempDir()
 		wg.Add(1)
 		go func() {
@@ -204,5 +215,150 @@ func TestClusterOneChangeEverywhere(t *testing.T) {
 	}
 	for _, p := range procs {
 		p.stop(t)
+	}
+}
+
+// readSSE collects, from each stream, the events ok selects until none
+// came for quiet (or 30 s passed).
+func readSSE(streams []<-chan sseEvent, quiet time.Duration, ok func(sseEvent) bool) [][]sseEvent {
+	out := make([][]sseEvent, len(streams))
+	for i, s := range streams {
+		deadline := time.After(30 * time.Second)
+	read:
+		for {
+			select {
+			case ev := <-s:
+				if ok(ev) {
+					out[i] = append(out[i], ev)
+				}
+			case <-deadline:
+				break read
+			case <-time.After(quiet):
+				if len(out[i]) > 0 {
+					break read
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Two sites, Paris (nodes 1 and 2, one Asterisk) and Lyon (node 3, its
+// own Asterisk), each read over AMI: a hook at Paris reaches Lyon's
+// Asterisk; every node's watcher sees the change once, with one id, and
+// each site's hint named with its site; a phone's change in Lyon's
+// Asterisk reaches Paris's, once; and nothing echoes back and forth.
+func TestClusterSites(t *testing.T) {
+	bin := buildBinary(t)
+	hint := amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 0, StatusText: "Idle"}
+	site := func() (*astemu.Asterisk, *amitest.Server) {
+		ast := astemu.New()
+		srv, err := amitest.New("presenced", "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Close)
+		srv.Attach(ast)
+		srv.SetHints(hint)
+		return ast, srv
+	}
+	parisAst, parisAMI := site()
+	lyonAst, lyonAMI := site()
+	amiEnv := func(srv *amitest.Server, name string) []string {
+		return []string{"PRESENCED_SITE=" + name, "PRESENCED_AMI_ADDR=" + srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw"}
+	}
+	procs := startClusterNodes(t, bin, [][]string{amiEnv(parisAMI, "paris"), amiEnv(parisAMI, "paris"), amiEnv(lyonAMI, "lyon")})
+	defer func() {
+		for _, p := range procs {
+			p.stop(t)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	streams := make([]<-chan sseEvent, len(procs))
+	for i, p := range procs {
+		streams[i] = watchSSE(t, ctx, p)
+		if ev := <-streams[i]; ev.event != "snapshot" {
+			t.Fatalf("node %d: first event %+v", i+1, ev)
+		}
+	}
+	presenceOf := func(ast *astemu.Asterisk) string {
+		st, _, msg, _ := ast.Presence("CustomPresence:1001")
+		return st + " " + msg
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// once: every node's watcher sees the presence change once, and each
+	// site's hint change once, all with the same ids everywhere.
+	once := func(what, text string) {
+		t.Helper()
+		got := readSSE(streams, 3*time.Second, func(ev sseEvent) bool {
+			return (ev.event == "presence" || ev.event == "hint") && strings.Contains(ev.data, text)
+		})
+		for i, evs := range got {
+			n := map[string]int{}
+			for _, ev := range evs {
+				kind := ev.event
+				if ev.event == "hint" {
+					var h struct{ Site, Exten, Context string }
+					_ = json.Unmarshal([]byte(ev.data), &h)
+					kind = h.Site + "/" + h.Exten + "@" + h.Context
+				}
+				n[kind]++
+			}
+			if len(n) != 3 || n["presence"] != 1 || n["paris/1001@internal"] != 1 || n["lyon/1001@internal"] != 1 {
+				t.Fatalf("%s: node %d saw %v: %+v", what, i+1, n, evs)
+			}
+		}
+		idsOf := func(evs []sseEvent) []string {
+			var ids []string
+			for _, ev := range evs {
+				ids = append(ids, ev.id)
+			}
+			slices.Sort(ids)
+			return ids
+		}
+		for i := 1; i < len(got); i++ {
+			if !slices.Equal(idsOf(got[i]), idsOf(got[0])) {
+				t.Fatalf("%s: node %d ids %v, node 1 %v", what, i+1, idsOf(got[i]), idsOf(got[0]))
+			}
+		}
+	}
+
+	if c := procs[0].hook(t, parisAst, "presence/set", "1001", "away", "", "Sites"); c.Var("PRESENCED_RESULT") != "OK" {
+		t.Fatalf("hook at Paris: %v", c.Vars())
+	}
+	waitFor("Lyon's Asterisk holds the presence set at Paris", func() bool { return presenceOf(lyonAst) == "away Sites" })
+	once("the hook at Paris", `"Sites"`)
+
+	// A phone in Lyon: Asterisk's events reach node 3, and Paris follows.
+	lyonAMI.SetPresence("CustomPresence:1001", amitest.Presence{State: "dnd", Message: "Phone"})
+	waitFor("Paris's Asterisk holds the Lyon phone's dnd", func() bool { return presenceOf(parisAst) == "dnd Phone" })
+	once("the phone in Lyon", `"Phone"`)
+	// Settled: neither Asterisk is written again.
+	writes := func(srv *amitest.Server) int {
+		n := 0
+		for _, a := range srv.Actions() {
+			if strings.EqualFold(a, "Setvar") {
+				n++
+			}
+		}
+		return n
+	}
+	pw, lw := writes(parisAMI), writes(lyonAMI)
+	time.Sleep(3 * time.Second)
+	if writes(parisAMI) != pw || writes(lyonAMI) != lw {
+		t.Fatalf("Asterisk written again after settling: Paris %d -> %d, Lyon %d -> %d", pw, writes(parisAMI), lw, writes(lyonAMI))
+	}
+	if presenceOf(parisAst) != "dnd Phone" || presenceOf(lyonAst) != "dnd Phone" {
+		t.Fatalf("after settling: Paris %q, Lyon %q", presenceOf(parisAst), presenceOf(lyonAst))
 	}
 }
