@@ -41,12 +41,12 @@ type streamState struct {
 	// by item id: the number of the latest entry this node appended (the
 	// follower may not have read it back yet)
 	appended map[string]uint64
-	queued  uint64            // entries ever put in the outbox
-	acked   uint64            // entries the stream acknowledged
-	ackedTo uint64            // the highest number the stream gave them
-	nextID  uint64
-	cancel  context.CancelFunc
-	follow  chan struct{} // closed when the follower ends
+	queued   uint64 // entries ever put in the outbox
+	acked    uint64 // entries the stream acknowledged
+	ackedTo  uint64 // the highest number the stream gave them
+	nextID   uint64
+	cancel   context.CancelFunc
+	follow   chan struct{} // closed when the follower ends
 }
 
 // openStream starts publishing and following; hub.mu is not held.
@@ -156,7 +156,7 @@ func (h *Hub) publishStream() {
 				case stale[i] != nil && SameItem(stale[i].Value, o.entry.Value):
 					h.st.appended[o.item] = max(h.st.appended[o.item], stale[i].Seq)
 					h.st.ackedTo = max(h.st.ackedTo, stale[i].Seq) // syncStream waits for it to be read
-					h.st.acked++                                     // another node's entry says it
+					h.st.acked++                                   // another node's entry says it
 				default:
 					if stale[i] != nil {
 						h.st.appended[o.item] = max(h.st.appended[o.item], stale[i].Seq)
