@@ -50,8 +50,14 @@ type Shared interface {
 	// Lock takes the user's lease in the cluster, waiting while another
 	// node holds it; unlock gives it back.
 	Lock(ctx context.Context, user string) (unlock func(), err error)
-	// LoadRecord returns the user's record as last saved by any node.
-	LoadRecord(ctx context.Context, user string) (Record, bool, error)
+	// Load returns the user's record as last saved by any node, and its
+	// revision (0 and ok false: none).
+	Load(ctx context.Context, user string) (rec Record, rev uint64, ok bool, err error)
+	// Swap saves the user's record if it is still at revision rev (0:
+	// none), and returns the new revision: a lease that expired during an
+	// operation (a node stalled past it) cannot overwrite what another
+	// node saved meanwhile.
+	Swap(ctx context.Context, user string, rec Record, rev uint64) (uint64, error)
 }
 
 // Change is one visible change of a provider's presence.
@@ -249,6 +255,18 @@ func (s *Service) saveAgain() {
 		s.rmu.Lock()
 		users := slices.Collect(maps.Keys(s.unsaved))
 		s.rmu.Unlock()
+		if s.cfg.Shared != nil {
+			// A cluster: the record may have moved on at another node;
+			// reconciling takes what this site's Asterisk holds into it
+			// (it holds a write whose record was not saved).
+			s.rmu.Lock()
+			clear(s.unsaved)
+			s.rmu.Unlock()
+			for _, u := range users {
+				s.Reconcile(u)
+			}
+			continue
+		}
 		for _, u := range users {
 			unlock := s.lock(u)
 			s.rmu.Lock()
@@ -448,13 +466,14 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	unlock := s.lock(user)
 	defer unlock()
 	loaded := false // a record of the user exists (in a cluster: in the cluster)
+	var rev uint64  // in a cluster: the record's revision, to save it by
 	if s.cfg.Shared != nil {
-		release, ok, err := s.shared(ctx, user)
+		release, r, ok, err := s.shared(ctx, user)
 		if err != nil {
 			return Value{}, err
 		}
 		defer release()
-		loaded = ok
+		loaded, rev = ok, r
 	} else {
 		s.rmu.Lock()
 		_, loaded = s.recs[user]
@@ -550,7 +569,12 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	// the store refuses (a full disk) leaves presenced agreeing with
 	// Asterisk: the record is then saved again until the store takes it.
 	s.commit(user, rec, before, w == nil && changed, seq, s.announced(changed || flush))
-	err := s.cfg.Store.SaveRecord(ctx, user, rec)
+	var err error
+	if s.cfg.Shared != nil {
+		_, err = s.cfg.Shared.Swap(ctx, user, rec, rev)
+	} else {
+		err = s.cfg.Store.SaveRecord(ctx, user, rec)
+	}
 	s.rmu.Lock()
 	if err != nil {
 		s.unsaved[user] = struct{}{}
@@ -573,15 +597,15 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 // the one the cluster last saved (another node may have changed it), with
 // its timer armed here too: whichever node's timer fires first, under the
 // lease, ends the timed presence, and the others find it ended.
-func (s *Service) shared(ctx context.Context, user string) (release func(), found bool, err error) {
+func (s *Service) shared(ctx context.Context, user string) (release func(), rev uint64, found bool, err error) {
 	release, err = s.cfg.Shared.Lock(ctx, user)
 	if err != nil {
-		return nil, false, WrapError(CodeUnavailable, err, "taking the lease of "+user+" in the cluster")
+		return nil, 0, false, WrapError(CodeUnavailable, err, "taking the lease of "+user+" in the cluster")
 	}
-	rec, ok, err := s.cfg.Shared.LoadRecord(ctx, user)
+	rec, rev, ok, err := s.cfg.Shared.Load(ctx, user)
 	if err != nil {
 		release()
-		return nil, false, WrapError(CodeUnavailable, err, "reading the record of "+user+" from the cluster")
+		return nil, 0, false, WrapError(CodeUnavailable, err, "reading the record of "+user+" from the cluster")
 	}
 	if ok {
 		s.rmu.Lock()
@@ -589,7 +613,7 @@ func (s *Service) shared(ctx context.Context, user string) (release func(), foun
 		s.rmu.Unlock()
 		s.schedule(user, rec.Current.Expires)
 	}
-	return release, ok, nil
+	return release, rev, ok, nil
 }
 
 // announced reports whether a change an operation made or found is to be
