@@ -88,3 +88,36 @@ func (d *DeviceState) UnmarshalText(b []byte) error {
 	*d = ParseDeviceState(string(b))
 	return nil
 }
+
+// DeviceStateFor is a device state whose extension state is e
+// (ExtensionStateOf(DeviceStateFor(e)) == e), for a device that shows a
+// hint's state on another hint: Idle is NOT_INUSE, InUse&Hold (which no
+// one device state gives) is ONHOLD, and a removed hint INVALID (shown
+// Unavailable).
+func DeviceStateFor(e ExtensionState) DeviceState {
+	switch e {
+	case ExtIdle:
+		return NotInUse
+	case ExtInUse:
+		return InUse
+	case ExtBusy:
+		return Busy
+	case ExtUnavailable:
+		return Unavailable
+	case ExtRinging:
+		return Ringing
+	case ExtInUse | ExtRinging:
+		return RingInUse
+	case ExtOnHold, ExtInUse | ExtOnHold:
+		return OnHold
+	}
+	return Invalid
+}
+
+// RemoteDevice names the device that shows, at one site, the hint of exten
+// at another site (a cluster's cross-site BLF): in a hint,
+// "Stasis:presenced-remote-paris-2001" follows Paris's 2001. Site names
+// hold no "-" (presence.ValidateSite), so the name reads one way.
+func RemoteDevice(site, exten string) string {
+	return "Stasis:presenced-remote-" + site + "-" + exten
+}

@@ -167,3 +167,25 @@ func TestStateTextRoundTrip(t *testing.T) {
 		t.Error("unknown name accepted")
 	}
 }
+
+// A device set to DeviceStateFor(e) gives a hint of that one device the
+// extension state e; InUse&Hold, which no one device gives, shows Hold.
+func TestDeviceStateFor(t *testing.T) {
+	for _, e := range []ExtensionState{ExtIdle, ExtInUse, ExtBusy, ExtUnavailable, ExtRinging, ExtInUse | ExtRinging, ExtOnHold} {
+		if got := ExtensionStateOf(DeviceStateFor(e)); got != e {
+			t.Errorf("%s: the device %s gives %s", e, DeviceStateFor(e), got)
+		}
+	}
+	if got := ExtensionStateOf(DeviceStateFor(ExtInUse | ExtOnHold)); got != ExtOnHold {
+		t.Errorf("InUse&Hold shows %s", got)
+	}
+	if DeviceStateFor(ExtRemoved) != Invalid {
+		t.Errorf("a removed hint: %s", DeviceStateFor(ExtRemoved))
+	}
+}
+
+func TestRemoteDevice(t *testing.T) {
+	if d := RemoteDevice("paris", "2001-b"); d != "Stasis:presenced-remote-paris-2001-b" {
+		t.Fatal(d)
+	}
+}

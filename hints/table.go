@@ -420,6 +420,13 @@ func (t *Table) Len() int {
 	return len(t.hints)
 }
 
+// UsesDevice reports whether some hint uses the device.
+func (t *Table) UsesDevice(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byDevice[name]) > 0
+}
+
 // Devices returns the names of every device some hint uses.
 func (t *Table) Devices() []string {
 	t.mu.Lock()

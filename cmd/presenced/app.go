@@ -19,6 +19,7 @@ import (
 	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/fastagi"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/mirror"
 	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
@@ -50,6 +51,7 @@ type Main struct {
 	ari      *ari.Feed
 	http     *httpapi.Server
 	hooksOut *webhook.Manager
+	mirror   *mirror.Mirror // a site's cross-site BLF devices (cluster of sites, with ARI)
 	roster   atomic.Pointer[map[string]string]
 	mx       *metrics
 	ctx      context.Context // of the feeds; cancelled by Close
@@ -211,9 +213,23 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints, Log: m.hub}
+	if client != nil && m.Config.Site != "" {
+		// Cross-site BLF: this site's Stasis:presenced-remote-<site>-<exten>
+		// devices follow the other sites' hints.
+		m.mirror = mirror.New(mirror.Config{Hub: m.hub, Site: m.Config.Site, Context: m.Config.RemoteContext,
+			Uses: m.hints.UsesDevice, Changed: m.hints.DevicesChanged, Devices: client,
+			OnError: func(device string, err error) {
+				m.Log.Warn().Err(err).Str("component", "mirror").Str("device", device).Msg("could not show another site's hint; set again at its next change")
+			}})
+	}
 	if client != nil {
 		m.ari = &ari.Feed{Client: client, App: m.Config.ARIApp, Devices: m.hints,
-			OnUp:     firstUp(func() { m.svc.ReconcileDND(m.hints.DNDUsers(), true) }),
+			OnUp: firstUp(func() {
+				m.svc.ReconcileDND(m.hints.DNDUsers(), true)
+				if m.mirror != nil {
+					m.mirror.Resync()
+				}
+			}),
 			OnFollow: func() { m.svc.ReconcileDND(m.hints.DNDUsers(), false) },
 			OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
 	}
@@ -358,6 +374,13 @@ func (m *Main) startFeeds() {
 		go func() {
 			defer m.feeds.Done()
 			_ = m.records.Watch(ctx, m.svc.Changed)
+		}()
+	}
+	if m.mirror != nil {
+		m.feeds.Add(1)
+		go func() {
+			defer m.feeds.Done()
+			m.mirror.Run(ctx)
 		}()
 	}
 	if m.ari == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/httpapi"
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/redact"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/webhook"
@@ -65,6 +66,7 @@ type Config struct {
 	ClusterReplicas   int           `env:"CLUSTER_REPLICAS"`
 	Node              string        `env:"NODE"`
 	Site              string        `env:"SITE"`
+	RemoteContext     string        `env:"REMOTE_CONTEXT" envDefault:"default"`
 
 	allow    []netip.Prefix
 	logLevel zerolog.Level
@@ -329,6 +331,9 @@ func (c *Config) checkCluster() error {
 		if err := presence.ValidateSite(c.Site); err != nil {
 			return &ConfigError{Var: "SITE", Err: err}
 		}
+	}
+	if _, ctx, err := hints.ParseHintRef("x@" + c.RemoteContext); err != nil || ctx != c.RemoteContext {
+		return bad("REMOTE_CONTEXT", "%q is not a context name", c.RemoteContext)
 	}
 	return nil
 }

@@ -17,6 +17,9 @@ import (
 const dialplanUsage = `usage:
   presenced dialplan hints [--context NAME] [--tech PJSIP] [--user EXT[=DEVICE&DEVICE]]... [--csv FILE] [-o FILE]
       write an include file of hints: each user's phones, DND device and presence
+  presenced dialplan hints --remote SITE [--context NAME] [--user EXT]... [--csv FILE] [-o FILE]
+      the same for users at another site of a cluster: each hint shows their line there
+      (Stasis:presenced-remote-SITE-EXT, driven by presenced) and their presence
   presenced dialplan check [--json] FILE
       read FILE (extensions.conf and what it includes) and print its hints and every problem;
       exit status 1 when there are errors
@@ -65,6 +68,7 @@ func dialplanHints(args []string, stdout, stderr io.Writer) int {
 	tech := fs.String("tech", "PJSIP", "technology of a user given without devices")
 	csvFile := fs.String("csv", "", "CSV of users: extension, devices (& or space separated), name")
 	out := fs.String("o", "", "write to this file instead of standard output")
+	remote := fs.String("remote", "", "write hints for the users of this other site of a cluster (cross-site BLF)")
 	var users multiFlag
 	fs.Var(&users, "user", "a user: EXT, or EXT=DEVICE&DEVICE (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -102,7 +106,13 @@ func dialplanHints(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var sb strings.Builder
-	if err := conf.WriteHints(&sb, *context, entries); err != nil {
+	write := conf.WriteHints
+	if *remote != "" {
+		write = func(w io.Writer, context string, entries []conf.Entry) error {
+			return conf.WriteRemoteHints(w, context, *remote, entries)
+		}
+	}
+	if err := write(&sb, *context, entries); err != nil {
 		fmt.Fprintf(stderr, "presenced dialplan hints: %v\n", err)
 		return 2
 	}

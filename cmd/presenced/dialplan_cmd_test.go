@@ -68,6 +68,13 @@ func TestDialplanHintsAndCheck(t *testing.T) {
 	if code, _, _ := runCmd("dialplan", "hints", "--user", "bad user"); code != 2 {
 		t.Fatalf("bad user: exit %d", code)
 	}
+	if code, out, errOut := runCmd("dialplan", "hints", "--remote", "paris", "--context", "internal", "--user", "2001"); code != 0 ||
+		!strings.Contains(out, "exten => 2001,hint,Stasis:presenced-remote-paris-2001,CustomPresence:2001\n") {
+		t.Fatalf("--remote: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCmd("dialplan", "hints", "--remote", "Paris", "--user", "2001"); code != 2 || !strings.Contains(errOut, "site") {
+		t.Fatalf("--remote Paris: exit %d %s", code, errOut)
+	}
 	if code, _, _ := runCmd("dialplan", "check", filepath.Join(dir, "nothere.conf")); code != 2 {
 		t.Fatalf("missing file: exit %d", code)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
 )
 
@@ -251,23 +252,47 @@ func readSSE(streams []<-chan sseEvent, quiet time.Duration, ok func(sseEvent) b
 func TestClusterSites(t *testing.T) {
 	bin := buildBinary(t)
 	hint := amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 0, StatusText: "Idle"}
-	site := func() (*astemu.Asterisk, *amitest.Server) {
-		ast := astemu.New()
-		srv, err := amitest.New("presenced", "pw")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(srv.Close)
-		srv.Attach(ast)
-		srv.SetHints(hint)
-		return ast, srv
+	// Paris: one Asterisk, read over AMI and ARI by nodes 1 and 2 (each
+	// its own ARI application).
+	parisARI, err := aritest.New("ari", "ari")
+	if err != nil {
+		t.Fatal(err)
 	}
-	parisAst, parisAMI := site()
-	lyonAst, lyonAMI := site()
+	t.Cleanup(parisARI.Close)
+	parisAst := parisARI.Ast
+	parisAMI, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(parisAMI.Close)
+	parisAMI.Attach(parisAst)
+	parisARI.SetDevice("PJSIP/2001", "NOT_INUSE")
+	// Lyon has ARI too, and a hint of Paris's 2001 (cross-site BLF).
+	lyonARI, err := aritest.New("ari", "ari")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lyonARI.Close)
+	lyonAst := lyonARI.Ast
+	lyonAMI, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lyonAMI.Close)
+	lyonAMI.Attach(lyonAst)
+	lyonAMI.SetHints(hint, amitest.Hint{Exten: "2001", Context: "internal", App: "Stasis:presenced-remote-paris-2001,CustomPresence:2001", StatusText: "Unavailable", Status: 4})
+	parisAMI.SetHints(hint, amitest.Hint{Exten: "2001", Context: "internal", App: "PJSIP/2001,CustomPresence:2001", StatusText: "Idle"})
 	amiEnv := func(srv *amitest.Server, name string) []string {
-		return []string{"PRESENCED_SITE=" + name, "PRESENCED_AMI_ADDR=" + srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw"}
+		return []string{"PRESENCED_SITE=" + name, "PRESENCED_AMI_ADDR=" + srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw",
+			"PRESENCED_REMOTE_CONTEXT=internal"}
 	}
-	procs := startClusterNodes(t, bin, [][]string{amiEnv(parisAMI, "paris"), amiEnv(parisAMI, "paris"), amiEnv(lyonAMI, "lyon")})
+	ariEnv := func(srv *aritest.Server, app string) []string {
+		return []string{"PRESENCED_ARI_URL=" + srv.URL(), "PRESENCED_ARI_USER=ari", "PRESENCED_ARI_PASSWORD=ari", "PRESENCED_ARI_APP=" + app}
+	}
+	procs := startClusterNodes(t, bin, [][]string{
+		append(amiEnv(parisAMI, "paris"), ariEnv(parisARI, "presenced-n1")...),
+		append(amiEnv(parisAMI, "paris"), ariEnv(parisARI, "presenced-n2")...),
+		append(amiEnv(lyonAMI, "lyon"), ariEnv(lyonARI, "presenced")...)})
 	defer func() {
 		for _, p := range procs {
 			p.stop(t)
@@ -361,4 +386,12 @@ func TestClusterSites(t *testing.T) {
 	if presenceOf(parisAst) != "dnd Phone" || presenceOf(lyonAst) != "dnd Phone" {
 		t.Fatalf("after settling: Paris %q, Lyon %q", presenceOf(parisAst), presenceOf(lyonAst))
 	}
+
+	// Cross-site BLF: Paris's 2001 rings; Lyon's device for it follows.
+	remote := "Stasis:presenced-remote-paris-2001"
+	waitFor("Lyon's device shows Paris's 2001 idle", func() bool { return lyonARI.Device(remote) == "NOT_INUSE" })
+	parisARI.SetDevice("PJSIP/2001", "RINGING")
+	waitFor("Lyon's device shows Paris's 2001 ringing", func() bool { return lyonARI.Device(remote) == "RINGING" })
+	parisARI.SetDevice("PJSIP/2001", "INUSE")
+	waitFor("Lyon's device shows Paris's 2001 in use", func() bool { return lyonARI.Device(remote) == "INUSE" })
 }

@@ -76,3 +76,34 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("%v", probs)
 	}
 }
+
+// Hints for another site's users read back as hints of the devices
+// presenced drives for that site, and their presence.
+func TestWriteRemoteHintsReadsBack(t *testing.T) {
+	var out bytes.Buffer
+	if err := WriteRemoteHints(&out, "internal", "paris", []Entry{{Exten: "2001", Name: "Alice"}, {Exten: "2002-b"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, probs := Loader{FS: fstest.MapFS{"extensions.conf": {Data: out.Bytes()}}, Dir: "."}.Load("extensions.conf")
+	dp, more := Hints(cfg)
+	if len(probs)+len(more)+len(Check(dp)) != 0 {
+		t.Fatalf("problems: %v %v\n%s", probs, more, out.String())
+	}
+	want := map[string]string{
+		"2001@internal":   "Stasis:presenced-remote-paris-2001,CustomPresence:2001",
+		"2002-b@internal": "Stasis:presenced-remote-paris-2002-b,CustomPresence:2002-b",
+	}
+	if len(dp.Hints) != len(want) {
+		t.Fatalf("hints %+v\n%s", dp.Hints, out.String())
+	}
+	for _, h := range dp.Hints {
+		if want[h.Key()] != h.App() {
+			t.Errorf("%s => %s, want %s", h.Key(), h.App(), want[h.Key()])
+		}
+	}
+	for _, bad := range []struct{ site, exten string }{{"Paris", "1"}, {"pa-ris", "1"}, {"", "1"}, {"paris", "x y"}} {
+		if err := WriteRemoteHints(&bytes.Buffer{}, "c", bad.site, []Entry{{Exten: bad.exten}}); err == nil {
+			t.Errorf("site %q, exten %q accepted", bad.site, bad.exten)
+		}
+	}
+}
