@@ -17,8 +17,8 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/rs/zerolog"
 
-	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/internal/redact"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/webhook"
