@@ -31,6 +31,14 @@ const (
 	logSubjects = logPrefix + ">"
 )
 
+// oneShotResets bounds how often an ordered consumer is made again after
+// it lost its server. The library's default is for ever, and a reset
+// ignores every context: a read on a connection that closed (its node
+// cut off, or stopping) then never returned, and held up the node's
+// shutdown (seen in TestWebhookTakenOver). Bounded, the read fails, and
+// its caller retries or gives up as for any other error.
+const oneShotResets = 2
+
 // LogEntry is watch.Entry.
 type LogEntry = struct {
 	Seq   uint64
@@ -123,7 +131,7 @@ func (l *Log) journalState(ctx context.Context) (head, floor uint64, latest []Lo
 	}
 	// The last message of each subject, then nothing more: an ordered
 	// consumer that delivers the last per subject, read up to the head.
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, MaxResetAttempts: oneShotResets})
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
 	}
@@ -176,7 +184,7 @@ func (l *Log) ReadJournal(ctx context.Context, after uint64, limit int) (out []L
 }
 
 func (l *Log) readJournal(ctx context.Context, after uint64, limit int) ([]LogEntry, error) {
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, MaxResetAttempts: oneShotResets})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: reading the change log: %w", err)
 	}
@@ -260,19 +268,26 @@ func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []LogEnt
 // stream gets them, until ctx ends (watch.Stream). A dropped connection
 // is resumed where it stopped.
 func (l *Log) Follow(ctx context.Context, after uint64, deliver func([]LogEntry)) error {
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, MaxResetAttempts: oneShotResets})
 	if err != nil {
 		return fmt.Errorf("cluster: following the change log: %w", err)
 	}
+	failed := 0
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(1024, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
+			if failed++; failed >= 5 {
+				// The consumer could not be made again: the caller follows
+				// anew, from what it has delivered.
+				return fmt.Errorf("cluster: following the change log: %w", err)
+			}
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		failed = 0
 		var out []LogEntry
 		for m := range batch.Messages() {
 			e, err := entryOf(m)

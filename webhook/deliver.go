@@ -31,6 +31,9 @@ type worker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	// idle: in a cluster, a webhook another node delivers (this worker
+	// does not run; it is what List and Get show).
+	idle bool
 
 	mu     sync.Mutex
 	cursor uint64 // the last journal entry delivered or passed over
@@ -182,7 +185,7 @@ func (w *worker) next() ([]Event, uint64, error) {
 		if len(entries) == 0 {
 			return nil, c, nil
 		}
-		if entries[0].Seq != c+1 {
+		if sup, ok := m.cfg.Store.(superseded); entries[0].Seq != c+1 && (!ok || !sup.Superseded()) {
 			continue // trimmed meanwhile: below the floor now
 		}
 		var evs []Event

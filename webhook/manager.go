@@ -64,6 +64,10 @@ type Config struct {
 	UserAgent   string
 	Log         zerolog.Logger
 	Now         func() time.Time
+	// Shared, in a cluster, shares webhooks between the nodes (shared.go):
+	// Store is then the cluster's too. Node names this node.
+	Shared Shared
+	Node   string
 }
 
 // Stats are the running totals, for metrics.
@@ -89,6 +93,9 @@ type Manager struct {
 	mu      sync.Mutex
 	floor   uint64 // every entry up to it is trimmed
 	workers map[string]*worker
+	// In a cluster: by webhook, the end of this node's competing for
+	// delivering it.
+	campaigns map[string]context.CancelFunc
 
 	delivered, rejected, failedAttempts, retries atomic.Uint64
 }
@@ -141,6 +148,10 @@ func (m *Manager) Open(ctx context.Context) error {
 		return err
 	}
 	m.floor = floor
+	if cfg.Shared != nil {
+		m.openShared()
+		return nil
+	}
 	configs, cursors, err := cfg.Store.Webhooks(ctx)
 	if err != nil {
 		return err
@@ -260,7 +271,21 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Info, string, error) {
 	}
 	raw, _ := json.Marshal(s)
 	if err := m.cfg.Store.PutWebhook(ctx, s.ID, raw); err != nil {
-		return Info{}, "", presence.WrapError(presence.CodeInternal, err, "storing the webhook")
+		code := presence.CodeInternal
+		if m.cfg.Shared != nil {
+			code = presence.CodeUnavailable
+		}
+		return Info{}, "", presence.WrapError(code, err, "storing the webhook")
+	}
+	if m.cfg.Shared != nil {
+		// Every node (this one too) learns it from the cluster; known here
+		// at once, so that it is listed as soon as it is created.
+		m.sharedChanged(s.ID, raw)
+		m.cfg.Log.Info().Str("webhook", s.ID).Str("target", logTarget(s.URL)).Str("method", s.Method).Msg("webhook created")
+		m.mu.Lock()
+		w := m.workers[s.ID]
+		m.mu.Unlock()
+		return w.info(), s.Secret, nil
 	}
 	w := newWorker(m, s, tmpl, 0)
 	m.mu.Lock()
@@ -281,7 +306,7 @@ func (m *Manager) List() []Info {
 	m.mu.Unlock()
 	out := make([]Info, 0, len(ws))
 	for _, w := range ws {
-		out = append(out, w.info())
+		out = append(out, m.sharedInfo(m.ctx, w.info()))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
@@ -300,7 +325,7 @@ func (m *Manager) Get(id string) (Info, bool) {
 	if !ok {
 		return Info{}, false
 	}
-	return w.info(), true
+	return m.sharedInfo(m.ctx, w.info()), true
 }
 
 func notFound(id string) error {
@@ -314,6 +339,14 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.mu.Unlock()
 	if !ok {
 		return notFound(id)
+	}
+	if m.cfg.Shared != nil {
+		if err := m.cfg.Store.DeleteWebhook(ctx, id); err != nil {
+			return presence.WrapError(presence.CodeUnavailable, err, "deleting the webhook")
+		}
+		m.sharedChanged(id, nil) // every node stops it as it learns it
+		m.cfg.Log.Info().Str("webhook", id).Msg("webhook deleted")
+		return nil
 	}
 	w.stop()
 	m.jmu.Lock()
@@ -362,10 +395,20 @@ func (m *Manager) Stats() Stats {
 }
 
 // Backlog returns the journal entries waiting, over all webhooks.
+// In a cluster, over the webhooks this node delivers (each node reports
+// its own).
 func (m *Manager) Backlog() uint64 {
+	m.mu.Lock()
+	ws := make([]*worker, 0, len(m.workers))
+	for _, w := range m.workers {
+		if !w.idle {
+			ws = append(ws, w)
+		}
+	}
+	m.mu.Unlock()
 	var n uint64
-	for _, i := range m.List() {
-		n += i.Status.Backlog
+	for _, w := range ws {
+		n += w.info().Status.Backlog
 	}
 	return n
 }

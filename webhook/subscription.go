@@ -125,6 +125,10 @@ type Status struct {
 	// them need be for this webhook).
 	Cursor  uint64 `json:"cursor"`
 	Backlog uint64 `json:"backlog"`
+	// Node, in a cluster, is the node that delivers the webhook now ("":
+	// none at this moment, one takes it over within seconds). The counts
+	// below are that node's, since it took the webhook.
+	Node string `json:"node,omitempty"`
 	// Delivered: answered 2xx. Rejected: answered with a status that is
 	// not retried (a 4xx other than 408, 425, 429, or a redirect), so
 	// the event was given up. FailedAttempts: attempts that will be retried.

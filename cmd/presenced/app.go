@@ -45,6 +45,7 @@ type Main struct {
 	nats     *cluster.Conn
 	records  *cluster.Records
 	clog     *cluster.Log
+	webhooks *cluster.Webhooks
 	hints    *hints.Table
 	hub      *watch.Hub
 	ami      *ami.Feed
@@ -206,9 +207,14 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	targets := m.Config.targets
-	m.hooksOut = webhook.New(webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout, Targets: &targets,
+	whCfg := webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout, Targets: &targets,
 		RetryMax: m.Config.WebhookRetryMax, Retention: m.Config.LogRetention, UserAgent: "presenced/" + buildVersion(),
-		Log: m.Log.With().Str("component", "webhook").Logger()})
+		Log: m.Log.With().Str("component", "webhook").Logger()}
+	if m.webhooks != nil {
+		// Webhooks, their cursors and who delivers each are the cluster's.
+		whCfg.Store, whCfg.Shared, whCfg.Node = m.webhooks, m.webhooks, m.Config.Node
+	}
+	m.hooksOut = webhook.New(whCfg)
 	if err := m.hooksOut.Open(ctx); err != nil {
 		return err
 	}
@@ -253,9 +259,6 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.HTTPListen != "" {
 		hlog := m.Log.With().Str("component", "http").Logger()
 		var hooksAPI httpapi.Webhooks = apiWebhooks{m.hooksOut}
-		if m.Config.Clustered() {
-			hooksAPI = nil // not clustered yet: see openCluster
-		}
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names,
 			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})

@@ -22,12 +22,12 @@ const perKey = 64
 // records bucket and the change log's stream, with
 // PRESENCED_CLUSTER_REPLICAS copies.
 //
-// What is clustered so far: presence records (an operation holds the
-// user's lease and starts from the cluster's record; timers armed on every
-// node that saw the user, fired once under the lease) and the change log
-// (one numbering for every node: a watcher resumes on any node). Not yet:
-// webhooks (their endpoints are off in a cluster), sites (one Asterisk for
-// every node), presence written to other sites' Asterisk.
+// What is clustered: presence records (an operation holds the user's
+// lease and starts from the cluster's record, saved by compare-and-set;
+// every node follows them, so timers fire once, on any node, and each
+// site's Asterisk is brought to hold the presence), the change log (one
+// numbering for every node: a watcher resumes on any node) and webhooks
+// (one node at a time delivers each).
 func (m *Main) openCluster(ctx context.Context) error {
 	log := m.Log.With().Str("component", "cluster").Logger()
 	url := m.Config.NATSURL
@@ -66,6 +66,9 @@ func (m *Main) openCluster(ctx context.Context) error {
 		if err == nil && m.clog == nil {
 			m.clog, err = conn.OpenLog(actx, m.Config.ClusterReplicas, perKey)
 		}
+		if err == nil && m.webhooks == nil {
+			m.webhooks, err = conn.OpenWebhooks(actx, m.Config.ClusterReplicas, m.Config.Node, m.clog)
+		}
 		if err == nil {
 			// The stream may exist before its leader answers reads:
 			// the hub's first read must not fail the start.
@@ -81,7 +84,7 @@ func (m *Main) openCluster(ctx context.Context) error {
 		log.Info().Err(err).Msg("the cluster's store is not ready yet; trying again")
 		time.Sleep(200 * time.Millisecond)
 	}
-	log.Info().Str("node", m.Config.Node).Int("replicas", m.Config.ClusterReplicas).Msg("cluster store open; webhooks are not clustered yet: their endpoints are off")
+	log.Info().Str("node", m.Config.Node).Str("site", m.Config.Site).Int("replicas", m.Config.ClusterReplicas).Msg("cluster store open")
 	return nil
 }
 

@@ -30,11 +30,26 @@ func TestConfigErrors(t *testing.T) {
 		"PRESENCED_AGI_COMMAND_TIMEOUT=soon", "PRESENCED_LOG_LEVEL=loud", "PRESENCED_LOG_FORMAT=xml",
 		"PRESENCED_PRESENCE_HISTORY=0", "PRESENCED_WEBHOOK_TIMEOUT=0s", "PRESENCED_WEBHOOK_RETRY_MAX=500ms",
 		"PRESENCED_WEBHOOK_BACKLOG=10", "PRESENCED_WEBHOOK_BACKLOG=-1",
+		"PRESENCED_SITE=paris", // not in a cluster
+		"PRESENCED_REMOTE_CONTEXT=a@b", "PRESENCED_REMOTE_CONTEXT=a b",
 	} {
 		_, err := LoadConfig([]string{kv})
 		name, _, _ := strings.Cut(kv, "=")
 		if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(name, "PRESENCED_")) {
 			t.Errorf("%s: err %v", kv, err)
+		}
+	}
+}
+
+func TestConfigSite(t *testing.T) {
+	cluster := "PRESENCED_NATS_URL=nats://127.0.0.1:4222"
+	if c, err := LoadConfig([]string{cluster, "PRESENCED_SITE=lyon_2"}); err != nil || c.Site != "lyon_2" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for _, bad := range []string{"Paris", "pa-ris", "pa/ris", strings.Repeat("a", 33)} {
+		_, err := LoadConfig([]string{cluster, "PRESENCED_SITE=" + bad})
+		if err == nil || !strings.Contains(err.Error(), "SITE") {
+			t.Errorf("%q: err %v", bad, err)
 		}
 	}
 }
