@@ -105,5 +105,9 @@ func (c *Conn) leaderGet(ctx context.Context, stream, subject string) (data []by
 // Connected reports whether the connection is up (for /readyz).
 func (c *Conn) Connected() bool { return c.nc.IsConnected() }
 
+// ServerURL is the NATS server this connection is on ("" when none),
+// without credentials.
+func (c *Conn) ServerURL() string { return c.nc.ConnectedUrlRedacted() }
+
 // Close closes the connection.
 func (c *Conn) Close() { c.nc.Close() }

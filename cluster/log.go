@@ -302,3 +302,33 @@ func (l *Log) Follow(ctx context.Context, after uint64, deliver func([]LogEntry)
 	}
 	return ctx.Err()
 }
+
+// LogStatus is the change log's state in the cluster, for /readyz.
+type LogStatus struct {
+	Last     uint64          `json:"last"`   // the number of the last change
+	Leader   string          `json:"leader"` // the NATS server that orders appends
+	Replicas []ReplicaStatus `json:"replicas"`
+}
+
+// ReplicaStatus is one NATS server's copy of the change log.
+type ReplicaStatus struct {
+	Name    string `json:"name"`
+	Current bool   `json:"current"` // caught up with the leader
+	Lag     uint64 `json:"lag"`     // operations behind it
+}
+
+// Status returns the change log's state.
+func (l *Log) Status(ctx context.Context) (LogStatus, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return LogStatus{}, fmt.Errorf("cluster: reading the change log: %w", err)
+	}
+	st := LogStatus{Last: info.State.LastSeq, Replicas: []ReplicaStatus{}}
+	if c := info.Cluster; c != nil {
+		st.Leader = c.Leader
+		for _, r := range c.Replicas {
+			st.Replicas = append(st.Replicas, ReplicaStatus{Name: r.Name, Current: r.Current, Lag: r.Lag})
+		}
+	}
+	return st, nil
+}

@@ -37,8 +37,11 @@ type Check struct {
 
 // Config configures the server.
 type Config struct {
-	Addr     string
-	Checks   []Check
+	Addr   string
+	Checks []Check
+	// Cluster, in a cluster, says what /readyz shows of it (this node, its
+	// site, the NATS server it is on, the change log's replicas, its lag).
+	Cluster  func(ctx context.Context) any
 	Registry *prometheus.Registry
 	Tokens   *Tokens    // none: the API is open, and listens on loopback only
 	Hints    Hints      // nil: no /v1/hints
@@ -188,7 +191,7 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 
 // readyz answers 200 when every configured part is fine, 503 otherwise,
 // with a JSON object naming each part and its state.
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]string{}
 	ready := true
 	for _, c := range s.cfg.Checks {
@@ -211,8 +214,13 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
+	var cluster any
+	if s.cfg.Cluster != nil {
+		cluster = s.cfg.Cluster(r.Context())
+	}
 	_ = json.NewEncoder(w).Encode(struct {
-		Ready  bool              `json:"ready"`
-		Checks map[string]string `json:"checks"`
-	}{ready, checks})
+		Ready   bool              `json:"ready"`
+		Checks  map[string]string `json:"checks"`
+		Cluster any               `json:"cluster,omitempty"`
+	}{ready, checks, cluster})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 )
 
 // Presence is global in a cluster, and each site's Asterisk holds it: a
@@ -110,8 +111,18 @@ func (s *Service) reconcileWorker() {
 		ctx, cancel := context.WithTimeout(s.ctx, backgroundTimeout)
 		_, err := s.mutate(ctx, nil, user, nil)
 		cancel()
-		if err != nil && s.ctx.Err() == nil && s.cfg.OnError != nil {
-			s.cfg.OnError(user, err)
+		if err != nil && s.ctx.Err() == nil {
+			if ErrorCode(err) == CodeUnavailable {
+				// The cluster or Asterisk away: tried again until they are back.
+				time.AfterFunc(SaveRetry, func() {
+					if s.ctx.Err() == nil {
+						s.Reconcile(user)
+					}
+				})
+			}
+			if s.cfg.OnError != nil {
+				s.cfg.OnError(user, err)
+			}
 		}
 	}
 }

@@ -413,6 +413,21 @@ func (m *Manager) Backlog() uint64 {
 	return n
 }
 
+// Delivering returns the ids of the webhooks this node delivers (all,
+// alone; in a cluster, those whose lease it holds), sorted.
+func (m *Manager) Delivering() []string {
+	m.mu.Lock()
+	out := make([]string, 0, len(m.workers))
+	for id, w := range m.workers {
+		if !w.idle {
+			out = append(out, id)
+		}
+	}
+	m.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
 // Len returns the number of webhooks.
 func (m *Manager) Len() int {
 	m.mu.Lock()

@@ -259,7 +259,12 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.HTTPListen != "" {
 		hlog := m.Log.With().Str("component", "http").Logger()
 		var hooksAPI httpapi.Webhooks = apiWebhooks{m.hooksOut}
+		var clusterStatus func(context.Context) any
+		if m.nats != nil {
+			clusterStatus = m.clusterStatus
+		}
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
+			Cluster: clusterStatus,
 			Tokens: m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names,
 			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})
 		if err := m.http.Open(ctx); err != nil {

@@ -97,3 +97,38 @@ func (m *Main) closeCluster() {
 		_ = m.natsNode.Close()
 	}
 }
+
+// clusterView is what /readyz shows of the cluster.
+type clusterView struct {
+	Node string `json:"node"`
+	Site string `json:"site,omitempty"`
+	// NATS is the server this node is on ("" while cut off).
+	NATS string `json:"nats"`
+	// Log is the change log's state in the cluster (absent when it could
+	// not be read); Lag how many of its changes this node has yet to read.
+	Log   *cluster.LogStatus `json:"log,omitempty"`
+	Lag   uint64             `json:"lag"`
+	Error string             `json:"error,omitempty"`
+	// Webhooks: the webhooks this node delivers.
+	Webhooks []string `json:"webhooks"`
+}
+
+// clusterStatus reads the cluster's state for /readyz.
+func (m *Main) clusterStatus(ctx context.Context) any {
+	v := clusterView{Node: m.Config.Node, Site: m.Config.Site, NATS: m.nats.ServerURL(), Webhooks: []string{}}
+	if m.hooksOut != nil {
+		v.Webhooks = m.hooksOut.Delivering()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := m.clog.Status(ctx)
+	if err != nil {
+		v.Error = m.Config.redactor().String(err.Error())
+		return v
+	}
+	v.Log = &st
+	if read, _ := m.hub.Durable(); st.Last > read {
+		v.Lag = st.Last - read
+	}
+	return v
+}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -140,6 +142,29 @@ func TestClusterOneChangeEverywhere(t *testing.T) {
 			t.Fatalf("node %d: first event %+v", i+1, ev)
 		}
 	}
+	// A webhook created at node 1: one node delivers it.
+	var hooked sync.Mutex
+	var hookBodies []string
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hooked.Lock()
+		hookBodies = append(hookBodies, string(b))
+		hooked.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rcv.Close()
+	wreq, _ := http.NewRequest("POST", "http://"+procs[0].httpAddr+"/v1/webhooks", strings.NewReader(`{"url":"`+rcv.URL+`/hook","providers":["CustomPresence:1001"]}`))
+	wreq.Header.Set("Content-Type", "application/json")
+	wresp, err := http.DefaultClient.Do(wreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ ID string }
+	_ = json.NewDecoder(wresp.Body).Decode(&created)
+	wresp.Body.Close()
+	if wresp.StatusCode != 201 || created.ID == "" {
+		t.Fatalf("creating a webhook: %d %+v", wresp.StatusCode, created)
+	}
 	ast := astemu.New() // one site: one Asterisk for every node
 	c := procs[0].hook(t, ast, "presence/set", "1001", "away", "", "Clustered")
 	if c.Var("PRESENCED_RESULT") != "OK" {
@@ -213,6 +238,47 @@ func TestClusterOneChangeEverywhere(t *testing.T) {
 	resp.Body.Close()
 	if restored.Presence.Message != "Clustered" {
 		t.Fatalf("restore on node 3: %d %+v", resp.StatusCode, restored)
+	}
+	// The webhook got both changes, once each, in order.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hooked.Lock()
+		got := strings.Join(hookBodies, "\n")
+		n := len(hookBodies)
+		hooked.Unlock()
+		if strings.Contains(got, `"Second"`) {
+			if n != 2 || !strings.Contains(hookBodies[0], `"Clustered"`) {
+				t.Fatalf("webhook deliveries: %s", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook deliveries: %s", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// /readyz: every node names itself and the one node that delivers the
+	// webhook; the change log has three replicas.
+	delivering := 0
+	for i, p := range procs {
+		_, body := p.get(t, "/readyz")
+		var rz struct {
+			Ready   bool
+			Cluster struct {
+				Node     string
+				NATS     string
+				Webhooks []string
+				Log      struct{ Replicas []struct{ Name string } }
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &rz); err != nil || !rz.Ready || rz.Cluster.Node != fmt.Sprintf("n%d", i+1) ||
+			rz.Cluster.NATS == "" || len(rz.Cluster.Log.Replicas) != 2 {
+			t.Fatalf("node %d /readyz: %s", i+1, body)
+		}
+		delivering += len(rz.Cluster.Webhooks)
+	}
+	if delivering != 1 {
+		t.Fatalf("%d nodes deliver the webhook", delivering)
 	}
 	for _, p := range procs {
 		p.stop(t)
