@@ -460,6 +460,12 @@ func restore(r *Record, now time.Time, skip State) bool {
 // dnd, the device goes INVALID before the presence is written; entering,
 // it goes BUSY after the presence was confirmed.
 func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Record, time.Time) error) (Value, error) {
+	return s.mutateAs(ctx, w, user, op, false)
+}
+
+// mutateAs is mutate; timer says the operation is a timed presence
+// ending (Change.Timer), not a caller's.
+func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*Record, time.Time) error, timer bool) (Value, error) {
 	if err := ValidateUser(user); err != nil {
 		return Value{}, err
 	}
@@ -568,7 +574,7 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 	// store (the hook answers once both are on disk), and so that a save
 	// the store refuses (a full disk) leaves presenced agreeing with
 	// Asterisk: the record is then saved again until the store takes it.
-	s.commit(user, rec, before, w == nil && changed, seq, s.announced(changed || flush))
+	s.commit(user, rec, before, timer && changed, seq, s.announced(changed || flush))
 	var err error
 	if s.cfg.Shared != nil {
 		_, err = s.cfg.Shared.Swap(ctx, user, rec, rev)
@@ -952,7 +958,7 @@ func (s *Service) expire(user string, at time.Time) {
 
 	ctx, cancel := context.WithTimeout(s.ctx, backgroundTimeout)
 	defer cancel()
-	_, err := s.mutate(ctx, nil, user, func(r *Record, now time.Time) error {
+	_, err := s.mutateAs(ctx, nil, user, func(r *Record, now time.Time) error {
 		if !r.Current.Expired(now) {
 			return errNotDue
 		}
@@ -960,9 +966,20 @@ func (s *Service) expire(user string, at time.Time) {
 			r.Current = Value{}
 		}
 		return nil
-	})
-	if err != nil && !errors.Is(err, errNotDue) && s.cfg.OnError != nil {
-		s.cfg.OnError(user, err)
+	}, true)
+	if err != nil && !errors.Is(err, errNotDue) {
+		if ErrorCode(err) == CodeUnavailable {
+			// The cluster away (its leader being elected): the timer is
+			// tried again, and ends the presence once it is back.
+			s.tmu.Lock()
+			if _, armed := s.timers[user]; !armed && !s.closed {
+				s.timers[user] = expiry{at: at, timer: time.AfterFunc(SaveRetry, func() { s.expire(user, at) })}
+			}
+			s.tmu.Unlock()
+		}
+		if s.cfg.OnError != nil {
+			s.cfg.OnError(user, err)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package presence_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -463,6 +464,31 @@ func TestFullDiskLeavesPresencedAndAsteriskAgreeing(t *testing.T) {
 		recs, _ := st.Records(ctx)
 		if recs["1001"].Current.State != presence.Available {
 			t.Fatalf("the store holds %+v after the disk has space again", recs["1001"].Current)
+		}
+	})
+}
+
+// Only a timed presence ending is announced as a timer's change; a write
+// without a channel (REST, the board) is a caller's.
+func TestTimerFlag(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, true)
+		got, err := f.svc.Set(ctx, nil, "1001", set(presence.Available))
+		f.do("available, without a channel", got, err, presence.Available)
+		got, err = f.svc.Set(ctx, nil, "1001", presence.Value{State: presence.Away, Expires: time.Now().Add(time.Minute)})
+		f.do("timed away", got, err, presence.Away)
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var timers []bool
+		for _, c := range f.changes {
+			if c.User == "1001" {
+				timers = append(timers, c.Timer)
+			}
+		}
+		if fmt.Sprint(timers) != "[false false true]" {
+			t.Fatalf("Timer of the changes: %v", timers)
 		}
 	})
 }
