@@ -223,7 +223,9 @@ func TestClusterKill9(t *testing.T) {
 	// The webhook: every change from its first to the log's last, in
 	// order, none missing.
 	_, body := procs[1].get(t, "/readyz")
-	var rz struct{ Cluster struct{ Log struct{ Last uint64 } } }
+	var rz struct {
+		Cluster struct{ Log struct{ Last uint64 } }
+	}
 	_ = json.Unmarshal([]byte(body), &rz)
 	head := rz.Cluster.Log.Last
 	deadline = time.Now().Add(60 * time.Second)
