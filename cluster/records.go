@@ -186,11 +186,29 @@ func (r *Records) Records(ctx context.Context) (map[string]presence.Record, erro
 
 // Watch calls changed with every user's record as saved by any node: the
 // latest of each first, then every save as it happens, in order, until
-// ctx ends. A watch that cannot be set up (the cluster not answering) is
-// tried again; one cut off is resumed by the library's ordered consumer.
+// ctx ends.
 func (r *Records) Watch(ctx context.Context, changed func(user string, rec presence.Record)) error {
+	return watchAll(ctx, r.kv, func(e jetstream.KeyValueEntry) {
+		if e.Operation() != jetstream.KeyValuePut {
+			return
+		}
+		user, err := userOf(e.Key())
+		if err != nil {
+			return // not presenced's
+		}
+		if rec, err := presence.DecodeRecord(e.Value()); err == nil {
+			changed(user, rec)
+		}
+	})
+}
+
+// watchAll calls f with every entry of a bucket, the latest of each key
+// first, then every change as it happens, until ctx ends. A watch that
+// cannot be set up (the cluster not answering) is tried again; one cut off
+// is resumed by the library's ordered consumer.
+func watchAll(ctx context.Context, kv jetstream.KeyValue, f func(jetstream.KeyValueEntry)) error {
 	for ctx.Err() == nil {
-		w, err := r.kv.WatchAll(ctx)
+		w, err := kv.WatchAll(ctx)
 		if err != nil {
 			select {
 			case <-ctx.Done():
@@ -199,18 +217,9 @@ func (r *Records) Watch(ctx context.Context, changed func(user string, rec prese
 			continue
 		}
 		for e := range w.Updates() {
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue // nil: the latest of each has been given
+			if e != nil { // nil: the latest of each has been given
+				f(e)
 			}
-			user, err := userOf(e.Key())
-			if err != nil {
-				continue // not presenced's
-			}
-			rec, err := presence.DecodeRecord(e.Value())
-			if err != nil {
-				continue
-			}
-			changed(user, rec)
 		}
 		_ = w.Stop()
 	}

@@ -148,28 +148,13 @@ func (w *Webhooks) Superseded() bool { return true }
 // existing ones first, then as nodes create (config) and delete them
 // (nil), until ctx ends (webhook.Shared).
 func (w *Webhooks) WatchWebhooks(ctx context.Context, changed func(id string, config []byte)) error {
-	for ctx.Err() == nil {
-		kw, err := w.configs.WatchAll(ctx)
-		if err != nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
+	return watchAll(ctx, w.configs, func(e jetstream.KeyValueEntry) {
+		if e.Operation() == jetstream.KeyValuePut {
+			changed(e.Key(), e.Value())
+		} else {
+			changed(e.Key(), nil)
 		}
-		for e := range kw.Updates() {
-			if e == nil {
-				continue
-			}
-			if e.Operation() == jetstream.KeyValuePut {
-				changed(e.Key(), e.Value())
-			} else {
-				changed(e.Key(), nil)
-			}
-		}
-		_ = kw.Stop()
-	}
-	return ctx.Err()
+	})
 }
 
 // Deliver waits until this node holds the webhook's lease, and keeps it

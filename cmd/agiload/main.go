@@ -43,6 +43,7 @@ func run() error {
 	rounds := flag.Int("rounds", 5, "runs of each server, alternating")
 	serveFloor := flag.String("serve-floor", "", "internal: serve the floor on this address")
 	few := flag.Bool("few", false, "internal: the floor reads a presence in one command")
+	clusterN := flag.Int("cluster", 0, "also measure a cluster of this many presenced on this machine (embedded NATS): hooks at the first node, and a hook at it seen by a watcher of the second")
 	flag.Parse()
 	if *serveFloor != "" {
 		ln, err := net.Listen("tcp", *serveFloor)
@@ -80,8 +81,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	httpPort, err := freePort()
+	if err != nil {
+		return err
+	}
 	pcmd := exec.Command(*bin, "serve")
-	pcmd.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN="+port, "PRESENCED_HTTP_LISTEN=", "PRESENCED_DATA_DIR="+filepath.Join(data, "d"),
+	pcmd.Env = append(os.Environ(), "PRESENCED_AGI_LISTEN="+port, "PRESENCED_HTTP_LISTEN="+httpPort, "PRESENCED_DATA_DIR="+filepath.Join(data, "d"),
 		"PRESENCED_AGI_MAX_SESSIONS=4096")
 	pres, err := startChild(pcmd, nil)
 	if err != nil {
@@ -92,6 +97,17 @@ func run() error {
 	}
 	pres.addr = port
 	defer pres.stop()
+	servers := []*child{floor, floor9, pres}
+	var nodes []*child
+	var nodeHTTP []string
+	if *clusterN > 0 {
+		nodes, nodeHTTP, err = startCluster(*bin, data, *clusterN)
+		defer stopAll(nodes)
+		if err != nil {
+			return fmt.Errorf("starting the cluster: %w", err)
+		}
+		servers = append(servers, nodes[0])
+	}
 
 	fmt.Printf("agiload: %d concurrent clients, %v per run, %d rounds, GOMAXPROCS of each process = %d CPUs\n\n", *conc, *dur, *rounds, numCPU())
 	fmt.Println("| round | server | sessions/s | p50 | p99 | errors | server CPU per session |")
@@ -99,11 +115,11 @@ func run() error {
 	stats := map[string][]row{}
 	ctx := context.Background()
 	// A short warm-up of each, not reported.
-	for _, c := range []*child{floor, floor9, pres} {
+	for _, c := range servers {
 		loadgen.Run(ctx, c.addr, *conc, time.Second)
 	}
 	for r := 1; r <= *rounds; r++ {
-		for _, c := range []*child{floor, floor9, pres} {
+		for _, c := range servers {
 			cpu0 := c.cpu()
 			res := loadgen.Run(ctx, c.addr, *conc, *dur)
 			row := row{res: res, cpuPer: time.Duration(float64(c.cpu()-cpu0) / float64(max(res.Sessions, 1)))}
@@ -125,6 +141,37 @@ func run() error {
 	}
 	fmt.Printf("presenced/floor: throughput %.2f, p99 %.2fx; presenced/floor-9: throughput %.2f, p99 %.2fx\n",
 		p.rate/f.rate, float64(p.p99)/float64(f.p99), p.rate/f9.rate, float64(p.p99)/float64(f9.p99))
+	if len(nodes) == 0 {
+		return nil
+	}
+	c := median(stats[nodes[0].name])
+	fmt.Printf("median cluster (hooks at node 1 of %d): %.0f sessions/s, p50 %v, p99 %v, CPU %v/session (node 1 only)\n", len(nodes), c.rate, c.p50, c.p99, c.cpu)
+	fmt.Printf("cluster/presenced alone: throughput %.2f, p99 %.2fx\n", c.rate/p.rate, float64(c.p99)/float64(p.p99))
+	// A hook, then the change at a watcher: alone, the same process; in
+	// the cluster, a watcher of node 2. Alternated, medians of the rounds.
+	var alone, across [][]time.Duration
+	for range *rounds {
+		a, err := watchLatency(ctx, pres.addr, httpPort, 100)
+		if err != nil {
+			return fmt.Errorf("watch latency, alone: %w", err)
+		}
+		x, err := watchLatency(ctx, nodes[0].addr, nodeHTTP[min(1, len(nodes)-1)], 100)
+		if err != nil {
+			return fmt.Errorf("watch latency, across nodes: %w", err)
+		}
+		alone, across = append(alone, a), append(across, x)
+	}
+	med := func(runs [][]time.Duration, p float64) time.Duration {
+		var v []time.Duration
+		for _, r := range runs {
+			v = append(v, percentile(r, p))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	fmt.Printf("hook to watcher, alone (same process): p50 %v, p99 %v\n", med(alone, 50), med(alone, 99))
+	fmt.Printf("hook at node 1 to a watcher of node 2: p50 %v, p99 %v (%.2fx, %.2fx)\n", med(across, 50), med(across, 99),
+		float64(med(across, 50))/float64(med(alone, 50)), float64(med(across, 99))/float64(med(alone, 99)))
 	return nil
 }
 
@@ -180,8 +227,11 @@ func freePort() (string, error) {
 }
 
 // waitListening waits until addr accepts connections.
-func waitListening(addr string) error {
-	deadline := time.Now().Add(20 * time.Second)
+func waitListening(addr string) error { return waitListeningFor(addr, 20*time.Second) }
+
+// waitListeningFor waits up to d until addr accepts connections.
+func waitListeningFor(addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {

@@ -318,36 +318,29 @@ func readSSE(streams []<-chan sseEvent, quiet time.Duration, ok func(sseEvent) b
 func TestClusterSites(t *testing.T) {
 	bin := buildBinary(t)
 	hint := amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 0, StatusText: "Idle"}
-	// Paris: one Asterisk, read over AMI and ARI by nodes 1 and 2 (each
-	// its own ARI application).
-	parisARI, err := aritest.New("ari", "ari")
-	if err != nil {
-		t.Fatal(err)
+	// One Asterisk a site, behind a fake ARI and a fake AMI.
+	site := func(hs ...amitest.Hint) (*aritest.Server, *amitest.Server) {
+		ariSrv, err := aritest.New("ari", "ari")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ariSrv.Close)
+		amiSrv, err := amitest.New("presenced", "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(amiSrv.Close)
+		amiSrv.Attach(ariSrv.Ast)
+		amiSrv.SetHints(hs...)
+		return ariSrv, amiSrv
 	}
-	t.Cleanup(parisARI.Close)
+	// Paris, read by nodes 1 and 2 (each its own ARI application); Lyon,
+	// with a hint of Paris's 2001 (cross-site BLF).
+	parisARI, parisAMI := site(hint, amitest.Hint{Exten: "2001", Context: "internal", App: "PJSIP/2001,CustomPresence:2001", StatusText: "Idle"})
 	parisAst := parisARI.Ast
-	parisAMI, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(parisAMI.Close)
-	parisAMI.Attach(parisAst)
 	parisARI.SetDevice("PJSIP/2001", "NOT_INUSE")
-	// Lyon has ARI too, and a hint of Paris's 2001 (cross-site BLF).
-	lyonARI, err := aritest.New("ari", "ari")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(lyonARI.Close)
+	lyonARI, lyonAMI := site(hint, amitest.Hint{Exten: "2001", Context: "internal", App: "Stasis:presenced-remote-paris-2001,CustomPresence:2001", StatusText: "Unavailable", Status: 4})
 	lyonAst := lyonARI.Ast
-	lyonAMI, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(lyonAMI.Close)
-	lyonAMI.Attach(lyonAst)
-	lyonAMI.SetHints(hint, amitest.Hint{Exten: "2001", Context: "internal", App: "Stasis:presenced-remote-paris-2001,CustomPresence:2001", StatusText: "Unavailable", Status: 4})
-	parisAMI.SetHints(hint, amitest.Hint{Exten: "2001", Context: "internal", App: "PJSIP/2001,CustomPresence:2001", StatusText: "Idle"})
 	amiEnv := func(srv *amitest.Server, name string) []string {
 		return []string{"PRESENCED_SITE=" + name, "PRESENCED_AMI_ADDR=" + srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw",
 			"PRESENCED_REMOTE_CONTEXT=internal"}
