@@ -265,42 +265,34 @@ func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []LogEnt
 }
 
 // Follow calls deliver with every entry after a number, in order, as the
-// stream gets them, until ctx ends (watch.Stream). A dropped connection
-// is resumed where it stopped.
+// stream gets them, until ctx ends (watch.Stream). Each is delivered as
+// soon as it arrives: a hook waits until its change is read back (a
+// batched fetch, which waits for its batch or a timeout, made every
+// cluster hook take a second). An error the ordered consumer cannot get
+// past (it could not be made again) ends Follow; the caller follows anew
+// from what it has delivered.
 func (l *Log) Follow(ctx context.Context, after uint64, deliver func([]LogEntry)) error {
 	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, MaxResetAttempts: oneShotResets})
 	if err != nil {
 		return fmt.Errorf("cluster: following the change log: %w", err)
 	}
-	failed := 0
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(1024, jetstream.FetchMaxWait(time.Second))
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return fmt.Errorf("cluster: following the change log: %w", err)
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			if failed++; failed >= 5 {
-				// The consumer could not be made again: the caller follows
-				// anew, from what it has delivered.
-				return fmt.Errorf("cluster: following the change log: %w", err)
-			}
-			time.Sleep(100 * time.Millisecond)
-			continue
+			return fmt.Errorf("cluster: following the change log: %w", err)
 		}
-		failed = 0
-		var out []LogEntry
-		for m := range batch.Messages() {
-			e, err := entryOf(m)
-			if err != nil {
-				continue // not presenced's: skipped
-			}
-			out = append(out, e)
-		}
-		if len(out) > 0 {
-			deliver(out)
+		if e, err := entryOf(m); err == nil { // not presenced's: skipped
+			deliver([]LogEntry{e})
 		}
 	}
-	return ctx.Err()
 }
 
 // LogStatus is the change log's state in the cluster, for /readyz.
