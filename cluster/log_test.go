@@ -225,3 +225,44 @@ func TestLogSameChangeOnce(t *testing.T) {
 		t.Fatalf("the same value twice: %+v", evs)
 	}
 }
+
+// Two nodes read one Asterisk: one sees a hint ring then go idle and
+// appends both; the other sees the same two changes later, after it has
+// read them back. The log has them once each, in order: the late node's
+// ringing (a later change of its own queued behind it) and idle (what the
+// log holds) are not appended again.
+func TestLogLateNodeRepeatsNothing(t *testing.T) {
+	_, conns := startCluster(t, 3)
+	hubs, _ := openHubs(t, conns, 3)
+	s, _ := hubs[2].Subscribe(watch.Filter{All: true}, nil)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ringing, idle := presenceItem("8001", presence.Away, "ringing"), presenceItem("8001", presence.Available, "idle")
+	for _, it := range []watch.Item{ringing, idle} {
+		hubs[0].Publish(it)
+		if err := hubs[0].Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if evs := collect(t, s, 2); evs[0].Presence.Value.Message != "ringing" || evs[1].Presence.Value.Message != "idle" {
+		t.Fatalf("%+v", evs)
+	}
+	eventually(t, "node 2 read both back", func() bool {
+		for _, ev := range hubs[1].Current() {
+			if ev.Key == ringing.Key && ev.Presence.Value.Message == "idle" {
+				return true
+			}
+		}
+		return false
+	})
+	hubs[1].Publish(ringing, idle) // the same two changes, late, at once
+	if err := hubs[1].Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if s.Pending() {
+		evs, _ := s.Next(ctx)
+		t.Fatalf("appended again: %+v", evs[0].Presence)
+	}
+}

@@ -216,7 +216,7 @@ func New(cfg Config) *Hub {
 	var st *streamState
 	if cfg.Stream != nil {
 		cfg.Log = cfg.Stream
-		st = &streamState{lastOut: map[string][]byte{}, appended: map[string]uint64{}, follow: make(chan struct{})}
+		st = &streamState{lastOut: map[string][]byte{}, latest: map[string]Entry{}, follow: make(chan struct{})}
 	}
 	return &Hub{cfg: cfg, node: cfg.Node, st: st, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, version: map[string]uint64{}, subs: map[*Sub]struct{}{},
 		watchAll: map[*Sub]struct{}{}, watchID: map[string]map[*Sub]struct{}{},

@@ -38,15 +38,17 @@ type outEntry struct {
 type streamState struct {
 	outbox  []outEntry
 	lastOut map[string][]byte // by item id: the last encoding published, to tell a change
-	// by item id: the number of the latest entry this node appended (the
-	// follower may not have read it back yet)
-	appended map[string]uint64
-	queued   uint64 // entries ever put in the outbox
-	acked    uint64 // entries the stream acknowledged
-	ackedTo  uint64 // the highest number the stream gave them
-	nextID   uint64
-	cancel   context.CancelFunc
-	follow   chan struct{} // closed when the follower ends
+	// by item id: the latest entry of the stream this node knows of
+	// besides what it has read back (its own appends, and the entries that
+	// refused one of its appends), which the follower may not have
+	// delivered yet
+	latest  map[string]Entry
+	queued  uint64 // entries ever put in the outbox
+	acked   uint64 // entries the stream acknowledged
+	ackedTo uint64 // the highest number the stream gave them
+	nextID  uint64
+	cancel  context.CancelFunc
+	follow  chan struct{} // closed when the follower ends
 }
 
 // openStream starts publishing and following; hub.mu is not held.
@@ -105,9 +107,11 @@ func (h *Hub) streamMsgID() string {
 // Exactly once: two nodes that see the same change (both read one
 // Asterisk; both learn a presence from the cluster) would both publish
 // it. Each entry is appended only if its key's latest entry is still the
-// one this node knows of (Stream.PublishEntries); one refused because
-// another node appended meanwhile is dropped when that entry shows the
-// same, and otherwise appended after it.
+// one this node knows of (Stream.PublishEntries), and is not appended at
+// all when that latest entry shows the same, or when this node has a
+// later change of the same hint or provider queued (entries carry the
+// whole state: the later one says all). One refused because another node
+// appended meanwhile is checked again against that node's entry.
 func (h *Hub) publishStream() {
 	defer close(h.done)
 	ctx := context.Background()
@@ -121,18 +125,17 @@ func (h *Hub) publishStream() {
 		for {
 			h.mu.Lock()
 			batch := h.streamBatch()
-			ids := make([]string, len(batch))
-			entries := make([]Entry, len(batch))
-			for i, o := range batch {
-				ids[i], entries[i] = o.id, o.entry
-				entries[i].Seq = h.st.appended[o.item]
-				if cur, ok := h.current[o.item]; ok {
-					entries[i].Seq = max(entries[i].Seq, cur.Seq)
-				}
+			if len(batch) == 0 {
+				h.signalDurable() // entries dropped as appended already count
 			}
 			h.mu.Unlock()
 			if len(batch) == 0 {
 				break
+			}
+			ids := make([]string, len(batch))
+			entries := make([]Entry, len(batch))
+			for i, o := range batch {
+				ids[i], entries[i] = o.id, o.entry
 			}
 			var seqs []uint64
 			var stale []*Entry
@@ -146,26 +149,22 @@ func (h *Hub) publishStream() {
 				return
 			}
 			h.mu.Lock()
+			rest := h.st.outbox[len(batch):]
 			var again []outEntry
 			for i, o := range batch {
-				switch {
-				case seqs[i] != 0:
-					h.st.appended[o.item] = max(h.st.appended[o.item], seqs[i])
+				if seqs[i] != 0 {
+					h.st.latest[o.item] = Entry{Seq: seqs[i], Key: o.entry.Key, Value: o.entry.Value}
 					h.st.ackedTo = max(h.st.ackedTo, seqs[i])
 					h.st.acked++
-				case stale[i] != nil && SameItem(stale[i].Value, o.entry.Value):
-					h.st.appended[o.item] = max(h.st.appended[o.item], stale[i].Seq)
-					h.st.ackedTo = max(h.st.ackedTo, stale[i].Seq) // syncStream waits for it to be read
-					h.st.acked++                                   // another node's entry says it
-				default:
-					if stale[i] != nil {
-						h.st.appended[o.item] = max(h.st.appended[o.item], stale[i].Seq)
-					}
-					o.id = h.streamMsgID()
-					again = append(again, o)
+					continue
 				}
+				if stale[i] != nil {
+					h.st.latest[o.item] = *stale[i]
+				}
+				o.id = h.streamMsgID()
+				again = append(again, o) // checked against the latest again, or dropped for a later change
+
 			}
-			rest := h.st.outbox[len(batch):]
 			h.st.outbox = append(again, rest...)
 			if len(h.st.outbox) == 0 {
 				h.st.outbox = nil
@@ -179,22 +178,51 @@ func (h *Hub) publishStream() {
 	}
 }
 
-// streamBatch returns the outbox's head, up to logBatch entries and each
-// item at most once (the stream checks an entry against its key's latest:
-// the second of one key would be checked against the first, whose number
-// is not known yet); hub.mu is held.
+// streamBatch takes from the outbox's head the entries to append now:
+// up to logBatch, each with the number of its key's latest entry this
+// node knows of. Dropped here: an entry with a later change of its item
+// queued behind it (changes a node makes within one append's round trip
+// are coalesced, as a watcher's are), and one that shows what its key's
+// latest entry shows (another node appended it first). hub.mu is held.
 func (h *Hub) streamBatch() []outEntry {
+	last := make(map[string]int, len(h.st.outbox)) // by item: its last change in the outbox
+	for i, o := range h.st.outbox {
+		last[o.item] = i
+	}
 	seen := make(map[string]struct{}, min(len(h.st.outbox), logBatch))
+	kept := h.st.outbox[:0]
 	n := 0
-	for n < len(h.st.outbox) && n < logBatch {
-		item := h.st.outbox[n].item
-		if _, dup := seen[item]; dup {
+	for n < len(h.st.outbox) && len(kept) < logBatch {
+		o := h.st.outbox[n]
+		if _, dup := seen[o.item]; dup {
 			break
 		}
-		seen[item] = struct{}{}
 		n++
+		if last[o.item] != n-1 {
+			// A later change of the item waits behind it: that one says
+			// all (a node that saw a change late, after its site's other
+			// node appended it and what followed, would otherwise append
+			// it again, out of place).
+			h.st.acked++
+			continue
+		}
+		known, ok := h.st.latest[o.item]
+		if cur, found := h.current[o.item]; found && (!ok || cur.Seq > known.Seq) {
+			known, ok = Entry{Seq: cur.Seq, Value: cur.enc}, true
+		}
+		if ok && SameItem(known.Value, o.entry.Value) {
+			h.st.acked++
+			h.st.ackedTo = max(h.st.ackedTo, known.Seq) // Sync waits until it is read back
+			continue
+		}
+		seen[o.item] = struct{}{}
+		o.entry.Seq = known.Seq
+		kept = append(kept, o)
 	}
-	return h.st.outbox[:n]
+	// The kept entries move to the outbox's head, followed by the rest.
+	batch := len(kept)
+	h.st.outbox = append(kept, h.st.outbox[n:]...)
+	return h.st.outbox[:batch]
 }
 
 // deliverNumbered takes entries the stream numbered, from any node:
