@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -131,33 +132,78 @@ func (l *Log) journalState(ctx context.Context) (head, floor uint64, latest []Lo
 	}
 	// The last message of each subject, then nothing more: an ordered
 	// consumer that delivers the last per subject, read up to the head.
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, MaxResetAttempts: oneShotResets})
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, MaxResetAttempts: oneShotResets, InactiveThreshold: oneShotIdle})
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
 	}
-	for {
-		batch, err := cons.FetchNoWait(1024)
+	defer l.drop(cons)
+	err = fetchPending(ctx, cons, math.MaxInt, func(m jetstream.Msg) error {
+		e, err := entryOf(m)
 		if err != nil {
-			return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
+			return err
+		}
+		latest = append(latest, e)
+		head = max(head, e.Seq) // appended since Info
+		return nil
+	})
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
+	}
+	return head, floor, latest, nil
+}
+
+// oneShotIdle is how long the server keeps a consumer made for one read
+// that was not deleted after it (its reader died).
+const oneShotIdle = 10 * time.Second
+
+// drop deletes a consumer made for one read. Left to expire (ordered
+// consumers idle for minutes by default), a busy reader's piled up: a
+// webhook reads every 256 changes, and after a few thousand the stream
+// refused new consumers ("maximum consumers limit reached"), which
+// stalled the webhook (seen in TestClusterKill9).
+func (l *Log) drop(cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = l.js.DeleteConsumer(ctx, LogStream, info.Name)
+}
+
+// fetchPending reads, from a consumer just made, the messages it had
+// pending when it was made (its creation says how many), at most limit,
+// waiting for each batch as long as ctx allows. FetchNoWait, used before,
+// returns only what the server has at hand at that instant, and for a
+// consumer just made that is often nothing yet: readers stopped short (a
+// webhook stalled behind a quiet log; a node could start from part of
+// the latest state).
+func fetchPending(ctx context.Context, cons jetstream.Consumer, limit int, f func(jetstream.Msg) error) error {
+	want := limit
+	if info := cons.CachedInfo(); info != nil && info.NumPending < uint64(limit) {
+		want = int(info.NumPending)
+	}
+	for got := 0; got < want; {
+		batch, err := cons.Fetch(min(want-got, 1024), jetstream.FetchContext(ctx))
+		if err != nil {
+			return err
 		}
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			e, err := entryOf(m)
-			if err != nil {
-				return 0, 0, nil, err
+			if err := f(m); err != nil {
+				return err
 			}
-			latest = append(latest, e)
-			head = max(head, e.Seq) // appended since Info
 		}
-		if err := batch.Error(); err != nil {
-			return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
+		if err := batch.Error(); err != nil && n == 0 {
+			return err
 		}
 		if n == 0 {
-			break
+			return ctx.Err() // nothing came: the time is up, or the messages are gone
 		}
+		got += n
 	}
-	return head, floor, latest, nil
+	return nil
 }
 
 func entryOf(m jetstream.Msg) (LogEntry, error) {
@@ -184,23 +230,21 @@ func (l *Log) ReadJournal(ctx context.Context, after uint64, limit int) (out []L
 }
 
 func (l *Log) readJournal(ctx context.Context, after uint64, limit int) ([]LogEntry, error) {
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, MaxResetAttempts: oneShotResets})
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, MaxResetAttempts: oneShotResets, InactiveThreshold: oneShotIdle})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: reading the change log: %w", err)
 	}
-	batch, err := cons.FetchNoWait(limit)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: reading the change log: %w", err)
-	}
+	defer l.drop(cons)
 	var out []LogEntry
-	for m := range batch.Messages() {
+	err = fetchPending(ctx, cons, limit, func(m jetstream.Msg) error {
 		e, err := entryOf(m)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, e)
-	}
-	if err := batch.Error(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("cluster: reading the change log: %w", err)
 	}
 	return out, nil

@@ -160,3 +160,43 @@ func TestWebhookTakenOver(t *testing.T) {
 		return true
 	})
 }
+
+// A webhook far behind a log that then goes quiet catches up: its reads
+// wait for what the log holds rather than taking what a consumer just
+// made has at hand (which stalled it until the next change).
+func TestWebhookCatchesUpOnAQuietLog(t *testing.T) {
+	_, conns := startCluster(t, 3)
+	hubs, logs := openHubs(t, conns, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	var store *Webhooks
+	var err error
+	for {
+		if store, err = conns[0].OpenWebhooks(ctx, 3, "n1", logs[0]); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := webhook.New(webhook.Config{Hub: hubs[0], Store: store, Shared: store, Node: "n1", Log: zerolog.Nop()})
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, _, err := m.Create(ctx, webhook.Spec{URL: srv.URL + "/hook", All: true}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1500
+	for i := range n {
+		hubs[1].Publish(presenceItem(fmt.Sprintf("9%04d", i), presence.Away, "q"))
+	}
+	if err := hubs[1].Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, fmt.Sprintf("%d events delivered after the log went quiet", n), func() bool { return len(rcv.got()) >= n })
+}
