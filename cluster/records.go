@@ -86,7 +86,7 @@ func (r *Records) Lock(ctx context.Context, user string) (func(), error) {
 	}
 }
 
-// LoadRecord returns a user's record (presence.Shared).
+// LoadRecord returns a user's record, for reads (the HTTP API).
 func (r *Records) LoadRecord(ctx context.Context, user string) (presence.Record, bool, error) {
 	rec, _, ok, err := r.Load(ctx, user)
 	return rec, ok, err

@@ -2,8 +2,6 @@ package presence
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"time"
 )
 
@@ -180,19 +178,4 @@ func (s *Service) observedElsewhere(user string, v Value, rec Record) {
 		return // what presenced last saw here: an echo, or old news
 	}
 	s.Reconcile(user)
-}
-
-// Sites returns, for the record of user this node knows, the sites whose
-// Asterisk is known to hold its presence.
-func (s *Service) Sites(user string) []string {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	r := s.recs[user]
-	var out []string
-	for _, site := range slices.Sorted(maps.Keys(r.Written)) {
-		if r.Written[site].Same(r.Current) {
-			out = append(out, site)
-		}
-	}
-	return out
 }
