@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,19 +19,32 @@ import (
 // The change log of a cluster: one JetStream stream, whose sequence is
 // the number of every change, the same on every node, so that a watcher
 // resumes on any node with an id another node gave it. Each hint and
-// provider has a subject of its own (presenced.log.<key, base64url>):
-// the stream keeps the last PerKey changes of each, so the latest state of
-// everything is always there (a snapshot), and a resume reaches back as
-// long as nothing it needs was dropped (else the hub gives a fresh
-// snapshot). It implements watch.Log and watch.Stream; its entries are
-// watch.Entry, written here as the unnamed struct so that this package
-// does not import watch.
+// provider has a subject of its own (presenced.log.<key, base64url>).
+// The stream keeps the last N changes (PRESENCED_LOG_RETENTION), as the
+// single node's log does; a resume reaches back that far (else the hub
+// gives a fresh snapshot).
+//
+// The latest state of everything (a snapshot) must outlive that window:
+// a hint that has not changed for a million changes still has a state. A
+// second stream, PRESENCED_LATEST, sources the log and keeps one message
+// per subject, the latest: JetStream copies each change into it, in
+// order, on the servers, so there is no moment where a node has written
+// one and not the other (a node killed between two writes of its own
+// would leave them apart). Copying lags a little; a snapshot is the
+// latest stream's content overlaid with the log's changes after the last
+// it copied (JournalState).
+//
+// It implements watch.Log and watch.Stream; its entries are watch.Entry,
+// written here as the unnamed struct so that this package does not
+// import watch.
 
-// LogStream is the stream's name; logSubjects its subjects.
+// LogStream is the stream's name, LatestStream the latest entries';
+// logSubjects the log's subjects.
 const (
-	LogStream   = "PRESENCED_LOG"
-	logPrefix   = "presenced.log."
-	logSubjects = logPrefix + ">"
+	LogStream    = "PRESENCED_LOG"
+	LatestStream = "PRESENCED_LATEST"
+	logPrefix    = "presenced.log."
+	logSubjects  = logPrefix + ">"
 )
 
 // oneShotResets bounds how often an ordered consumer is made again after
@@ -51,20 +66,57 @@ type LogEntry = struct {
 type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	latest jetstream.Stream
 }
 
 // OpenLog opens (creating or updating) the change log's stream with
-// replicas copies, keeping perKey changes of each hint and provider.
-func (c *Conn) OpenLog(ctx context.Context, replicas int, perKey int64) (*Log, error) {
+// replicas copies, keeping the last retention changes, and the stream of
+// the latest entry of each hint and provider.
+func (c *Conn) OpenLog(ctx context.Context, replicas int, retention int64) (*Log, error) {
 	s, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: LogStream, Description: "presenced: the change log of hints and presence",
 		Subjects: []string{logSubjects}, Storage: jetstream.FileStorage, Replicas: replicas,
-		MaxMsgsPerSubject: perKey, Discard: jetstream.DiscardOld, Duplicates: 2 * time.Minute,
+		// -1: no limit per subject (64 were kept before, and a webhook
+		// more than 64 changes of one user behind got a gap).
+		MaxMsgs: retention, MaxMsgsPerSubject: -1, Discard: jetstream.DiscardOld, Duplicates: 2 * time.Minute,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: opening the change log: %w", err)
 	}
-	return &Log{js: c.js, stream: s}, nil
+	latest, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: LatestStream, Description: "presenced: the latest entry of each hint and provider in the change log",
+		Storage: jetstream.FileStorage, Replicas: replicas, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardOld,
+		Sources: []*jetstream.StreamSource{{Name: LogStream}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: opening the change log's latest entries: %w", err)
+	}
+	l := &Log{js: c.js, stream: s, latest: latest}
+	if err := l.waitCopying(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// waitCopying waits until the latest stream has heard from the log: the
+// servers set up the copy some seconds after the stream is made (longer
+// when the cluster has just formed), and a burst of changes larger than
+// the log keeps, appended before, would never reach it.
+func (l *Log) waitCopying(ctx context.Context) error {
+	for {
+		info, err := l.latest.Info(ctx)
+		if err == nil && len(info.Sources) == 1 && info.Sources[0].Active >= 0 {
+			return nil
+		}
+		if err != nil && !transient(err) {
+			return fmt.Errorf("cluster: waiting for the change log's latest entries: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: waiting for the copy of the change log's latest entries: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func subjectOf(key string) string {
@@ -118,38 +170,111 @@ func (l *Log) JournalState(ctx context.Context) (head, floor uint64, latest []Lo
 	return head, floor, latest, err
 }
 
-func (l *Log) journalState(ctx context.Context) (head, floor uint64, latest []LogEntry, err error) {
-	info, err := l.stream.Info(ctx)
+// bounds returns the last number and the number before the first kept.
+func (l *Log) bounds(ctx context.Context) (head, floor uint64, err error) {
+	var info *jetstream.StreamInfo
+	err = retry(ctx, func(ctx context.Context) (err error) {
+		info, err = l.stream.Info(ctx)
+		return err
+	})
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("cluster: reading the change log: %w", err)
+		return 0, 0, fmt.Errorf("cluster: reading the change log: %w", err)
 	}
 	head = info.State.LastSeq
 	if info.State.FirstSeq > 0 {
 		floor = info.State.FirstSeq - 1
 	}
-	if info.State.Msgs == 0 {
-		return head, floor, nil, nil
-	}
-	// The last message of each subject, then nothing more: an ordered
-	// consumer that delivers the last per subject, read up to the head.
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, MaxResetAttempts: oneShotResets, InactiveThreshold: oneShotIdle})
+	return head, floor, nil
+}
+
+func (l *Log) journalState(ctx context.Context) (head, floor uint64, latest []LogEntry, err error) {
+	head, floor, err = l.bounds(ctx)
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
+		return 0, 0, nil, err
 	}
-	defer l.drop(cons)
-	err = fetchPending(ctx, cons, math.MaxInt, func(m jetstream.Msg) error {
-		e, err := entryOf(m)
+	// The latest entries as copied so far, then the log's changes after
+	// the last copied, up to the head.
+	byKey := map[string]int{}
+	var copied uint64
+	if err := l.readAll(ctx, l.latest, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}, math.MaxInt, func(m jetstream.Msg) error {
+		e, err := latestOf(m)
 		if err != nil {
 			return err
 		}
+		copied = max(copied, e.Seq)
+		byKey[e.Key] = len(latest)
 		latest = append(latest, e)
-		head = max(head, e.Seq) // appended since Info
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return 0, 0, nil, fmt.Errorf("cluster: reading the change log's latest entries: %w", err)
 	}
+	if copied < floor {
+		// Copying lags behind the log's retention (a burst of more than
+		// PRESENCED_LOG_RETENTION changes within the copy's lag): what
+		// lies between is not in either stream yet. The copy goes on past
+		// it; the read is tried again (a transient error).
+		return 0, 0, nil, fmt.Errorf("cluster: the latest entries (to %d) lag behind the change log's first kept change (%d): %w", copied, floor+1, errLatestBehind)
+	}
+	for copied < head {
+		more, err := l.readJournal(ctx, copied, 4096)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		if len(more) == 0 {
+			break
+		}
+		for _, e := range more {
+			if i, ok := byKey[e.Key]; ok {
+				latest[i] = e
+			} else {
+				byKey[e.Key] = len(latest)
+				latest = append(latest, e)
+			}
+			copied = e.Seq
+		}
+	}
+	head = max(head, copied) // appended since Info
+	slices.SortFunc(latest, func(a, b LogEntry) int { return cmp.Compare(a.Seq, b.Seq) })
 	return head, floor, latest, nil
+}
+
+// errLatestBehind: the latest stream has not yet copied up to the log's
+// first kept change.
+var errLatestBehind = errors.New("copying still under way")
+
+// streamSourceHeader is the header of a sourced message naming where it
+// came from (nats-server's JSStreamSource; nats.go has no name for it).
+const streamSourceHeader = "Nats-Stream-Source"
+
+// latestOf reads an entry of the latest stream: its number is the log's,
+// in the header JetStream gives a sourced message ("PRESENCED_LOG <seq>
+// <filter> <transform> <subject>").
+func latestOf(m jetstream.Msg) (LogEntry, error) {
+	k, err := keyOf(m.Subject())
+	if err != nil {
+		return LogEntry{}, err
+	}
+	f := strings.Fields(m.Headers().Get(streamSourceHeader))
+	if len(f) < 2 || f[0] != LogStream {
+		return LogEntry{}, fmt.Errorf("cluster: a latest entry of %s without its number in the log (%q)", k, m.Headers().Get(streamSourceHeader))
+	}
+	seq, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil || seq == 0 {
+		return LogEntry{}, fmt.Errorf("cluster: a latest entry of %s with a bad number in the log (%q)", k, f[1])
+	}
+	return LogEntry{Seq: seq, Key: k, Value: m.Data()}, nil
+}
+
+// readAll reads, with an ordered consumer made for it and deleted after,
+// what the stream had for cfg when the consumer was made, at most limit.
+func (l *Log) readAll(ctx context.Context, s jetstream.Stream, cfg jetstream.OrderedConsumerConfig, limit int, f func(jetstream.Msg) error) error {
+	cfg.MaxResetAttempts, cfg.InactiveThreshold = oneShotResets, oneShotIdle
+	cons, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer l.drop(s, cons)
+	return fetchPending(ctx, cons, limit, f)
 }
 
 // oneShotIdle is how long the server keeps a consumer made for one read
@@ -161,14 +286,14 @@ const oneShotIdle = 10 * time.Second
 // webhook reads every 256 changes, and after a few thousand the stream
 // refused new consumers ("maximum consumers limit reached"), which
 // stalled the webhook (seen in TestClusterKill9).
-func (l *Log) drop(cons jetstream.Consumer) {
+func (l *Log) drop(s jetstream.Stream, cons jetstream.Consumer) {
 	info := cons.CachedInfo()
 	if info == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = l.js.DeleteConsumer(ctx, LogStream, info.Name)
+	_ = s.DeleteConsumer(ctx, info.Name)
 }
 
 // fetchPending reads, from a consumer just made, the messages it had
@@ -230,13 +355,8 @@ func (l *Log) ReadJournal(ctx context.Context, after uint64, limit int) (out []L
 }
 
 func (l *Log) readJournal(ctx context.Context, after uint64, limit int) ([]LogEntry, error) {
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, MaxResetAttempts: oneShotResets, InactiveThreshold: oneShotIdle})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: reading the change log: %w", err)
-	}
-	defer l.drop(cons)
 	var out []LogEntry
-	err = fetchPending(ctx, cons, limit, func(m jetstream.Msg) error {
+	err := l.readAll(ctx, l.stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1}, limit, func(m jetstream.Msg) error {
 		e, err := entryOf(m)
 		if err != nil {
 			return err

@@ -26,7 +26,7 @@ func openHubs(t *testing.T, conns []*Conn, replicas int) ([]*watch.Hub, []*Log) 
 		var l *Log
 		var err error
 		for {
-			if l, err = c.OpenLog(ctx, replicas, 64); err == nil || ctx.Err() != nil {
+			if l, err = c.OpenLog(ctx, replicas, 100000); err == nil || ctx.Err() != nil {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -264,5 +264,91 @@ func TestLogLateNodeRepeatsNothing(t *testing.T) {
 	if s.Pending() {
 		evs, _ := s.Next(ctx)
 		t.Fatalf("appended again: %+v", evs[0].Presence)
+	}
+}
+
+// The log keeps its last N changes, whatever their keys: a reader
+// behind by more than 64 changes of one user (the old limit per key)
+// reads every one; and a snapshot still has the latest of a key whose
+// last change the log dropped long ago.
+func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
+	_, conns := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const retention = 200
+	var l *Log
+	var err error
+	for {
+		if l, err = conns[0].OpenLog(ctx, 3, retention); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := watch.New(watch.Config{Stream: l, Node: "n1"})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// In batches the copy has taken before the log drops them (a burst
+	// larger than the log keeps, faster than the copy, is lost to
+	// snapshots: README, Limits).
+	h.Publish(presenceItem("quiet", presence.Away, "long ago"))
+	for n := range 300 {
+		h.Publish(presenceItem(fmt.Sprintf("k%03d", n), presence.DND, "x"))
+		if n%100 == 99 {
+			if err := h.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the copy took the batch", func() bool {
+				li, err1 := l.latest.Info(ctx)
+				si, err2 := l.stream.Info(ctx)
+				return err1 == nil && err2 == nil && li.State.LastSeq == si.State.LastSeq
+			})
+		}
+	}
+	for n := range 150 { // one at a time: queued, they would be merged
+		h.Publish(presenceItem("busy", presence.Away, fmt.Sprint(n)))
+		if err := h.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, floor, latest, err := l.JournalState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head != 451 || floor != head-retention {
+		t.Fatalf("head %d floor %d", head, floor)
+	}
+	got := map[string]string{}
+	for _, e := range latest {
+		got[e.Key] = fmt.Sprint(e.Seq)
+	}
+	if len(latest) != 302 || got[hints.ProviderKey("CustomPresence:quiet")] != "1" || got[hints.ProviderKey("CustomPresence:busy")] != "451" {
+		t.Fatalf("%d latest entries; quiet at %s, busy at %s", len(latest), got[hints.ProviderKey("CustomPresence:quiet")], got[hints.ProviderKey("CustomPresence:busy")])
+	}
+	entries, err := l.ReadJournal(ctx, floor, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != retention {
+		t.Fatalf("read %d entries after %d, want %d", len(entries), floor, retention)
+	}
+	for i, e := range entries {
+		if e.Seq != floor+1+uint64(i) {
+			t.Fatalf("entry %d is %d: a hole", i, e.Seq)
+		}
+	}
+	// A node started now: the same snapshot through its hub.
+	late := watch.New(watch.Config{Stream: l, Node: "n2"})
+	if err := late.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	_, snap := late.Subscribe(watch.Filter{All: true}, nil)
+	if len(snap.Items) != 302 || snap.Seq != head {
+		t.Fatalf("late node's snapshot: %d items at %d", len(snap.Items), snap.Seq)
 	}
 }

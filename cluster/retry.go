@@ -15,10 +15,12 @@ const retryFor = 30 * time.Second
 // transient reports whether err is one a cluster gives for a moment and
 // then not: no server answered yet (a consumer just made lives on
 // another node whose interest has not reached this one; a stream whose
-// leader is being elected), or a request that timed out meanwhile.
+// leader is being elected), a request that timed out meanwhile, or the
+// latest entries still being copied.
 func transient(err error) bool {
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, errLatestBehind)
 }
 
 // retry runs read until it succeeds, fails with an error that is not

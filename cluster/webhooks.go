@@ -126,23 +126,22 @@ func (w *Webhooks) Cursor(ctx context.Context, id string) (uint64, error) {
 	return c, nil
 }
 
-// JournalFloor is 0: the change log keeps the latest changes of every key
+// JournalFloor is the number before the first change the cluster's log
+// keeps: it drops its oldest itself, PRESENCED_LOG_RETENTION kept
 // (webhook.Store).
-func (w *Webhooks) JournalFloor(context.Context) (uint64, error) { return 0, nil }
+func (w *Webhooks) JournalFloor(ctx context.Context) (uint64, error) {
+	_, floor, err := w.log.bounds(ctx)
+	return floor, err
+}
 
 // ReadJournal reads the cluster's change log (webhook.Store).
 func (w *Webhooks) ReadJournal(ctx context.Context, after uint64, limit int) ([]LogEntry, error) {
 	return w.log.ReadJournal(ctx, after, limit)
 }
 
-// TrimJournal does nothing: the stream drops a key's oldest changes
-// itself (webhook.Store).
+// TrimJournal does nothing: the stream drops its oldest changes itself
+// (webhook.Store).
 func (w *Webhooks) TrimJournal(context.Context, uint64) error { return nil }
-
-// Superseded reports that a hole in the change log is changes the stream
-// dropped because later changes of their keys came (which follow), not a
-// trim (webhook.Store's optional side).
-func (w *Webhooks) Superseded() bool { return true }
 
 // WatchWebhooks calls changed with every webhook's definition, the
 // existing ones first, then as nodes create (config) and delete them

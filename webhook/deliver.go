@@ -185,8 +185,24 @@ func (w *worker) next() ([]Event, uint64, error) {
 		if len(entries) == 0 {
 			return nil, c, nil
 		}
-		if sup, ok := m.cfg.Store.(superseded); entries[0].Seq != c+1 && (!ok || !sup.Superseded()) {
-			continue // trimmed meanwhile: below the floor now
+		if entries[0].Seq != c+1 {
+			// Trimmed meanwhile: below the floor now. A cluster's stream
+			// drops its oldest changes itself, so the floor is read again
+			// from the store (the one known here follows this node's head,
+			// which may trail the stream's).
+			f, err := m.cfg.Store.JournalFloor(w.ctx)
+			if err != nil {
+				return nil, c, err
+			}
+			m.mu.Lock()
+			m.floor = max(m.floor, f)
+			raised := m.floor > c
+			m.mu.Unlock()
+			if raised {
+				continue
+			}
+			// A hole above the floor: nothing to get back; delivered
+			// from what follows it.
 		}
 		var evs []Event
 		for _, e := range entries {

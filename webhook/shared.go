@@ -28,11 +28,6 @@ type Shared interface {
 	Holder(ctx context.Context, id string) (string, error)
 }
 
-// superseded is the optional side of a Store whose change log drops a
-// key's older changes as newer ones come (a cluster's stream): a hole in
-// it is changes superseded by later ones, which follow, not a trim.
-type superseded interface{ Superseded() bool }
-
 // openShared starts following the cluster's webhooks.
 func (m *Manager) openShared() {
 	m.campaigns = map[string]context.CancelFunc{}

@@ -13,10 +13,6 @@ import (
 // (JetStream's leader, the buckets and the stream).
 const clusterWait = 2 * time.Minute
 
-// perKey is how many changes of each hint and provider the cluster's
-// change log keeps (the latest always).
-const perKey = 64
-
 // openCluster makes this presenced a node of a cluster: an embedded NATS
 // server joining its peers, or a connection to an existing NATS; then the
 // records bucket and the change log's stream, with
@@ -64,7 +60,7 @@ func (m *Main) openCluster(ctx context.Context) error {
 			m.records, err = conn.OpenRecords(actx, m.Config.ClusterReplicas, m.Config.Node)
 		}
 		if err == nil && m.clog == nil {
-			m.clog, err = conn.OpenLog(actx, m.Config.ClusterReplicas, perKey)
+			m.clog, err = conn.OpenLog(actx, m.Config.ClusterReplicas, int64(m.Config.LogRetention))
 		}
 		if err == nil && m.webhooks == nil {
 			m.webhooks, err = conn.OpenWebhooks(actx, m.Config.ClusterReplicas, m.Config.Node, m.clog)
