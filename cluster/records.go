@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -60,19 +62,42 @@ func (c *Conn) OpenRecords(ctx context.Context, replicas int, node string) (*Rec
 	return &Records{kv: kv, leases: leases, node: node, conn: c}, nil
 }
 
+// tryFor bounds one request of an operation on records: one unanswered
+// (its stream electing a leader) is sent again.
+const tryFor = 2 * time.Second
+
 // Lock takes the user's lease, waiting while another node holds it
 // (presence.Shared). A lease not given back (its node died) expires after
-// LeaseTTL.
+// LeaseTTL. Requests lost while the cluster elects a leader are sent
+// again: each lease says whose it is (node and a random tag), so a lease
+// taken by a request whose answer was lost is known as this one's.
 func (r *Records) Lock(ctx context.Context, user string) (func(), error) {
 	k := key(user)
+	mine := []byte(r.node + " " + rand.Text())
 	for wait := 2 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		rev, err := r.leases.Create(ctx, k, []byte(r.node))
+		var rev uint64
+		err := retryEach(ctx, tryFor, func(ctx context.Context) (err error) {
+			rev, err = r.leases.Create(ctx, k, mine)
+			if err != nil && (transient(err) || errors.Is(err, context.DeadlineExceeded)) {
+				// Taken, its answer lost?
+				if data, seq, found, gerr := r.conn.leaderGet(ctx, "KV_"+LeasesBucket, "$KV."+LeasesBucket+"."+k); gerr == nil && found && bytes.Equal(data, mine) {
+					rev, err = seq, nil
+				}
+			}
+			return err
+		})
 		if err == nil {
 			return func() {
 				// Given back even when the caller's context has ended.
 				dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				_ = r.leases.Delete(dctx, k, jetstream.LastRevision(rev))
+				_ = retryEach(dctx, tryFor, func(ctx context.Context) error {
+					err := r.leases.Delete(ctx, k, jetstream.LastRevision(rev))
+					if isWrongSequence(err) {
+						return nil // expired, and maybe another's now: not ours to delete
+					}
+					return err
+				})
 			}, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
@@ -107,7 +132,11 @@ func userOf(k string) (string, error) {
 // last write yet, and an operation that started from it would lose that
 // write.
 func (r *Records) Load(ctx context.Context, user string) (rec presence.Record, rev uint64, ok bool, err error) {
-	data, rev, ok, err := r.conn.leaderGet(ctx, "KV_"+RecordsBucket, "$KV."+RecordsBucket+"."+key(user))
+	var data []byte
+	err = retryEach(ctx, tryFor, func(ctx context.Context) (err error) {
+		data, rev, ok, err = r.conn.leaderGet(ctx, "KV_"+RecordsBucket, "$KV."+RecordsBucket+"."+key(user))
+		return err
+	})
 	if err != nil || !ok {
 		if err != nil {
 			err = fmt.Errorf("cluster: loading the record of %s: %w", user, err)
@@ -126,12 +155,17 @@ func (r *Records) Load(ctx context.Context, user string) (rec presence.Record, r
 // came first.
 func (r *Records) Swap(ctx context.Context, user string, rec presence.Record, rev uint64) (uint64, error) {
 	var n uint64
-	var err error
-	if rev == 0 {
-		n, err = r.kv.Create(ctx, key(user), presence.EncodeRecord(rec))
-	} else {
-		n, err = r.kv.Update(ctx, key(user), presence.EncodeRecord(rec), rev)
-	}
+	// Sent again while no server answers (a leader election); a write
+	// that was taken but whose answer was lost finds the revision moved,
+	// and the caller gets ErrConflict: the record is read again.
+	err := retryEach(ctx, tryFor, func(ctx context.Context) (err error) {
+		if rev == 0 {
+			n, err = r.kv.Create(ctx, key(user), presence.EncodeRecord(rec))
+		} else {
+			n, err = r.kv.Update(ctx, key(user), presence.EncodeRecord(rec), rev)
+		}
+		return err
+	})
 	if err == nil {
 		return n, nil
 	}

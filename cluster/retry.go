@@ -28,6 +28,14 @@ func transient(err error) bool {
 // last error is returned then. Only reads are retried this way: they
 // change nothing, so running one twice is harmless.
 func retry(ctx context.Context, read func(ctx context.Context) error) error {
+	return retryEach(ctx, 0, read)
+}
+
+// retryEach is retry with each try on a deadline of its own (per, 0:
+// none): a request sent while a stream elects a new leader (its leader's
+// server died) is never answered, and is asked again after per instead
+// of waiting for ctx.
+func retryEach(ctx context.Context, per time.Duration, op func(ctx context.Context) error) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, retryFor)
@@ -35,8 +43,13 @@ func retry(ctx context.Context, read func(ctx context.Context) error) error {
 	}
 	wait := 50 * time.Millisecond
 	for {
-		err := read(ctx)
-		if err == nil || !transient(err) {
+		tctx, cancel := ctx, context.CancelFunc(func() {})
+		if per > 0 {
+			tctx, cancel = context.WithTimeout(ctx, per)
+		}
+		err := op(tctx)
+		cancel()
+		if err == nil || !(transient(err) || (per > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil)) {
 			return err
 		}
 		select {

@@ -46,6 +46,7 @@ type Main struct {
 	records  *cluster.Records
 	clog     *cluster.Log
 	webhooks *cluster.Webhooks
+	nodes    *cluster.Nodes
 	hints    *hints.Table
 	hub      *watch.Hub
 	ami      *ami.Feed
@@ -382,6 +383,11 @@ func (m *Main) startFeeds() {
 		go func() {
 			defer m.feeds.Done()
 			_ = m.records.Watch(ctx, m.svc.Changed)
+		}()
+		m.feeds.Add(1)
+		go func() {
+			defer m.feeds.Done()
+			m.announce(ctx)
 		}()
 	}
 	if m.mirror != nil {

@@ -65,6 +65,9 @@ func (m *Main) openCluster(ctx context.Context) error {
 		if err == nil && m.webhooks == nil {
 			m.webhooks, err = conn.OpenWebhooks(actx, m.Config.ClusterReplicas, m.Config.Node, m.clog)
 		}
+		if err == nil && m.nodes == nil {
+			m.nodes, err = conn.OpenNodes(actx, m.Config.ClusterReplicas)
+		}
 		if err == nil {
 			// The stream may exist before its leader answers reads:
 			// the hub's first read must not fail the start.
@@ -84,8 +87,14 @@ func (m *Main) openCluster(ctx context.Context) error {
 	return nil
 }
 
-// closeCluster closes the connection, then the embedded server.
+// closeCluster takes this node off the list of nodes, closes the
+// connection, then the embedded server.
 func (m *Main) closeCluster() {
+	if m.nodes != nil && m.nats.Connected() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = m.nodes.Leave(ctx, m.Config.Node)
+		cancel()
+	}
 	if m.nats != nil {
 		m.nats.Close()
 	}
@@ -107,24 +116,60 @@ type clusterView struct {
 	Error string             `json:"error,omitempty"`
 	// Webhooks: the webhooks this node delivers.
 	Webhooks []string `json:"webhooks"`
+	// Nodes: every node of the cluster there now, as each last said of
+	// itself (every few seconds), this one included.
+	Nodes []cluster.NodeCard `json:"nodes"`
+}
+
+// card is what this node says of itself now; lag is read from the log
+// (absent when it could not be read).
+func (m *Main) card(ctx context.Context) (cluster.NodeCard, *cluster.LogStatus, error) {
+	c := cluster.NodeCard{Node: m.Config.Node, Site: m.Config.Site, NATS: m.nats.ServerURL(), Webhooks: []string{},
+		Version: buildVersion(), At: time.Now().UTC()}
+	if m.hooksOut != nil {
+		c.Webhooks = m.hooksOut.Delivering()
+	}
+	st, err := m.clog.Status(ctx)
+	if err != nil {
+		return c, nil, err
+	}
+	if read, _ := m.hub.Durable(); st.Last > read {
+		c.Lag = st.Last - read
+	}
+	return c, &st, nil
 }
 
 // clusterStatus reads the cluster's state for /readyz.
 func (m *Main) clusterStatus(ctx context.Context) any {
-	v := clusterView{Node: m.Config.Node, Site: m.Config.Site, NATS: m.nats.ServerURL(), Webhooks: []string{}}
-	if m.hooksOut != nil {
-		v.Webhooks = m.hooksOut.Delivering()
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	st, err := m.clog.Status(ctx)
+	c, st, err := m.card(ctx)
+	v := clusterView{Node: c.Node, Site: c.Site, NATS: c.NATS, Webhooks: c.Webhooks, Log: st, Lag: c.Lag, Nodes: []cluster.NodeCard{}}
+	if err == nil {
+		v.Nodes, err = m.nodes.List(ctx)
+	}
 	if err != nil {
 		v.Error = m.Config.redactor().String(err.Error())
-		return v
-	}
-	v.Log = &st
-	if read, _ := m.hub.Durable(); st.Last > read {
-		v.Lag = st.Last - read
 	}
 	return v
+}
+
+// announce puts this node's card in the cluster's list of nodes now and
+// every cluster.NodeEvery, until ctx ends.
+func (m *Main) announce(ctx context.Context) {
+	t := time.NewTicker(cluster.NodeEvery)
+	defer t.Stop()
+	for {
+		actx, cancel := context.WithTimeout(ctx, cluster.NodeEvery)
+		c, _, _ := m.card(actx) // a card without its lag is still news
+		if err := m.nodes.Announce(actx, c); err != nil && ctx.Err() == nil {
+			m.Log.Debug().Str("component", "cluster").Err(err).Msg("cannot announce this node")
+		}
+		cancel()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
 }

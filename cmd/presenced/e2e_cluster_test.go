@@ -280,7 +280,42 @@ func TestClusterOneChangeEverywhere(t *testing.T) {
 	if delivering != 1 {
 		t.Fatalf("%d nodes deliver the webhook", delivering)
 	}
-	for _, p := range procs {
+	// Every node lists the cluster's nodes, one of them delivering the
+	// webhook (cards are renewed every 5 s); a node that stops leaves the
+	// list.
+	nodesAt := func(p *proc) (names []string, delivering int) {
+		_, body := p.get(t, "/readyz")
+		var rz struct {
+			Cluster struct {
+				Nodes []struct {
+					Node     string
+					Webhooks []string
+				}
+			}
+		}
+		_ = json.Unmarshal([]byte(body), &rz)
+		for _, n := range rz.Cluster.Nodes {
+			names = append(names, n.Node)
+			delivering += len(n.Webhooks)
+		}
+		return names, delivering
+	}
+	for i, p := range procs {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			names, d := nodesAt(p)
+			if fmt.Sprint(names) == "[n1 n2 n3]" && d == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d lists nodes %v, %d delivering the webhook", i+1, names, d)
+			}
+		}
+	}
+	procs[2].stop(t)
+	if names, _ := nodesAt(procs[0]); fmt.Sprint(names) != "[n1 n2]" {
+		t.Fatalf("after node 3 stopped, node 1 lists %v", names)
+	}
+	for _, p := range procs[:2] {
 		p.stop(t)
 	}
 }
