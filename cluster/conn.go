@@ -102,6 +102,33 @@ func (c *Conn) leaderGet(ctx context.Context, stream, subject string) (data []by
 	return resp.Message.Data, resp.Message.Seq, true, nil
 }
 
+// ErrCutOff: this node is not connected to NATS.
+var ErrCutOff = errors.New("cluster: not connected to NATS")
+
+// reconnectWait is how long an operation waits for a connection that is
+// down: a node whose NATS server died moves to another within a second;
+// one cut off answers UNAVAILABLE after this, rather than hold a hook
+// until its caller gives up (requests made while disconnected are
+// buffered and wait for their deadline).
+const reconnectWait = 2 * time.Second
+
+// connected returns nil once the connection is up, ErrCutOff when it is
+// still down after reconnectWait.
+func (c *Conn) connected(ctx context.Context) error {
+	deadline := time.Now().Add(reconnectWait)
+	for !c.nc.IsConnected() {
+		if c.nc.IsClosed() || time.Now().After(deadline) {
+			return ErrCutOff
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // Connected reports whether the connection is up (for /readyz).
 func (c *Conn) Connected() bool { return c.nc.IsConnected() }
 

@@ -73,20 +73,24 @@ type Log struct {
 // replicas copies, keeping the last retention changes, and the stream of
 // the latest entry of each hint and provider.
 func (c *Conn) OpenLog(ctx context.Context, replicas int, retention int64) (*Log, error) {
-	s, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: LogStream, Description: "presenced: the change log of hints and presence",
-		Subjects: []string{logSubjects}, Storage: jetstream.FileStorage, Replicas: replicas,
-		// -1: no limit per subject (64 were kept before, and a webhook
-		// more than 64 changes of one user behind got a gap).
-		MaxMsgs: retention, MaxMsgsPerSubject: -1, Discard: jetstream.DiscardOld, Duplicates: 2 * time.Minute,
+	s, err := ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: LogStream, Description: "presenced: the change log of hints and presence",
+			Subjects: []string{logSubjects}, Storage: jetstream.FileStorage, Replicas: replicas,
+			// -1: no limit per subject (64 were kept before, and a webhook
+			// more than 64 changes of one user behind got a gap).
+			MaxMsgs: retention, MaxMsgsPerSubject: -1, Discard: jetstream.DiscardOld, Duplicates: 2 * time.Minute,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: opening the change log: %w", err)
 	}
-	latest, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: LatestStream, Description: "presenced: the latest entry of each hint and provider in the change log",
-		Storage: jetstream.FileStorage, Replicas: replicas, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardOld,
-		Sources: []*jetstream.StreamSource{{Name: LogStream}},
+	latest, err := ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: LatestStream, Description: "presenced: the latest entry of each hint and provider in the change log",
+			Storage: jetstream.FileStorage, Replicas: replicas, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardOld,
+			Sources: []*jetstream.StreamSource{{Name: LogStream}},
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: opening the change log's latest entries: %w", err)

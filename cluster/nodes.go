@@ -43,9 +43,11 @@ type Nodes struct{ kv jetstream.KeyValue }
 
 // OpenNodes opens (creating or updating) the nodes bucket.
 func (c *Conn) OpenNodes(ctx context.Context, replicas int) (*Nodes, error) {
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: NodesBucket, Description: "presenced: the nodes of the cluster, each renewing its card",
-		History: 1, Replicas: replicas, Storage: jetstream.FileStorage, TTL: NodeTTL,
+	kv, err := ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: NodesBucket, Description: "presenced: the nodes of the cluster, each renewing its card",
+			History: 1, Replicas: replicas, Storage: jetstream.FileStorage, TTL: NodeTTL,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: opening the nodes bucket: %w", err)

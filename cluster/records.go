@@ -45,16 +45,20 @@ var ErrConflict = errors.New("cluster: the record changed since it was read")
 // copies (3 in a cluster of three or more; 1 for a node alone); node names
 // this node in the leases it takes.
 func (c *Conn) OpenRecords(ctx context.Context, replicas int, node string) (*Records, error) {
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: RecordsBucket, Description: "presenced: per-user presence records",
-		History: 1, Replicas: replicas, Storage: jetstream.FileStorage,
+	kv, err := ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: RecordsBucket, Description: "presenced: per-user presence records",
+			History: 1, Replicas: replicas, Storage: jetstream.FileStorage,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: opening the records bucket: %w", err)
 	}
-	leases, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: LeasesBucket, Description: "presenced: who is changing a user's presence",
-		History: 1, Replicas: replicas, Storage: jetstream.FileStorage, TTL: LeaseTTL,
+	leases, err := ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: LeasesBucket, Description: "presenced: who is changing a user's presence",
+			History: 1, Replicas: replicas, Storage: jetstream.FileStorage, TTL: LeaseTTL,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: opening the leases bucket: %w", err)
@@ -72,6 +76,9 @@ const tryFor = 2 * time.Second
 // again: each lease says whose it is (node and a random tag), so a lease
 // taken by a request whose answer was lost is known as this one's.
 func (r *Records) Lock(ctx context.Context, user string) (func(), error) {
+	if err := r.conn.connected(ctx); err != nil {
+		return nil, fmt.Errorf("cluster: taking the lease of %s: %w", user, err)
+	}
 	k := key(user)
 	mine := []byte(r.node + " " + rand.Text())
 	for wait := 2 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
@@ -132,6 +139,9 @@ func userOf(k string) (string, error) {
 // last write yet, and an operation that started from it would lose that
 // write.
 func (r *Records) Load(ctx context.Context, user string) (rec presence.Record, rev uint64, ok bool, err error) {
+	if err := r.conn.connected(ctx); err != nil {
+		return presence.Record{}, 0, false, fmt.Errorf("cluster: loading the record of %s: %w", user, err)
+	}
 	var data []byte
 	err = retryEach(ctx, tryFor, func(ctx context.Context) (err error) {
 		data, rev, ok, err = r.conn.leaderGet(ctx, "KV_"+RecordsBucket, "$KV."+RecordsBucket+"."+key(user))
@@ -154,6 +164,9 @@ func (r *Records) Load(ctx context.Context, user string) (rec presence.Record, r
 // was none), and returns the new revision; ErrConflict when another write
 // came first.
 func (r *Records) Swap(ctx context.Context, user string, rec presence.Record, rev uint64) (uint64, error) {
+	if err := r.conn.connected(ctx); err != nil {
+		return 0, fmt.Errorf("cluster: saving the record of %s: %w", user, err)
+	}
 	var n uint64
 	// Sent again while no server answers (a leader election); a write
 	// that was taken but whose answer was lost finds the revision moved,

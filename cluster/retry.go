@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -59,4 +60,32 @@ func retryEach(ctx context.Context, per time.Duration, op func(ctx context.Conte
 		}
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// createTry bounds one request that creates (or updates) a bucket or a
+// stream. Nodes starting together create the same ones at once, and
+// JetStream then answers none of the requests that met (seen: three
+// nodes in step, every bucket costing each the whole deadline, 15 s then:
+// two minutes to start a three-node cluster, sometimes more). The
+// request is idempotent (the same configuration), so it is sent again,
+// after a random pause that takes the nodes out of step.
+const createTry = 1500 * time.Millisecond
+
+// ensure creates or updates a bucket or a stream with create, sending
+// the request again when no answer comes within createTry.
+func ensure[T any](ctx context.Context, create func(ctx context.Context) (T, error)) (T, error) {
+	var out T
+	tries := 0
+	err := retryEach(ctx, createTry, func(ctx context.Context) (err error) {
+		if tries++; tries > 1 {
+			select {
+			case <-time.After(rand.N(time.Second)):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		out, err = create(ctx)
+		return err
+	})
+	return out, err
 }

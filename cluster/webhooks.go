@@ -34,8 +34,10 @@ const (
 // replicas copies; webhooks read log.
 func (c *Conn) OpenWebhooks(ctx context.Context, replicas int, node string, log *Log) (*Webhooks, error) {
 	open := func(name, desc string, ttl time.Duration) (jetstream.KeyValue, error) {
-		kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: desc,
-			History: 1, Replicas: replicas, Storage: jetstream.FileStorage, TTL: ttl})
+		kv, err := ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+			return c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: desc,
+				History: 1, Replicas: replicas, Storage: jetstream.FileStorage, TTL: ttl})
+		})
 		if err != nil {
 			return nil, fmt.Errorf("cluster: opening the %s bucket: %w", name, err)
 		}

@@ -111,7 +111,10 @@ func (h *Hooks) Handle(ctx context.Context, ch Channel, script string, args []st
 	res := h.run(ctx, ch, script, args, caller)
 	if h.Log != nil && res.Err == nil {
 		if err := h.Log.Sync(ctx); err != nil {
-			res.Err = presence.WrapError(presence.CodeInternal, err, "writing the change log")
+			// The log is away (its store stalled, or the cluster electing
+			// a leader): the change is applied and will be logged; the
+			// caller may try again, which changes nothing more.
+			res.Err = presence.WrapError(presence.CodeUnavailable, err, "writing the change log")
 		}
 	}
 	if err := h.setResult(ctx, ch, res); err != nil && res.Err == nil {

@@ -52,27 +52,47 @@ func (m *Main) openCluster(ctx context.Context) error {
 	// A cluster that has just formed may refuse to create the bucket and
 	// the stream for a moment (no leader yet): retried until clusterWait.
 	for {
-		// Each attempt on its own short deadline: a request made before
-		// the cluster has a leader is never answered.
-		actx, acancel := context.WithTimeout(wctx, 15*time.Second)
+		// Each attempt on a deadline of its own (each request in it is
+		// sent again after a few seconds with no answer: cluster.ensure).
+		actx, acancel := context.WithTimeout(wctx, 45*time.Second)
 		err = nil
+		step := func(what string, open func() error) {
+			if err == nil {
+				t0 := time.Now()
+				err = open()
+				log.Debug().Err(err).Dur("took", time.Since(t0)).Msg(what)
+			}
+		}
 		if m.records == nil {
-			m.records, err = conn.OpenRecords(actx, m.Config.ClusterReplicas, m.Config.Node)
+			step("records' buckets", func() (err error) {
+				m.records, err = conn.OpenRecords(actx, m.Config.ClusterReplicas, m.Config.Node)
+				return err
+			})
 		}
-		if err == nil && m.clog == nil {
-			m.clog, err = conn.OpenLog(actx, m.Config.ClusterReplicas, int64(m.Config.LogRetention))
+		if m.clog == nil {
+			step("change log's streams", func() (err error) {
+				m.clog, err = conn.OpenLog(actx, m.Config.ClusterReplicas, int64(m.Config.LogRetention))
+				return err
+			})
 		}
-		if err == nil && m.webhooks == nil {
-			m.webhooks, err = conn.OpenWebhooks(actx, m.Config.ClusterReplicas, m.Config.Node, m.clog)
+		if m.webhooks == nil {
+			step("webhooks' buckets", func() (err error) {
+				m.webhooks, err = conn.OpenWebhooks(actx, m.Config.ClusterReplicas, m.Config.Node, m.clog)
+				return err
+			})
 		}
-		if err == nil && m.nodes == nil {
-			m.nodes, err = conn.OpenNodes(actx, m.Config.ClusterReplicas)
+		if m.nodes == nil {
+			step("nodes' bucket", func() (err error) {
+				m.nodes, err = conn.OpenNodes(actx, m.Config.ClusterReplicas)
+				return err
+			})
 		}
-		if err == nil {
-			// The stream may exist before its leader answers reads:
-			// the hub's first read must not fail the start.
-			_, _, _, err = m.clog.JournalState(actx)
-		}
+		// The stream may exist before its leader answers reads: the hub's
+		// first read must not fail the start.
+		step("change log's first read", func() error {
+			_, _, _, err := m.clog.JournalState(actx)
+			return err
+		})
 		acancel()
 		if err == nil {
 			break

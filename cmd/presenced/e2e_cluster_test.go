@@ -20,6 +20,7 @@ import (
 	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/cdp"
 )
 
 // freePort returns a loopback address with a port free now.
@@ -488,4 +489,31 @@ func TestClusterSites(t *testing.T) {
 	waitFor("Lyon's device shows Paris's 2001 ringing", func() bool { return lyonARI.Device(remote) == "RINGING" })
 	parisARI.SetDevice("PJSIP/2001", "INUSE")
 	waitFor("Lyon's device shows Paris's 2001 in use", func() bool { return lyonARI.Device(remote) == "INUSE" })
+
+	// The board at Lyon: a tile for each site's 1001, named with its site,
+	// and the cluster's three nodes with their sites.
+	if _, err := os.Stat(cdp.Path); err != nil && os.Getenv("PRESENCED_BROWSER_TESTS") != "require" {
+		t.Logf("the board's part skipped: %s not installed", cdp.Path)
+		return
+	}
+	page, err := browser(t).Open(ctx, "http://"+procs[2].httpAddr+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	const want = `(() => {
+		const tiles = [...document.querySelectorAll('.tile')].map(t => t.querySelector('.ext').textContent + t.querySelector('.ctx').textContent).sort().join('|');
+		const rows = [...document.querySelectorAll('#cluster-nodes tr')].map(r => r.cells[0].textContent + ' ' + r.cells[1].textContent).join('|');
+		return tiles === '1001 lyon|1001 paris|2001 lyon|2001 paris' && rows === 'n1 paris|n2 paris|n3 (this) lyon' &&
+			!document.getElementById('cluster').hidden && document.getElementById('cluster-summary').textContent.includes('site lyon');
+	})()`
+	if err := page.WaitFor(wctx, want); err != nil {
+		var text string
+		_ = page.Eval(ctx, "document.body.innerText", &text)
+		t.Fatalf("the board at Lyon: %v\npage:\n%s", err, text)
+	}
+	if err := page.Screenshot(ctx, filepath.Join(artifacts(t), "cluster.png")); err != nil {
+		t.Log(err)
+	}
 }

@@ -402,8 +402,9 @@ type natsServer struct {
 }
 
 // startNATSCluster builds nats-server from the module presenced uses and
-// starts n of them on loopback, routed to each other, with JetStream.
-func startNATSCluster(t *testing.T, n int) []*natsServer {
+// starts n of them on loopback, routed to each other, with JetStream, and
+// with args besides.
+func startNATSCluster(t *testing.T, n int, args ...string) []*natsServer {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "nats-server")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
@@ -424,8 +425,9 @@ func startNATSCluster(t *testing.T, n int) []*natsServer {
 			}
 		}
 		s := &natsServer{name: fmt.Sprintf("nats%d", i+1), url: "nats://" + addr, done: make(chan struct{}), out: &bytes.Buffer{}}
-		s.cmd = exec.Command(bin, "-a", host, "-p", port, "-js", "-sd", t.TempDir(), "--server_name", s.name,
-			"--cluster_name", "presenced", "--cluster", routes[i], "--routes", strings.Join(peers, ","))
+		argv := append([]string{"-a", host, "-p", port, "-js", "-sd", t.TempDir(), "--server_name", s.name,
+			"--cluster_name", "presenced", "--cluster", routes[i], "--routes", strings.Join(peers, ",")}, args...)
+		s.cmd = exec.Command(bin, argv...)
 		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 		if err := s.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -530,6 +532,15 @@ func TestClusterNATSKill9(t *testing.T) {
 			}
 			return c
 		}(), r.failed[n].Load(), r.failed[n].Load()-failedBefore[n])
+	}
+	for n, p := range procs {
+		shown := 0
+		for _, l := range strings.Split(p.logText(), "\n") {
+			if strings.Contains(l, "cluster:") && shown < 5 {
+				t.Logf("node %d: %s", n+1, l)
+				shown++
+			}
+		}
 	}
 	r.firstDelivery("the log's NATS leader was killed", killed)
 	for i, p := range procs {

@@ -32,6 +32,7 @@ const board = {
   token: "",
   tiles: new Map(), // "exten@context" -> {st, node, since}
   contexts: new Set(), // a tile shows its context when there are several
+  sites: new Set(), // and its site (in a cluster of sites) when there are several
   expires: new Map(), // provider -> when its timed presence ends (from presence events)
   names: {},
   pending: new Map(),
@@ -104,7 +105,7 @@ function paint(t) {
   const n = t.node;
   n.className = "tile s-" + (s.cls || st.state);
   n.querySelector(".ext").textContent = st.exten;
-  n.querySelector(".ctx").textContent = board.contexts.size > 1 ? "@" + st.context : "";
+  n.querySelector(".ctx").textContent = (board.contexts.size > 1 ? "@" + st.context : "") + (board.sites.size > 1 && st.site ? " " + st.site : "");
   const name = board.names[st.exten] || "";
   n.querySelector(".name").textContent = name;
   if (t.sym !== s.sym) { t.sym = s.sym; n.querySelector(".sym").innerHTML = s.sym; }
@@ -128,16 +129,22 @@ function visible(t) {
   const q = $("search").value.trim().toLowerCase();
   if (!q) return true;
   const p = st.presence || {};
-  return (st.exten + " " + (board.names[st.exten] || "") + " " + (p.message || "") + " " + st.context).toLowerCase().includes(q);
+  return (st.exten + " " + (board.names[st.exten] || "") + " " + (p.message || "") + " " + st.context + " " + (st.site || "")).toLowerCase().includes(q);
 }
 
 function same(a, b) {
   return a.state === b.state && JSON.stringify(a.presence || {}) === JSON.stringify(b.presence || {});
 }
 
+// hintKey names a hint's tile: "exten@context", after its site in a
+// cluster of sites (each site has its own 1001@internal).
+function hintKey(st) {
+  return (st.site ? st.site + "/" : "") + st.exten + "@" + st.context;
+}
+
 // apply puts a hint's new state on its tile (creating it).
 function apply(st) {
-  const key = st.exten + "@" + st.context;
+  const key = hintKey(st);
   let t = board.tiles.get(key);
   if (st.removed) {
     if (t) { t.node.remove(); board.tiles.delete(key); }
@@ -153,6 +160,10 @@ function apply(st) {
       if (board.contexts.size === 2) for (const o of board.tiles.values()) if (o !== t) paint(o);
     }
     addContext(st.context);
+    if (st.site && !board.sites.has(st.site)) {
+      board.sites.add(st.site);
+      if (board.sites.size === 2) for (const o of board.tiles.values()) if (o !== t) paint(o);
+    }
   } else if (!same(t.st, st)) {
     t.since = Date.now();
   }
@@ -166,7 +177,7 @@ function apply(st) {
 // gets no frames; it applies them every 250 ms instead, so that it is
 // right when it is shown.
 function queue(st) {
-  board.pending.set(st.exten + "@" + st.context, st);
+  board.pending.set(hintKey(st), st);
   if (board.frame) return;
   board.frame = true;
   if (document.hidden) setTimeout(flush, 250);
@@ -243,7 +254,7 @@ function connect() {
     const seen = new Set();
     board.expires.clear();
     for (const p of snap.presence || []) notePresence(p);
-    for (const st of snap.hints) { seen.add(st.exten + "@" + st.context); queue(st); }
+    for (const st of snap.hints) { seen.add(hintKey(st)); queue(st); }
     for (const [key, t] of board.tiles) if (!seen.has(key)) { t.node.remove(); board.tiles.delete(key); }
     setConn("live", "Live");
   });
@@ -300,6 +311,52 @@ async function setPresence(ev) {
   }
 }
 
+// The cluster strip: this node, the change log, and every node of the
+// cluster, from /readyz every 5 s (absent when presenced runs alone).
+function cell(row, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  row.appendChild(td);
+}
+
+async function cluster() {
+  let rz;
+  try {
+    const r = await api("/readyz");
+    rz = await r.json();
+  } catch (e) {
+    $("cluster-summary").textContent = "Cluster: cannot read /readyz (" + e.message + ")";
+    return;
+  }
+  const c = rz.cluster;
+  $("cluster").hidden = !c;
+  if (!c) return;
+  let text = "Cluster: this board is on node " + c.node + (c.site ? " (site " + c.site + ")" : "") +
+    ", " + (c.nats ? "on NATS " + c.nats : "cut off from NATS");
+  if (c.log) {
+    const behind = (c.log.replicas || []).filter((x) => !x.current).map((x) => x.name + " " + x.lag + " behind");
+    text += "; change log at " + c.log.last + ", led by " + (c.log.leader || "none") +
+      (behind.length ? " (" + behind.join(", ") + ")" : ", every copy current");
+  }
+  if (c.error) text += "; " + c.error;
+  $("cluster-summary").textContent = text;
+  const body = $("cluster-nodes");
+  body.replaceChildren();
+  const now = Date.now();
+  for (const n of c.nodes || []) {
+    const row = document.createElement("tr");
+    cell(row, n.node + (n.node === c.node ? " (this)" : ""));
+    cell(row, n.site || "");
+    cell(row, n.nats || "cut off");
+    cell(row, String(n.lag), n.lag > 0 ? "warn" : "");
+    cell(row, (n.webhooks || []).join(", "));
+    cell(row, Math.max(0, Math.round((now - Date.parse(n.at)) / 1000)) + " s ago");
+    cell(row, n.version || "");
+    body.appendChild(row);
+  }
+}
+
 async function start() {
   board.token = token();
   const scope = await whoami();
@@ -331,6 +388,8 @@ async function start() {
     if ($("sort").value === "since" || board.orderDirty) order();
   }, 1000);
   connect();
+  cluster();
+  setInterval(cluster, 5000);
 }
 
 start();

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/internal/astemu"
+)
+
+// cutter is a loopback TCP proxy to a NATS server that can be cut (every
+// connection closed, new ones refused) and mended (listening again on
+// the same address).
+type cutter struct {
+	t      *testing.T
+	addr   string // where presenced connects
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	c := &cutter{t: t, addr: freePort(t), target: target}
+	c.mend()
+	t.Cleanup(c.cut)
+	return c
+}
+
+func (c *cutter) mend() {
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.ln = ln
+	c.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", c.target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ln != nil {
+		c.ln.Close()
+		c.ln = nil
+	}
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+// A presenced cut off from NATS (its only way there closed: the servers
+// do not advertise others) answers hooks and writes with UNAVAILABLE,
+// writes nothing half-way (the user's presence is unchanged on the other
+// nodes), reports not ready; and when it is back, it is ready again and
+// has caught up with what changed meanwhile (its watcher gets it, once).
+func TestClusterCutOff(t *testing.T) {
+	bin := buildBinary(t)
+	servers := startNATSCluster(t, 3, "--no_advertise")
+	proxy := newCutter(t, strings.TrimPrefix(servers[2].url, "nats://"))
+	urls := []string{servers[0].url, servers[1].url, "nats://" + proxy.addr}
+	procs := make([]*proc, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procs[i], errs[i] = launch(t, bin, t.TempDir(), 150*time.Second, fmt.Sprintf("PRESENCED_NODE=n%d", i+1),
+				"PRESENCED_NATS_URL="+urls[i], "PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info")
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+	}
+	defer func() {
+		for _, p := range procs {
+			p.stop(t)
+		}
+	}()
+	ast := astemu.New()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	set := func(p *proc, user, state, msg string) (string, string) {
+		c := p.hook(t, ast, "presence/set", user, state, "", msg)
+		return c.Var("PRESENCED_RESULT"), c.Var("PRESENCED_ERROR")
+	}
+	if res, _ := set(procs[0], "2001", "away", "before"); res != "OK" {
+		t.Fatalf("set before: %s", res)
+	}
+	waitUntil := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 30 s", what)
+			}
+		}
+	}
+	presenceAt := func(p *proc, user string) string {
+		_, state, msg := restPresence(p, "GET", "/v1/presence/"+user, "")
+		return state + " " + msg
+	}
+	waitUntil("node 3 sees the first set", func() bool { return presenceAt(procs[2], "2001") == "away before" })
+	events := watchSSE(t, ctx, procs[2])
+	if ev := <-events; ev.event != "snapshot" {
+		t.Fatalf("first event %q", ev.event)
+	}
+
+	proxy.cut()
+	waitUntil("node 3 not ready", func() bool {
+		code, body := procs[2].get(t, "/readyz")
+		return code == 503 && strings.Contains(body, "not connected to NATS")
+	})
+	t0 := time.Now()
+	res, code := set(procs[2], "2001", "dnd", "cut off")
+	if res == "OK" || code != "UNAVAILABLE" {
+		t.Fatalf("a hook at the cut-off node: %s %s", res, code)
+	}
+	t.Logf("a hook at the cut-off node answered %s in %v", code, time.Since(t0).Round(time.Millisecond))
+	if st, _, _ := restPresence(procs[2], "PUT", "/v1/presence/2001", `{"state":"dnd","message":"cut off"}`); st != 503 {
+		t.Fatalf("a REST write at the cut-off node: %d", st)
+	}
+	if got := presenceAt(procs[0], "2001"); got != "away before" {
+		t.Fatalf("node 1 after the cut-off node's failed writes: %q", got)
+	}
+	// Meanwhile the cluster goes on.
+	if res, _ := set(procs[1], "2002", "away", "meanwhile"); res != "OK" {
+		t.Fatalf("set meanwhile: %s", res)
+	}
+
+	proxy.mend()
+	waitUntil("node 3 ready again", func() bool { code, _ := procs[2].get(t, "/readyz"); return code == 200 })
+	waitUntil("node 3 caught up", func() bool { return presenceAt(procs[2], "2002") == "away meanwhile" })
+	seen := 0
+	for quiet := time.After(5 * time.Second); ; {
+		select {
+		case ev := <-events:
+			if ev.event == "presence" && strings.Contains(ev.data, `"meanwhile"`) {
+				seen++
+			}
+			if ev.event == "presence" && strings.Contains(ev.data, `"cut off"`) {
+				t.Fatalf("the failed write reached the watcher: %s", ev.data)
+			}
+			continue
+		case <-quiet:
+		}
+		break
+	}
+	if seen != 1 {
+		t.Fatalf("node 3's watcher saw the change made meanwhile %d times", seen)
+	}
+	if res, _ := set(procs[2], "2001", "dnd", "back"); res != "OK" {
+		t.Fatalf("a hook at node 3 once back: %s", res)
+	}
+	waitUntil("node 1 sees node 3's write", func() bool { return presenceAt(procs[0], "2001") == "dnd back" })
+}
