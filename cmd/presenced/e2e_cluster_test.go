@@ -312,6 +312,19 @@ func TestClusterOneChangeEverywhere(t *testing.T) {
 			}
 		}
 	}
+	_, metrics := procs[0].get(t, "/metrics")
+	found := false
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, "presenced_cluster_nodes{") {
+			found = strings.HasSuffix(l, " 3")
+			if !found {
+				t.Fatalf("metrics: %s", l)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no presenced_cluster_nodes in /metrics")
+	}
 	procs[2].stop(t)
 	if names, _ := nodesAt(procs[0]); fmt.Sprint(names) != "[n1 n2]" {
 		t.Fatalf("after node 3 stopped, node 1 lists %v", names)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -83,23 +82,7 @@ func TestClusterCutOff(t *testing.T) {
 	servers := startNATSCluster(t, 3, "--no_advertise")
 	proxy := newCutter(t, strings.TrimPrefix(servers[2].url, "nats://"))
 	urls := []string{servers[0].url, servers[1].url, "nats://" + proxy.addr}
-	procs := make([]*proc, 3)
-	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			procs[i], errs[i] = launch(t, bin, t.TempDir(), 150*time.Second, fmt.Sprintf("PRESENCED_NODE=n%d", i+1),
-				"PRESENCED_NATS_URL="+urls[i], "PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info")
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", i+1, err)
-		}
-	}
+	procs := startNATSNodes(t, bin, urls)
 	defer func() {
 		for _, p := range procs {
 			p.stop(t)

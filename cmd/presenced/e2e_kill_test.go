@@ -457,6 +457,30 @@ func startNATSCluster(t *testing.T, n int, args ...string) []*natsServer {
 	return servers
 }
 
+// startNATSNodes starts a presenced on each of urls (PRESENCED_NATS_URL),
+// together, with env besides; no Asterisk.
+func startNATSNodes(t *testing.T, bin string, urls []string, env ...string) []*proc {
+	t.Helper()
+	procs := make([]*proc, len(urls))
+	errs := make([]error, len(urls))
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procs[i], errs[i] = launch(t, bin, t.TempDir(), 150*time.Second, append([]string{fmt.Sprintf("PRESENCED_NODE=n%d", i+1),
+				"PRESENCED_NATS_URL=" + urls[i], "PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info"}, env...)...)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+	}
+	return procs
+}
+
 // Three nats-server processes, and three presenced on them
 // (PRESENCED_NATS_URL); the same burst, timed presence and webhook; the
 // NATS server that leads the change log is killed with SIGKILL in the
@@ -471,24 +495,8 @@ func TestClusterNATSKill9(t *testing.T) {
 	for i, s := range servers {
 		urls[i] = s.url
 	}
-	procs := make([]*proc, 3)
-	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			procs[i], errs[i] = launch(t, bin, t.TempDir(), 150*time.Second, fmt.Sprintf("PRESENCED_NODE=n%d", i+1),
-				"PRESENCED_NATS_URL="+strings.Join(urls, ","), "PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=",
-				"PRESENCED_LOG_LEVEL=info", "PRESENCED_PRESENCE_HISTORY=1000")
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", i+1, err)
-		}
-	}
+	all := strings.Join(urls, ",")
+	procs := startNATSNodes(t, bin, []string{all, all, all}, "PRESENCED_PRESENCE_HISTORY=1000")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	r := newKillRun(t, ctx, procs)

@@ -93,7 +93,17 @@ func newMetrics(m *Main) *metrics {
 					return float64(st.Last) - float64(min(read, st.Last))
 				}),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_cluster_webhooks_delivering", Help: "Webhooks this node delivers (it holds their lease).", ConstLabels: labels},
-				func() float64 { return float64(len(m.hooksOut.Delivering())) }))
+				func() float64 { return float64(len(m.hooksOut.Delivering())) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_cluster_nodes", Help: "presenced nodes of the cluster heard from in the last 15 s, this one included (-1: the list could not be read).", ConstLabels: labels},
+				func() float64 {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					defer cancel()
+					cards, err := m.nodes.List(ctx)
+					if err != nil {
+						return -1
+					}
+					return float64(len(cards))
+				}))
 	}
 	if m.ari != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_ari_connected", Help: "1 while the ARI event websocket is up."},
