@@ -14,6 +14,24 @@ import (
 
 var _ watch.Stream = (*Log)(nil)
 
+// openLog opens the change log through a connection, retrying while a
+// new cluster settles.
+func openLog(t *testing.T, c *Conn, replicas int, retention int64) *Log {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		l, err := c.OpenLog(ctx, replicas, retention)
+		if err == nil {
+			return l
+		}
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // openHubs opens the change log through each connection and a hub on
 // each: one node of a cluster each.
 func openHubs(t *testing.T, conns []*Conn, replicas int) ([]*watch.Hub, []*Log) {
@@ -23,17 +41,7 @@ func openHubs(t *testing.T, conns []*Conn, replicas int) ([]*watch.Hub, []*Log) 
 	hubs := make([]*watch.Hub, len(conns))
 	logs := make([]*Log, len(conns))
 	for i, c := range conns {
-		var l *Log
-		var err error
-		for {
-			if l, err = c.OpenLog(ctx, replicas, 100000); err == nil || ctx.Err() != nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := openLog(t, c, replicas, 100000)
 		h := watch.New(watch.Config{Stream: l, Node: fmt.Sprintf("n%d", i+1), OnLogError: func(err error) { t.Logf("node %d: %v", i+1, err) }})
 		if err := h.Open(ctx); err != nil {
 			t.Fatal(err)
@@ -276,17 +284,7 @@ func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const retention = 200
-	var l *Log
-	var err error
-	for {
-		if l, err = conns[0].OpenLog(ctx, 3, retention); err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, conns[0], 3, retention)
 	h := watch.New(watch.Config{Stream: l, Node: "n1"})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
