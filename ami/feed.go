@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/staskobzar/goami2"
 
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/reconnect"
 	"github.com/presenced/presenced/presence"
@@ -22,6 +23,20 @@ type PresenceSink interface {
 	// presence list is read: events of the connection before are lost.
 	ForgetEchoes()
 }
+
+// CallSink takes the channels' events and lists (calls.Book).
+type CallSink interface {
+	// CallEvent is one channel event (Newchannel, Newstate,
+	// NewConnectedLine, Hold, Unhold, Rename, VarSet, Hangup).
+	CallEvent(ev calls.Fields, at time.Time)
+	// ResyncCalls is the CoreShowChannels list after each (re)connect
+	// and Asterisk restart: it replaces what was known.
+	ResyncCalls(items []calls.Fields, at time.Time)
+}
+
+// callEvents are the events CallSink is given.
+var callEvents = map[string]bool{"newchannel": true, "newstate": true, "newconnectedline": true, "hold": true, "unhold": true,
+	"rename": true, "varset": true, "hangup": true}
 
 // HintSink takes the running dialplan's hints (hints.Table).
 type HintSink interface {
@@ -38,6 +53,9 @@ type Feed struct {
 	// Hints receives the running dialplan's hints after each (re)connect
 	// and after each dialplan reload: they replace any others.
 	Hints HintSink
+	// Calls, when set, receives every channel's events, and the list of
+	// channels after each (re)connect and Asterisk restart.
+	Calls CallSink
 	Log   zerolog.Logger
 	// ReloadDelay is how long the feed waits, after the ExtensionStatus
 	// burst of a dialplan reload begins, before it reads the hints again
@@ -120,6 +138,10 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 			return err
 		}
 		switch name := ev.msg.Field("Event"); {
+		case f.Calls != nil && callEvents[strings.ToLower(name)]:
+			if ev.n > synced.calls { // older ones are in the list already
+				f.Calls.CallEvent(ev.msg, time.Now())
+			}
 		case strings.EqualFold(name, "PresenceStateChange"):
 			if ev.n > synced.presence { // older ones are in the list already
 				f.presence(ev.msg.Field("Presentity"), ev.msg)
@@ -153,6 +175,7 @@ type syncMark struct {
 	presence uint64 // stream position of the PresenceStateList response
 	end      uint64 // stream position after the last list
 	hints    uint64 // stream position of the last ExtensionStateList response
+	calls    uint64 // stream position of the CoreShowChannels response
 	// The hints as the last ExtensionStateList gave them, and then the
 	// Status of the last ExtensionStatus of each.
 	apps   map[string]string
@@ -198,6 +221,20 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 	}
 	if err := f.resyncHints(ctx, c, timeout, &mark); err != nil {
 		return mark, err
+	}
+	if f.Calls != nil {
+		frames, n, err := c.action(ctx, goami2.NewAction("CoreShowChannels"), true)
+		if err != nil {
+			return mark, err
+		}
+		mark.calls = n
+		items := make([]calls.Fields, 0, len(frames))
+		for _, m := range frames[1:] {
+			if strings.EqualFold(m.Field("Event"), "CoreShowChannel") {
+				items = append(items, m)
+			}
+		}
+		f.Calls.ResyncCalls(items, time.Now())
 	}
 	c.mu.Lock()
 	mark.end = c.seen

@@ -135,6 +135,7 @@ func hasHints(s *Server) bool    { return s.cfg.Hints != nil }
 func hasHub(s *Server) bool      { return s.cfg.Hub != nil }
 func hasPresence(s *Server) bool { return s.cfg.Presence != nil }
 func always(*Server) bool        { return true }
+func hasCalls(s *Server) bool    { return s.cfg.Calls != nil && s.cfg.Hints != nil }
 
 var routeTable = []route{
 	{"GET", "/healthz", 0, false, always, func(*Server) http.HandlerFunc { return healthz }},
@@ -147,6 +148,7 @@ var routeTable = []route{
 	{"GET", "/v1/hints/{ref}", ScopeRead, false, hasHints, func(s *Server) http.HandlerFunc { return s.getHint }},
 	{"GET", "/v1/events", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.events }},
 	{"GET", "/v1/ws", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.websocket }},
+	{"GET", "/v1/calls", ScopeRead, false, hasCalls, func(s *Server) http.HandlerFunc { return s.listCalls }},
 	{"GET", "/v1/presence", ScopeRead, false, hasHub, func(s *Server) http.HandlerFunc { return s.listPresence }},
 	{"GET", "/v1/presence/{user}", ScopeRead, false, hasPresence, func(s *Server) http.HandlerFunc { return s.getPresence }},
 	{"PUT", "/v1/presence/{user}", ScopeWrite, false, hasPresence, func(s *Server) http.HandlerFunc { return s.setPresence }},

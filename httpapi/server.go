@@ -48,6 +48,7 @@ type Config struct {
 	Presence Presence   // nil: no /v1/presence
 	Hub      *watch.Hub // nil: no /v1/events
 	Webhooks Webhooks   // nil: no /v1/webhooks
+	Calls    Calls      // nil: no /v1/calls (no AMI)
 	// Roster gives the names the board shows, by extension (nil: none).
 	Roster func() map[string]string
 	// WriteTimeout bounds each write to an event stream (default 10s): a

@@ -60,6 +60,11 @@ type Server struct {
 	// 1 modules loading, 2 dialplan loaded.
 	boot int
 
+	// chans are the channels the fake has reported (Call), for
+	// CoreShowChannels: what Asterisk would list now.
+	chans map[string]*channel
+	order []string
+
 	qmu   sync.Mutex
 	queue [][]string // presence event frames waiting for the sender
 	qwake chan struct{}
@@ -350,6 +355,7 @@ func (s *Server) FullyBooted() {
 func (s *Server) Restart() {
 	s.mu.Lock()
 	s.boot = 1
+	s.chans, s.order = nil, nil // a restart ends every call
 	s.mu.Unlock()
 	s.Drop()
 }
@@ -378,6 +384,120 @@ func (s *Server) Booted() {
 	s.boot = 0
 	s.mu.Unlock()
 	s.FullyBooted()
+}
+
+// channel is a channel as CoreShowChannel lists it.
+type channel struct {
+	fields  map[string]string
+	created time.Time
+}
+
+// showFields are CoreShowChannel's fields, in Asterisk 22's order
+// (BEHAVIOUR.md 4.15).
+var showFields = []string{"Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
+	"ConnectedLineName", "Language", "AccountCode", "Context", "Exten", "Priority", "Uniqueid", "Linkedid", "Application",
+	"ApplicationData"}
+
+// Call sends channel event frames (as a real Asterisk sends them, e.g.
+// from a recording) to every logged-in client, and keeps the channels
+// they describe, which CoreShowChannels then lists: Newchannel adds one,
+// Newstate, NewConnectedLine, NewCallerid and Newexten change it, Rename
+// renames it, Hangup removes it.
+func (s *Server) Call(frames ...string) {
+	s.applyCalls(frames)
+	for _, f := range frames {
+		s.Broadcast(f)
+	}
+}
+
+// CallQuietly changes the channels as Call does without sending
+// anything: what happened while presenced was not connected.
+func (s *Server) CallQuietly(frames ...string) { s.applyCalls(frames) }
+
+func (s *Server) applyCalls(frames []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.chans == nil {
+		s.chans = map[string]*channel{}
+	}
+	for _, f := range frames {
+		m := map[string]string{}
+		for _, l := range strings.Split(f, "\r\n") {
+			if k, v, ok := strings.Cut(l, ": "); ok {
+				m[k] = v
+			}
+		}
+		name := m["Channel"]
+		ch := s.chans[name]
+		switch m["Event"] {
+		case "Newchannel":
+			ch = &channel{fields: map[string]string{"Language": "en"}, created: time.Now()}
+			s.chans[name] = ch
+			s.order = append(s.order, name)
+			fallthrough
+		case "Newstate", "NewConnectedLine", "NewCallerid":
+			if ch == nil {
+				continue
+			}
+			for _, k := range showFields {
+				if v, ok := m[k]; ok && k != "Application" && k != "ApplicationData" {
+					ch.fields[k] = v
+				}
+			}
+		case "Newexten":
+			if ch != nil {
+				ch.fields["Application"], ch.fields["ApplicationData"] = m["Application"], m["AppData"]
+				if x, ok := m["Exten"]; ok {
+					ch.fields["Exten"] = x
+				}
+			}
+		case "Rename":
+			if ch != nil {
+				delete(s.chans, name)
+				ch.fields["Channel"] = m["Newname"]
+				s.chans[m["Newname"]] = ch
+				s.order = append(s.order, m["Newname"])
+			}
+		case "Hangup":
+			delete(s.chans, name)
+		}
+	}
+	// The order of creation, without the channels gone.
+	kept := s.order[:0]
+	seen := map[string]bool{}
+	for _, n := range s.order {
+		if s.chans[n] != nil && !seen[n] {
+			kept = append(kept, n)
+			seen[n] = true
+		}
+	}
+	s.order = kept
+}
+
+// Channels returns the names of the channels the fake holds now.
+func (s *Server) Channels() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.order)
+}
+
+// coreShowChannels answers CoreShowChannels as Asterisk 22 does.
+func (s *Server) coreShowChannels(aid string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	frames := []string{"Response: Success\r\n" + aid + "EventList: start\r\nMessage: Channels will follow\r\n\r\n"}
+	for _, n := range s.order {
+		ch := s.chans[n]
+		var b strings.Builder
+		b.WriteString("Event: CoreShowChannel\r\n" + aid)
+		for _, k := range showFields {
+			b.WriteString(k + ": " + ch.fields[k] + "\r\n")
+		}
+		d := time.Since(ch.created)
+		fmt.Fprintf(&b, "Duration: %02d:%02d:%02d\r\nBridgeId: \r\n\r\n", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+		frames = append(frames, b.String())
+	}
+	return append(frames, fmt.Sprintf("Event: CoreShowChannelsComplete\r\n%sEventList: Complete\r\nListItems: %d\r\n\r\n", aid, len(s.order)))
 }
 
 // Broadcast sends a raw frame to every logged-in client.
@@ -501,6 +621,8 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 		return true
 	}
 	switch action {
+	case "coreshowchannels":
+		c.write(s.coreShowChannels(aid)...)
 	case "presencestatelist":
 		frames := []string{"Response: Success\r\n" + aid + "EventList: start\r\nMessage: Presence State Changes will follow\r\n\r\n"}
 		provs := s.ast().Providers()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/presenced/presenced/ami"
 	"github.com/presenced/presenced/ari"
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/cluster"
 	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/fastagi"
@@ -47,6 +48,7 @@ type Main struct {
 	clog     *cluster.Log
 	webhooks *cluster.Webhooks
 	nodes    *cluster.Nodes
+	calls    *calls.Book // the calls on every channel (with AMI)
 	hints    *hints.Table
 	hub      *watch.Hub
 	ami      *ami.Feed
@@ -163,10 +165,13 @@ func (m *Main) Open(ctx context.Context) error {
 		dnd = ari.DND{Client: client}
 	}
 	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
+		// The calls on every channel, read from the same AMI connection.
+		m.calls = calls.NewBook(nil)
 		m.ami = &ami.Feed{
 			Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
 			Log:   m.Log.With().Str("component", "ami").Logger(),
 			Hints: m.hints,
+			Calls: m.calls,
 			OnUp:  firstUp(m.flushPending),
 		}
 		// Writes without a channel go over AMI, which, unlike ARI,
@@ -266,7 +271,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 			Cluster: clusterStatus,
-			Tokens:  m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names,
+			Tokens:  m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names, Calls: m.apiCalls(),
 			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})
 		if err := m.http.Open(ctx); err != nil {
 			return &ConfigError{Var: "HTTP_LISTEN", Err: err}
@@ -331,6 +336,15 @@ func (a apiWebhooks) DeleteWebhook(ctx context.Context, id string) error { retur
 
 func (a apiWebhooks) TestWebhook(ctx context.Context, id string) (any, error) {
 	return a.m.Test(ctx, id)
+}
+
+// apiCalls is the calls for the API: none without AMI (a nil book
+// would be a non-nil interface).
+func (m *Main) apiCalls() httpapi.Calls {
+	if m.calls == nil {
+		return nil
+	}
+	return m.calls
 }
 
 // readiness lists what /readyz reports: the store, ARI and AMI.

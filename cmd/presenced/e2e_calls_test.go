@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/ami/amitest"
+)
+
+// recordedFrames returns the event frames a real Asterisk sent in the
+// recorded calls (calls/testdata/ami-calls.jsonl, BEHAVIOUR.md 4.15)
+// between the notes starting from and to, of the events keep selects.
+func recordedFrames(t *testing.T, from, to string, keep map[string]bool) []string {
+	t.Helper()
+	f, err := os.Open("../../calls/testdata/ami-calls.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var out []string
+	in := false
+	for sc.Scan() {
+		var line struct{ From, Data, Event string }
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.HasPrefix(line.Event, from):
+			in = true
+		case strings.HasPrefix(line.Event, to) && in:
+			return out
+		case in && line.From == "asterisk":
+			for _, fr := range strings.SplitAfter(line.Data, "\r\n\r\n") {
+				ev, _, _ := strings.Cut(strings.TrimPrefix(fr, "Event: "), "\r\n")
+				if strings.HasPrefix(fr, "Event: ") && keep[ev] {
+					out = append(out, fr)
+				}
+			}
+		}
+	}
+	t.Fatalf("no %q ... %q in the recording", from, to)
+	return nil
+}
+
+// callsOf reads GET /v1/calls[?user=] as "channel direction state number name" lines.
+func callsOf(t *testing.T, p *proc, query string) string {
+	t.Helper()
+	code, body := p.get(t, "/v1/calls"+query)
+	if code != 200 {
+		t.Fatalf("GET /v1/calls%s: %d %s", query, code, body)
+	}
+	var out struct {
+		Calls []struct {
+			Channel, Direction, State, Number, Name string
+			Hints                                   []string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, c := range out.Calls {
+		lines = append(lines, strings.Join([]string{c.Channel, c.Direction, c.State, c.Number, c.Name, strings.Join(c.Hints, ",")}, " "))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The recorded internal call (BEHAVIOUR.md 4.15 S1), its events sent by
+// the fake AMI as Asterisk sent them: GET /v1/calls follows it ringing,
+// answered, held by the callee; the AMI connection dropped mid-call and
+// the call hung up meanwhile: after the reconnect the call is gone (the
+// list of channels is read again); an Asterisk restart mid-call ends it
+// too. Unknown query parameters and bad users are refused.
+func TestBinaryCalls(t *testing.T) {
+	bin := buildBinary(t)
+	srv, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", StatusText: "Idle"},
+		amitest.Hint{Exten: "1002", Context: "internal", App: "PJSIP/1002,CustomPresence:1002", StatusText: "Idle"})
+	p := startBinary(t, bin, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	defer p.stop(t)
+	waitCalls := func(query, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := callsOf(t, p, query)
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET /v1/calls%s:\n%s\nwant\n%s", query, got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitCalls("", "")
+	keep := map[string]bool{"Newchannel": true, "Newstate": true, "NewConnectedLine": true, "NewCallerid": true, "Newexten": true,
+		"Hold": true, "Unhold": true, "Hangup": true, "VarSet": true, "DialBegin": true, "DialEnd": true, "BridgeEnter": true}
+	ring := recordedFrames(t, "S1: 1001 (pjsua) calls 1002", "CoreShowChannels (S1-ringing)", keep)
+	answer := recordedFrames(t, "CoreShowChannels (S1-ringing)", "CoreShowChannels (S1-answered)", keep)
+	hold := recordedFrames(t, "S1: 1002 (pjsua) presses H", "CoreShowChannels (S1-held)", keep)
+	unhold := recordedFrames(t, "S1: 1002 presses v", "S1: 1001 hangs up", keep)
+	hangup := recordedFrames(t, "S1: 1001 hangs up", "S2:", keep)
+
+	srv.Call(ring...)
+	waitCalls("?user=1002", "PJSIP/1002-00000001 incoming ringing 1001 User 1001 1002@internal")
+	waitCalls("", "PJSIP/1001-00000000 outgoing dialing 1002 User 1002 1001@internal\n"+
+		"PJSIP/1002-00000001 incoming ringing 1001 User 1001 1002@internal")
+	srv.Call(answer...)
+	srv.Call(hold...)
+	waitCalls("", "PJSIP/1001-00000000 outgoing established 1002 User 1002 1001@internal\n"+
+		"PJSIP/1002-00000001 incoming held 1001 User 1001 1002@internal")
+	srv.Call(unhold...)
+	waitCalls("?user=1002", "PJSIP/1002-00000001 incoming established 1001 User 1001 1002@internal")
+
+	// Dropped mid-call; the call ends meanwhile.
+	srv.Drop()
+	srv.CallQuietly(hangup...)
+	waitCalls("", "")
+
+	// A restart mid-call ends the call.
+	srv.Call(ring...)
+	srv.Call(answer...)
+	waitCalls("?user=1001", "PJSIP/1001-00000000 outgoing established 1002 User 1002 1001@internal")
+	srv.Restart()
+	srv.LoadDialplan()
+	srv.Booted()
+	waitCalls("", "")
+
+	for _, q := range []string{"?usr=1001", "?user=" + "%24%7BSHELL(id)%7D", "?user=1001%261002"} {
+		if code, body := p.get(t, "/v1/calls"+q); code != 400 {
+			t.Errorf("GET /v1/calls%s: %d %s", q, code, body)
+		}
+	}
+}
