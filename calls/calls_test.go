@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/transcript"
 )
 
 // frame is one AMI frame of a recorded session, with when it came.
@@ -17,11 +20,12 @@ type frame struct {
 	fields Map
 }
 
-// recorded reads the frames Asterisk sent in a transcript
-// (testdata/ami-calls.jsonl: a real Asterisk 22, BEHAVIOUR.md 4.15).
+// recorded reads the frames Asterisk sent in a recorded AMI session
+// (testdata/asterisk/transcripts; ami-calls.jsonl: the calls of
+// BEHAVIOUR.md 4.15), with when each came.
 func recorded(t *testing.T, name string) []frame {
 	t.Helper()
-	f, err := os.Open(name)
+	f, err := os.Open(filepath.Join(transcript.Dir(), name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +85,7 @@ func view(cs []Call) string {
 // the calls read as the recording says at those points; and at the end
 // no call is left.
 func TestRecordedCalls(t *testing.T) {
-	frames := recorded(t, "testdata/ami-calls.jsonl")
+	frames := recorded(t, "ami-calls.jsonl")
 	live := New()
 	var list []Fields
 	checked := map[string]string{}

@@ -4,19 +4,22 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/internal/transcript"
 )
 
 // recordedFrames returns the event frames a real Asterisk sent in the
-// recorded calls (calls/testdata/ami-calls.jsonl, BEHAVIOUR.md 4.15)
+// recorded calls (testdata/asterisk/transcripts/ami-calls.jsonl,
+// BEHAVIOUR.md 4.15)
 // between the notes starting from and to, of the events keep selects.
 func recordedFrames(t *testing.T, from, to string, keep map[string]bool) []string {
 	t.Helper()
-	f, err := os.Open("../../calls/testdata/ami-calls.jsonl")
+	f, err := os.Open(filepath.Join(transcript.Dir(), "ami-calls.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
