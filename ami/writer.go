@@ -3,6 +3,7 @@ package ami
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/staskobzar/goami2"
 
@@ -80,4 +81,63 @@ func (g getvar) GetVariable(ctx context.Context, name string) (string, bool, err
 
 func (g getvar) SetVariable(context.Context, string, string) error {
 	return errors.New("ami: reading only")
+}
+
+// Originate rings device (a channel technology and resource, such as
+// PJSIP/1001) and, once it answers, sends it to exten in context: click to
+// dial (BEHAVIOUR.md 4.17). It is asynchronous: Asterisk answers when the
+// request is queued (an exten not in the dialplan is refused at once);
+// whether the phone answered comes later, and shows as the call does.
+// No CallerID is given: Asterisk shows the Originate's caller ID to both
+// the phone and the party it dials, so the party would see its own
+// number; without it, the party sees the user's caller ID.
+func (w Writer) Originate(ctx context.Context, device, dialContext, exten string) error {
+	for _, v := range []string{device, dialContext, exten} {
+		if v == "" || strings.ContainsAny(v, "\r\n") {
+			return presence.Errorf(presence.CodeInvalidArgument, "cannot originate with %q", v)
+		}
+	}
+	c, err := w.conn()
+	if err != nil {
+		return err
+	}
+	a := goami2.NewAction("Originate")
+	a.AddField("Channel", device)
+	a.AddField("Context", dialContext)
+	a.AddField("Exten", exten)
+	a.AddField("Priority", "1")
+	a.AddField("Async", "true")
+	_, _, err = c.action(ctx, a, false)
+	var ae *ActionError
+	switch {
+	case errors.As(err, &ae):
+		return presence.Errorf(presence.CodeAsteriskRejected, "Asterisk refused to dial %s from %s: %s", exten, device, ae.Message)
+	case err != nil:
+		return presence.WrapError(presence.CodeUnavailable, err, "could not dial over AMI")
+	}
+	return nil
+}
+
+// Hangup hangs up a channel.
+func (w Writer) Hangup(ctx context.Context, channel string) error {
+	// "/.../" would be a regular expression to Asterisk, hanging up
+	// every channel it matches.
+	if channel == "" || strings.ContainsAny(channel, "\r\n") || (len(channel) > 1 && strings.HasPrefix(channel, "/") && strings.HasSuffix(channel, "/")) {
+		return presence.Errorf(presence.CodeInvalidArgument, "cannot hang up %q", channel)
+	}
+	c, err := w.conn()
+	if err != nil {
+		return err
+	}
+	a := goami2.NewAction("Hangup")
+	a.AddField("Channel", channel)
+	_, _, err = c.action(ctx, a, false)
+	var ae *ActionError
+	switch {
+	case errors.As(err, &ae):
+		return presence.Errorf(presence.CodeAsteriskRejected, "Asterisk did not hang up %s: %s", channel, ae.Message)
+	case err != nil:
+		return presence.WrapError(presence.CodeUnavailable, err, "could not hang up over AMI")
+	}
+	return nil
 }

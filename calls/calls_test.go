@@ -199,3 +199,35 @@ func TestDeviceOf(t *testing.T) {
 		}
 	}
 }
+
+func TestValidNumber(t *testing.T) {
+	for n, ok := range map[string]bool{"0427466347": true, "+33142000000": true, "*76": true, "#1": true, "1001": true,
+		"": false, "+": false, "${SHELL(id)}": false, "1001&PJSIP/evil": false, "10 01": false, "1001\r\nAction: Hangup": false,
+		"042-746": false, strings.Repeat("1", MaxNumber): true, strings.Repeat("1", MaxNumber+1): false, "١٢٣": false} {
+		if err := ValidNumber(n); (err == nil) != ok {
+			t.Errorf("ValidNumber(%q) = %v", n, err)
+		}
+	}
+}
+
+func TestDialable(t *testing.T) {
+	for d, ok := range map[string]bool{"PJSIP/1001": true, "SIP/alice": true, "Local/1001@internal": true, "Custom:1001": false,
+		"Stasis:presenced-dnd-1001": false, "PJSIP/": false, "1001": false, "PJSIP/1001&PJSIP/1002": false} {
+		if Dialable(d) != ok {
+			t.Errorf("Dialable(%q) = %v", d, !ok)
+		}
+	}
+}
+
+func FuzzValidNumber(f *testing.F) {
+	f.Add("+0427466347")
+	f.Add("${SHELL(id)}")
+	f.Fuzz(func(t *testing.T, n string) {
+		if ValidNumber(n) != nil {
+			return
+		}
+		if strings.ContainsAny(strings.TrimPrefix(n, "+"), "+${}(),&\r\n ") || len(n) > MaxNumber {
+			t.Fatalf("%q taken", n)
+		}
+	})
+}

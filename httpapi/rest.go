@@ -149,6 +149,8 @@ var routeTable = []route{
 	{"GET", "/v1/events", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.events }},
 	{"GET", "/v1/ws", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.websocket }},
 	{"GET", "/v1/calls", ScopeRead, false, hasCalls, func(s *Server) http.HandlerFunc { return s.listCalls }},
+	{"POST", "/v1/calls", ScopeWrite, false, hasCalls, func(s *Server) http.HandlerFunc { return s.dial }},
+	{"POST", "/v1/calls/hangup", ScopeWrite, false, hasCalls, func(s *Server) http.HandlerFunc { return s.hangup }},
 	{"GET", "/v1/presence", ScopeRead, false, hasHub, func(s *Server) http.HandlerFunc { return s.listPresence }},
 	{"GET", "/v1/presence/{user}", ScopeRead, false, hasPresence, func(s *Server) http.HandlerFunc { return s.getPresence }},
 	{"PUT", "/v1/presence/{user}", ScopeWrite, false, hasPresence, func(s *Server) http.HandlerFunc { return s.setPresence }},

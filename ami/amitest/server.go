@@ -64,6 +64,11 @@ type Server struct {
 	// CoreShowChannels: what Asterisk would list now.
 	chans map[string]*channel
 	order []string
+	// dialable: the "exten@context"s an Originate may dial besides the
+	// hints' (SetDialable); originates: every Originate's fields.
+	dialable   map[string]bool
+	originates []map[string]string
+	nextChan   int
 
 	qmu   sync.Mutex
 	queue [][]string // presence event frames waiting for the sender
@@ -500,6 +505,98 @@ func (s *Server) coreShowChannels(aid string) []string {
 	return append(frames, fmt.Sprintf("Event: CoreShowChannelsComplete\r\n%sEventList: Complete\r\nListItems: %d\r\n\r\n", aid, len(s.order)))
 }
 
+// SetDialable makes extensions of a context exist in the fake's
+// dialplan, for Originate (hints' extensions exist already).
+func (s *Server) SetDialable(context string, extens ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dialable == nil {
+		s.dialable = map[string]bool{}
+	}
+	for _, x := range extens {
+		s.dialable[x+"@"+context] = true
+	}
+}
+
+// Originates returns the fields of every Originate received, lower-case
+// names.
+func (s *Server) Originates() []map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.originates)
+}
+
+// originate answers an Originate as Asterisk 22 does (BEHAVIOUR.md 4.17):
+// the channel and the extension are checked first; an asynchronous one is
+// queued, and its device, when a hint names it (a phone that is there),
+// gets a channel that rings (Newchannel Down with Exten s, Newstate
+// Ringing); a device no hint names fails with OriginateResponse Reason 0.
+// The fake's phones never answer. A synchronous Originate, which holds
+// the session's events until the phone answers, is refused as "Originate
+// failed", what Asterisk answers when the phone is not there.
+func (s *Server) originate(c *session, aid string, h map[string]string) {
+	ch, ctx, exten := h["channel"], h["context"], h["exten"]
+	s.mu.Lock()
+	s.originates = append(s.originates, h)
+	exists := s.dialable[exten+"@"+ctx]
+	known := false
+	for _, hint := range s.hints {
+		exists = exists || (hint.Exten == exten && hint.Context == ctx)
+		for _, d := range strings.Split(strings.SplitN(hint.App, ",", 2)[0], "&") {
+			known = known || strings.EqualFold(d, ch)
+		}
+	}
+	s.nextChan++
+	n := s.nextChan
+	s.mu.Unlock()
+	fail := func(msg string) { c.write("Response: Error\r\n" + aid + "Message: " + msg + "\r\n\r\n") }
+	switch {
+	case ch == "":
+		fail("Channel not specified")
+		return
+	case !strings.Contains(ch, "/") || strings.HasSuffix(ch, "/"):
+		fail("Invalid channel")
+		return
+	case !exists:
+		fail("Extension does not exist.")
+		return
+	case !strings.EqualFold(h["async"], "true"):
+		fail("Originate failed")
+		return
+	}
+	c.write("Response: Success\r\n" + aid + "Message: Originate successfully queued\r\n\r\n")
+	if !known {
+		c.write(fmt.Sprintf("Event: OriginateResponse\r\nPrivilege: call,all\r\n%sResponse: Failure\r\nChannel: %s\r\nContext: %s\r\nExten: %s\r\nReason: 0\r\nUniqueid: <unknown>\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\n\r\n", aid, ch, ctx, exten))
+		return
+	}
+	name := fmt.Sprintf("%s-%08x", ch, 0x100+n)
+	uid := fmt.Sprintf("1795966106.%d", 100+n)
+	_, res, _ := strings.Cut(ch, "/")
+	state := func(event, st, desc string) string {
+		return fmt.Sprintf("Event: %s\r\nPrivilege: call,all\r\nChannel: %s\r\nChannelState: %s\r\nChannelStateDesc: %s\r\nCallerIDNum: %s\r\nCallerIDName: \r\nConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: %s\r\nExten: s\r\nPriority: 1\r\nUniqueid: %s\r\nLinkedid: %s\r\n\r\n",
+			event, name, st, desc, res, ctx, uid, uid)
+	}
+	go s.Call(state("Newchannel", "0", "Down"), state("Newstate", "5", "Ringing"))
+}
+
+// hangup answers a Hangup action: a channel the fake holds ends (cause
+// 16), any other is "No such channel" (Asterisk's manager.c).
+func (s *Server) hangup(c *session, aid, ch string) {
+	s.mu.Lock()
+	cur := s.chans[ch]
+	var uid string
+	if cur != nil {
+		uid = cur.fields["Uniqueid"]
+	}
+	s.mu.Unlock()
+	if cur == nil {
+		c.write("Response: Error\r\n" + aid + "Message: No such channel\r\n\r\n")
+		return
+	}
+	c.write("Response: Success\r\n" + aid + "Message: Channel Hungup\r\n\r\n")
+	s.Call(fmt.Sprintf("Event: Hangup\r\nPrivilege: call,all\r\nChannel: %s\r\nUniqueid: %s\r\nLinkedid: %s\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n", ch, uid, uid))
+}
+
 // Broadcast sends a raw frame to every logged-in client.
 func (s *Server) Broadcast(frame string) {
 	s.mu.Lock()
@@ -623,6 +720,10 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 	switch action {
 	case "coreshowchannels":
 		c.write(s.coreShowChannels(aid)...)
+	case "originate":
+		s.originate(c, aid, h)
+	case "hangup":
+		s.hangup(c, aid, h["channel"])
 	case "presencestatelist":
 		frames := []string{"Response: Success\r\n" + aid + "EventList: start\r\nMessage: Presence State Changes will follow\r\n\r\n"}
 		provs := s.ast().Providers()

@@ -344,7 +344,22 @@ func (m *Main) apiCalls() httpapi.Calls {
 	if m.calls == nil {
 		return nil
 	}
-	return m.calls
+	return callsAPI{m.calls, ami.Writer{Feed: m.ami}, m.Config.DialContext}
+}
+
+// callsAPI is the calls, and dialing into PRESENCED_DIAL_CONTEXT over AMI.
+type callsAPI struct {
+	*calls.Book
+	ami     ami.Writer
+	context string
+}
+
+func (c callsAPI) Dial(ctx context.Context, device, number string) error {
+	return c.ami.Originate(ctx, device, c.context, number)
+}
+
+func (c callsAPI) Hangup(ctx context.Context, channel string) error {
+	return c.ami.Hangup(ctx, channel)
 }
 
 // readiness lists what /readyz reports: the store, ARI and AMI.

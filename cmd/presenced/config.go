@@ -67,6 +67,7 @@ type Config struct {
 	Node              string        `env:"NODE"`
 	Site              string        `env:"SITE"`
 	RemoteContext     string        `env:"REMOTE_CONTEXT" envDefault:"default"`
+	DialContext       string        `env:"DIAL_CONTEXT" envDefault:"default"`
 
 	allow    []netip.Prefix
 	logLevel zerolog.Level
@@ -334,6 +335,9 @@ func (c *Config) checkCluster() error {
 	}
 	if _, ctx, err := hints.ParseHintRef("x@" + c.RemoteContext); err != nil || ctx != c.RemoteContext {
 		return bad("REMOTE_CONTEXT", "%q is not a context name", c.RemoteContext)
+	}
+	if _, ctx, err := hints.ParseHintRef("x@" + c.DialContext); err != nil || ctx != c.DialContext {
+		return bad("DIAL_CONTEXT", "%q is not a context name", c.DialContext)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ func TestConfigErrors(t *testing.T) {
 		"PRESENCED_WEBHOOK_BACKLOG=10", "PRESENCED_WEBHOOK_BACKLOG=-1",
 		"PRESENCED_SITE=paris", // not in a cluster
 		"PRESENCED_REMOTE_CONTEXT=a@b", "PRESENCED_REMOTE_CONTEXT=a b",
+		"PRESENCED_DIAL_CONTEXT=a@b", "PRESENCED_DIAL_CONTEXT=${SHELL(id)}",
 	} {
 		_, err := LoadConfig([]string{kv})
 		name, _, _ := strings.Cut(kv, "=")

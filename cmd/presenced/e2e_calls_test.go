@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,5 +145,113 @@ func TestBinaryCalls(t *testing.T) {
 		if code, body := p.get(t, "/v1/calls"+q); code != 400 {
 			t.Errorf("GET /v1/calls%s: %d %s", q, code, body)
 		}
+	}
+}
+
+// post sends a JSON body and returns the status and the body.
+func (p *proc) post(t *testing.T, path, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post("http://"+p.httpAddr+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Click to dial: POST /v1/calls rings the user's phone with an AMI
+// Originate into PRESENCED_DIAL_CONTEXT (asynchronous, no caller ID), the
+// ringing phone shows in GET /v1/calls, and POST /v1/calls/hangup ends
+// it. Hostile numbers, unknown users and channels, and fields Asterisk
+// refuses never reach AMI, or are answered with Asterisk's refusal.
+func TestBinaryClickToDial(t *testing.T) {
+	bin := buildBinary(t)
+	srv, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", StatusText: "Idle"},
+		amitest.Hint{Exten: "1003", Context: "internal", App: "Custom:1003", StatusText: "Idle"})
+	srv.SetDialable("internal", "0427466347")
+	p := startBinary(t, bin, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw",
+		"PRESENCED_DIAL_CONTEXT=internal")
+	defer p.stop(t)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if code, _ := p.get(t, "/v1/hints/1001@internal"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no hint 1001 from AMI")
+		}
+	}
+	code, body := p.post(t, "/v1/calls", `{"user":"1001","number":"0427466347"}`)
+	if code != 202 || !strings.Contains(body, `"device":"PJSIP/1001"`) {
+		t.Fatalf("dial: %d %s", code, body)
+	}
+	o := srv.Originates()
+	if len(o) != 1 || o[0]["channel"] != "PJSIP/1001" || o[0]["context"] != "internal" || o[0]["exten"] != "0427466347" ||
+		o[0]["priority"] != "1" || o[0]["async"] != "true" || o[0]["callerid"] != "" {
+		t.Fatalf("the Originate: %v", o)
+	}
+	var ringing string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got := callsOf(t, p, "?user=1001")
+		if strings.HasSuffix(got, " outgoing ringing   1001@internal") {
+			ringing, _, _ = strings.Cut(got, " ")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the phone does not ring: %q", got)
+		}
+	}
+	if code, body := p.post(t, "/v1/calls/hangup", `{"channel":"`+ringing+`"}`); code != 202 {
+		t.Fatalf("hangup: %d %s", code, body)
+	}
+	for deadline := time.Now().Add(10 * time.Second); callsOf(t, p, "") != ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the call did not end: %q", callsOf(t, p, ""))
+		}
+	}
+
+	hangups := func() int {
+		n := 0
+		for _, a := range srv.Actions() {
+			if strings.EqualFold(a, "Hangup") {
+				n++
+			}
+		}
+		return n
+	}
+	before := hangups()
+	for _, c := range []struct {
+		path, body string
+		code       int
+	}{
+		{"/v1/calls", `{"user":"1001","number":"${SHELL(id)}"}`, 400},
+		{"/v1/calls", `{"user":"1001","number":"1001&PJSIP/evil"}`, 400},
+		{"/v1/calls", `{"user":"1001","number":"1\r\nAction: Hangup"}`, 400},
+		{"/v1/calls", `{"user":"1001","number":""}`, 400},
+		{"/v1/calls", `{"user":"10 01","number":"0427466347"}`, 400},
+		{"/v1/calls", `{"user":"1001","number":"0427466347","callerid":"x"}`, 400},
+		{"/v1/calls", `{"user":"1999","number":"0427466347"}`, 404},
+		{"/v1/calls", `{"user":"1003","number":"0427466347"}`, 404}, // a Custom: device cannot ring
+		{"/v1/calls/hangup", `{"channel":"/.*/"}`, 404},
+		{"/v1/calls/hangup", `{"channel":"PJSIP/1001-00000000"}`, 404},
+	} {
+		if code, body := p.post(t, c.path, c.body); code != c.code {
+			t.Errorf("POST %s %s: %d %s, want %d", c.path, c.body, code, body, c.code)
+		}
+	}
+	if n := len(srv.Originates()); n != 1 {
+		t.Errorf("%d Originates reached AMI, want the one", n)
+	}
+	if hangups() != before {
+		t.Error("a refused hang-up reached AMI")
+	}
+	// An extension Asterisk does not have: its refusal, as Asterisk says it.
+	if code, body := p.post(t, "/v1/calls", `{"user":"1001","number":"0999"}`); code != 502 || !strings.Contains(body, "Extension does not exist.") {
+		t.Errorf("dial an extension Asterisk lacks: %d %s", code, body)
 	}
 }
