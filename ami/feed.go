@@ -14,6 +14,7 @@ import (
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/reconnect"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/voicemail"
 )
 
 // PresenceSink takes presence as Asterisk reports it (presence.Service).
@@ -32,6 +33,15 @@ type CallSink interface {
 	// ResyncCalls is the CoreShowChannels list after each (re)connect
 	// and Asterisk restart: it replaces what was known.
 	ResyncCalls(items []calls.Fields, at time.Time)
+}
+
+// MailboxSink takes voicemail boxes' message counts.
+type MailboxSink interface {
+	// MailboxCounts is every box's counts (VoicemailUsersList) after each
+	// (re)connect and Asterisk restart.
+	MailboxCounts(cs []voicemail.Count)
+	// MailboxChanged is one box's new counts (MessageWaiting).
+	MailboxChanged(c voicemail.Count)
 }
 
 // callEvents are the events CallSink is given.
@@ -56,7 +66,9 @@ type Feed struct {
 	// Calls, when set, receives every channel's events, and the list of
 	// channels after each (re)connect and Asterisk restart.
 	Calls CallSink
-	Log   zerolog.Logger
+	// Mailboxes, when set, receives voicemail boxes' message counts.
+	Mailboxes MailboxSink
+	Log       zerolog.Logger
 	// ReloadDelay is how long the feed waits, after the ExtensionStatus
 	// burst of a dialplan reload begins, before it reads the hints again
 	// (default 200ms; the burst takes about 20 ms).
@@ -142,6 +154,14 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 			if ev.n > synced.calls { // older ones are in the list already
 				f.Calls.CallEvent(ev.msg, time.Now())
 			}
+		case f.Mailboxes != nil && strings.EqualFold(name, "MessageWaiting"):
+			if ev.n > synced.mailboxes { // older ones are in the list already
+				if c, err := voicemail.FromMessageWaiting(ev.msg); err != nil {
+					f.Log.Warn().Err(err).Msg("a MessageWaiting event that cannot be read; ignored")
+				} else {
+					f.Mailboxes.MailboxChanged(c)
+				}
+			}
 		case strings.EqualFold(name, "PresenceStateChange"):
 			if ev.n > synced.presence { // older ones are in the list already
 				f.presence(ev.msg.Field("Presentity"), ev.msg)
@@ -172,10 +192,11 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 }
 
 type syncMark struct {
-	presence uint64 // stream position of the PresenceStateList response
-	end      uint64 // stream position after the last list
-	hints    uint64 // stream position of the last ExtensionStateList response
-	calls    uint64 // stream position of the CoreShowChannels response
+	presence  uint64 // stream position of the PresenceStateList response
+	end       uint64 // stream position after the last list
+	hints     uint64 // stream position of the last ExtensionStateList response
+	calls     uint64 // stream position of the CoreShowChannels response
+	mailboxes uint64 // stream position of the VoicemailUsersList response
 	// The hints as the last ExtensionStateList gave them, and then the
 	// Status of the last ExtensionStatus of each.
 	apps   map[string]string
@@ -236,11 +257,46 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 		}
 		f.Calls.ResyncCalls(items, time.Now())
 	}
+	if f.Mailboxes != nil {
+		if err := f.resyncMailboxes(ctx, c, &mark); err != nil {
+			return mark, err
+		}
+	}
 	c.mu.Lock()
 	mark.end = c.seen
 	c.mu.Unlock()
 	f.Resynced()
 	return mark, nil
+}
+
+// resyncMailboxes reads every voicemail box's counts. Without
+// app_voicemail Asterisk does not know the action: no boxes then.
+func (f *Feed) resyncMailboxes(ctx context.Context, c *conn, mark *syncMark) error {
+	frames, n, err := c.action(ctx, goami2.NewAction("VoicemailUsersList"), true)
+	var ae *ActionError
+	switch {
+	case errors.As(err, &ae):
+		f.Log.Debug().Str("message", ae.Message).Msg("no voicemail boxes from Asterisk (is app_voicemail loaded?)")
+		mark.mailboxes = n
+		return nil
+	case err != nil:
+		return err
+	}
+	mark.mailboxes = n
+	var cs []voicemail.Count
+	for _, m := range frames[1:] {
+		if !strings.EqualFold(m.Field("Event"), "VoicemailUserEntry") {
+			continue
+		}
+		cnt, err := voicemail.FromUserEntry(m)
+		if err != nil {
+			f.Log.Warn().Err(err).Msg("a voicemail box that cannot be read; left out")
+			continue
+		}
+		cs = append(cs, cnt)
+	}
+	f.Mailboxes.MailboxCounts(cs)
+	return nil
 }
 
 // resyncHints reads the running dialplan's hints and hands them on. An

@@ -12,6 +12,7 @@ import (
 
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/voicemail"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -88,14 +89,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	head.WriteString("\r\n")
 	if !snap.Resumed {
 		body := struct {
-			Fresh    bool          `json:"fresh"`
-			Hints    []hints.State `json:"hints"`
-			Presence []ssePresence `json:"presence"`
-		}{Fresh: snap.Fresh, Hints: []hints.State{}, Presence: []ssePresence{}}
+			Fresh     bool              `json:"fresh"`
+			Hints     []hints.State     `json:"hints"`
+			Presence  []ssePresence     `json:"presence"`
+			Mailboxes []voicemail.Count `json:"mailboxes"`
+		}{Fresh: snap.Fresh, Hints: []hints.State{}, Presence: []ssePresence{}, Mailboxes: []voicemail.Count{}}
 		for _, ev := range snap.Items {
-			if ev.Kind == watch.KindHint {
+			switch ev.Kind {
+			case watch.KindHint:
 				body.Hints = append(body.Hints, ev.Hint)
-			} else {
+			case watch.KindMailbox:
+				body.Mailboxes = append(body.Mailboxes, ev.Mailbox)
+			default:
 				body.Presence = append(body.Presence, ssePresence{ev.Key, ev.Presence})
 			}
 		}
@@ -110,9 +115,12 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 func sseFrame(epoch string) func(*watch.Event) []byte {
 	return func(ev *watch.Event) []byte {
 		var b bytes.Buffer
-		if ev.Kind == watch.KindHint {
+		switch ev.Kind {
+		case watch.KindHint:
 			writeSSE(&b, epoch, ev.Seq, "hint", ev.Hint)
-		} else {
+		case watch.KindMailbox:
+			writeSSE(&b, epoch, ev.Seq, "mailbox", ev.Mailbox)
+		default:
 			writeSSE(&b, epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
 		}
 		return b.Bytes()

@@ -14,6 +14,7 @@ import (
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/voicemail"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -119,15 +120,17 @@ type wsOut struct {
 	Fresh bool   `json:"fresh,omitempty"`
 	// A snapshot's lists are [] when empty: []hints.State and
 	// []ssePresence in an any, which omitempty keeps.
-	Hints    any          `json:"hints,omitempty"`
-	Presence any          `json:"presence,omitempty"`
-	Hint     *hints.State `json:"hint,omitempty"`
-	Provider string       `json:"provider,omitempty"`
-	Invalid  bool         `json:"invalid,omitempty"`
-	User     string       `json:"user,omitempty"`
-	Pending  bool         `json:"pending,omitempty"`
-	Code     string       `json:"code,omitempty"`
-	Text     string       `json:"message,omitempty"`
+	Hints     any              `json:"hints,omitempty"`
+	Presence  any              `json:"presence,omitempty"`
+	Mailboxes any              `json:"mailboxes,omitempty"`
+	Mailbox   *voicemail.Count `json:"mailbox,omitempty"`
+	Hint      *hints.State     `json:"hint,omitempty"`
+	Provider  string           `json:"provider,omitempty"`
+	Invalid   bool             `json:"invalid,omitempty"`
+	User      string           `json:"user,omitempty"`
+	Pending   bool             `json:"pending,omitempty"`
+	Code      string           `json:"code,omitempty"`
+	Text      string           `json:"message,omitempty"`
 }
 
 const (
@@ -299,15 +302,18 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 	w.mu.Unlock()
 	if !snap.Resumed {
 		out := wsOut{Type: "snapshot", ID: id(snap.Epoch, snap.Seq), Fresh: snap.Fresh}
-		hs, ps := []hints.State{}, []ssePresence{}
+		hs, ps, ms := []hints.State{}, []ssePresence{}, []voicemail.Count{}
 		for _, ev := range snap.Items {
-			if ev.Kind == watch.KindHint {
+			switch ev.Kind {
+			case watch.KindHint:
 				hs = append(hs, ev.Hint)
-			} else {
+			case watch.KindMailbox:
+				ms = append(ms, ev.Mailbox)
+			default:
 				ps = append(ps, ssePresence{ev.Key, ev.Presence})
 			}
 		}
-		out.Hints, out.Presence = hs, ps
+		out.Hints, out.Presence, out.Mailboxes = hs, ps, ms
 		w.send(ctx, out)
 	}
 	fw.start()
@@ -337,9 +343,13 @@ func (w *wsConn) sendEvents(evs []*watch.Event, frame func(*watch.Event) []byte)
 func wsFrame(epoch string) func(*watch.Event) []byte {
 	return func(ev *watch.Event) []byte {
 		m := wsOut{Type: "presence", ID: id(epoch, ev.Seq), Provider: ev.Key, Presence: ev.Presence.Value, Invalid: ev.Presence.Invalid}
-		if ev.Kind == watch.KindHint {
+		switch ev.Kind {
+		case watch.KindHint:
 			st := ev.Hint
 			m = wsOut{Type: "hint", ID: id(epoch, ev.Seq), Hint: &st}
+		case watch.KindMailbox:
+			mb := ev.Mailbox
+			m = wsOut{Type: "mailbox", ID: id(epoch, ev.Seq), Mailbox: &mb}
 		}
 		b, _ := json.Marshal(m)
 		return textFrame(b)

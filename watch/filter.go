@@ -57,10 +57,13 @@ func (m matcher) match(it Item) bool {
 	if m.all {
 		return true
 	}
-	if it.Kind == KindHint {
+	switch it.Kind {
+	case KindHint:
 		return m.hints[it.Key]
+	case KindPresence:
+		return m.providers[it.Key]
 	}
-	return m.providers[it.Key]
+	return false // voicemail boxes: watchers of everything only
 }
 
 // Matcher is a compiled Filter, for those who select items themselves (the

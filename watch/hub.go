@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/voicemail"
 )
 
 // Kind is what an item is about.
@@ -22,6 +23,7 @@ type Kind uint8
 const (
 	KindHint     Kind = 1 // a hint's whole state
 	KindPresence Kind = 2 // a presence provider's presence
+	KindMailbox  Kind = 3 // a voicemail box's message counts
 )
 
 // Item is one change from a source (the hint table, the presence feed).
@@ -35,6 +37,7 @@ type Item struct {
 	Version  uint64
 	Hint     hints.State            // KindHint
 	Presence hints.ProviderPresence // KindPresence
+	Mailbox  voicemail.Count        // KindMailbox (Key: its Mailbox)
 }
 
 // gone reports an item that says its hint was removed: kept as the
@@ -43,8 +46,11 @@ type Item struct {
 func (it Item) gone() bool { return it.Kind == KindHint && it.Hint.Removed }
 
 func (it Item) id() string {
-	if it.Kind == KindHint {
+	switch it.Kind {
+	case KindHint:
 		return "h:" + it.Key
+	case KindMailbox:
+		return "m:" + it.Key
 	}
 	return "p:" + it.Key
 }

@@ -57,6 +57,8 @@ func EncodeItem(it Item, at time.Time) ([]byte, error) {
 	switch it.Kind {
 	case KindHint:
 		data, err = json.Marshal(it.Hint)
+	case KindMailbox:
+		data, err = json.Marshal(it.Mailbox)
 	case KindPresence:
 		v := make([]byte, 9, 9+96+len(it.Presence.Value.Subtype)+len(it.Presence.Value.Message))
 		v[0] = byte(it.Kind)
@@ -103,6 +105,10 @@ func DecodeItem(key string, v []byte) (Item, time.Time, error) {
 		}
 	case KindPresence:
 		if err := json.Unmarshal(v[9:], &it.Presence); err != nil {
+			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
+		}
+	case KindMailbox:
+		if err := json.Unmarshal(v[9:], &it.Mailbox); err != nil {
 			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
 		}
 	default:

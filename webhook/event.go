@@ -13,6 +13,7 @@ import (
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/voicemail"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -20,6 +21,7 @@ import (
 //
 //	{"id":"42","type":"hint","time":"...","hint":{...hint state, as GET /v1/hints/{ref}...}}
 //	{"id":"43","type":"presence","time":"...","provider":"CustomPresence:1001","presence":{"state":"away","message":"Lunch"}}
+//	{"id":"44","type":"mailbox","time":"...","mailbox":{"mailbox":"1001@default","new":1,"old":0}}
 //	{"id":"test-...","type":"test","time":"..."}
 //
 // id is the journal's sequence number: it grows with every change, across
@@ -29,21 +31,23 @@ import (
 // first change; coalesced marks the latest state of a hint or provider sent
 // instead of its changes to a target that fell too far behind.
 type Event struct {
-	ID        string          `json:"id"`
-	Type      string          `json:"type"`
-	Time      time.Time       `json:"time"`
-	Snapshot  bool            `json:"snapshot,omitempty"`
-	Coalesced bool            `json:"coalesced,omitempty"`
-	Hint      *hints.State    `json:"hint,omitempty"`
-	Provider  string          `json:"provider,omitempty"`
-	Presence  *presence.Value `json:"presence,omitempty"`
-	Invalid   bool            `json:"invalid,omitempty"`
+	ID        string           `json:"id"`
+	Type      string           `json:"type"`
+	Time      time.Time        `json:"time"`
+	Snapshot  bool             `json:"snapshot,omitempty"`
+	Coalesced bool             `json:"coalesced,omitempty"`
+	Hint      *hints.State     `json:"hint,omitempty"`
+	Provider  string           `json:"provider,omitempty"`
+	Presence  *presence.Value  `json:"presence,omitempty"`
+	Invalid   bool             `json:"invalid,omitempty"`
+	Mailbox   *voicemail.Count `json:"mailbox,omitempty"`
 }
 
 // The event types.
 const (
 	TypeHint     = "hint"
 	TypePresence = "presence"
+	TypeMailbox  = "mailbox"
 	TypeTest     = "test"
 )
 
@@ -60,6 +64,10 @@ func (e Event) value() presence.Value {
 func (e Event) user() string {
 	if e.Hint != nil {
 		return e.Hint.Exten
+	}
+	if e.Mailbox != nil {
+		box, _, _ := strings.Cut(e.Mailbox.Mailbox, "@")
+		return box
 	}
 	if _, user, ok := strings.Cut(e.Provider, ":"); ok {
 		return user
@@ -79,6 +87,8 @@ func decodeValue(seq uint64, key string, v []byte) (Event, error) {
 		e.Type, e.Hint = TypeHint, &it.Hint
 	case watch.KindPresence:
 		e.Type, e.Provider, e.Presence, e.Invalid = TypePresence, key, &it.Presence.Value, it.Presence.Invalid
+	case watch.KindMailbox:
+		e.Type, e.Mailbox = TypeMailbox, &it.Mailbox
 	}
 	return e, nil
 }

@@ -66,7 +66,9 @@ type Server struct {
 	order []string
 	// dialable: the "exten@context"s an Originate may dial besides the
 	// hints' (SetDialable); originates: every Originate's fields.
-	dialable   map[string]bool
+	dialable map[string]bool
+	// mailboxes: voicemail boxes\' counts ("box@context" -> new, old).
+	mailboxes  map[string][2]int
 	originates []map[string]string
 	nextChan   int
 
@@ -505,6 +507,56 @@ func (s *Server) coreShowChannels(aid string) []string {
 	return append(frames, fmt.Sprintf("Event: CoreShowChannelsComplete\r\n%sEventList: Complete\r\nListItems: %d\r\n\r\n", aid, len(s.order)))
 }
 
+// SetMailbox sets a voicemail box's counts ("box@context") and, when they
+// changed, sends one MessageWaiting, as app_voicemail does when it finds
+// a change (BEHAVIOUR.md 4.20: none for an unchanged refresh).
+func (s *Server) SetMailbox(box string, newMsgs, oldMsgs int) {
+	if s.setMailbox(box, newMsgs, oldMsgs) {
+		waiting := 0
+		if newMsgs > 0 {
+			waiting = 1
+		}
+		s.Broadcast(fmt.Sprintf("Event: MessageWaiting\r\nPrivilege: call,all\r\nMailbox: %s\r\nWaiting: %d\r\nNew: %d\r\nOld: %d\r\n\r\n", box, waiting, newMsgs, oldMsgs))
+	}
+}
+
+// SetMailboxQuietly changes a box's counts without an event: what
+// changed while presenced was not connected.
+func (s *Server) SetMailboxQuietly(box string, newMsgs, oldMsgs int) {
+	s.setMailbox(box, newMsgs, oldMsgs)
+}
+
+func (s *Server) setMailbox(box string, newMsgs, oldMsgs int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mailboxes == nil {
+		s.mailboxes = map[string][2]int{}
+	}
+	old, had := s.mailboxes[box]
+	s.mailboxes[box] = [2]int{newMsgs, oldMsgs}
+	return !had || old != [2]int{newMsgs, oldMsgs}
+}
+
+// voicemailUsers answers VoicemailUsersList (the fields presenced reads,
+// in Asterisk 22's order, of the 30 it sends).
+func (s *Server) voicemailUsers(aid string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	boxes := make([]string, 0, len(s.mailboxes))
+	for b := range s.mailboxes {
+		boxes = append(boxes, b)
+	}
+	slices.Sort(boxes)
+	frames := []string{"Response: Success\r\n" + aid + "EventList: start\r\nMessage: Voicemail user list will follow\r\n\r\n"}
+	for _, b := range boxes {
+		box, ctx, _ := strings.Cut(b, "@")
+		c := s.mailboxes[b]
+		frames = append(frames, fmt.Sprintf("Event: VoicemailUserEntry\r\n%sVMContext: %s\r\nVoiceMailbox: %s\r\nFullname: User %s\r\nEmail: (null)\r\nNewMessageCount: %d\r\nOldMessageCount: %d\r\n\r\n",
+			aid, ctx, box, box, c[0], c[1]))
+	}
+	return append(frames, fmt.Sprintf("Event: VoicemailUserEntryComplete\r\n%sEventList: Complete\r\nListItems: %d\r\n\r\n", aid, len(boxes)))
+}
+
 // SetDialable makes extensions of a context exist in the fake's
 // dialplan, for Originate (hints' extensions exist already).
 func (s *Server) SetDialable(context string, extens ...string) {
@@ -720,6 +772,8 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 	switch action {
 	case "coreshowchannels":
 		c.write(s.coreShowChannels(aid)...)
+	case "voicemailuserslist":
+		c.write(s.voicemailUsers(aid)...)
 	case "originate":
 		s.originate(c, aid, h)
 	case "hangup":

@@ -169,10 +169,11 @@ func (m *Main) Open(ctx context.Context) error {
 		m.calls = calls.NewBook(nil)
 		m.ami = &ami.Feed{
 			Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
-			Log:   m.Log.With().Str("component", "ami").Logger(),
-			Hints: m.hints,
-			Calls: m.calls,
-			OnUp:  firstUp(m.flushPending),
+			Log:       m.Log.With().Str("component", "ami").Logger(),
+			Hints:     m.hints,
+			Calls:     m.calls,
+			Mailboxes: &mailboxes{hub: m.hub, site: m.Config.Site},
+			OnUp:      firstUp(m.flushPending),
 		}
 		// Writes without a channel go over AMI, which, unlike ARI,
 		// reports a rejected value.
