@@ -114,6 +114,12 @@ func TestBoardInBrowser(t *testing.T) {
 	wait("names from the roster", tile("1001")+`.querySelector('.name').textContent === 'Alice Archer'`)
 	wait("writable", `!document.getElementById('setter').hidden && document.getElementById('readonly').hidden`)
 
+	// Voicemail waiting shows on the extension's tile, new messages only.
+	fami.SetMailbox("1001@default", 2, 0)
+	wait("1001 has voicemail", tile("1001")+`.querySelector('.vm').textContent === 'Voicemail: 2 new' && `+tile("1001")+`.getAttribute('aria-label').endsWith(', Voicemail: 2 new')`)
+	fami.SetMailbox("1001@default", 0, 2)
+	wait("1001's voicemail heard", tile("1001")+`.querySelector('.vm').textContent === ''`)
+
 	// A device change in Asterisk reaches the tile.
 	fari.SetDevice("PJSIP/1001", "INUSE")
 	wait("1001 in use", tile("1001")+`.classList.contains('s-InUse') && `+tile("1001")+`.querySelector('.word').textContent === 'In use'`)

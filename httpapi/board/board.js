@@ -34,6 +34,7 @@ const board = {
   contexts: new Set(), // a tile shows its context when there are several
   sites: new Set(), // and its site (in a cluster of sites) when there are several
   expires: new Map(), // provider -> when its timed presence ends (from presence events)
+  mailboxes: new Map(), // "site/box" or "box" -> {new, old}: a tile shows its extension's box
   names: {},
   pending: new Map(),
   frame: false,
@@ -96,7 +97,7 @@ function makeTile(key) {
   node.dataset.key = key;
   node.innerHTML = '<div class="top"><span class="ext"></span><span class="ctx"></span><span class="name"></span></div>' +
     '<div class="state"><span class="sym" aria-hidden="true"></span><span class="word"></span></div>' +
-    '<div class="pres"></div><div class="since"></div>';
+    '<div class="pres"></div><div class="vm"></div><div class="since"></div>';
   return node;
 }
 
@@ -116,8 +117,13 @@ function paint(t) {
   const ends = (st.providers || []).map((pr) => board.expires.get(pr)).find((x) => x);
   pres.textContent = pw + (p.message ? (pw ? ": " : "") + p.message : "") + (ends && pw ? " (until " + until(ends) + ")" : "");
   pres.title = pres.textContent;
+  // Voicemail: the box of the tile's extension (any context), new
+  // messages only, as the phone's lamp shows them.
+  const vm = board.mailboxes.get((st.site ? st.site + "/" : "") + st.exten);
+  const vmText = vm && vm.new > 0 ? "Voicemail: " + vm.new + " new" : "";
+  n.querySelector(".vm").textContent = vmText;
   setSince(t, Date.now());
-  n.setAttribute("aria-label", st.exten + (name ? " " + name : "") + ": " + s.word + (pw ? ", " + pw : "") + (p.message ? ", " + p.message : ""));
+  n.setAttribute("aria-label", st.exten + (name ? " " + name : "") + ": " + s.word + (pw ? ", " + pw : "") + (p.message ? ", " + p.message : "") + (vmText ? ", " + vmText : ""));
   n.hidden = !visible(t);
 }
 
@@ -254,6 +260,8 @@ function connect() {
     const seen = new Set();
     board.expires.clear();
     for (const p of snap.presence || []) notePresence(p);
+    board.mailboxes.clear();
+    for (const m of snap.mailboxes || []) noteMailbox(m);
     for (const st of snap.hints) { seen.add(hintKey(st)); queue(st); }
     for (const [key, t] of board.tiles) if (!seen.has(key)) { t.node.remove(); board.tiles.delete(key); }
     setConn("live", "Live");
@@ -269,7 +277,19 @@ function connect() {
     if (had === board.expires.get(p.provider)) return;
     for (const t of board.tiles.values()) if ((t.st.providers || []).includes(p.provider)) queue(t.st);
   });
+  es.addEventListener("mailbox", (e) => {
+    board.lastId = e.lastEventId;
+    const m = JSON.parse(e.data);
+    noteMailbox(m);
+    const [box] = m.mailbox.split("@");
+    for (const t of board.tiles.values()) if (t.st.exten === box && (t.st.site || "") === (m.site || "")) queue(t.st);
+  });
   es.addEventListener("error", (e) => { if (e.data) { es.close(); setConn("down", "Dropped, reconnecting…"); setTimeout(connect, 500); } });
+}
+
+function noteMailbox(m) {
+  const [box] = m.mailbox.split("@");
+  board.mailboxes.set((m.site ? m.site + "/" : "") + box, { new: m.new, old: m.old });
 }
 
 function notePresence(p) {
