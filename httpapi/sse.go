@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/voicemail"
@@ -89,17 +90,22 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	head.WriteString("\r\n")
 	if !snap.Resumed {
 		body := struct {
-			Fresh     bool              `json:"fresh"`
-			Hints     []hints.State     `json:"hints"`
-			Presence  []ssePresence     `json:"presence"`
-			Mailboxes []voicemail.Count `json:"mailboxes"`
-		}{Fresh: snap.Fresh, Hints: []hints.State{}, Presence: []ssePresence{}, Mailboxes: []voicemail.Count{}}
+			Fresh     bool                `json:"fresh"`
+			Hints     []hints.State       `json:"hints"`
+			Presence  []ssePresence       `json:"presence"`
+			Mailboxes []voicemail.Count   `json:"mailboxes"`
+			Calls     []calls.DeviceCalls `json:"calls"`
+		}{Fresh: snap.Fresh, Hints: []hints.State{}, Presence: []ssePresence{}, Mailboxes: []voicemail.Count{}, Calls: []calls.DeviceCalls{}}
 		for _, ev := range snap.Items {
 			switch ev.Kind {
 			case watch.KindHint:
 				body.Hints = append(body.Hints, ev.Hint)
 			case watch.KindMailbox:
 				body.Mailboxes = append(body.Mailboxes, ev.Mailbox)
+			case watch.KindCalls:
+				if len(ev.Calls.Calls) > 0 { // devices without a call are not news
+					body.Calls = append(body.Calls, ev.Calls)
+				}
 			default:
 				body.Presence = append(body.Presence, ssePresence{ev.Key, ev.Presence})
 			}
@@ -120,6 +126,8 @@ func sseFrame(epoch string) func(*watch.Event) []byte {
 			writeSSE(&b, epoch, ev.Seq, "hint", ev.Hint)
 		case watch.KindMailbox:
 			writeSSE(&b, epoch, ev.Seq, "mailbox", ev.Mailbox)
+		case watch.KindCalls:
+			writeSSE(&b, epoch, ev.Seq, "calls", ev.Calls)
 		default:
 			writeSSE(&b, epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	jsonv2 "github.com/go-json-experiment/json"
 
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
@@ -124,6 +125,9 @@ type wsOut struct {
 	Presence  any              `json:"presence,omitempty"`
 	Mailboxes any              `json:"mailboxes,omitempty"`
 	Mailbox   *voicemail.Count `json:"mailbox,omitempty"`
+	Calls     any              `json:"calls,omitempty"`
+	Device    string           `json:"device,omitempty"`
+	Site      string           `json:"site,omitempty"`
 	Hint      *hints.State     `json:"hint,omitempty"`
 	Provider  string           `json:"provider,omitempty"`
 	Invalid   bool             `json:"invalid,omitempty"`
@@ -302,18 +306,22 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 	w.mu.Unlock()
 	if !snap.Resumed {
 		out := wsOut{Type: "snapshot", ID: id(snap.Epoch, snap.Seq), Fresh: snap.Fresh}
-		hs, ps, ms := []hints.State{}, []ssePresence{}, []voicemail.Count{}
+		hs, ps, ms, cs := []hints.State{}, []ssePresence{}, []voicemail.Count{}, []calls.DeviceCalls{}
 		for _, ev := range snap.Items {
 			switch ev.Kind {
 			case watch.KindHint:
 				hs = append(hs, ev.Hint)
 			case watch.KindMailbox:
 				ms = append(ms, ev.Mailbox)
+			case watch.KindCalls:
+				if len(ev.Calls.Calls) > 0 {
+					cs = append(cs, ev.Calls)
+				}
 			default:
 				ps = append(ps, ssePresence{ev.Key, ev.Presence})
 			}
 		}
-		out.Hints, out.Presence, out.Mailboxes = hs, ps, ms
+		out.Hints, out.Presence, out.Mailboxes, out.Calls = hs, ps, ms, cs
 		w.send(ctx, out)
 	}
 	fw.start()
@@ -350,6 +358,8 @@ func wsFrame(epoch string) func(*watch.Event) []byte {
 		case watch.KindMailbox:
 			mb := ev.Mailbox
 			m = wsOut{Type: "mailbox", ID: id(epoch, ev.Seq), Mailbox: &mb}
+		case watch.KindCalls:
+			m = wsOut{Type: "calls", ID: id(epoch, ev.Seq), Device: ev.Calls.Device, Site: ev.Calls.Site, Calls: ev.Calls.Calls}
 		}
 		b, _ := json.Marshal(m)
 		return textFrame(b)

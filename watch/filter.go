@@ -63,7 +63,7 @@ func (m matcher) match(it Item) bool {
 	case KindPresence:
 		return m.providers[it.Key]
 	}
-	return false // voicemail boxes: watchers of everything only
+	return false // voicemail boxes and calls: watchers of everything only
 }
 
 // Matcher is a compiled Filter, for those who select items themselves (the

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/voicemail"
 )
@@ -24,6 +25,7 @@ const (
 	KindHint     Kind = 1 // a hint's whole state
 	KindPresence Kind = 2 // a presence provider's presence
 	KindMailbox  Kind = 3 // a voicemail box's message counts
+	KindCalls    Kind = 4 // the calls on a device
 )
 
 // Item is one change from a source (the hint table, the presence feed).
@@ -37,7 +39,8 @@ type Item struct {
 	Version  uint64
 	Hint     hints.State            // KindHint
 	Presence hints.ProviderPresence // KindPresence
-	Mailbox  voicemail.Count        // KindMailbox (Key: its Mailbox)
+	Mailbox  voicemail.Count        // KindMailbox (Key: its Key())
+	Calls    calls.DeviceCalls      // KindCalls (Key: its Key())
 }
 
 // gone reports an item that says its hint was removed: kept as the
@@ -51,6 +54,8 @@ func (it Item) id() string {
 		return "h:" + it.Key
 	case KindMailbox:
 		return "m:" + it.Key
+	case KindCalls:
+		return "c:" + it.Key
 	}
 	return "p:" + it.Key
 }

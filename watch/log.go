@@ -59,6 +59,8 @@ func EncodeItem(it Item, at time.Time) ([]byte, error) {
 		data, err = json.Marshal(it.Hint)
 	case KindMailbox:
 		data, err = json.Marshal(it.Mailbox)
+	case KindCalls:
+		data, err = json.Marshal(it.Calls)
 	case KindPresence:
 		v := make([]byte, 9, 9+96+len(it.Presence.Value.Subtype)+len(it.Presence.Value.Message))
 		v[0] = byte(it.Kind)
@@ -109,6 +111,10 @@ func DecodeItem(key string, v []byte) (Item, time.Time, error) {
 		}
 	case KindMailbox:
 		if err := json.Unmarshal(v[9:], &it.Mailbox); err != nil {
+			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
+		}
+	case KindCalls:
+		if err := json.Unmarshal(v[9:], &it.Calls); err != nil {
 			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
 		}
 	default:

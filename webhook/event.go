@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
@@ -22,6 +23,7 @@ import (
 //	{"id":"42","type":"hint","time":"...","hint":{...hint state, as GET /v1/hints/{ref}...}}
 //	{"id":"43","type":"presence","time":"...","provider":"CustomPresence:1001","presence":{"state":"away","message":"Lunch"}}
 //	{"id":"44","type":"mailbox","time":"...","mailbox":{"mailbox":"1001@default","new":1,"old":0}}
+//	{"id":"45","type":"calls","time":"...","calls":{"device":"PJSIP/1001","calls":[{...as GET /v1/calls...}]}}
 //	{"id":"test-...","type":"test","time":"..."}
 //
 // id is the journal's sequence number: it grows with every change, across
@@ -31,16 +33,17 @@ import (
 // first change; coalesced marks the latest state of a hint or provider sent
 // instead of its changes to a target that fell too far behind.
 type Event struct {
-	ID        string           `json:"id"`
-	Type      string           `json:"type"`
-	Time      time.Time        `json:"time"`
-	Snapshot  bool             `json:"snapshot,omitempty"`
-	Coalesced bool             `json:"coalesced,omitempty"`
-	Hint      *hints.State     `json:"hint,omitempty"`
-	Provider  string           `json:"provider,omitempty"`
-	Presence  *presence.Value  `json:"presence,omitempty"`
-	Invalid   bool             `json:"invalid,omitempty"`
-	Mailbox   *voicemail.Count `json:"mailbox,omitempty"`
+	ID        string             `json:"id"`
+	Type      string             `json:"type"`
+	Time      time.Time          `json:"time"`
+	Snapshot  bool               `json:"snapshot,omitempty"`
+	Coalesced bool               `json:"coalesced,omitempty"`
+	Hint      *hints.State       `json:"hint,omitempty"`
+	Provider  string             `json:"provider,omitempty"`
+	Presence  *presence.Value    `json:"presence,omitempty"`
+	Invalid   bool               `json:"invalid,omitempty"`
+	Mailbox   *voicemail.Count   `json:"mailbox,omitempty"`
+	Calls     *calls.DeviceCalls `json:"calls,omitempty"`
 }
 
 // The event types.
@@ -48,6 +51,7 @@ const (
 	TypeHint     = "hint"
 	TypePresence = "presence"
 	TypeMailbox  = "mailbox"
+	TypeCalls    = "calls"
 	TypeTest     = "test"
 )
 
@@ -69,6 +73,10 @@ func (e Event) user() string {
 		box, _, _ := strings.Cut(e.Mailbox.Mailbox, "@")
 		return box
 	}
+	if e.Calls != nil {
+		_, res, _ := strings.Cut(e.Calls.Device, "/")
+		return res
+	}
 	if _, user, ok := strings.Cut(e.Provider, ":"); ok {
 		return user
 	}
@@ -89,6 +97,8 @@ func decodeValue(seq uint64, key string, v []byte) (Event, error) {
 		e.Type, e.Provider, e.Presence, e.Invalid = TypePresence, key, &it.Presence.Value, it.Presence.Invalid
 	case watch.KindMailbox:
 		e.Type, e.Mailbox = TypeMailbox, &it.Mailbox
+	case watch.KindCalls:
+		e.Type, e.Calls = TypeCalls, &it.Calls
 	}
 	return e, nil
 }

@@ -166,7 +166,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
 		// The calls on every channel, read from the same AMI connection.
-		m.calls = calls.NewBook(nil)
+		m.calls = calls.NewBook((&callsLog{hub: m.hub, site: m.Config.Site}).publish)
 		m.ami = &ami.Feed{
 			Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
 			Log:       m.Log.With().Str("component", "ami").Logger(),

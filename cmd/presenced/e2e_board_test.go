@@ -120,6 +120,17 @@ func TestBoardInBrowser(t *testing.T) {
 	fami.SetMailbox("1001@default", 0, 2)
 	wait("1001's voicemail heard", tile("1001")+`.querySelector('.vm').textContent === ''`)
 
+	// The recorded call of 1001 to 1002 (BEHAVIOUR.md 4.15): the tiles
+	// say who rings whom, then who talks to whom and for how long.
+	keep := map[string]bool{"Newchannel": true, "Newstate": true, "NewConnectedLine": true, "Hold": true, "Unhold": true, "Hangup": true}
+	fami.Call(recordedFrames(t, "S1: 1001 (pjsua) calls 1002", "CoreShowChannels (S1-ringing)", keep)...)
+	wait("1002 rings for 1001", tile("1002")+`.querySelector('.call').textContent === 'Ringing: User 1001 1001' && `+
+		tile("1001")+`.querySelector('.call').textContent === 'Calling User 1002 1002'`)
+	fami.Call(recordedFrames(t, "CoreShowChannels (S1-ringing)", "CoreShowChannels (S1-answered)", keep)...)
+	wait("1001 talks to 1002", tile("1001")+`.querySelector('.call').textContent.startsWith('Talking to User 1002 1002, 0:0')`)
+	fami.Call(recordedFrames(t, "S1: 1001 hangs up", "S2:", keep)...)
+	wait("the call ended", tile("1001")+`.querySelector('.call').textContent === '' && `+tile("1002")+`.querySelector('.call').textContent === ''`)
+
 	// A device change in Asterisk reaches the tile.
 	fari.SetDevice("PJSIP/1001", "INUSE")
 	wait("1001 in use", tile("1001")+`.classList.contains('s-InUse') && `+tile("1001")+`.querySelector('.word').textContent === 'In use'`)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -108,6 +109,31 @@ func TestBinaryCalls(t *testing.T) {
 		}
 	}
 	waitCalls("", "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events := watchSSE(t, ctx, p)
+	// sawCalls reads the watcher's events until a "calls" event whose
+	// data holds every part.
+	sawCalls := func(what string, parts ...string) {
+		t.Helper()
+		for {
+			select {
+			case ev := <-events:
+				if ev.event != "calls" {
+					continue
+				}
+				all := true
+				for _, part := range parts {
+					all = all && strings.Contains(ev.data, part)
+				}
+				if all {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: no calls event with %q", what, parts)
+			}
+		}
+	}
 	keep := map[string]bool{"Newchannel": true, "Newstate": true, "NewConnectedLine": true, "NewCallerid": true, "Newexten": true,
 		"Hold": true, "Unhold": true, "Hangup": true, "VarSet": true, "DialBegin": true, "DialEnd": true, "BridgeEnter": true}
 	ring := recordedFrames(t, "S1: 1001 (pjsua) calls 1002", "CoreShowChannels (S1-ringing)", keep)
@@ -118,12 +144,14 @@ func TestBinaryCalls(t *testing.T) {
 
 	srv.Call(ring...)
 	waitCalls("?user=1002", "PJSIP/1002-00000001 incoming ringing 1001 User 1001 1002@internal")
+	sawCalls("1002 rings", `"device":"PJSIP/1002"`, `"direction":"incoming","state":"ringing","number":"1001","name":"User 1001"`)
 	waitCalls("", "PJSIP/1001-00000000 outgoing dialing 1002 User 1002 1001@internal\n"+
 		"PJSIP/1002-00000001 incoming ringing 1001 User 1001 1002@internal")
 	srv.Call(answer...)
 	srv.Call(hold...)
 	waitCalls("", "PJSIP/1001-00000000 outgoing established 1002 User 1002 1001@internal\n"+
 		"PJSIP/1002-00000001 incoming held 1001 User 1001 1002@internal")
+	sawCalls("1002 holds", `"device":"PJSIP/1002"`, `"state":"held"`)
 	srv.Call(unhold...)
 	waitCalls("?user=1002", "PJSIP/1002-00000001 incoming established 1001 User 1001 1002@internal")
 
@@ -131,6 +159,7 @@ func TestBinaryCalls(t *testing.T) {
 	srv.Drop()
 	srv.CallQuietly(hangup...)
 	waitCalls("", "")
+	sawCalls("1001's call ended", `{"device":"PJSIP/1001","calls":[]}`)
 
 	// A restart mid-call ends the call.
 	srv.Call(ring...)

@@ -35,6 +35,7 @@ const board = {
   sites: new Set(), // and its site (in a cluster of sites) when there are several
   expires: new Map(), // provider -> when its timed presence ends (from presence events)
   mailboxes: new Map(), // "site/box" or "box" -> {new, old}: a tile shows its extension's box
+  calls: new Map(), // "site/device" or "device" -> the calls on it: a tile shows its devices' first
   names: {},
   pending: new Map(),
   frame: false,
@@ -88,6 +89,36 @@ function setSince(t, now) {
     t.sinceText = text;
     t.node.querySelector(".since").textContent = text;
   }
+  const call = callText(t.st, now);
+  if (t.callText !== call) {
+    t.callText = call;
+    t.node.querySelector(".call").textContent = call;
+  }
+}
+
+// callOf returns the first call on a hint's devices.
+function callOf(st) {
+  for (const d of st.devices || []) {
+    const cs = board.calls.get((st.site ? st.site + "/" : "") + d.toLowerCase());
+    if (cs && cs.length) return cs[0];
+  }
+  return null;
+}
+
+// callText says what the phone is doing: "Talking to Bob 0427466347,
+// 3:12", "Ringing: Jane Black 0427466347", "Calling 1002", "On hold: ...".
+function callText(st, now) {
+  const c = callOf(st);
+  if (!c) return "";
+  const who = [c.name, c.number].filter((x) => x).join(" ") || "unknown";
+  const secs = Math.max(0, Math.floor((now - Date.parse(c.since)) / 1000));
+  const clock = Math.floor(secs / 60) + ":" + String(secs % 60).padStart(2, "0");
+  switch (c.state) {
+    case "established": return "Talking to " + who + ", " + clock;
+    case "held": return "On hold: " + who + ", " + clock;
+    case "ringing": return c.direction === "incoming" ? "Ringing: " + who : "Calling " + who;
+    default: return "Calling " + who;
+  }
 }
 
 function makeTile(key) {
@@ -97,7 +128,7 @@ function makeTile(key) {
   node.dataset.key = key;
   node.innerHTML = '<div class="top"><span class="ext"></span><span class="ctx"></span><span class="name"></span></div>' +
     '<div class="state"><span class="sym" aria-hidden="true"></span><span class="word"></span></div>' +
-    '<div class="pres"></div><div class="vm"></div><div class="since"></div>';
+    '<div class="pres"></div><div class="call"></div><div class="vm"></div><div class="since"></div>';
   return node;
 }
 
@@ -262,6 +293,8 @@ function connect() {
     for (const p of snap.presence || []) notePresence(p);
     board.mailboxes.clear();
     for (const m of snap.mailboxes || []) noteMailbox(m);
+    board.calls.clear();
+    for (const d of snap.calls || []) board.calls.set((d.site ? d.site + "/" : "") + d.device.toLowerCase(), d.calls);
     for (const st of snap.hints) { seen.add(hintKey(st)); queue(st); }
     for (const [key, t] of board.tiles) if (!seen.has(key)) { t.node.remove(); board.tiles.delete(key); }
     setConn("live", "Live");
@@ -276,6 +309,15 @@ function connect() {
     notePresence(p);
     if (had === board.expires.get(p.provider)) return;
     for (const t of board.tiles.values()) if ((t.st.providers || []).includes(p.provider)) queue(t.st);
+  });
+  es.addEventListener("calls", (e) => {
+    board.lastId = e.lastEventId;
+    const d = JSON.parse(e.data);
+    const dev = d.device.toLowerCase();
+    board.calls.set((d.site ? d.site + "/" : "") + dev, d.calls);
+    for (const t of board.tiles.values()) {
+      if ((t.st.site || "") === (d.site || "") && (t.st.devices || []).some((x) => x.toLowerCase() === dev)) setSince(t, Date.now());
+    }
   });
   es.addEventListener("mailbox", (e) => {
     board.lastId = e.lastEventId;
