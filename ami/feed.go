@@ -244,18 +244,9 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 		return mark, err
 	}
 	if f.Calls != nil {
-		frames, n, err := c.action(ctx, goami2.NewAction("CoreShowChannels"), true)
-		if err != nil {
+		if err := f.resyncCalls(ctx, c, &mark); err != nil {
 			return mark, err
 		}
-		mark.calls = n
-		items := make([]calls.Fields, 0, len(frames))
-		for _, m := range frames[1:] {
-			if strings.EqualFold(m.Field("Event"), "CoreShowChannel") {
-				items = append(items, m)
-			}
-		}
-		f.Calls.ResyncCalls(items, time.Now())
 	}
 	if f.Mailboxes != nil {
 		if err := f.resyncMailboxes(ctx, c, &mark); err != nil {
@@ -267,6 +258,32 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 	c.mu.Unlock()
 	f.Resynced()
 	return mark, nil
+}
+
+// resyncCalls reads every channel (CoreShowChannels) and hands them on.
+// An account without "reporting" in its write classes is refused it:
+// presence and hints go on, and calls are known from the events that
+// follow (those known before are kept, not ended).
+func (f *Feed) resyncCalls(ctx context.Context, c *conn, mark *syncMark) error {
+	frames, n, err := c.action(ctx, goami2.NewAction("CoreShowChannels"), true)
+	var ae *ActionError
+	switch {
+	case errors.As(err, &ae):
+		f.Log.Warn().Str("message", ae.Message).Msg("AMI refused CoreShowChannels (add reporting to the account's write classes): calls are known from the next events only")
+		mark.calls = n
+		return nil
+	case err != nil:
+		return err
+	}
+	mark.calls = n
+	items := make([]calls.Fields, 0, len(frames))
+	for _, m := range frames[1:] {
+		if strings.EqualFold(m.Field("Event"), "CoreShowChannel") {
+			items = append(items, m)
+		}
+	}
+	f.Calls.ResyncCalls(items, time.Now())
+	return nil
 }
 
 // resyncMailboxes reads every voicemail box's counts. Without

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 )
@@ -349,3 +350,62 @@ func TestFeedThroughAsteriskBoot(t *testing.T) {
 	waitHints("after boot", 2)
 	r.await(t, "CustomPresence:1002=away")
 }
+
+// callCounter counts what the feed hands a CallSink.
+type callCounter struct {
+	mu             sync.Mutex
+	events, resync int
+}
+
+func (c *callCounter) CallEvent(calls.Fields, time.Time) {
+	c.mu.Lock()
+	c.events++
+	c.mu.Unlock()
+}
+
+func (c *callCounter) ResyncCalls([]calls.Fields, time.Time) {
+	c.mu.Lock()
+	c.resync++
+	c.mu.Unlock()
+}
+
+// An account that may not list channels (no "reporting" in its write
+// classes: Asterisk answers "Permission denied"): the feed comes up all
+// the same, with presence and hints, and follows the calls' events.
+func TestFeedWithoutChannelList(t *testing.T) {
+	srv, err := amitest.New("ami", "ami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Refuse("CoreShowChannels")
+	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", StatusText: "Idle"})
+	r := newRecorder()
+	f := r.feed(srv.Addr())
+	cc := &callCounter{}
+	f.Calls = cc
+	start(t, f)
+	r.await(t, "hints")
+	for deadline := time.Now().Add(5 * time.Second); !ok(f); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the feed is not up")
+		}
+	}
+	srv.Call("Event: Newchannel\r\nChannel: PJSIP/1001-00000000\r\nChannelState: 4\r\nUniqueid: 1.0\r\nLinkedid: 1.0\r\n\r\n")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		cc.mu.Lock()
+		events, resync := cc.events, cc.resync
+		cc.mu.Unlock()
+		if ok, _ := f.Status(); ok && events == 1 {
+			if resync != 0 {
+				t.Fatalf("%d resyncs from a refused list", resync)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("feed up: %v, %d call events", ok(f), events)
+		}
+	}
+}
+
+func ok(f *Feed) bool { up, _ := f.Status(); return up }

@@ -68,7 +68,9 @@ type Server struct {
 	// hints' (SetDialable); originates: every Originate's fields.
 	dialable map[string]bool
 	// mailboxes: voicemail boxes\' counts ("box@context" -> new, old).
-	mailboxes  map[string][2]int
+	mailboxes map[string][2]int
+	// refused: actions the account may not run (Refuse).
+	refused    map[string]bool
 	originates []map[string]string
 	nextChan   int
 
@@ -507,6 +509,17 @@ func (s *Server) coreShowChannels(aid string) []string {
 	return append(frames, fmt.Sprintf("Event: CoreShowChannelsComplete\r\n%sEventList: Complete\r\nListItems: %d\r\n\r\n", aid, len(s.order)))
 }
 
+// Refuse makes the fake answer an action "Permission denied", as
+// Asterisk does for an account whose classes do not allow it.
+func (s *Server) Refuse(action string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	s.refused[strings.ToLower(action)] = true
+}
+
 // SetMailbox sets a voicemail box's counts ("box@context") and, when they
 // changed, sends one MessageWaiting, as app_voicemail does when it finds
 // a change (BEHAVIOUR.md 4.20: none for an unchanged refresh).
@@ -767,6 +780,13 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 	if boot == 1 && action == "extensionstatelist" {
 		c.write("Response: Success\r\n"+aid+"EventList: start\r\nMessage: Extension Statuses will follow\r\n\r\n",
 			"Event: ExtensionStateListComplete\r\n"+aid+"EventList: Complete\r\nListItems: 0\r\n\r\n")
+		return true
+	}
+	s.mu.Lock()
+	refused := s.refused[action]
+	s.mu.Unlock()
+	if refused {
+		c.write("Response: Error\r\n" + aid + "Message: Permission denied\r\n\r\n")
 		return true
 	}
 	switch action {
