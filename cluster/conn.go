@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,13 +16,18 @@ import (
 type Conn struct {
 	nc *nats.Conn
 	js jetstream.JetStream
+
+	mu          sync.Mutex
+	reconnected chan struct{} // closed at the next reconnect, then replaced
 }
 
 // Connect connects to NATS at url (one or more, comma-separated), and
 // reconnects for ever when a server goes away: a node cut off from NATS
 // is told by its errors (UNAVAILABLE), not by a closed connection.
 func Connect(ctx context.Context, url string, opts ...nats.Option) (*Conn, error) {
-	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Name("presenced")}, opts...)
+	c := &Conn{reconnected: make(chan struct{})}
+	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Name("presenced"),
+		nats.ReconnectHandler(func(*nats.Conn) { c.reconnect() })}, opts...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connecting to NATS: %w", err)
@@ -31,7 +37,23 @@ func Connect(ctx context.Context, url string, opts ...nats.Option) (*Conn, error
 		nc.Close()
 		return nil, fmt.Errorf("cluster: JetStream: %w", err)
 	}
-	return &Conn{nc: nc, js: js}, nil
+	c.nc, c.js = nc, js
+	return c, nil
+}
+
+func (c *Conn) reconnect() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(c.reconnected)
+	c.reconnected = make(chan struct{})
+}
+
+// Reconnected returns a channel closed when the connection is next made
+// again (after its server went away, or the node was cut off).
+func (c *Conn) Reconnected() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reconnected
 }
 
 // WaitReady waits until JetStream answers (in a cluster: once its nodes

@@ -65,6 +65,7 @@ type LogEntry = struct {
 // Log is the cluster's change log.
 type Log struct {
 	js     jetstream.JetStream
+	conn   *Conn
 	stream jetstream.Stream
 	latest jetstream.Stream
 }
@@ -95,7 +96,7 @@ func (c *Conn) OpenLog(ctx context.Context, replicas int, retention int64) (*Log
 	if err != nil {
 		return nil, fmt.Errorf("cluster: opening the change log's latest entries: %w", err)
 	}
-	l := &Log{js: c.js, stream: s, latest: latest}
+	l := &Log{js: c.js, conn: c, stream: s, latest: latest}
 	if err := l.waitCopying(ctx); err != nil {
 		return nil, err
 	}
@@ -444,17 +445,36 @@ func (l *Log) Follow(ctx context.Context, after uint64, deliver func([]LogEntry)
 	if err != nil {
 		return fmt.Errorf("cluster: following the change log: %w", err)
 	}
+	// Taken again from where it is when the connection is made again: an
+	// ordered consumer that lost its server finds out only when its
+	// heartbeats have been missing for a while (a node back from a cut
+	// served its watchers nothing new for seconds; seen in CI).
+	reconnected := l.conn.Reconnected()
 	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
 	if err != nil {
 		return fmt.Errorf("cluster: following the change log: %w", err)
 	}
 	defer it.Stop()
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-reconnected:
+			it.Stop()
+		case <-stopped:
+		}
+	}()
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err != nil {
+			select {
+			case <-reconnected:
+				return errors.New("cluster: following the change log again, from where it was, after NATS reconnected")
+			default:
+			}
 			return fmt.Errorf("cluster: following the change log: %w", err)
 		}
 		if e, err := entryOf(m); err == nil { // not presenced's: skipped
