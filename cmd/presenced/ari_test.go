@@ -48,6 +48,20 @@ func TestARIDeviceStates(t *testing.T) {
 	srv.SetDevice("PJSIP/1001", "RINGING")
 	awaitHint(t, m, "1001@internal", func(v map[string]string) bool { return v["PRESENCED_HINT_STATE"] == "Ringing" })
 
+	// hint/get reads the table, which the hub follows a moment later: the
+	// watcher subscribes once the hub has Ringing (else it gets it too).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ringing := false
+		for _, ev := range m.hub.Current() {
+			ringing = ringing || (ev.Kind == watch.KindHint && ev.Key == "1001@internal" && ev.Hint.Extension.String() == "Ringing")
+		}
+		if ringing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hub never had 1001 ringing")
+		}
+	}
 	sub, _ := m.hub.Subscribe(watch.Filter{Hints: []string{"1001@internal"}}, nil)
 	defer sub.Close()
 	srv.DropWebsockets()
