@@ -265,46 +265,58 @@ func (f *Feed) resync(ctx context.Context, c *conn, timeout time.Duration) (sync
 // presence and hints go on, and calls are known from the events that
 // follow (those known before are kept, not ended).
 func (f *Feed) resyncCalls(ctx context.Context, c *conn, mark *syncMark) error {
-	frames, n, err := c.action(ctx, goami2.NewAction("CoreShowChannels"), true)
-	var ae *ActionError
-	switch {
-	case errors.As(err, &ae):
-		f.Log.Warn().Str("message", ae.Message).Msg("AMI refused CoreShowChannels (add reporting to the account's write classes): calls are known from the next events only")
-		mark.calls = n
-		return nil
-	case err != nil:
+	items, n, refused, err := listItems(ctx, c, "CoreShowChannels", "CoreShowChannel")
+	if err != nil {
 		return err
 	}
 	mark.calls = n
-	items := make([]calls.Fields, 0, len(frames))
+	if refused != "" {
+		f.Log.Warn().Str("message", refused).Msg("AMI refused CoreShowChannels (add reporting to the account's write classes): calls are known from the next events only")
+		return nil
+	}
+	list := make([]calls.Fields, len(items))
+	for i, m := range items {
+		list[i] = m
+	}
+	f.Calls.ResyncCalls(list, time.Now())
+	return nil
+}
+
+// listItems runs a list action that Asterisk may refuse (a module not
+// loaded, a class the account lacks): refused is then its message, and
+// no error. items are the list's events named item; n is the stream
+// position of the response.
+func listItems(ctx context.Context, c *conn, action, item string) (items []*goami2.Message, n uint64, refused string, err error) {
+	frames, n, err := c.action(ctx, goami2.NewAction(action), true)
+	var ae *ActionError
+	switch {
+	case errors.As(err, &ae):
+		return nil, n, ae.Message, nil
+	case err != nil:
+		return nil, 0, "", err
+	}
 	for _, m := range frames[1:] {
-		if strings.EqualFold(m.Field("Event"), "CoreShowChannel") {
+		if strings.EqualFold(m.Field("Event"), item) {
 			items = append(items, m)
 		}
 	}
-	f.Calls.ResyncCalls(items, time.Now())
-	return nil
+	return items, n, "", nil
 }
 
 // resyncMailboxes reads every voicemail box's counts. Without
 // app_voicemail Asterisk does not know the action: no boxes then.
 func (f *Feed) resyncMailboxes(ctx context.Context, c *conn, mark *syncMark) error {
-	frames, n, err := c.action(ctx, goami2.NewAction("VoicemailUsersList"), true)
-	var ae *ActionError
-	switch {
-	case errors.As(err, &ae):
-		f.Log.Debug().Str("message", ae.Message).Msg("no voicemail boxes from Asterisk (is app_voicemail loaded?)")
-		mark.mailboxes = n
-		return nil
-	case err != nil:
+	items, n, refused, err := listItems(ctx, c, "VoicemailUsersList", "VoicemailUserEntry")
+	if err != nil {
 		return err
 	}
 	mark.mailboxes = n
+	if refused != "" {
+		f.Log.Debug().Str("message", refused).Msg("no voicemail boxes from Asterisk (is app_voicemail loaded?)")
+		return nil
+	}
 	var cs []voicemail.Count
-	for _, m := range frames[1:] {
-		if !strings.EqualFold(m.Field("Event"), "VoicemailUserEntry") {
-			continue
-		}
+	for _, m := range items {
 		cnt, err := voicemail.FromUserEntry(m)
 		if err != nil {
 			f.Log.Warn().Err(err).Msg("a voicemail box that cannot be read; left out")

@@ -40,14 +40,22 @@ func (w Writer) WritePresence(ctx context.Context, provider, encoded string) err
 	a.AddField("Variable", "PRESENCE_STATE("+provider+")")
 	a.AddField("Value", encoded)
 	_, _, err = c.action(ctx, a, false)
+	return outcome(err, "could not write presence over AMI", func(msg string) error {
+		return presence.Errorf(presence.CodeAsteriskRejected, "Asterisk refused the presence of %s: %s", provider, msg)
+	})
+}
+
+// outcome maps an action's error: Asterisk's refusal, in its words, by
+// refused; any other (AMI away, the connection lost) as UNAVAILABLE.
+func outcome(err error, unavailable string, refused func(msg string) error) error {
 	var ae *ActionError
 	switch {
+	case err == nil:
+		return nil
 	case errors.As(err, &ae):
-		return presence.Errorf(presence.CodeAsteriskRejected, "Asterisk refused the presence of %s: %s", provider, ae.Message)
-	case err != nil:
-		return presence.WrapError(presence.CodeUnavailable, err, "could not write presence over AMI")
+		return refused(ae.Message)
 	}
-	return nil
+	return presence.WrapError(presence.CodeUnavailable, err, unavailable)
 }
 
 // ReadPresence reads PRESENCE_STATE(provider,...) with Getvar.
@@ -108,14 +116,9 @@ func (w Writer) Originate(ctx context.Context, device, dialContext, exten string
 	a.AddField("Priority", "1")
 	a.AddField("Async", "true")
 	_, _, err = c.action(ctx, a, false)
-	var ae *ActionError
-	switch {
-	case errors.As(err, &ae):
-		return presence.Errorf(presence.CodeAsteriskRejected, "Asterisk refused to dial %s from %s: %s", exten, device, ae.Message)
-	case err != nil:
-		return presence.WrapError(presence.CodeUnavailable, err, "could not dial over AMI")
-	}
-	return nil
+	return outcome(err, "could not dial over AMI", func(msg string) error {
+		return presence.Errorf(presence.CodeAsteriskRejected, "Asterisk refused to dial %s from %s: %s", exten, device, msg)
+	})
 }
 
 // Hangup hangs up a channel.
@@ -132,12 +135,7 @@ func (w Writer) Hangup(ctx context.Context, channel string) error {
 	a := goami2.NewAction("Hangup")
 	a.AddField("Channel", channel)
 	_, _, err = c.action(ctx, a, false)
-	var ae *ActionError
-	switch {
-	case errors.As(err, &ae):
-		return presence.Errorf(presence.CodeAsteriskRejected, "Asterisk did not hang up %s: %s", channel, ae.Message)
-	case err != nil:
-		return presence.WrapError(presence.CodeUnavailable, err, "could not hang up over AMI")
-	}
-	return nil
+	return outcome(err, "could not hang up over AMI", func(msg string) error {
+		return presence.Errorf(presence.CodeAsteriskRejected, "Asterisk did not hang up %s: %s", channel, msg)
+	})
 }

@@ -40,10 +40,15 @@ func fakeAMI(t *testing.T) (*astemu.Asterisk, *amitest.Server) {
 	return srv.Ast, srv
 }
 
+// amiEnv is the settings that log presenced in to srv, with extra ones.
+func amiEnv(srv *amitest.Server, extra ...string) []string {
+	return append([]string{"PRESENCED_AMI_ADDR=" + srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw"}, extra...)
+}
+
 // openWithAMI opens presenced logged in to srv, with extra variables.
 func openWithAMI(t *testing.T, srv *amitest.Server, extra ...string) *Main {
 	t.Helper()
-	return openMain(t, t.TempDir(), append([]string{"PRESENCED_AMI_ADDR=" + srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw"}, extra...)...)
+	return openMain(t, t.TempDir(), amiEnv(srv, extra...)...)
 }
 
 // The running dialplan's hints (AMI) win over extensions.conf, a presence

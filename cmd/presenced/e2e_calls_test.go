@@ -85,14 +85,10 @@ func callsOf(t *testing.T, p *proc, query string) string {
 // too. Unknown query parameters and bad users are refused.
 func TestBinaryCalls(t *testing.T) {
 	bin := buildBinary(t)
-	srv, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	_, srv := fakeAMI(t)
 	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", StatusText: "Idle"},
 		amitest.Hint{Exten: "1002", Context: "internal", App: "PJSIP/1002,CustomPresence:1002", StatusText: "Idle"})
-	p := startBinary(t, bin, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	p := startBinary(t, bin, t.TempDir(), amiEnv(srv)...)
 	defer p.stop(t)
 	waitCalls := func(query, want string) {
 		t.Helper()
@@ -196,16 +192,11 @@ func (p *proc) post(t *testing.T, path, body string) (int, string) {
 // refuses never reach AMI, or are answered with Asterisk's refusal.
 func TestBinaryClickToDial(t *testing.T) {
 	bin := buildBinary(t)
-	srv, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	_, srv := fakeAMI(t)
 	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", StatusText: "Idle"},
 		amitest.Hint{Exten: "1003", Context: "internal", App: "Custom:1003", StatusText: "Idle"})
 	srv.SetDialable("internal", "0427466347")
-	p := startBinary(t, bin, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw",
-		"PRESENCED_DIAL_CONTEXT=internal")
+	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, "PRESENCED_DIAL_CONTEXT=internal")...)
 	defer p.stop(t)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if code, _ := p.get(t, "/v1/hints/1001@internal"); code == 200 {

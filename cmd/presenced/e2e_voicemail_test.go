@@ -15,15 +15,11 @@ import (
 // the reconnect, and an unchanged box none.
 func TestBinaryVoicemail(t *testing.T) {
 	bin := buildBinary(t)
-	srv, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	_, srv := fakeAMI(t)
 	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", StatusText: "Idle"})
 	srv.SetMailbox("1001@default", 0, 0)
 	srv.SetMailbox("1002@default", 2, 1)
-	p := startBinary(t, bin, t.TempDir(), "PRESENCED_AMI_ADDR="+srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw")
+	p := startBinary(t, bin, t.TempDir(), amiEnv(srv)...)
 	defer p.stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
