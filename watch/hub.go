@@ -262,7 +262,11 @@ func (h *Hub) Open(ctx context.Context) error {
 		h.setCurrent(&Event{Seq: e.Seq, Item: it, enc: e.Value})
 	}
 	slices.SortFunc(h.order, func(a, b *Event) int { return cmp.Compare(a.Seq, b.Seq) })
-	if h.cfg.Ready != nil {
+	// A Ready already closed (no feed to wait for) holds nothing: what is
+	// published right after Open is in the next snapshot, not numbered
+	// later by a goroutine a subscriber may overtake.
+	hold := h.cfg.Ready != nil && !isClosed(h.cfg.Ready)
+	if hold {
 		h.holding, h.held = true, map[string]Item{}
 	}
 	h.mu.Unlock()
@@ -271,10 +275,19 @@ func (h *Hub) Open(ctx context.Context) error {
 	} else {
 		go h.writeLog()
 	}
-	if h.cfg.Ready != nil {
+	if hold {
 		go h.release()
 	}
 	return nil
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // Close writes what the log still lacks (for at most CloseTimeout) and
