@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
@@ -33,7 +34,19 @@ const (
 	VarMessage     = "PRESENCED_MESSAGE"
 	VarHintState   = "PRESENCED_HINT_STATE"
 	VarDeviceState = "PRESENCED_DEVICE_STATE"
+	// The forward hooks: each forward's destination while it is on, ""
+	// while it is off.
+	VarFwdUnconditional = "PRESENCED_FWD_UNCONDITIONAL"
+	VarFwdBusy          = "PRESENCED_FWD_BUSY"
+	VarFwdNoAnswer      = "PRESENCED_FWD_NOANSWER"
 )
+
+// ForwardKeeper keeps the users' call forwards (*forward.Service). Nil:
+// the forward hooks answer NOT_FOUND.
+type ForwardKeeper interface {
+	Get(user string) forward.Forwards
+	Set(ctx context.Context, user string, k forward.Kind, on bool, destination string) (forward.Forwards, error)
+}
 
 // Log is the change log the hooks' changes go to (watch.Hub): a hook
 // answers once the changes it made are on disk there.
@@ -44,8 +57,9 @@ type Log interface {
 // Hooks runs the dialplan hooks.
 type Hooks struct {
 	Presence *presence.Service
-	Hints    HintReader // optional
-	Log      Log        // optional
+	Hints    HintReader    // optional
+	Forwards ForwardKeeper // optional
+	Log      Log           // optional
 	Now      func() time.Time
 }
 
@@ -85,6 +99,9 @@ var hookTable = map[string]hook{
 	"dnd/off":          {params: []string{"user"}, run: (*Hooks).dndOff},
 	"dnd/toggle":       {params: []string{"user", "message"}, run: (*Hooks).dndToggle},
 	"hint/get":         {params: []string{"exten"}, run: (*Hooks).hintGet, noUser: true},
+	"forward/get":      {params: []string{"user"}, run: (*Hooks).forwardGet},
+	"forward/set":      {params: []string{"user", "kind", "destination"}, run: (*Hooks).forwardSet},
+	"forward/off":      {params: []string{"user", "kind"}, run: (*Hooks).forwardOff},
 }
 
 // IsCommand reports whether name is a hook command.
@@ -300,4 +317,53 @@ func (h *Hooks) hintGet(_ context.Context, _ Channel, _ string, p map[string]str
 		vars[2].Value = "invalid" // Asterisk could not evaluate any of the hint's providers
 	}
 	return vars, nil
+}
+
+// forwardVars are the three forwards' variables: each one's destination
+// while it is on.
+func forwardVars(f forward.Forwards) []Var {
+	return []Var{{VarFwdUnconditional, f.Unconditional.Active()}, {VarFwdBusy, f.Busy.Active()}, {VarFwdNoAnswer, f.NoAnswer.Active()}}
+}
+
+func (h *Hooks) forwards() (ForwardKeeper, error) {
+	if h.Forwards == nil {
+		return nil, presence.Errorf(presence.CodeNotFound, "call forwards are not kept here")
+	}
+	return h.Forwards, nil
+}
+
+// forwardGet reads a user's forwards into variables, for the dialplan to
+// follow: the unconditional one before its Dial, the busy and no-answer
+// ones after it, by DIALSTATUS.
+func (h *Hooks) forwardGet(_ context.Context, _ Channel, user string, _ map[string]string) ([]Var, error) {
+	fk, err := h.forwards()
+	if err != nil {
+		return nil, err
+	}
+	return forwardVars(fk.Get(user)), nil
+}
+
+// forwardSet turns a forward on, to destination (empty: the one it had).
+func (h *Hooks) forwardSet(ctx context.Context, _ Channel, user string, p map[string]string) ([]Var, error) {
+	return h.forwardTo(ctx, user, p, true)
+}
+
+func (h *Hooks) forwardOff(ctx context.Context, _ Channel, user string, p map[string]string) ([]Var, error) {
+	return h.forwardTo(ctx, user, p, false)
+}
+
+func (h *Hooks) forwardTo(ctx context.Context, user string, p map[string]string, on bool) ([]Var, error) {
+	fk, err := h.forwards()
+	if err != nil {
+		return nil, err
+	}
+	k, err := forward.ParseKind(p["kind"])
+	if err != nil {
+		return nil, err
+	}
+	f, err := fk.Set(ctx, user, k, on, p["destination"])
+	if err != nil {
+		return nil, err
+	}
+	return forwardVars(f), nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/dialplan"
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/presence"
@@ -140,5 +141,68 @@ func TestHintGet(t *testing.T) {
 	}
 	if got := e.call("hint/get?exten=1001", "1002"); got["PRESENCED_ERROR"] != "NOT_FOUND" {
 		t.Fatalf("1001@default: %v", got)
+	}
+}
+
+// The forward hooks: feature codes set and clear a forward, forward/get
+// reads every forward into variables (a destination while it is on), a
+// hostile destination is refused and changes nothing, and the forwards
+// survive a reopen of the store.
+func TestForwardHooks(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	fwd := forward.NewService(forward.Config{Store: db})
+	if err := fwd.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.call("forward/get", "1001"); got["PRESENCED_ERROR"] != "NOT_FOUND" {
+		t.Fatalf("without forwards: %v", got)
+	}
+	e.hooks.Forwards = fwd
+	steps := []struct {
+		script string
+		args   []string
+		want   map[string]string
+	}{
+		{"forward/get", nil, map[string]string{"PRESENCED_RESULT": "OK", "PRESENCED_FWD_UNCONDITIONAL": "", "PRESENCED_FWD_BUSY": "", "PRESENCED_FWD_NOANSWER": ""}},
+		{"forward/set", []string{"", "unconditional", "0612345678"}, map[string]string{"PRESENCED_RESULT": "OK", "PRESENCED_FWD_UNCONDITIONAL": "0612345678"}},
+		{"forward/set", []string{"", "busy", "2002"}, map[string]string{"PRESENCED_RESULT": "OK", "PRESENCED_FWD_UNCONDITIONAL": "0612345678", "PRESENCED_FWD_BUSY": "2002"}},
+		{"forward/off", []string{"", "unconditional"}, map[string]string{"PRESENCED_RESULT": "OK", "PRESENCED_FWD_UNCONDITIONAL": "", "PRESENCED_FWD_BUSY": "2002"}},
+		{"forward/set", []string{"", "noanswer", "${SHELL(id)}"}, map[string]string{"PRESENCED_RESULT": "ERROR", "PRESENCED_ERROR": "INVALID_ARGUMENT", "PRESENCED_FWD_NOANSWER": ""}},
+		{"forward/set", []string{"", "noanswer", "1001&PJSIP/evil"}, map[string]string{"PRESENCED_RESULT": "ERROR", "PRESENCED_ERROR": "INVALID_ARGUMENT"}},
+		{"forward/set", []string{"", "noanswer"}, map[string]string{"PRESENCED_RESULT": "ERROR", "PRESENCED_ERROR": "INVALID_ARGUMENT"}},
+		{"forward/set", []string{"", "sometimes", "2002"}, map[string]string{"PRESENCED_RESULT": "ERROR", "PRESENCED_ERROR": "INVALID_ARGUMENT"}},
+		{"forward/set?user=1002&kind=na&destination=%2B33427466347", nil, map[string]string{"PRESENCED_RESULT": "OK", "PRESENCED_FWD_NOANSWER": "+33427466347"}},
+		{"forward/get", nil, map[string]string{"PRESENCED_RESULT": "OK", "PRESENCED_FWD_UNCONDITIONAL": "", "PRESENCED_FWD_BUSY": "2002", "PRESENCED_FWD_NOANSWER": ""}},
+	}
+	for i, s := range steps {
+		got := e.call(s.script, "1001", s.args...)
+		for k, v := range s.want {
+			if got[k] != v {
+				t.Fatalf("step %d %s %v: %s = %q, want %q (%v)", i, s.script, s.args, k, got[k], v, got)
+			}
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	again := forward.NewService(forward.Config{Store: db})
+	if err := again.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Get("1001"); got.Busy.Active() != "2002" || got.Unconditional.Enabled || got.Unconditional.Destination != "0612345678" {
+		t.Fatalf("after reopen: %+v", got)
+	}
+	if again.Get("1002").NoAnswer.Active() != "+33427466347" {
+		t.Fatalf("1002 after reopen: %+v", again.Get("1002"))
 	}
 }

@@ -49,6 +49,7 @@ type Config struct {
 	Hub      *watch.Hub // nil: no /v1/events
 	Webhooks Webhooks   // nil: no /v1/webhooks
 	Calls    Calls      // nil: no /v1/calls (no AMI)
+	Forwards Forwards   // nil: no /v1/forwards
 	// Roster gives the names the board shows, by extension (nil: none).
 	Roster func() map[string]string
 	// WriteTimeout bounds each write to an event stream (default 10s): a

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/voicemail"
@@ -95,7 +96,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			Presence  []ssePresence       `json:"presence"`
 			Mailboxes []voicemail.Count   `json:"mailboxes"`
 			Calls     []calls.DeviceCalls `json:"calls"`
-		}{Fresh: snap.Fresh, Hints: []hints.State{}, Presence: []ssePresence{}, Mailboxes: []voicemail.Count{}, Calls: []calls.DeviceCalls{}}
+			Forwards  []forward.Forwards  `json:"forwards"`
+		}{Fresh: snap.Fresh, Hints: []hints.State{}, Presence: []ssePresence{}, Mailboxes: []voicemail.Count{}, Calls: []calls.DeviceCalls{}, Forwards: []forward.Forwards{}}
 		for _, ev := range snap.Items {
 			switch ev.Kind {
 			case watch.KindHint:
@@ -106,6 +108,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				if len(ev.Calls.Calls) > 0 { // devices without a call are not news
 					body.Calls = append(body.Calls, ev.Calls)
 				}
+			case watch.KindForward:
+				body.Forwards = append(body.Forwards, ev.Forward)
 			default:
 				body.Presence = append(body.Presence, ssePresence{ev.Key, ev.Presence})
 			}
@@ -128,6 +132,8 @@ func sseFrame(epoch string) func(*watch.Event) []byte {
 			writeSSE(&b, epoch, ev.Seq, "mailbox", ev.Mailbox)
 		case watch.KindCalls:
 			writeSSE(&b, epoch, ev.Seq, "calls", ev.Calls)
+		case watch.KindForward:
+			writeSSE(&b, epoch, ev.Seq, "forward", ev.Forward)
 		default:
 			writeSSE(&b, epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
 		}

@@ -12,6 +12,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
@@ -27,6 +28,7 @@ import (
 //	{"type":"subscribe","hints":["1001@internal"],"providers":["CustomPresence:1001"],"all":false,"from":"<epoch>:<seq>"}
 //	{"type":"unsubscribe"}
 //	{"type":"set","user":"1001","state":"away","subtype":"","message":"Lunch","for":"30m"}
+//	{"type":"setForward","user":"1001","kind":"busy","enabled":true,"destination":"0612345678"}
 //	{"type":"ping"}
 //
 // Server to client:
@@ -35,6 +37,8 @@ import (
 //	{"type":"hint","id":"<epoch>:<seq>","hint":{...}}
 //	{"type":"presence","id":"<epoch>:<seq>","provider":"CustomPresence:1001","presence":{...}}
 //	{"type":"set","user":"1001","presence":{...},"pending":false}
+//	{"type":"forward","id":"<epoch>:<seq>","forward":{"user":"1001","unconditional":{...},"busy":{...},"noanswer":{...}}}
+//	{"type":"setForward","forward":{...the user's forwards after the change...}}
 //	{"type":"pong"}
 //	{"type":"error","code":"INVALID_STATE","message":"..."}
 //
@@ -57,6 +61,10 @@ type wsIn struct {
 	Subtype   string   `json:"subtype"`
 	Message   string   `json:"message"`
 	For       string   `json:"for"`
+	// setForward
+	Kind        string `json:"kind"`
+	Enabled     *bool  `json:"enabled"`
+	Destination string `json:"destination"`
 }
 
 type (
@@ -77,6 +85,13 @@ type (
 		Subtype string `json:"subtype"`
 		Message string `json:"message"`
 		For     string `json:"for"`
+	}
+	wsSetForward struct {
+		Type        string `json:"type"`
+		User        string `json:"user"`
+		Kind        string `json:"kind"`
+		Enabled     *bool  `json:"enabled"`
+		Destination string `json:"destination"`
 	}
 )
 
@@ -109,8 +124,14 @@ func readIn(data []byte) (wsIn, error) {
 			return wsIn{}, err
 		}
 		in = wsIn{Type: m.Type, User: m.User, State: m.State, Subtype: m.Subtype, Message: m.Message, For: m.For}
+	case "setForward":
+		var m wsSetForward
+		if err := strictUnmarshal(data, &m); err != nil {
+			return wsIn{}, err
+		}
+		in = wsIn{Type: m.Type, User: m.User, Kind: m.Kind, Enabled: m.Enabled, Destination: m.Destination}
 	default:
-		return wsIn{}, presence.Errorf(presence.CodeInvalidArgument, "unknown message type %q (subscribe, unsubscribe, set, ping)", clip.Clip(peek.Type))
+		return wsIn{}, presence.Errorf(presence.CodeInvalidArgument, "unknown message type %q (subscribe, unsubscribe, set, setForward, ping)", clip.Clip(peek.Type))
 	}
 	return in, nil
 }
@@ -121,20 +142,22 @@ type wsOut struct {
 	Fresh bool   `json:"fresh,omitempty"`
 	// A snapshot's lists are [] when empty: []hints.State and
 	// []ssePresence in an any, which omitempty keeps.
-	Hints     any              `json:"hints,omitempty"`
-	Presence  any              `json:"presence,omitempty"`
-	Mailboxes any              `json:"mailboxes,omitempty"`
-	Mailbox   *voicemail.Count `json:"mailbox,omitempty"`
-	Calls     any              `json:"calls,omitempty"`
-	Device    string           `json:"device,omitempty"`
-	Site      string           `json:"site,omitempty"`
-	Hint      *hints.State     `json:"hint,omitempty"`
-	Provider  string           `json:"provider,omitempty"`
-	Invalid   bool             `json:"invalid,omitempty"`
-	User      string           `json:"user,omitempty"`
-	Pending   bool             `json:"pending,omitempty"`
-	Code      string           `json:"code,omitempty"`
-	Text      string           `json:"message,omitempty"`
+	Hints     any               `json:"hints,omitempty"`
+	Presence  any               `json:"presence,omitempty"`
+	Mailboxes any               `json:"mailboxes,omitempty"`
+	Mailbox   *voicemail.Count  `json:"mailbox,omitempty"`
+	Calls     any               `json:"calls,omitempty"`
+	Forwards  any               `json:"forwards,omitempty"`
+	Forward   *forward.Forwards `json:"forward,omitempty"`
+	Device    string            `json:"device,omitempty"`
+	Site      string            `json:"site,omitempty"`
+	Hint      *hints.State      `json:"hint,omitempty"`
+	Provider  string            `json:"provider,omitempty"`
+	Invalid   bool              `json:"invalid,omitempty"`
+	User      string            `json:"user,omitempty"`
+	Pending   bool              `json:"pending,omitempty"`
+	Code      string            `json:"code,omitempty"`
+	Text      string            `json:"message,omitempty"`
 }
 
 const (
@@ -251,7 +274,38 @@ func (w *wsConn) handle(ctx context.Context, in wsIn) {
 			return
 		}
 		w.send(ctx, wsOut{Type: "set", User: in.User, Presence: got, Pending: pending})
+	case "setForward":
+		if w.scope < ScopeWrite {
+			w.send(ctx, wsOut{Type: "error", Code: "FORBIDDEN", Text: "the token's scope does not allow this"})
+			return
+		}
+		if w.s.cfg.Forwards == nil {
+			w.send(ctx, wsOut{Type: "error", Code: "NOT_FOUND", Text: "forwards cannot be set here"})
+			return
+		}
+		f, err := w.setForward(ctx, in)
+		w.s.cfg.Log.Info().Str("token", w.token).Str("method", "WS").Str("path", "/v1/ws setForward").Str("user", in.User).
+			Str("result", string(presence.ErrorCode(err))).Msg("api write")
+		if err != nil {
+			w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
+			return
+		}
+		w.send(ctx, wsOut{Type: "setForward", Forward: &f})
 	}
+}
+
+func (w *wsConn) setForward(ctx context.Context, in wsIn) (forward.Forwards, error) {
+	if err := presence.ValidateUser(in.User); err != nil {
+		return forward.Forwards{}, err
+	}
+	k, err := forward.ParseKind(in.Kind)
+	if err != nil {
+		return forward.Forwards{}, err
+	}
+	if in.Enabled == nil {
+		return forward.Forwards{}, presence.Errorf(presence.CodeInvalidArgument, "setForward needs \"enabled\" (true or false)")
+	}
+	return w.s.cfg.Forwards.Set(ctx, in.User, k, *in.Enabled, in.Destination)
 }
 
 func (w *wsConn) set(ctx context.Context, in wsIn) (presence.Value, bool, error) {
@@ -306,7 +360,7 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 	w.mu.Unlock()
 	if !snap.Resumed {
 		out := wsOut{Type: "snapshot", ID: id(snap.Epoch, snap.Seq), Fresh: snap.Fresh}
-		hs, ps, ms, cs := []hints.State{}, []ssePresence{}, []voicemail.Count{}, []calls.DeviceCalls{}
+		hs, ps, ms, cs, fs := []hints.State{}, []ssePresence{}, []voicemail.Count{}, []calls.DeviceCalls{}, []forward.Forwards{}
 		for _, ev := range snap.Items {
 			switch ev.Kind {
 			case watch.KindHint:
@@ -317,11 +371,13 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 				if len(ev.Calls.Calls) > 0 {
 					cs = append(cs, ev.Calls)
 				}
+			case watch.KindForward:
+				fs = append(fs, ev.Forward)
 			default:
 				ps = append(ps, ssePresence{ev.Key, ev.Presence})
 			}
 		}
-		out.Hints, out.Presence, out.Mailboxes, out.Calls = hs, ps, ms, cs
+		out.Hints, out.Presence, out.Mailboxes, out.Calls, out.Forwards = hs, ps, ms, cs, fs
 		w.send(ctx, out)
 	}
 	fw.start()
@@ -360,6 +416,9 @@ func wsFrame(epoch string) func(*watch.Event) []byte {
 			m = wsOut{Type: "mailbox", ID: id(epoch, ev.Seq), Mailbox: &mb}
 		case watch.KindCalls:
 			m = wsOut{Type: "calls", ID: id(epoch, ev.Seq), Device: ev.Calls.Device, Site: ev.Calls.Site, Calls: ev.Calls.Calls}
+		case watch.KindForward:
+			f := ev.Forward
+			m = wsOut{Type: "forward", ID: id(epoch, ev.Seq), Forward: &f}
 		}
 		b, _ := json.Marshal(m)
 		return textFrame(b)

@@ -20,16 +20,21 @@ type matcher struct {
 	all       bool
 	hints     map[string]bool
 	providers map[string]bool
+	// users are the users whose call forwards the filter selects: those
+	// of its CustomPresence providers and of its hints' extensions.
+	users map[string]bool
 }
 
 // compile makes the matcher; site, in a cluster of several sites, is the
 // site of a hint reference that names none (the watcher's node's).
 func (f Filter) compile(site string) matcher {
-	m := matcher{all: f.All, hints: map[string]bool{}, providers: map[string]bool{}}
+	m := matcher{all: f.All, hints: map[string]bool{}, providers: map[string]bool{}, users: map[string]bool{}}
 	for _, h := range f.Hints {
 		if !strings.Contains(h, "@") {
 			h += "@" + hints.DefaultContext
 		}
+		exten, _, _ := strings.Cut(h[strings.LastIndex(h, "/")+1:], "@")
+		m.users[exten] = true
 		if site != "" && !strings.Contains(h, "/") {
 			h = site + "/" + h
 		}
@@ -37,6 +42,9 @@ func (f Filter) compile(site string) matcher {
 	}
 	for _, p := range f.Providers {
 		m.providers[hints.ProviderKey(p)] = true
+		if user, err := presence.ParseProvider(p); err == nil {
+			m.users[user] = true
+		}
 	}
 	return m
 }
@@ -62,6 +70,8 @@ func (m matcher) match(it Item) bool {
 		return m.hints[it.Key]
 	case KindPresence:
 		return m.providers[it.Key]
+	case KindForward:
+		return m.users[it.Key]
 	}
 	return false // voicemail boxes and calls: watchers of everything only
 }

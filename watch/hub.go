@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/voicemail"
 )
@@ -26,6 +27,7 @@ const (
 	KindPresence Kind = 2 // a presence provider's presence
 	KindMailbox  Kind = 3 // a voicemail box's message counts
 	KindCalls    Kind = 4 // the calls on a device
+	KindForward  Kind = 5 // a user's call forwards
 )
 
 // Item is one change from a source (the hint table, the presence feed).
@@ -41,6 +43,7 @@ type Item struct {
 	Presence hints.ProviderPresence // KindPresence
 	Mailbox  voicemail.Count        // KindMailbox (Key: its Key())
 	Calls    calls.DeviceCalls      // KindCalls (Key: its Key())
+	Forward  forward.Forwards       // KindForward (Key: the user)
 }
 
 // gone reports an item that says its hint was removed: kept as the
@@ -56,6 +59,8 @@ func (it Item) id() string {
 		return "m:" + it.Key
 	case KindCalls:
 		return "c:" + it.Key
+	case KindForward:
+		return "f:" + it.Key
 	}
 	return "p:" + it.Key
 }

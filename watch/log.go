@@ -61,6 +61,8 @@ func EncodeItem(it Item, at time.Time) ([]byte, error) {
 		data, err = json.Marshal(it.Mailbox)
 	case KindCalls:
 		data, err = json.Marshal(it.Calls)
+	case KindForward:
+		data, err = json.Marshal(it.Forward)
 	case KindPresence:
 		v := make([]byte, 9, 9+96+len(it.Presence.Value.Subtype)+len(it.Presence.Value.Message))
 		v[0] = byte(it.Kind)
@@ -115,6 +117,10 @@ func DecodeItem(key string, v []byte) (Item, time.Time, error) {
 		}
 	case KindCalls:
 		if err := json.Unmarshal(v[9:], &it.Calls); err != nil {
+			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
+		}
+	case KindForward:
+		if err := json.Unmarshal(v[9:], &it.Forward); err != nil {
 			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
 		}
 	default:

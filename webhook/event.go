@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
@@ -24,6 +25,7 @@ import (
 //	{"id":"43","type":"presence","time":"...","provider":"CustomPresence:1001","presence":{"state":"away","message":"Lunch"}}
 //	{"id":"44","type":"mailbox","time":"...","mailbox":{"mailbox":"1001@default","new":1,"old":0}}
 //	{"id":"45","type":"calls","time":"...","calls":{"device":"PJSIP/1001","calls":[{...as GET /v1/calls...}]}}
+//	{"id":"46","type":"forward","time":"...","forward":{"user":"1001","unconditional":{"enabled":true,"destination":"0612345678"},...}}
 //	{"id":"test-...","type":"test","time":"..."}
 //
 // id is the journal's sequence number: it grows with every change, across
@@ -44,6 +46,7 @@ type Event struct {
 	Invalid   bool               `json:"invalid,omitempty"`
 	Mailbox   *voicemail.Count   `json:"mailbox,omitempty"`
 	Calls     *calls.DeviceCalls `json:"calls,omitempty"`
+	Forward   *forward.Forwards  `json:"forward,omitempty"`
 }
 
 // The event types.
@@ -52,6 +55,7 @@ const (
 	TypePresence = "presence"
 	TypeMailbox  = "mailbox"
 	TypeCalls    = "calls"
+	TypeForward  = "forward"
 	TypeTest     = "test"
 )
 
@@ -77,6 +81,9 @@ func (e Event) user() string {
 		_, res, _ := strings.Cut(e.Calls.Device, "/")
 		return res
 	}
+	if e.Forward != nil {
+		return e.Forward.User
+	}
 	if _, user, ok := strings.Cut(e.Provider, ":"); ok {
 		return user
 	}
@@ -99,6 +106,8 @@ func decodeValue(seq uint64, key string, v []byte) (Event, error) {
 		e.Type, e.Mailbox = TypeMailbox, &it.Mailbox
 	case watch.KindCalls:
 		e.Type, e.Calls = TypeCalls, &it.Calls
+	case watch.KindForward:
+		e.Type, e.Forward = TypeForward, &it.Forward
 	}
 	return e, nil
 }

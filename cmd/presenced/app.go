@@ -18,6 +18,7 @@ import (
 	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/cluster"
 	"github.com/presenced/presenced/dialplan"
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/fastagi"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/httpapi"
@@ -49,6 +50,8 @@ type Main struct {
 	webhooks *cluster.Webhooks
 	nodes    *cluster.Nodes
 	calls    *calls.Book // the calls on every channel (with AMI)
+	fwd      *forward.Service
+	fwdStore *cluster.Forwards // in a cluster: the forwards' bucket
 	hints    *hints.Table
 	hub      *watch.Hub
 	ami      *ami.Feed
@@ -213,6 +216,18 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.svc.Open(ctx); err != nil {
 		return err
 	}
+	var fstore forward.Store = db
+	if m.fwdStore != nil {
+		fstore = m.fwdStore
+	}
+	// Call forwards: changes are logged as every node's (Version 0: the
+	// service announces them in order, under its lock).
+	m.fwd = forward.NewService(forward.Config{Store: fstore, OnChange: func(f forward.Forwards) {
+		m.hub.Publish(watch.Item{Kind: watch.KindForward, Key: f.Key(), Forward: f})
+	}})
+	if err := m.fwd.Open(ctx); err != nil {
+		return err
+	}
 	targets := m.Config.targets
 	whCfg := webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout, Targets: &targets,
 		RetryMax: m.Config.WebhookRetryMax, Retention: m.Config.LogRetention, UserAgent: "presenced/" + buildVersion(),
@@ -225,7 +240,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.hooksOut.Open(ctx); err != nil {
 		return err
 	}
-	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints, Log: m.hub}
+	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints, Forwards: m.fwd, Log: m.hub}
 	if client != nil && m.Config.Site != "" {
 		// Cross-site BLF: this site's Stasis:presenced-remote-<site>-<exten>
 		// devices follow the other sites' hints.
@@ -272,7 +287,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 			Cluster: clusterStatus,
-			Tokens:  m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names, Calls: m.apiCalls(),
+			Tokens:  m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names, Calls: m.apiCalls(), Forwards: m.fwd,
 			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})
 		if err := m.http.Open(ctx); err != nil {
 			return &ConfigError{Var: "HTTP_LISTEN", Err: err}
@@ -413,6 +428,11 @@ func (m *Main) startFeeds() {
 		go func() {
 			defer m.feeds.Done()
 			_ = m.records.Watch(ctx, m.svc.Changed)
+		}()
+		m.feeds.Add(1)
+		go func() {
+			defer m.feeds.Done()
+			_ = m.fwdStore.Watch(ctx, m.fwd.Changed)
 		}()
 		m.feeds.Add(1)
 		go func() {

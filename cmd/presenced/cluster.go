@@ -81,6 +81,12 @@ func (m *Main) openCluster(ctx context.Context) error {
 				return err
 			})
 		}
+		if m.fwdStore == nil {
+			step("forwards' bucket", func() (err error) {
+				m.fwdStore, err = conn.OpenForwards(actx, m.Config.ClusterReplicas)
+				return err
+			})
+		}
 		if m.nodes == nil {
 			step("nodes' bucket", func() (err error) {
 				m.nodes, err = conn.OpenNodes(actx, m.Config.ClusterReplicas)

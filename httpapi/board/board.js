@@ -36,6 +36,7 @@ const board = {
   expires: new Map(), // provider -> when its timed presence ends (from presence events)
   mailboxes: new Map(), // "site/box" or "box" -> {new, old}: a tile shows its extension's box
   calls: new Map(), // "site/device" or "device" -> the calls on it: a tile shows its devices' first
+  forwards: new Map(), // user -> its call forwards: a tile shows its extension's
   names: {},
   pending: new Map(),
   frame: false,
@@ -121,6 +122,17 @@ function callText(st, now) {
   }
 }
 
+// forwardText says where a user's calls go: all of them, or those it
+// does not take.
+function forwardText(f) {
+  if (!f) return "";
+  if (f.unconditional.enabled) return "Forwarded to " + f.unconditional.destination;
+  const parts = [];
+  if (f.busy.enabled) parts.push("if busy to " + f.busy.destination);
+  if (f.noanswer.enabled) parts.push("if no answer to " + f.noanswer.destination);
+  return parts.length ? "Forwarded " + parts.join(", ") : "";
+}
+
 function makeTile(key) {
   const node = document.createElement("article");
   node.className = "tile";
@@ -128,7 +140,7 @@ function makeTile(key) {
   node.dataset.key = key;
   node.innerHTML = '<div class="top"><span class="ext"></span><span class="ctx"></span><span class="name"></span></div>' +
     '<div class="state"><span class="sym" aria-hidden="true"></span><span class="word"></span></div>' +
-    '<div class="pres"></div><div class="call"></div><div class="vm"></div><div class="since"></div>';
+    '<div class="pres"></div><div class="call"></div><div class="fwd"></div><div class="vm"></div><div class="since"></div>';
   return node;
 }
 
@@ -153,8 +165,10 @@ function paint(t) {
   const vm = board.mailboxes.get((st.site ? st.site + "/" : "") + st.exten);
   const vmText = vm && vm.new > 0 ? "Voicemail: " + vm.new + " new" : "";
   n.querySelector(".vm").textContent = vmText;
+  const fwdText = forwardText(board.forwards.get(st.exten));
+  n.querySelector(".fwd").textContent = fwdText;
   setSince(t, Date.now());
-  n.setAttribute("aria-label", st.exten + (name ? " " + name : "") + ": " + s.word + (pw ? ", " + pw : "") + (p.message ? ", " + p.message : "") + (vmText ? ", " + vmText : ""));
+  n.setAttribute("aria-label", st.exten + (name ? " " + name : "") + ": " + s.word + (pw ? ", " + pw : "") + (p.message ? ", " + p.message : "") + (fwdText ? ", " + fwdText : "") + (vmText ? ", " + vmText : ""));
   n.hidden = !visible(t);
 }
 
@@ -293,6 +307,8 @@ function connect() {
     for (const p of snap.presence || []) notePresence(p);
     board.mailboxes.clear();
     for (const m of snap.mailboxes || []) noteMailbox(m);
+    board.forwards.clear();
+    for (const f of snap.forwards || []) board.forwards.set(f.user, f);
     board.calls.clear();
     for (const d of snap.calls || []) board.calls.set((d.site ? d.site + "/" : "") + d.device.toLowerCase(), d.calls);
     for (const st of snap.hints) { seen.add(hintKey(st)); queue(st); }
@@ -318,6 +334,12 @@ function connect() {
     for (const t of board.tiles.values()) {
       if ((t.st.site || "") === (d.site || "") && (t.st.devices || []).some((x) => x.toLowerCase() === dev)) setSince(t, Date.now());
     }
+  });
+  es.addEventListener("forward", (e) => {
+    board.lastId = e.lastEventId;
+    const f = JSON.parse(e.data);
+    board.forwards.set(f.user, f);
+    for (const t of board.tiles.values()) if (t.st.exten === f.user) queue(t.st);
   });
   es.addEventListener("mailbox", (e) => {
     board.lastId = e.lastEventId;
@@ -367,6 +389,23 @@ async function setPresence(ev) {
     const r = await api("/v1/presence/" + encodeURIComponent(user), { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const j = await r.json();
     if (r.ok) out.textContent = r.status === 202 ? "Set for " + user + "; waiting for Asterisk" : "Set for " + user;
+    else out.textContent = "Not set: " + (j.error ? j.error.message : r.status);
+  } catch (e) {
+    out.textContent = "Not set: " + e.message;
+  }
+}
+
+async function setForward(ev, enabled) {
+  ev.preventDefault();
+  const user = $("set-user").value.trim();
+  const out = $("fwd-result");
+  if (!user) { out.textContent = "Give the user first"; return; }
+  const body = { enabled, destination: $("fwd-dest").value.trim() };
+  out.textContent = "Setting…";
+  try {
+    const r = await api("/v1/forwards/" + encodeURIComponent(user) + "/" + $("fwd-kind").value, { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const j = await r.json();
+    if (r.ok) out.textContent = (forwardText(j) || "Not forwarded") + " (" + user + ")";
     else out.textContent = "Not set: " + (j.error ? j.error.message : r.status);
   } catch (e) {
     out.textContent = "Not set: " + e.message;
@@ -427,6 +466,8 @@ async function start() {
     $("setter").hidden = false;
     $("set-user").value = localStorage.getItem("presenced-user") || "";
     $("set-form").addEventListener("submit", setPresence);
+    $("fwd-form").addEventListener("submit", (ev) => setForward(ev, true));
+    $("fwd-off").addEventListener("click", (ev) => setForward(ev, false));
   } else {
     $("readonly").hidden = false;
   }

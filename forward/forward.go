@@ -1,0 +1,256 @@
+// Package forward is call forwarding per user, kept by presenced: three
+// forwards (unconditional, on busy, on no answer), each on or off with a
+// destination. Asterisk has no forwarding of its own to read: the dialplan
+// asks presenced (the forward/get hook) before and after its Dial, and
+// every view shows the forwards beside presence, so a forward is never
+// invisible on the board.
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/presence"
+)
+
+// Kind is one of the three forwards.
+type Kind int
+
+// The forwards, in the order the dialplan applies them.
+const (
+	Unconditional Kind = iota
+	Busy
+	NoAnswer
+)
+
+var kindNames = [...]string{"unconditional", "busy", "noanswer"}
+
+func (k Kind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return fmt.Sprintf("Kind(%d)", int(k))
+	}
+	return kindNames[k]
+}
+
+// ParseKind reads a kind: "unconditional" (or "unc", "all"), "busy",
+// "noanswer" (or "na", "no_answer"), in any case.
+func ParseKind(s string) (Kind, error) {
+	switch strings.ToLower(s) {
+	case "unconditional", "unc", "all":
+		return Unconditional, nil
+	case "busy":
+		return Busy, nil
+	case "noanswer", "no_answer", "na":
+		return NoAnswer, nil
+	}
+	return 0, presence.Errorf(presence.CodeInvalidArgument, "%q is not a forward (unconditional, busy, noanswer)", clip.Clip(s))
+}
+
+// Forward is one forward.
+type Forward struct {
+	Enabled bool `json:"enabled"`
+	// Destination is a number (calls.ValidNumber): it is dialled by the
+	// dialplan, so nothing else may be stored. Kept while the forward is
+	// off, so that turning it on again needs no number.
+	Destination string `json:"destination,omitempty"`
+}
+
+// Active returns the destination when the forward is on, else "".
+func (f Forward) Active() string {
+	if f.Enabled {
+		return f.Destination
+	}
+	return ""
+}
+
+// Forwards is a user's three forwards.
+type Forwards struct {
+	User          string  `json:"user"`
+	Unconditional Forward `json:"unconditional"`
+	Busy          Forward `json:"busy"`
+	NoAnswer      Forward `json:"noanswer"`
+}
+
+// Key is the user's name in the change log.
+func (f Forwards) Key() string { return f.User }
+
+// Get returns one forward.
+func (f Forwards) Get(k Kind) Forward {
+	switch k {
+	case Busy:
+		return f.Busy
+	case NoAnswer:
+		return f.NoAnswer
+	}
+	return f.Unconditional
+}
+
+func (f *Forwards) set(k Kind, fw Forward) {
+	switch k {
+	case Busy:
+		f.Busy = fw
+	case NoAnswer:
+		f.NoAnswer = fw
+	default:
+		f.Unconditional = fw
+	}
+}
+
+// Any reports whether a forward is on.
+func (f Forwards) Any() bool {
+	return f.Unconditional.Enabled || f.Busy.Enabled || f.NoAnswer.Enabled
+}
+
+// Validate checks stored or received forwards: a valid user, and every
+// destination a number; a forward on has one.
+func (f Forwards) Validate() error {
+	if err := presence.ValidateUser(f.User); err != nil {
+		return err
+	}
+	for k := Unconditional; k <= NoAnswer; k++ {
+		fw := f.Get(k)
+		if fw.Destination != "" {
+			if err := calls.ValidNumber(fw.Destination); err != nil {
+				return presence.Errorf(presence.CodeInvalidArgument, "forward %s of %s: destination %q: %v", k, f.User, clip.Clip(fw.Destination), err)
+			}
+		} else if fw.Enabled {
+			return presence.Errorf(presence.CodeInvalidArgument, "forward %s of %s is on without a destination", k, f.User)
+		}
+	}
+	return nil
+}
+
+// Store keeps every user's forwards durably (the bbolt store, or the
+// cluster's bucket).
+type Store interface {
+	SaveForwards(ctx context.Context, f Forwards) error
+	// AllForwards returns every user's stored forwards.
+	AllForwards(ctx context.Context) ([]Forwards, error)
+}
+
+// Config configures a Service.
+type Config struct {
+	Store Store
+	// OnChange gets every change, in the order made (watch.Hub publishes
+	// it), and every stored user's forwards at Open.
+	OnChange func(Forwards)
+}
+
+// Service keeps the forwards in memory, written through to the Store.
+type Service struct {
+	cfg Config
+	mu  sync.Mutex
+	by  map[string]Forwards
+}
+
+// NewService returns a service; Open loads it.
+func NewService(cfg Config) *Service {
+	return &Service{cfg: cfg, by: map[string]Forwards{}}
+}
+
+// Open reads the stored forwards and announces them.
+func (s *Service) Open(ctx context.Context) error {
+	all, err := s.cfg.Store.AllForwards(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the stored call forwards: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range all {
+		if f.Validate() != nil {
+			continue // written by nothing presenced runs: never dialled
+		}
+		s.by[f.User] = f
+		s.announceLocked(f)
+	}
+	return nil
+}
+
+func (s *Service) announceLocked(f Forwards) {
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(f)
+	}
+}
+
+// Get returns a user's forwards (all off when none were ever set).
+func (s *Service) Get(user string) Forwards {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.by[user]; ok {
+		return f
+	}
+	return Forwards{User: user}
+}
+
+// All returns every user's forwards that were ever set.
+func (s *Service) All() []Forwards {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Forwards, 0, len(s.by))
+	for _, f := range s.by {
+		out = append(out, f)
+	}
+	return out
+}
+
+// ErrNoDestination is turning a forward on that never had a destination.
+var ErrNoDestination = errors.New("no destination")
+
+// Set turns one forward of a user on or off. An empty destination keeps
+// the one the forward had; turning on a forward that never had one is an
+// error. Nothing changes on an error; the change is stored before it is
+// announced.
+func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destination string) (Forwards, error) {
+	if err := presence.ValidateUser(user); err != nil {
+		return Forwards{}, err
+	}
+	if k < Unconditional || k > NoAnswer {
+		return Forwards{}, presence.Errorf(presence.CodeInvalidArgument, "forward kind %d", int(k))
+	}
+	if destination != "" {
+		if err := calls.ValidNumber(destination); err != nil {
+			return Forwards{}, presence.Errorf(presence.CodeInvalidArgument, "forward destination %q: %v", clip.Clip(destination), err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.by[user]
+	if !ok {
+		f = Forwards{User: user}
+	}
+	fw := f.Get(k)
+	if destination != "" {
+		fw.Destination = destination
+	}
+	if on && fw.Destination == "" {
+		return Forwards{}, presence.WrapError(presence.CodeInvalidArgument, ErrNoDestination, "forward "+k.String()+" of "+user+" has no destination to turn on")
+	}
+	fw.Enabled = on
+	if ok && f.Get(k) == fw {
+		return f, nil // no change: nothing stored, nothing announced
+	}
+	f.set(k, fw)
+	if err := s.cfg.Store.SaveForwards(ctx, f); err != nil {
+		return Forwards{}, presence.WrapError(presence.CodeUnavailable, err, "storing the forwards of "+user)
+	}
+	s.by[user] = f
+	s.announceLocked(f)
+	return f, nil
+}
+
+// Changed takes a change made elsewhere (another node of a cluster, read
+// from the shared bucket): kept, not announced (the node that made it
+// logged it).
+func (s *Service) Changed(f Forwards) {
+	if f.Validate() != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.by[f.User] = f
+}
