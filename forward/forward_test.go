@@ -49,10 +49,10 @@ func TestSetSemantics(t *testing.T) {
 	}
 	u := "1001"
 	steps := []step{
-		{"busy", true, "", presence.CodeInvalidArgument, Forwards{User: u}},                  // nothing to turn on
+		{"busy", true, "", presence.CodeInvalidArgument, Forwards{User: u}}, // nothing to turn on
 		{"unconditional", true, "0612345678", "", Forwards{User: u, Unconditional: Forward{true, "0612345678"}}},
 		{"UNC", false, "", "", Forwards{User: u, Unconditional: Forward{false, "0612345678"}}}, // off keeps the number
-		{"all", true, "", "", Forwards{User: u, Unconditional: Forward{true, "0612345678"}}},    // on again, same number
+		{"all", true, "", "", Forwards{User: u, Unconditional: Forward{true, "0612345678"}}},   // on again, same number
 		{"na", true, "+33427466347", "", Forwards{User: u, Unconditional: Forward{true, "0612345678"}, NoAnswer: Forward{true, "+33427466347"}}},
 		{"busy", false, "2002", "", Forwards{User: u, Unconditional: Forward{true, "0612345678"}, Busy: Forward{false, "2002"}, NoAnswer: Forward{true, "+33427466347"}}},
 		// Hostile destinations never get stored.
