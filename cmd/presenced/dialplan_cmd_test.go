@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/watch"
 )
@@ -204,5 +206,28 @@ func TestDialplanHelpAndDirectory(t *testing.T) {
 	code, _, errOut := runCmd("dialplan", "check", dir)
 	if code != 2 || !strings.Contains(errOut, dir+" is a directory") || !strings.Contains(errOut, filepath.Join(dir, "extensions.conf")) {
 		t.Errorf("directory: exit %d, %q", code, errOut)
+	}
+}
+
+// extensions.conf.sample passes presenced's own check, and every hook it
+// calls exists (a feature code calling a hook that does not exist would
+// only say so on the phone).
+func TestSampleDialplan(t *testing.T) {
+	sample := filepath.Join("..", "..", "extensions.conf.sample")
+	if code, out, errOut := runCmd("dialplan", "check", sample); code != 0 {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	raw, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := regexp.MustCompile(`agi://127\.0\.0\.1:4573/([a-z/]+)`).FindAllStringSubmatch(string(raw), -1)
+	if len(hooks) < 10 {
+		t.Fatalf("only %d hooks in the sample", len(hooks))
+	}
+	for _, h := range hooks {
+		if !dialplan.IsCommand(h[1]) {
+			t.Errorf("the sample calls %q, which is no hook", h[1])
+		}
 	}
 }
