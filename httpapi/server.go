@@ -50,6 +50,9 @@ type Config struct {
 	Webhooks Webhooks   // nil: no /v1/webhooks
 	Calls    Calls      // nil: no /v1/calls (no AMI)
 	Forwards Forwards   // nil: no /v1/forwards
+	// Mounts are protocol facades served beside the API (the xuc Phone
+	// API), behind the same front door; they check their own logins.
+	Mounts []Mount
 	// Roster gives the names the board shows, by extension (nil: none).
 	Roster func() map[string]string
 	// WriteTimeout bounds each write to an event stream (default 10s): a
@@ -70,6 +73,12 @@ type Config struct {
 	// Log is where net/http's own messages go too; presenced's logger
 	// removes secrets from every line.
 	Log zerolog.Logger
+}
+
+// Mount is a facade's handler and the path pattern it serves ("/xuc/").
+type Mount struct {
+	Pattern string
+	Handler http.Handler
 }
 
 // Server is the HTTP server.
@@ -131,6 +140,9 @@ func (s *Server) Open(context.Context) error {
 		}
 	}
 	s.routes(mux)
+	for _, mt := range s.cfg.Mounts {
+		mux.Handle(mt.Pattern, mt.Handler)
+	}
 	mux.HandleFunc("GET /{$}", boardIndex)
 	mux.HandleFunc("GET /board/{file}", boardAsset)
 	mux.HandleFunc("GET /favicon.ico", favicon)

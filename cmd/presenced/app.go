@@ -285,7 +285,11 @@ func (m *Main) Open(ctx context.Context) error {
 		if m.nats != nil {
 			clusterStatus = m.clusterStatus
 		}
-		m.http = httpapi.New(httpapi.Config{Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
+		mounts, err := m.xucMounts()
+		if err != nil {
+			return &ConfigError{Var: "XUC_USERS", Err: err}
+		}
+		m.http = httpapi.New(httpapi.Config{Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 			Cluster: clusterStatus,
 			Tokens:  m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names, Calls: m.apiCalls(), Forwards: m.fwd,
 			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})

@@ -37,6 +37,7 @@ type Config struct {
 	DataDir           string        `env:"DATA_DIR" envDefault:"./data"`
 	Dialplan          string        `env:"DIALPLAN"`
 	Roster            string        `env:"ROSTER"`
+	XucUsers          string        `env:"XUC_USERS"`
 	ARIURL            string        `env:"ARI_URL" envDefault:"http://127.0.0.1:8088/ari"`
 	ARIUser           string        `env:"ARI_USER"`
 	ARIPassword       string        `env:"ARI_PASSWORD"`
@@ -235,7 +236,7 @@ func (c *Config) check() error {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &ConfigError{Var: "DATA_DIR", Err: err}
 	}
-	for _, f := range []struct{ name, path string }{{"DIALPLAN", c.Dialplan}, {"ROSTER", c.Roster}} {
+	for _, f := range []struct{ name, path string }{{"DIALPLAN", c.Dialplan}, {"ROSTER", c.Roster}, {"XUC_USERS", c.XucUsers}} {
 		if f.path == "" {
 			continue
 		}

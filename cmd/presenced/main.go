@@ -24,7 +24,7 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-const usage = `usage: presenced [serve|version|dialplan|presence|hints|webhooks|help]
+const usage = `usage: presenced [serve|version|dialplan|presence|hints|webhooks|xuc-passwd|help]
 
   serve      run the service (the default); configured by PRESENCED_* variables
   version    print the version
@@ -32,6 +32,7 @@ const usage = `usage: presenced [serve|version|dialplan|presence|hints|webhooks|
   presence   get, set, restore or list presence through the HTTP API (presenced presence help)
   hints      list the hints and their states
   webhooks   list, add or delete webhooks
+  xuc-passwd read a password on standard input, print its bcrypt hash for PRESENCED_XUC_USERS
 `
 
 func run(args []string, environ []string, stdout, stderr io.Writer) int {
@@ -53,6 +54,8 @@ func run(args []string, environ []string, stdout, stderr io.Writer) int {
 		return dialplanCmd(args[1:], stdout, stderr)
 	case "presence", "hints", "webhooks":
 		return adminCmd(cmd, args[1:], environ, stdout, stderr)
+	case "xuc-passwd":
+		return xucPasswd(os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

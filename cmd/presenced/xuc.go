@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/presenced/presenced/httpapi"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/xuc"
+)
+
+// xucMounts serves the xuc Phone API when PRESENCED_XUC_USERS names its
+// users file.
+func (m *Main) xucMounts() ([]httpapi.Mount, error) {
+	if m.Config.XucUsers == "" {
+		return nil, nil
+	}
+	f, err := os.Open(m.Config.XucUsers)
+	if err != nil {
+		return nil, fmt.Errorf("reading PRESENCED_XUC_USERS: %w", err)
+	}
+	defer f.Close()
+	users, err := xuc.ParseUsers(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading PRESENCED_XUC_USERS %s: %w", m.Config.XucUsers, err)
+	}
+	var cl xuc.Calls
+	if c := m.apiCalls(); c != nil {
+		cl = c
+	}
+	var hosts []string
+	for _, o := range m.Config.origins {
+		if u, err := url.Parse(o); err == nil {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	srv := xuc.New(xuc.Config{Users: users, Hub: m.hub, Presence: xucPresence{m}, Forwards: m.fwd, Calls: cl,
+		Site: m.Config.Site, Origins: hosts, Log: m.Log.With().Str("component", "xuc").Logger()})
+	m.Log.Info().Str("component", "xuc").Str("file", m.Config.XucUsers).Int("users", len(users)).Msg("xuc Phone API users read")
+	return []httpapi.Mount{{Pattern: "/xuc/", Handler: srv.Handler()}}, nil
+}
+
+// xucPresence is DND as the dnd hooks set it: the presence dnd (and with
+// it the DND device), off back to the presence before.
+type xucPresence struct{ m *Main }
+
+func (p xucPresence) SetDND(ctx context.Context, user string, on bool) error {
+	var err error
+	if on {
+		_, err = p.m.svc.Set(ctx, nil, user, presence.Value{State: presence.DND})
+	} else {
+		_, err = p.m.svc.Off(ctx, nil, user, presence.DND)
+	}
+	return err
+}
+
+// xucPasswd reads a password (its first line) and prints its bcrypt hash,
+// for a line of the users file: login:hash:extension.
+func xucPasswd(stdin io.Reader, stdout, stderr io.Writer) int {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		fmt.Fprintln(stderr, "presenced: reading the password:", err)
+		return 1
+	}
+	h, err := xuc.HashPassword(strings.TrimRight(line, "\r\n"))
+	if err != nil {
+		fmt.Fprintln(stderr, "presenced:", err)
+		return 2
+	}
+	fmt.Fprintln(stdout, h)
+	return 0
+}
