@@ -249,4 +249,3 @@ func TestBinaryXuc(t *testing.T) {
 	x.await("not JSON", "Error", map[string]any{"code": "INVALID_ARGUMENT"})
 	_ = x.c.Close(websocket.StatusNormalClosure, "")
 }
-
