@@ -156,9 +156,20 @@ func TestBoardInBrowser(t *testing.T) {
 	}
 	wait("1003 dnd on the tile", tile("1003")+`.querySelector('.pres').textContent === 'Do not disturb: '+`+"`"+msg+"`")
 
+	// A forward from the board's form shows on the tile.
+	if err := page.Eval(ctx, `document.getElementById('fwd-kind').value = 'unconditional'; document.getElementById('fwd-dest').value = '0612345678'; document.getElementById('fwd-on').click()`, nil); err != nil {
+		t.Fatal(err)
+	}
+	wait("forward answered", `document.getElementById('fwd-result').textContent === 'Forwarded to 0612345678 (1003)'`)
+	wait("1003 forwarded on the tile", tile("1003")+`.querySelector('.fwd').textContent === 'Forwarded to 0612345678'`)
+	if err := page.Eval(ctx, `document.getElementById('fwd-off').click()`, nil); err != nil {
+		t.Fatal(err)
+	}
+	wait("1003 no longer forwarded", tile("1003")+`.querySelector('.fwd').textContent === ''`)
+
 	// The keyboard reaches the tiles: Tab from the last control of the
-	// form lands on the first tile.
-	if err := page.Eval(ctx, `document.querySelector('#set-form button').focus()`, nil); err != nil {
+	// forms lands on the first tile.
+	if err := page.Eval(ctx, `document.getElementById('fwd-off').focus()`, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := page.Key(ctx, "Tab", false); err != nil {
