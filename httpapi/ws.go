@@ -258,40 +258,38 @@ func (w *wsConn) handle(ctx context.Context, in wsIn) {
 	case "unsubscribe":
 		w.unsubscribe()
 	case "set":
-		if w.scope < ScopeWrite {
-			w.send(ctx, wsOut{Type: "error", Code: "FORBIDDEN", Text: "the token's scope does not allow this"})
-			return
-		}
-		if w.s.cfg.Presence == nil {
-			w.send(ctx, wsOut{Type: "error", Code: "NOT_FOUND", Text: "presence cannot be set here"})
-			return
-		}
-		got, pending, err := w.set(ctx, in)
-		w.s.cfg.Log.Info().Str("token", w.token).Str("method", "WS").Str("path", "/v1/ws set").Str("user", in.User).
-			Str("result", string(presence.ErrorCode(err))).Msg("api write")
-		if err != nil {
-			w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
-			return
-		}
-		w.send(ctx, wsOut{Type: "set", User: in.User, Presence: got, Pending: pending})
+		w.write(ctx, in, w.s.cfg.Presence != nil, "presence cannot be set here", func() (wsOut, error) {
+			got, pending, err := w.set(ctx, in)
+			return wsOut{Type: "set", User: in.User, Presence: got, Pending: pending}, err
+		})
 	case "setForward":
-		if w.scope < ScopeWrite {
-			w.send(ctx, wsOut{Type: "error", Code: "FORBIDDEN", Text: "the token's scope does not allow this"})
-			return
-		}
-		if w.s.cfg.Forwards == nil {
-			w.send(ctx, wsOut{Type: "error", Code: "NOT_FOUND", Text: "forwards cannot be set here"})
-			return
-		}
-		f, err := w.setForward(ctx, in)
-		w.s.cfg.Log.Info().Str("token", w.token).Str("method", "WS").Str("path", "/v1/ws setForward").Str("user", in.User).
-			Str("result", string(presence.ErrorCode(err))).Msg("api write")
-		if err != nil {
-			w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
-			return
-		}
-		w.send(ctx, wsOut{Type: "setForward", Forward: &f})
+		w.write(ctx, in, w.s.cfg.Forwards != nil, "forwards cannot be set here", func() (wsOut, error) {
+			f, err := w.setForward(ctx, in)
+			return wsOut{Type: "setForward", Forward: &f}, err
+		})
 	}
+}
+
+// write runs one write message: refused without the write scope or where
+// the API has nothing to write to (served false), written in the audit
+// log, answered with do's message or the error.
+func (w *wsConn) write(ctx context.Context, in wsIn, served bool, notServed string, do func() (wsOut, error)) {
+	if w.scope < ScopeWrite {
+		w.send(ctx, wsOut{Type: "error", Code: "FORBIDDEN", Text: "the token's scope does not allow this"})
+		return
+	}
+	if !served {
+		w.send(ctx, wsOut{Type: "error", Code: "NOT_FOUND", Text: notServed})
+		return
+	}
+	out, err := do()
+	w.s.cfg.Log.Info().Str("token", w.token).Str("method", "WS").Str("path", "/v1/ws "+in.Type).Str("user", in.User).
+		Str("result", string(presence.ErrorCode(err))).Msg("api write")
+	if err != nil {
+		w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
+		return
+	}
+	w.send(ctx, out)
 }
 
 func (w *wsConn) setForward(ctx context.Context, in wsIn) (forward.Forwards, error) {

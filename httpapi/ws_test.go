@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
@@ -62,7 +63,8 @@ func TestWebSocket(t *testing.T) {
 	hub.Publish(watch.Item{Kind: watch.KindHint, Key: st.Key(), Version: st.Version, Hint: st})
 	fp := &fakePresence{vals: map[string]presence.Value{}}
 	toks, _ := ParseTokens("read:"+readTok+",write:"+writeTok, nil)
-	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: hub, Hints: tb, Presence: fp, Tokens: toks, Log: zerolog.Nop()})
+	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: hub, Hints: tb, Presence: fp, Tokens: toks, Log: zerolog.Nop(),
+		Forwards: forward.NewService(forward.Config{Store: memForwards{}})})
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +109,13 @@ func TestWebSocket(t *testing.T) {
 	if m := c.next(); m["type"] != "set" || m["presence"].(map[string]any)["state"] != "dnd" {
 		t.Fatalf("set: %v", m)
 	}
-	for _, bad := range []map[string]any{{"type": "set", "user": "1001", "state": "busy"}, {"type": "subscribe"}, {"type": "dance"}, {"type": "set", "user": "a b", "state": "away"}} {
+	c.send(map[string]any{"type": "setForward", "user": "1001", "kind": "busy", "enabled": true, "destination": "0612345678"})
+	if m := c.next(); m["type"] != "setForward" || m["forward"].(map[string]any)["busy"].(map[string]any)["destination"] != "0612345678" {
+		t.Fatalf("setForward: %v", m)
+	}
+	for _, bad := range []map[string]any{{"type": "set", "user": "1001", "state": "busy"}, {"type": "subscribe"}, {"type": "dance"}, {"type": "set", "user": "a b", "state": "away"},
+		{"type": "setForward", "user": "1001", "kind": "busy", "enabled": true, "destination": "${SHELL(id)}"},
+		{"type": "setForward", "user": "1001", "kind": "busy"}, {"type": "setForward", "user": "1001", "kind": "busy", "enabled": true, "state": "away"}} {
 		c.send(bad)
 		if m := c.next(); m["type"] != "error" {
 			t.Fatalf("%v: %v", bad, m)
@@ -126,3 +134,9 @@ func TestWebSocket(t *testing.T) {
 		t.Fatalf("wrong token: %v", err)
 	}
 }
+
+// memForwards is a forward.Store that keeps nothing.
+type memForwards struct{}
+
+func (memForwards) SaveForwards(context.Context, forward.Forwards) error    { return nil }
+func (memForwards) AllForwards(context.Context) ([]forward.Forwards, error) { return nil, nil }
