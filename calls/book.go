@@ -81,3 +81,21 @@ func (b *Book) All() []Call {
 	defer b.mu.Unlock()
 	return b.t.Calls()
 }
+
+// WithoutParty returns the call without who the other party is (number,
+// name) and without its USR_* variables: what a token that may see
+// states but not parties gets.
+func (c Call) WithoutParty() Call {
+	c.Number, c.Name, c.Vars = "", "", nil
+	return c
+}
+
+// WithoutParties returns d with every call WithoutParty.
+func (d DeviceCalls) WithoutParties() DeviceCalls {
+	cs := make([]Call, len(d.Calls))
+	for i, c := range d.Calls {
+		cs[i] = c.WithoutParty()
+	}
+	d.Calls = cs
+	return d
+}

@@ -22,16 +22,20 @@ const (
 	ScopeAdmin                  // everything (webhooks)
 )
 
-func parseScope(s string) (Scope, error) {
+// parseScope reads a scope; "states" is read without the other party of
+// calls (hide): a wall board's token.
+func parseScope(s string) (sc Scope, hide bool, err error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "states":
+		return ScopeRead, true, nil
 	case "read":
-		return ScopeRead, nil
+		return ScopeRead, false, nil
 	case "write":
-		return ScopeWrite, nil
+		return ScopeWrite, false, nil
 	case "admin":
-		return ScopeAdmin, nil
+		return ScopeAdmin, false, nil
 	}
-	return 0, fmt.Errorf("unknown scope %q (read, write or admin)", s)
+	return 0, false, fmt.Errorf("unknown scope %q (states, read, write or admin)", s)
 }
 
 // Tokens are the API's bearer tokens. Only their SHA-256 is kept, and
@@ -45,6 +49,9 @@ type tokenEntry struct {
 	sum   [32]byte
 	scope Scope
 	name  string // for the audit line; "read-1" when the entry has none
+	// hide: the token sees calls without their other party (number,
+	// name, USR_* variables): scope "states".
+	hide bool
 }
 
 // ErrInTokensFile marks an error of the tokens file (rather than the list).
@@ -89,7 +96,7 @@ func parseEntries(lines []string, where func(i int) string) ([]tokenEntry, error
 		if len(parts) < 2 {
 			return nil, fmt.Errorf("%sentries are scope:token or scope:name:token", where(i))
 		}
-		sc, err := parseScope(parts[0])
+		sc, hide, err := parseScope(parts[0])
 		if err != nil {
 			return nil, fmt.Errorf("%s%w", where(i), err)
 		}
@@ -115,7 +122,7 @@ func parseEntries(lines []string, where func(i int) string) ([]tokenEntry, error
 			return nil, fmt.Errorf("%sthe name %q is given to two tokens", where(i), name)
 		}
 		seen[sum], names[name] = true, true
-		out = append(out, tokenEntry{sum: sum, scope: sc, name: name})
+		out = append(out, tokenEntry{sum: sum, scope: sc, name: name, hide: hide})
 	}
 	return out, nil
 }
@@ -180,6 +187,26 @@ func bearer(r *http.Request, queryOK bool) string {
 		return r.URL.Query().Get("access_token")
 	}
 	return ""
+}
+
+// hides reports whether the request's token may not see calls' other
+// party (scope "states").
+func (t *Tokens) hides(r *http.Request, queryOK bool) bool {
+	tok := bearer(r, queryOK)
+	if tok == "" || t == nil {
+		return false
+	}
+	p := t.entries.Load()
+	if p == nil {
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	for _, e := range *p {
+		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 && e.hide {
+			return true
+		}
+	}
+	return false
 }
 
 // scopeOf returns the scope and name of the request's token; 0 when there

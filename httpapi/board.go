@@ -49,7 +49,11 @@ func boardAsset(w http.ResponseWriter, r *http.Request) {
 // whoami tells a client (the board) what its token allows.
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	scope, _ := s.tokenOf(r, false)
-	writeJSON(w, 200, map[string]string{"scope": map[Scope]string{ScopeRead: "read", ScopeWrite: "write", ScopeAdmin: "admin"}[scope]})
+	name := map[Scope]string{ScopeRead: "read", ScopeWrite: "write", ScopeAdmin: "admin"}[scope]
+	if s.hidesParties(r, false) {
+		name = "states"
+	}
+	writeJSON(w, 200, map[string]string{"scope": name})
 }
 
 // roster gives the names to show for extensions.

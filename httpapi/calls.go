@@ -48,9 +48,13 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	onDevice := s.hintDevices(user, byUser)
+	hide := s.hidesParties(r, false)
 	out := []restCall{}
 	for _, c := range s.cfg.Calls.All() {
 		if hs, ok := onDevice[strings.ToLower(c.Device)]; ok {
+			if hide {
+				c = c.WithoutParty()
+			}
 			out = append(out, restCall{Call: c, Hints: hs})
 		}
 	}

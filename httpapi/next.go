@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -62,4 +63,24 @@ func (s *Server) onDrop(sub *watch.Sub, transport string, force func()) (stop fu
 const (
 	memoSSE = iota
 	memoWS
+	// The same for tokens that see calls without their other party.
+	memoSSEStates
+	memoWSStates
 )
+
+// memoSlot is the memo of a transport's frames, for a watcher that sees
+// calls' parties or not.
+func memoSlot(slot int, hide bool) int {
+	if hide {
+		return slot + memoSSEStates
+	}
+	return slot
+}
+
+// callsFor returns a device's calls as a watcher may see them.
+func callsFor(d calls.DeviceCalls, hide bool) calls.DeviceCalls {
+	if hide {
+		return d.WithoutParties()
+	}
+	return d
+}

@@ -121,6 +121,12 @@ func (s *Server) tokenOf(r *http.Request, queryOK bool) (Scope, string) {
 	return s.cfg.Tokens.scopeOf(r, queryOK)
 }
 
+// hidesParties reports whether the request's token sees calls without
+// their other party (scope "states"); open mode sees everything.
+func (s *Server) hidesParties(r *http.Request, queryOK bool) bool {
+	return !s.open() && s.cfg.Tokens.hides(r, queryOK)
+}
+
 // route is one endpoint of the API; the table is what the mux serves and
 // what the OpenAPI document is checked against.
 type route struct {

@@ -71,6 +71,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		from = &p
 	}
+	hide := s.hidesParties(r, true)
 	sub, snap := s.cfg.Hub.Subscribe(f, from)
 	// The stream runs on the hijacked connection, without a goroutine of
 	// its own: net/http lets go of the request, its buffers and its
@@ -106,7 +107,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				body.Mailboxes = append(body.Mailboxes, ev.Mailbox)
 			case watch.KindCalls:
 				if len(ev.Calls.Calls) > 0 { // devices without a call are not news
-					body.Calls = append(body.Calls, ev.Calls)
+					body.Calls = append(body.Calls, callsFor(ev.Calls, hide))
 				}
 			case watch.KindForward:
 				body.Forwards = append(body.Forwards, ev.Forward)
@@ -116,13 +117,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		writeSSE(&head, snap.Epoch, snap.Seq, "snapshot", body)
 	}
-	s.serveSSE(conn, sub, snap.Epoch, head.Bytes())
+	s.serveSSE(conn, sub, snap.Epoch, head.Bytes(), hide)
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
-// sseFrame returns the builder of an event's SSE frame.
-func sseFrame(epoch string) func(*watch.Event) []byte {
+// sseFrame returns the builder of an event's SSE frame; hide: calls
+// without their other party.
+func sseFrame(epoch string, hide bool) func(*watch.Event) []byte {
 	return func(ev *watch.Event) []byte {
 		var b bytes.Buffer
 		switch ev.Kind {
@@ -131,7 +133,7 @@ func sseFrame(epoch string) func(*watch.Event) []byte {
 		case watch.KindMailbox:
 			writeSSE(&b, epoch, ev.Seq, "mailbox", ev.Mailbox)
 		case watch.KindCalls:
-			writeSSE(&b, epoch, ev.Seq, "calls", ev.Calls)
+			writeSSE(&b, epoch, ev.Seq, "calls", callsFor(ev.Calls, hide))
 		case watch.KindForward:
 			writeSSE(&b, epoch, ev.Seq, "forward", ev.Forward)
 		default:

@@ -31,7 +31,7 @@ type sseConn struct {
 
 // serveSSE writes head (the response head and the snapshot) and starts
 // the stream; it returns at once.
-func (s *Server) serveSSE(conn net.Conn, sub *watch.Sub, epoch string, head []byte) {
+func (s *Server) serveSSE(conn net.Conn, sub *watch.Sub, epoch string, head []byte, hide bool) {
 	st := &sseConn{s: s, conn: conn, sub: sub, keep: &pinger{}}
 	s.sseStreams.Add(1)
 	// Whatever ends the stream (the server closing, a hub drop, a failed
@@ -42,12 +42,12 @@ func (s *Server) serveSSE(conn net.Conn, sub *watch.Sub, epoch string, head []by
 		st.close()
 		return
 	}
-	frame := sseFrame(epoch)
+	frame, slot := sseFrame(epoch, hide), memoSlot(memoSSE, hide)
 	fw := &forwarder{sub: sub, ctx: s.base,
 		deliver: func(evs []*watch.Event) bool {
 			frames := make(net.Buffers, len(evs))
 			for i, ev := range evs {
-				frames[i] = ev.Memo(memoSSE, frame)
+				frames[i] = ev.Memo(slot, frame)
 			}
 			if !st.write(frames...) {
 				st.close()

@@ -180,7 +180,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	// handler returns, so that net/http lets go of the request, its
 	// buffers and its (deep) goroutine for as long as the watcher stays.
 	// s.base ends it when the server closes.
-	conn := &wsConn{s: s, c: c, scope: scope, token: name, raw: cw.conn}
+	conn := &wsConn{s: s, c: c, scope: scope, token: name, raw: cw.conn, hide: s.hidesParties(r, true)}
 	s.wsStreams.Add(1)
 	go conn.serve()
 }
@@ -229,6 +229,7 @@ type wsConn struct {
 	raw      *lockedConn
 	scope    Scope
 	token    string // the token's name, for the audit line
+	hide     bool   // calls without their other party (scope "states")
 	wmu      sync.Mutex
 	mu       sync.Mutex
 	sub      *watch.Sub
@@ -342,7 +343,7 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 	}
 	w.unsubscribe()
 	sub, snap := w.s.cfg.Hub.Subscribe(f, from)
-	frame := wsFrame(snap.Epoch)
+	frame := wsFrame(snap.Epoch, w.hide)
 	fw := &forwarder{sub: sub, ctx: ctx,
 		deliver: func(evs []*watch.Event) bool { return w.sendEvents(evs, frame) },
 		dropped: func(err error) {
@@ -367,7 +368,7 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 				ms = append(ms, ev.Mailbox)
 			case watch.KindCalls:
 				if len(ev.Calls.Calls) > 0 {
-					cs = append(cs, ev.Calls)
+					cs = append(cs, callsFor(ev.Calls, w.hide))
 				}
 			case watch.KindForward:
 				fs = append(fs, ev.Forward)
@@ -390,7 +391,7 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 func (w *wsConn) sendEvents(evs []*watch.Event, frame func(*watch.Event) []byte) bool {
 	frames := make(net.Buffers, len(evs))
 	for i, ev := range evs {
-		frames[i] = ev.Memo(memoWS, frame)
+		frames[i] = ev.Memo(memoSlot(memoWS, w.hide), frame)
 	}
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
@@ -401,8 +402,9 @@ func (w *wsConn) sendEvents(evs []*watch.Event, frame func(*watch.Event) []byte)
 	return true
 }
 
-// wsFrame returns the builder of an event's WebSocket frame.
-func wsFrame(epoch string) func(*watch.Event) []byte {
+// wsFrame returns the builder of an event's WebSocket frame; hide: calls
+// without their other party.
+func wsFrame(epoch string, hide bool) func(*watch.Event) []byte {
 	return func(ev *watch.Event) []byte {
 		m := wsOut{Type: "presence", ID: id(epoch, ev.Seq), Provider: ev.Key, Presence: ev.Presence.Value, Invalid: ev.Presence.Invalid}
 		switch ev.Kind {
@@ -413,7 +415,7 @@ func wsFrame(epoch string) func(*watch.Event) []byte {
 			mb := ev.Mailbox
 			m = wsOut{Type: "mailbox", ID: id(epoch, ev.Seq), Mailbox: &mb}
 		case watch.KindCalls:
-			m = wsOut{Type: "calls", ID: id(epoch, ev.Seq), Device: ev.Calls.Device, Site: ev.Calls.Site, Calls: ev.Calls.Calls}
+			m = wsOut{Type: "calls", ID: id(epoch, ev.Seq), Device: ev.Calls.Device, Site: ev.Calls.Site, Calls: callsFor(ev.Calls, hide).Calls}
 		case watch.KindForward:
 			f := ev.Forward
 			m = wsOut{Type: "forward", ID: id(epoch, ev.Seq), Forward: &f}

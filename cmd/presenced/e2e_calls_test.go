@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/internal/transcript"
 )
@@ -273,5 +275,103 @@ func TestBinaryClickToDial(t *testing.T) {
 	// An extension Asterisk does not have: its refusal, as Asterisk says it.
 	if code, body := p.post(t, "/v1/calls", `{"user":"1001","number":"0999"}`); code != 502 || !strings.Contains(body, "Extension does not exist.") {
 		t.Errorf("dial an extension Asterisk lacks: %d %s", code, body)
+	}
+}
+
+// Who may see the other party is the token's: a "states" token (a wall
+// board's) sees the recorded call ringing without number, name or USR_*
+// variables in GET /v1/calls, on SSE and on WebSocket, and /v1/whoami says
+// "states"; a read token sees them.
+func TestBinaryCallsParties(t *testing.T) {
+	bin := buildBinary(t)
+	_, srv := fakeAMI(t)
+	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", StatusText: "Idle"},
+		amitest.Hint{Exten: "1002", Context: "internal", App: "PJSIP/1002,CustomPresence:1002", StatusText: "Idle"})
+	const statesTok, readTok = "wallboard-token-0123456789", "crm-token-0123456789abcdef"
+	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, "PRESENCED_API_TOKENS=states:wall:"+statesTok+",read:crm:"+readTok)...)
+	defer p.stop(t)
+	get := func(path, tok string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+p.httpAddr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/v1/whoami", statesTok); code != 200 || body != `{"scope":"states"}`+"\n" {
+		t.Fatalf("whoami: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hidden := watchSSEPath(t, ctx, p, "/v1/events?all=1&access_token="+statesTok)
+	shown := watchSSEPath(t, ctx, p, "/v1/events?all=1&access_token="+readTok)
+	ws, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/v1/ws?access_token="+statesTok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","all":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	keep := map[string]bool{"Newchannel": true, "Newstate": true, "NewConnectedLine": true, "NewCallerid": true, "Hangup": true, "VarSet": true}
+	srv.Call(recordedFrames(t, "S1: 1001 (pjsua) calls 1002", "CoreShowChannels (S1-ringing)", keep)...)
+	// The read token's watcher gets the party once Asterisk names it
+	// (the first ringing event may come before the connected line).
+	for seen := false; !seen; {
+		select {
+		case ev := <-shown:
+			seen = ev.event == "calls" && strings.Contains(ev.data, `"device":"PJSIP/1002"`) && strings.Contains(ev.data, `"number":"1001","name":"User 1001"`)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the read token's watcher never saw the party")
+		}
+	}
+	// The states token's watcher got the same changes, none with the party.
+	ringingSeen := false
+	for drained := false; !drained; {
+		select {
+		case ev := <-hidden:
+			if ev.event != "calls" {
+				continue
+			}
+			if strings.Contains(ev.data, `"number"`) || strings.Contains(ev.data, `"name"`) || strings.Contains(ev.data, `"vars"`) {
+				t.Fatalf("states token's event shows the party: %s", ev.data)
+			}
+			ringingSeen = ringingSeen || strings.Contains(ev.data, `"state":"ringing"`)
+		case <-time.After(time.Second):
+			drained = true
+		}
+	}
+	if !ringingSeen {
+		t.Fatal("the states token's watcher saw no ringing call")
+	}
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		if strings.Contains(s, `"type":"calls"`) && (strings.Contains(s, `"number"`) || strings.Contains(s, "User 1001")) {
+			t.Fatalf("states token's WebSocket shows the party: %s", s)
+		}
+		if strings.Contains(s, `"type":"calls"`) && strings.Contains(s, `"state":"ringing"`) && strings.Contains(s, "PJSIP/1002") {
+			break
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, shownList := get("/v1/calls?user=1002", readTok)
+		_, hiddenList := get("/v1/calls?user=1002", statesTok)
+		if strings.Contains(shownList, `"number":"1001"`) {
+			if !strings.Contains(hiddenList, `"state":"ringing"`) || strings.Contains(hiddenList, `"number"`) || strings.Contains(hiddenList, "User 1001") {
+				t.Fatalf("states token's list: %s", hiddenList)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read token's list: %s", shownList)
+		}
 	}
 }

@@ -86,7 +86,13 @@ type sseEvent struct{ id, event, data string }
 // watchSSE opens an SSE stream and sends what it reads on a channel.
 func watchSSE(t *testing.T, ctx context.Context, p *proc) <-chan sseEvent {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+p.httpAddr+"/v1/events?all=1", nil)
+	return watchSSEPath(t, ctx, p, "/v1/events?all=1")
+}
+
+// watchSSEPath is watchSSE of another path (a filter, a token).
+func watchSSEPath(t *testing.T, ctx context.Context, p *proc, path string) <-chan sseEvent {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+p.httpAddr+path, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -111,9 +111,18 @@ function callOf(st) {
 function callText(st, now) {
   const c = callOf(st);
   if (!c) return "";
-  const who = [c.name, c.number].filter((x) => x).join(" ") || "unknown";
+  const who = [c.name, c.number].filter((x) => x).join(" ");
   const secs = Math.max(0, Math.floor((now - Date.parse(c.since)) / 1000));
   const clock = Math.floor(secs / 60) + ":" + String(secs % 60).padStart(2, "0");
+  if (!who) {
+    // A "states" token sees calls without the other party.
+    switch (c.state) {
+      case "established": return "On a call, " + clock;
+      case "held": return "On hold, " + clock;
+      case "ringing": return c.direction === "incoming" ? "Ringing" : "Calling";
+      default: return "Calling";
+    }
+  }
   switch (c.state) {
     case "established": return "Talking to " + who + ", " + clock;
     case "held": return "On hold: " + who + ", " + clock;
