@@ -41,8 +41,8 @@ type ssePresence struct {
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
-		if k != "all" && k != "hints" && k != "providers" && k != "last_event_id" && k != "access_token" {
-			writeError(w, 400, "INVALID_ARGUMENT", fmt.Sprintf("unknown parameter %q (all, hints, providers, last_event_id, access_token)", clip.Clip(k)))
+		if k != "all" && k != "hints" && k != "providers" && k != "devices" && k != "mailboxes" && k != "last_event_id" && k != "access_token" {
+			writeError(w, 400, "INVALID_ARGUMENT", fmt.Sprintf("unknown parameter %q (all, hints, providers, devices, mailboxes, last_event_id, access_token)", clip.Clip(k)))
 			return
 		}
 	}
@@ -51,7 +51,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := watch.Filter{All: q.Get("all") == "1" || q.Get("all") == "true",
-		Hints: splitList(q.Get("hints")), Providers: splitList(q.Get("providers"))}
+		Hints: splitList(q.Get("hints")), Providers: splitList(q.Get("providers")),
+		Devices: splitList(q.Get("devices")), Mailboxes: splitList(q.Get("mailboxes"))}
 	if err := f.Check(); err != nil {
 		s.fail(w, err)
 		return

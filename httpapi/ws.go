@@ -54,6 +54,8 @@ type wsIn struct {
 	Type      string   `json:"type"`
 	Hints     []string `json:"hints"`
 	Providers []string `json:"providers"`
+	Devices   []string `json:"devices"`
+	Mailboxes []string `json:"mailboxes"`
 	All       bool     `json:"all"`
 	From      string   `json:"from"`
 	User      string   `json:"user"`
@@ -75,6 +77,8 @@ type (
 		Type      string   `json:"type"`
 		Hints     []string `json:"hints"`
 		Providers []string `json:"providers"`
+		Devices   []string `json:"devices"`
+		Mailboxes []string `json:"mailboxes"`
 		All       bool     `json:"all"`
 		From      string   `json:"from"`
 	}
@@ -117,7 +121,7 @@ func readIn(data []byte) (wsIn, error) {
 		if err := strictUnmarshal(data, &m); err != nil {
 			return wsIn{}, err
 		}
-		in = wsIn{Type: m.Type, Hints: m.Hints, Providers: m.Providers, All: m.All, From: m.From}
+		in = wsIn{Type: m.Type, Hints: m.Hints, Providers: m.Providers, Devices: m.Devices, Mailboxes: m.Mailboxes, All: m.All, From: m.From}
 	case "set":
 		var m wsSet
 		if err := strictUnmarshal(data, &m); err != nil {
@@ -327,7 +331,7 @@ func (w *wsConn) set(ctx context.Context, in wsIn) (presence.Value, bool, error)
 }
 
 func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
-	f := watch.Filter{All: in.All, Hints: in.Hints, Providers: in.Providers}
+	f := watch.Filter{All: in.All, Hints: in.Hints, Providers: in.Providers, Devices: in.Devices, Mailboxes: in.Mailboxes}
 	if err := f.Check(); err != nil {
 		w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
 		return

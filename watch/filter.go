@@ -3,9 +3,11 @@ package watch
 import (
 	"strings"
 
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/voicemail"
 )
 
 // Filter selects what a subscriber gets: everything, or some hints and
@@ -14,6 +16,11 @@ type Filter struct {
 	All       bool
 	Hints     []string // "1001@internal", or "1001" for 1001@default
 	Providers []string // "CustomPresence:1001"
+	// Devices are devices whose calls the filter selects ("PJSIP/1001",
+	// at the watcher's site), besides the devices its hints have when
+	// it subscribes; Mailboxes are voicemail boxes ("1001@default").
+	Devices   []string
+	Mailboxes []string
 }
 
 type matcher struct {
@@ -23,12 +30,25 @@ type matcher struct {
 	// users are the users whose call forwards the filter selects: those
 	// of its CustomPresence providers and of its hints' extensions.
 	users map[string]bool
+	// devices (calls keys, calls.DeviceCalls.Key) and mailboxes
+	// (voicemail.Count.Key) selected.
+	devices, mailboxes map[string]bool
 }
 
 // compile makes the matcher; site, in a cluster of several sites, is the
 // site of a hint reference that names none (the watcher's node's).
 func (f Filter) compile(site string) matcher {
-	m := matcher{all: f.All, hints: map[string]bool{}, providers: map[string]bool{}, users: map[string]bool{}}
+	m := matcher{all: f.All, hints: map[string]bool{}, providers: map[string]bool{}, users: map[string]bool{},
+		devices: map[string]bool{}, mailboxes: map[string]bool{}}
+	for _, d := range f.Devices {
+		m.devices[calls.DeviceCalls{Device: d, Site: site}.Key()] = true
+	}
+	for _, b := range f.Mailboxes {
+		if site != "" && !strings.Contains(b, "/") {
+			b = site + "/" + b
+		}
+		m.mailboxes[b] = true
+	}
 	for _, h := range f.Hints {
 		if !strings.Contains(h, "@") {
 			h += "@" + hints.DefaultContext
@@ -58,7 +78,29 @@ func (m matcher) ids() []string {
 	for k := range m.providers {
 		out = append(out, "p:"+k)
 	}
+	for k := range m.users {
+		out = append(out, "f:"+k)
+	}
+	for k := range m.devices {
+		out = append(out, "c:"+k)
+	}
+	for k := range m.mailboxes {
+		out = append(out, "m:"+k)
+	}
 	return out
+}
+
+// widen adds the devices the filter's hints have now (current: the hub's
+// latest events by id), so that a watcher of a hint gets the calls on
+// its phones; hub.mu is held, before the subscriber is registered.
+func (m matcher) widen(current map[string]*Event) {
+	for k := range m.hints {
+		if ev, ok := current["h:"+k]; ok {
+			for _, d := range ev.Hint.Devices {
+				m.devices[calls.DeviceCalls{Device: d, Site: ev.Hint.Site}.Key()] = true
+			}
+		}
+	}
 }
 
 func (m matcher) match(it Item) bool {
@@ -72,8 +114,12 @@ func (m matcher) match(it Item) bool {
 		return m.providers[it.Key]
 	case KindForward:
 		return m.users[it.Key]
+	case KindCalls:
+		return m.devices[it.Key]
+	case KindMailbox:
+		return m.mailboxes[it.Key]
 	}
-	return false // voicemail boxes and calls: watchers of everything only
+	return false
 }
 
 // Matcher is a compiled Filter, for those who select items themselves (the
@@ -96,11 +142,27 @@ const MaxFilterRefs = 1000
 // provider ("CustomPresence:1001"). The error is a presence.Error with
 // CodeInvalidArgument.
 func (f Filter) Check() error {
-	if !f.All && len(f.Hints) == 0 && len(f.Providers) == 0 {
-		return presence.Errorf(presence.CodeInvalidArgument, "say what to watch: hints (1001@internal), providers (CustomPresence:1001) or all")
+	if !f.All && len(f.Hints) == 0 && len(f.Providers) == 0 && len(f.Devices) == 0 && len(f.Mailboxes) == 0 {
+		return presence.Errorf(presence.CodeInvalidArgument, "say what to watch: hints (1001@internal), providers (CustomPresence:1001), devices (PJSIP/1001), mailboxes (1001@default) or all")
 	}
-	if len(f.Hints) > MaxFilterRefs || len(f.Providers) > MaxFilterRefs {
-		return presence.Errorf(presence.CodeInvalidArgument, "a filter names at most %d hints and %d providers; watch all instead", MaxFilterRefs, MaxFilterRefs)
+	if len(f.Hints) > MaxFilterRefs || len(f.Providers) > MaxFilterRefs || len(f.Devices) > MaxFilterRefs || len(f.Mailboxes) > MaxFilterRefs {
+		return presence.Errorf(presence.CodeInvalidArgument, "a filter names at most %d of each (hints, providers, devices, mailboxes); watch all instead", MaxFilterRefs)
+	}
+	for _, d := range f.Devices {
+		if !validDevice(d) {
+			return presence.Errorf(presence.CodeInvalidArgument, "%q is not a device such as PJSIP/1001", clip.Clip(d))
+		}
+	}
+	for _, b := range f.Mailboxes {
+		site, box := hints.SplitSite(b)
+		if site != "" || box != b {
+			if err := presence.ValidateSite(site); err != nil {
+				return err
+			}
+		}
+		if err := voicemail.ValidMailbox(box); err != nil {
+			return presence.Errorf(presence.CodeInvalidArgument, "%v", err)
+		}
 	}
 	for _, h := range f.Hints {
 		site, ref := hints.SplitSite(h)
@@ -119,6 +181,21 @@ func (f Filter) Check() error {
 		}
 	}
 	return nil
+}
+
+// validDevice: "<technology>/<resource>", as Asterisk names devices,
+// at most 80 printable bytes, none a separator of the lists that carry it.
+func validDevice(d string) bool {
+	tech, res, ok := strings.Cut(d, "/")
+	if !ok || tech == "" || res == "" || len(d) > 80 {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if c := d[i]; c <= ' ' || c >= 0x7f || c == ',' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkProvider: "<provider>:<name>", as Asterisk names presence providers

@@ -694,6 +694,7 @@ func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
 	s := &Sub{hub: h, m: f.compile(h.cfg.Site), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	s.m.widen(h.current)
 	snap := Snapshot{Position: Position{Epoch: h.epoch, Seq: h.seq}}
 	gone := false
 	if from != nil {

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/voicemail"
 )
 
 func hintItem(key string, ext hints.ExtensionState, version uint64) Item {
@@ -419,6 +423,55 @@ func TestSiteHints(t *testing.T) {
 	for _, bad := range []string{"Paris/1001@internal", "/1001", "pa-ris/1001", "paris/", "paris/1001/x"} {
 		if err := (Filter{Hints: []string{bad}}).Check(); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// A watcher of some hints gets, live and in its snapshot, the calls on
+// the devices those hints have when it subscribes, the forwards of their
+// users and of its CustomPresence providers, and the devices and boxes it
+// names; nothing of others.
+func TestFilteredCallsMailboxesForwards(t *testing.T) {
+	h := New(Config{})
+	st := hints.State{Hint: hints.Hint{Exten: "1001", Context: "internal", Devices: []string{"PJSIP/1001", "PJSIP/1001b"}}, Extension: hints.ExtIdle}
+	h.Append([]hints.Change{{Version: 1, Hint: &st}})
+	callsOn := func(dev string) Item {
+		d := calls.DeviceCalls{Device: dev, Calls: []calls.Call{{Channel: dev + "-1", Device: dev, State: calls.Ringing}}}
+		return Item{Kind: KindCalls, Key: d.Key(), Calls: d}
+	}
+	fwd := func(user string) Item {
+		return Item{Kind: KindForward, Key: user, Forward: forward.Forwards{User: user, Busy: forward.Forward{Enabled: true, Destination: "2002"}}}
+	}
+	box := func(b string) Item {
+		c := voicemail.Count{Mailbox: b, New: 1}
+		return Item{Kind: KindMailbox, Key: c.Key(), Mailbox: c}
+	}
+	h.Publish(callsOn("PJSIP/1001b"), fwd("1001"))
+	f := Filter{Hints: []string{"1001@internal"}, Providers: []string{"CustomPresence:1003"}, Devices: []string{"SIP/trunk"}, Mailboxes: []string{"1001@default"}}
+	if err := f.Check(); err != nil {
+		t.Fatal(err)
+	}
+	s, snap := h.Subscribe(f, nil)
+	defer s.Close()
+	var kinds []Kind
+	for _, ev := range snap.Items {
+		kinds = append(kinds, ev.Kind)
+	}
+	if len(snap.Items) != 3 || !slices.Contains(kinds, KindCalls) || !slices.Contains(kinds, KindForward) {
+		t.Fatalf("snapshot %v", kinds)
+	}
+	h.Publish(callsOn("PJSIP/1001"), callsOn("PJSIP/1002"), callsOn("SIP/trunk"), fwd("1001"), fwd("1002"), fwd("1003"), box("1001@default"), box("1002@default"))
+	var got []string
+	for _, ev := range drain(s) {
+		got = append(got, ev.Key)
+	}
+	want := []string{"calls:PJSIP/1001", "calls:SIP/trunk", "1001", "1003", "1001@default"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("live %v, want %v", got, want)
+	}
+	for _, bad := range []Filter{{Devices: []string{"1001"}}, {Devices: []string{"PJSIP/1001,PJSIP/1002"}}, {Mailboxes: []string{"1001"}}, {Mailboxes: []string{"Paris/1001@default"}}} {
+		if err := bad.Check(); err == nil {
+			t.Errorf("%+v accepted", bad)
 		}
 	}
 }
