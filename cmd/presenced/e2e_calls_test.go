@@ -281,7 +281,8 @@ func TestBinaryClickToDial(t *testing.T) {
 // Who may see the other party is the token's: a "states" token (a wall
 // board's) sees the recorded call ringing without number, name or USR_*
 // variables in GET /v1/calls, on SSE and on WebSocket, and /v1/whoami says
-// "states"; a read token sees them.
+// "states"; a read token sees them. A watcher of one hint gets the calls
+// on its phone only.
 func TestBinaryCallsParties(t *testing.T) {
 	bin := buildBinary(t)
 	_, srv := fakeAMI(t)
@@ -307,6 +308,16 @@ func TestBinaryCallsParties(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if code, _ := get("/v1/hints/1002@internal", readTok); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no hints from AMI")
+		}
+	}
+	// A watcher of 1002's hint only: the calls on its phone, none of 1001's.
+	ofHint := watchSSEPath(t, ctx, p, "/v1/events?hints=1002@internal&access_token="+readTok)
 	hidden := watchSSEPath(t, ctx, p, "/v1/events?all=1&access_token="+statesTok)
 	shown := watchSSEPath(t, ctx, p, "/v1/events?all=1&access_token="+readTok)
 	ws, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/v1/ws?access_token="+statesTok, nil)
@@ -327,6 +338,17 @@ func TestBinaryCallsParties(t *testing.T) {
 			seen = ev.event == "calls" && strings.Contains(ev.data, `"device":"PJSIP/1002"`) && strings.Contains(ev.data, `"number":"1001","name":"User 1001"`)
 		case <-time.After(10 * time.Second):
 			t.Fatal("the read token's watcher never saw the party")
+		}
+	}
+	for seen := false; !seen; {
+		select {
+		case ev := <-ofHint:
+			if ev.event == "calls" && !strings.Contains(ev.data, `"device":"PJSIP/1002"`) {
+				t.Fatalf("the watcher of 1002@internal got %s", ev.data)
+			}
+			seen = ev.event == "calls" && strings.Contains(ev.data, `"number":"1001"`)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the watcher of 1002@internal never saw its call")
 		}
 	}
 	// The states token's watcher got the same changes, none with the party.
