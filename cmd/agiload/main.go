@@ -43,6 +43,7 @@ func run() error {
 	rounds := flag.Int("rounds", 5, "runs of each server, alternating")
 	serveFloor := flag.String("serve-floor", "", "internal: serve the floor on this address")
 	few := flag.Bool("few", false, "internal: the floor reads a presence in one command")
+	callsN := flag.Int("calls", 0, "also measure presenced with AMI, alone and with this many calls going on at once (each 5 s: ringing, talking, hung up), hooks alternating")
 	clusterN := flag.Int("cluster", 0, "also measure a cluster of this many presenced on this machine (embedded NATS): hooks at the first node, and a hook at it seen by a watcher of the second")
 	flag.Parse()
 	if *serveFloor != "" {
@@ -98,6 +99,30 @@ func run() error {
 	pres.addr = port
 	defer pres.stop()
 	servers := []*child{floor, floor9, pres}
+	callsCtx, stopCalls := context.WithCancel(context.Background())
+	defer stopCalls()
+	var callsSent chan int
+	if *callsN > 0 {
+		quiet, quietAMI, err := startAMIPresenced(callsCtx, *bin, data, "presenced+ami", *callsN)
+		if quietAMI != nil {
+			defer quietAMI.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("starting presenced with AMI: %w", err)
+		}
+		defer quiet.stop()
+		busy, busyAMI, err := startAMIPresenced(callsCtx, *bin, data, "presenced+calls", *callsN)
+		if busyAMI != nil {
+			defer busyAMI.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("starting presenced with AMI and calls: %w", err)
+		}
+		defer busy.stop()
+		callsSent = make(chan int, 1)
+		go func() { callsSent <- runCalls(callsCtx, busyAMI, *callsN) }()
+		servers = append(servers, quiet, busy)
+	}
 	var nodes []*child
 	var nodeHTTP []string
 	if *clusterN > 0 {
@@ -141,6 +166,14 @@ func run() error {
 	}
 	fmt.Printf("presenced/floor: throughput %.2f, p99 %.2fx; presenced/floor-9: throughput %.2f, p99 %.2fx\n",
 		p.rate/f.rate, float64(p.p99)/float64(f.p99), p.rate/f9.rate, float64(p.p99)/float64(f9.p99))
+	if callsSent != nil {
+		q, b := median(stats["presenced+ami"]), median(stats["presenced+calls"])
+		stopCalls()
+		fmt.Printf("median presenced+ami: %.0f sessions/s, p50 %v, p99 %v, CPU %v/session\n", q.rate, q.p50, q.p99, q.cpu)
+		fmt.Printf("median presenced+calls (%d calls at once, %d AMI call events sent): %.0f sessions/s, p50 %v, p99 %v, CPU %v/session\n",
+			*callsN, <-callsSent, b.rate, b.p50, b.p99, b.cpu)
+		fmt.Printf("presenced+calls/presenced+ami: throughput %.2f, p50 %.2fx, p99 %.2fx\n", b.rate/q.rate, float64(b.p50)/float64(q.p50), float64(b.p99)/float64(q.p99))
+	}
 	if len(nodes) == 0 {
 		return nil
 	}
