@@ -66,6 +66,10 @@ type Server struct {
 	// dummy is compared with for an unknown login, so that a login's
 	// existence does not show in the time an answer takes.
 	dummy []byte
+	// hashing bounds the bcrypt comparisons running at once: each costs
+	// tens of milliseconds of CPU, and a flood of logins must not take
+	// the hooks' CPU.
+	hashing chan struct{}
 }
 
 type session struct {
@@ -82,7 +86,7 @@ func New(cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("presenced"), bcrypt.DefaultCost)
-	return &Server{cfg: cfg, tokens: map[string]session{}, dummy: dummy}
+	return &Server{cfg: cfg, tokens: map[string]session{}, dummy: dummy, hashing: make(chan struct{}, 2)}
 }
 
 // The paths served.
@@ -143,7 +147,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		hash = u.Hash
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || !ok {
+	select {
+	case s.hashing <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	wrong := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil
+	<-s.hashing
+	if wrong || !ok {
 		s.cfg.Log.Warn().Str("login", clipLogin(req.Login)).Msg("xuc login refused")
 		writeJSON(w, 401, authError{"InvalidCredentials", "wrong login or password"})
 		return
