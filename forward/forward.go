@@ -144,6 +144,10 @@ type Config struct {
 // Service keeps the forwards in memory, written through to the Store.
 type Service struct {
 	cfg Config
+	// wmu orders the changes (each reads, stores, then announces); mu
+	// guards the map only, so that a read (the forward/get hook, on every
+	// call) never waits for a change's store.
+	wmu sync.Mutex
 	mu  sync.Mutex
 	by  map[string]Forwards
 }
@@ -166,12 +170,14 @@ func (s *Service) Open(ctx context.Context) error {
 			continue // written by nothing presenced runs: never dialled
 		}
 		s.by[f.User] = f
-		s.announceLocked(f)
+		s.announce(f)
 	}
 	return nil
 }
 
-func (s *Service) announceLocked(f Forwards) {
+// announce hands a change to OnChange; wmu (or, at Open, mu) is held, so
+// that changes are announced in the order made.
+func (s *Service) announce(f Forwards) {
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(f)
 	}
@@ -217,9 +223,11 @@ func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destina
 			return Forwards{}, presence.Errorf(presence.CodeInvalidArgument, "forward destination %q: %v", clip.Clip(destination), err)
 		}
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	f, ok := s.by[user]
+	s.mu.Unlock()
 	if !ok {
 		f = Forwards{User: user}
 	}
@@ -238,8 +246,10 @@ func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destina
 	if err := s.cfg.Store.SaveForwards(ctx, f); err != nil {
 		return Forwards{}, presence.WrapError(presence.CodeUnavailable, err, "storing the forwards of "+user)
 	}
+	s.mu.Lock()
 	s.by[user] = f
-	s.announceLocked(f)
+	s.mu.Unlock()
+	s.announce(f)
 	return f, nil
 }
 
