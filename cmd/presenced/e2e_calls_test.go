@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,13 +176,7 @@ func TestBinaryCalls(t *testing.T) {
 // post sends a JSON body and returns the status and the body.
 func (p *proc) post(t *testing.T, path, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post("http://"+p.httpAddr+path, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return p.do(t, "POST", path, body, "")
 }
 
 // Click to dial: POST /v1/calls rings the user's phone with an AMI
@@ -293,15 +285,7 @@ func TestBinaryCallsParties(t *testing.T) {
 	defer p.stop(t)
 	get := func(path, tok string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", "http://"+p.httpAddr+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return p.do(t, "GET", path, "", tok)
 	}
 	if code, body := get("/v1/whoami", statesTok); code != 200 || body != `{"scope":"states"}`+"\n" {
 		t.Fatalf("whoami: %d %s", code, body)

@@ -11,14 +11,20 @@ import (
 	"github.com/presenced/presenced/internal/astemu"
 )
 
-// put sends a JSON body with PUT and returns the status and the body.
-func (p *proc) put(t *testing.T, path, body string) (int, string) {
+// do sends a request (a JSON body unless empty, a bearer token unless
+// empty) and returns the status and the body.
+func (p *proc) do(t *testing.T, method, path, body, token string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest("PUT", "http://"+p.httpAddr+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, "http://"+p.httpAddr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +32,12 @@ func (p *proc) put(t *testing.T, path, body string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// put sends a JSON body with PUT.
+func (p *proc) put(t *testing.T, path, body string) (int, string) {
+	t.Helper()
+	return p.do(t, "PUT", path, body, "")
 }
 
 // Call forwards: set over REST, seen once by a watcher ("forward" event),

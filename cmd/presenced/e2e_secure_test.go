@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,13 +22,7 @@ import (
 // get fetches a path of a running presenced.
 func (p *proc) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + p.httpAddr + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return p.do(t, "GET", path, "", "")
 }
 
 // With a wrong ARI password, and with ARI unreachable, at every log level
