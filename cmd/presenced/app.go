@@ -289,6 +289,11 @@ func (m *Main) Open(ctx context.Context) error {
 		if err != nil {
 			return &ConfigError{Var: "XUC_USERS", Err: err}
 		}
+		apps, err := m.appwsMounts()
+		if err != nil {
+			return &ConfigError{Var: "APPWS_APPS", Err: err}
+		}
+		mounts = append(mounts, apps...)
 		m.http = httpapi.New(httpapi.Config{Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 			Cluster: clusterStatus,
 			Tokens:  m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names, Calls: m.apiCalls(), Forwards: m.fwd,

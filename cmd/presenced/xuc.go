@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/presenced/presenced/appws"
 	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/xuc"
@@ -33,14 +34,8 @@ func (m *Main) xucMounts() ([]httpapi.Mount, error) {
 	if c := m.apiCalls(); c != nil {
 		cl = c
 	}
-	var hosts []string
-	for _, o := range m.Config.origins {
-		if u, err := url.Parse(o); err == nil {
-			hosts = append(hosts, u.Host)
-		}
-	}
 	srv := xuc.New(xuc.Config{Users: users, Hub: m.hub, Presence: xucPresence{m}, Forwards: m.fwd, Calls: cl,
-		Site: m.Config.Site, Origins: hosts, Log: m.Log.With().Str("component", "xuc").Logger()})
+		Site: m.Config.Site, Origins: m.originHosts(), Log: m.Log.With().Str("component", "xuc").Logger()})
 	m.Log.Info().Str("component", "xuc").Str("file", m.Config.XucUsers).Int("users", len(users)).Msg("xuc Phone API users read")
 	return []httpapi.Mount{{Pattern: "/xuc/", Handler: srv.Handler()}}, nil
 }
@@ -74,4 +69,45 @@ func xucPasswd(stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, h)
 	return 0
+}
+
+// appwsMounts serves Innovaphone-style app logins when PRESENCED_APPWS_APPS
+// names the apps' passwords file.
+func (m *Main) appwsMounts() ([]httpapi.Mount, error) {
+	if m.Config.AppwsApps == "" {
+		return nil, nil
+	}
+	f, err := os.Open(m.Config.AppwsApps)
+	if err != nil {
+		return nil, fmt.Errorf("reading PRESENCED_APPWS_APPS: %w", err)
+	}
+	defer f.Close()
+	apps, err := appws.ParseApps(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading PRESENCED_APPWS_APPS %s: %w", m.Config.AppwsApps, err)
+	}
+	srv := appws.New(appws.Config{Apps: apps, Hub: m.hub, Presence: appwsPresence{m}, Origins: m.originHosts(),
+		Log: m.Log.With().Str("component", "appws").Logger()})
+	m.Log.Info().Str("component", "appws").Str("file", m.Config.AppwsApps).Int("apps", len(apps)).Msg("app passwords read")
+	return []httpapi.Mount{{Pattern: appws.Path, Handler: srv.Handler()}}, nil
+}
+
+// appwsPresence sets presence as the REST API does.
+type appwsPresence struct{ m *Main }
+
+func (p appwsPresence) Set(ctx context.Context, user string, v presence.Value) error {
+	_, err := p.m.svc.Set(ctx, nil, user, v)
+	return err
+}
+
+// originHosts are the hosts of PRESENCED_HTTP_ALLOWED_ORIGINS, for the
+// facades' WebSockets.
+func (m *Main) originHosts() []string {
+	var hosts []string
+	for _, o := range m.Config.origins {
+		if u, err := url.Parse(o); err == nil {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	return hosts
 }

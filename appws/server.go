@@ -1,0 +1,335 @@
+package appws
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/watch"
+)
+
+// Setter sets a user's presence, as the REST API does.
+type Setter interface {
+	Set(ctx context.Context, user string, v presence.Value) error
+}
+
+// Config configures a Server.
+type Config struct {
+	// Apps are the apps' passwords, by app name.
+	Apps     map[string]string
+	Hub      *watch.Hub
+	Presence Setter
+	// Origins are the web origins' hosts allowed besides the server's own.
+	Origins []string
+	Log     zerolog.Logger
+}
+
+// Path is where the WebSocket is served.
+const Path = "/appws"
+
+// Server serves the app WebSocket.
+type Server struct{ cfg Config }
+
+// New returns a server.
+func New(cfg Config) *Server { return &Server{cfg: cfg} }
+
+// ParseApps reads an apps file: "app:password" a line, # comments. App
+// names are 1 to 64 letters, digits, "-", "_", "."; a password is not
+// empty.
+func ParseApps(r io.Reader) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		app, pw, ok := strings.Cut(line, ":")
+		if !ok || pw == "" || !validApp(app) {
+			return nil, fmt.Errorf("line %d: want app:password (an app name of letters, digits, -, _, .)", n)
+		}
+		if _, dup := out[app]; dup {
+			return nil, fmt.Errorf("line %d: app %q listed twice", n, app)
+		}
+		out[app] = pw
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading the apps file: %w", err)
+	}
+	return out, nil
+}
+
+func validApp(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// Handler serves the WebSocket.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+Path, s.serve)
+	return mux
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.Origins})
+	if err != nil {
+		return
+	}
+	c.SetReadLimit(maxMessage)
+	cn := &conn{s: s, c: c, subs: map[string]json.RawMessage{}}
+	cn.run(r.Context())
+}
+
+// conn is one app's WebSocket.
+type conn struct {
+	s         *Server
+	c         *websocket.Conn
+	challenge string
+	app       string // logged in as
+
+	mu   sync.Mutex                 // subs, last, and the writes
+	subs map[string]json.RawMessage // user -> the src of its subscription
+	last map[string]Presence        // user -> last sent
+	sub  *watch.Sub
+}
+
+// out is a message to the app; the members of its type only.
+type out struct {
+	MT        string          `json:"mt"`
+	API       string          `json:"api,omitempty"`
+	Src       json.RawMessage `json:"src,omitempty"`
+	Challenge string          `json:"challenge,omitempty"`
+	OK        *bool           `json:"ok,omitempty"`
+	SIP       string          `json:"sip,omitempty"`
+	Num       string          `json:"num,omitempty"`
+	Presence  []Presence      `json:"presence,omitempty"`
+	Error     int             `json:"error,omitempty"`
+	ErrorText string          `json:"errorText,omitempty"`
+	ErrorCode string          `json:"errorCode,omitempty"`
+}
+
+const writeTimeout = 10 * time.Second
+
+// send writes a message; c.mu is held.
+func (c *conn) send(ctx context.Context, m out) {
+	data, _ := json.Marshal(m)
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	if c.c.Write(wctx, websocket.MessageText, data) != nil {
+		_ = c.c.CloseNow()
+	}
+}
+
+func (c *conn) reply(ctx context.Context, m out) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.send(ctx, m)
+}
+
+func (c *conn) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer func() { _ = c.c.CloseNow() }()
+	defer func() {
+		c.mu.Lock()
+		if c.sub != nil {
+			c.sub.Close()
+		}
+		c.mu.Unlock()
+	}()
+	for {
+		typ, data, err := c.c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var m In
+		if typ != websocket.MessageText {
+			err = fmt.Errorf("a binary message: send JSON text")
+		} else {
+			m, err = Decode(data)
+		}
+		if err != nil {
+			c.reply(ctx, out{MT: "Error", Error: 1, ErrorText: err.Error(), ErrorCode: string(presence.CodeInvalidArgument)})
+			continue
+		}
+		if !c.handle(ctx, m) {
+			return
+		}
+	}
+}
+
+// handle answers one message; false ends the connection.
+func (c *conn) handle(ctx context.Context, m In) bool {
+	res := out{MT: m.MT + "Result", API: m.API, Src: m.Src}
+	switch m.MT {
+	case "AppChallenge":
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		c.challenge = hex.EncodeToString(b)
+		res.Challenge = c.challenge
+		c.reply(ctx, res)
+		return true
+	case "AppLogin":
+		pw, known := c.s.cfg.Apps[m.App]
+		ok := false
+		if c.challenge != "" {
+			want := Digest(m.App, m.Domain, m.SIP, m.GUID, m.DN, m.Info, c.challenge, pw)
+			ok = subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(m.Digest))) == 1 && known
+		}
+		c.challenge = "" // one login per challenge
+		res.OK = &ok
+		if !ok {
+			res.Error, res.ErrorText = 1, "wrong app, digest or challenge: ask AppChallenge again"
+			c.s.cfg.Log.Warn().Str("app", clip.Clip(m.App)).Msg("app login refused")
+		} else {
+			c.app = m.App
+			c.s.cfg.Log.Info().Str("app", m.App).Str("sip", clip.Clip(m.SIP)).Msg("app logged in")
+		}
+		c.reply(ctx, res)
+		return true
+	}
+	if c.app == "" {
+		res.Error, res.ErrorText, res.ErrorCode = 1, "log in first (AppChallenge, AppLogin)", "UNAUTHENTICATED"
+		c.reply(ctx, res)
+		_ = c.c.Close(websocket.StatusPolicyViolation, "log in first")
+		return false
+	}
+	switch m.MT {
+	case "SubscribePresence":
+		c.subscribe(ctx, m, res)
+	case "SetPresence":
+		c.setPresence(ctx, m, res)
+	default:
+		res.Error, res.ErrorText, res.ErrorCode = 1, fmt.Sprintf("unknown message %q (SubscribePresence, SetPresence)", clip.Clip(m.MT)), string(presence.CodeInvalidArgument)
+		c.reply(ctx, res)
+	}
+	return true
+}
+
+// userOf is the user a message names: sip, else num.
+func userOf(m In) (string, error) {
+	u := m.SIP
+	if u == "" {
+		u = m.Num
+	}
+	return u, presence.ValidateUser(u)
+}
+
+func fail(res out, err error) out {
+	res.Error, res.ErrorText, res.ErrorCode = 1, presence.ErrorMessage(err), string(presence.ErrorCode(err))
+	return res
+}
+
+func (c *conn) setPresence(ctx context.Context, m In, res out) {
+	user, err := userOf(m)
+	if err == nil {
+		activity := ""
+		if m.Activity != nil {
+			activity = *m.Activity
+		}
+		var v presence.Value
+		if v, err = ToValue(activity, m.Note); err == nil {
+			wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			err = c.s.cfg.Presence.Set(wctx, user, v)
+			cancel()
+		}
+	}
+	c.s.cfg.Log.Info().Str("app", c.app).Str("user", clip.Clip(m.SIP+m.Num)).Str("result", string(presence.ErrorCode(err))).Msg("app write")
+	if err != nil {
+		res = fail(res, err)
+	}
+	c.reply(ctx, res)
+}
+
+// subscribe starts sending a user's presence: the result, the current
+// state, then each change. One watch of the hub serves every user the app
+// subscribes to.
+func (c *conn) subscribe(ctx context.Context, m In, res out) {
+	user, err := userOf(m)
+	if err != nil {
+		c.reply(ctx, fail(res, err))
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.subs) >= 5000 {
+		c.send(ctx, fail(res, presence.Errorf(presence.CodeInvalidArgument, "at most 5000 subscriptions")))
+		return
+	}
+	res.SIP, res.Num = m.SIP, m.Num
+	c.send(ctx, res)
+	c.subs[user] = m.Src
+	if c.sub == nil {
+		c.last = map[string]Presence{}
+		sub, snap := c.s.cfg.Hub.Subscribe(watch.Filter{All: true}, nil)
+		c.sub = sub
+		for _, ev := range snap.Items {
+			c.note(ev)
+		}
+		go c.follow(ctx, sub)
+	}
+	p, ok := c.last[user]
+	if !ok {
+		p = FromValue(presence.Value{})
+		c.last[user] = p
+	}
+	c.send(ctx, out{MT: "PresenceState", API: m.API, Src: m.Src, SIP: user, Num: user, Presence: []Presence{p}})
+}
+
+// note keeps a provider's presence; c.mu is held. It reports the user and
+// whether what it shows changed.
+func (c *conn) note(ev *watch.Event) (string, bool) {
+	if ev.Kind != watch.KindPresence {
+		return "", false
+	}
+	user, err := presence.ParseProvider(ev.Key)
+	if err != nil {
+		return "", false
+	}
+	p := FromValue(ev.Presence.Value)
+	old, had := c.last[user]
+	c.last[user] = p
+	return user, !had || old != p
+}
+
+func (c *conn) follow(ctx context.Context, sub *watch.Sub) {
+	for {
+		evs, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				_ = c.c.Close(websocket.StatusTryAgainLater, "dropped: too far behind")
+			}
+			return
+		}
+		c.mu.Lock()
+		for _, ev := range evs {
+			user, changed := c.note(ev)
+			if src, subscribed := c.subs[user]; changed && subscribed {
+				c.send(ctx, out{MT: "PresenceUpdate", API: "PbxApi", Src: src, SIP: user, Num: user, Presence: []Presence{c.last[user]}})
+			}
+		}
+		c.mu.Unlock()
+	}
+}
