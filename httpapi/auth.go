@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+
+	"github.com/presenced/presenced/presence"
 )
 
 // Scope is what a token may do; each includes the ones before it.
@@ -52,6 +54,10 @@ type tokenEntry struct {
 	// hide: the token sees calls without their other party (number,
 	// name, USR_* variables): scope "states".
 	hide bool
+	// phone: a phone's token ("phone/1001/1002"), which may only report
+	// the events of those users' phones (GET /v1/phone-events). Its scope
+	// is 0: every other endpoint refuses it.
+	phone []string
 }
 
 // ErrInTokensFile marks an error of the tokens file (rather than the list).
@@ -96,7 +102,11 @@ func parseEntries(lines []string, where func(i int) string) ([]tokenEntry, error
 		if len(parts) < 2 {
 			return nil, fmt.Errorf("%sentries are scope:token or scope:name:token", where(i))
 		}
+		var phone []string
 		sc, hide, err := parseScope(parts[0])
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(parts[0]), "phone/"); ok {
+			phone, err = phoneUsers(rest)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s%w", where(i), err)
 		}
@@ -112,7 +122,11 @@ func parseEntries(lines []string, where func(i int) string) ([]tokenEntry, error
 		}
 		counts[sc]++
 		if name == "" {
-			name = fmt.Sprintf("%s-%d", strings.ToLower(strings.TrimSpace(parts[0])), counts[sc])
+			kind := strings.ToLower(strings.TrimSpace(parts[0]))
+			if phone != nil {
+				kind = "phone"
+			}
+			name = fmt.Sprintf("%s-%d", kind, counts[sc])
 		}
 		sum := sha256.Sum256([]byte(tok))
 		if seen[sum] {
@@ -122,7 +136,7 @@ func parseEntries(lines []string, where func(i int) string) ([]tokenEntry, error
 			return nil, fmt.Errorf("%sthe name %q is given to two tokens", where(i), name)
 		}
 		seen[sum], names[name] = true, true
-		out = append(out, tokenEntry{sum: sum, scope: sc, name: name, hide: hide})
+		out = append(out, tokenEntry{sum: sum, scope: sc, name: name, hide: hide, phone: phone})
 	}
 	return out, nil
 }
@@ -187,6 +201,37 @@ func bearer(r *http.Request, queryOK bool) string {
 		return r.URL.Query().Get("access_token")
 	}
 	return ""
+}
+
+// phoneUsers reads the users of a phone token's scope, "1001/1002".
+func phoneUsers(list string) ([]string, error) {
+	var users []string
+	for _, u := range strings.Split(list, "/") {
+		if err := presence.ValidateUser(u); err != nil {
+			return nil, fmt.Errorf("phone scope: %w", err)
+		}
+		users = append(users, u)
+	}
+	return users, nil
+}
+
+// entry returns the entry of a token; nil when it is not known.
+func (t *Tokens) entry(tok string) *tokenEntry {
+	if tok == "" || t == nil {
+		return nil
+	}
+	p := t.entries.Load()
+	if p == nil {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(tok))
+	var found *tokenEntry
+	for i, e := range *p {
+		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 {
+			found = &(*p)[i]
+		}
+	}
+	return found
 }
 
 // hides reports whether the request's token may not see calls' other

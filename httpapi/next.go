@@ -77,6 +77,14 @@ func memoSlot(slot int, hide bool) int {
 	return slot
 }
 
+// phoneFor returns a phone's event as a watcher may see it.
+func phoneFor(e calls.PhoneEvent, hide bool) calls.PhoneEvent {
+	if hide {
+		return e.WithoutParty()
+	}
+	return e
+}
+
 // callsFor returns a device's calls as a watcher may see them.
 func callsFor(d calls.DeviceCalls, hide bool) calls.DeviceCalls {
 	if hide {

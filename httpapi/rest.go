@@ -157,6 +157,7 @@ var routeTable = []route{
 	{"GET", "/v1/calls", ScopeRead, false, hasCalls, func(s *Server) http.HandlerFunc { return s.listCalls }},
 	{"POST", "/v1/calls", ScopeWrite, false, hasCalls, func(s *Server) http.HandlerFunc { return s.dial }},
 	{"POST", "/v1/calls/hangup", ScopeWrite, false, hasCalls, func(s *Server) http.HandlerFunc { return s.hangup }},
+	{"GET", "/v1/phone-events", 0, true, hasPhones, func(s *Server) http.HandlerFunc { return s.phoneEvent }},
 	{"GET", "/v1/forwards/{user}", ScopeRead, false, hasForwards, func(s *Server) http.HandlerFunc { return s.getForwards }},
 	{"PUT", "/v1/forwards/{user}/{kind}", ScopeWrite, false, hasForwards, func(s *Server) http.HandlerFunc { return s.setForward }},
 	{"GET", "/v1/presence", ScopeRead, false, hasHub, func(s *Server) http.HandlerFunc { return s.listPresence }},

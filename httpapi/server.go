@@ -50,6 +50,7 @@ type Config struct {
 	Webhooks Webhooks   // nil: no /v1/webhooks
 	Calls    Calls      // nil: no /v1/calls (no AMI)
 	Forwards Forwards   // nil: no /v1/forwards
+	Phones   Phones     // nil: no /v1/phone-events
 	// Mounts are protocol facades served beside the API (the xuc Phone
 	// API), behind the same front door; they check their own logins.
 	Mounts []Mount

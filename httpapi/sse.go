@@ -137,6 +137,8 @@ func sseFrame(epoch string, hide bool) func(*watch.Event) []byte {
 			writeSSE(&b, epoch, ev.Seq, "calls", callsFor(ev.Calls, hide))
 		case watch.KindForward:
 			writeSSE(&b, epoch, ev.Seq, "forward", ev.Forward)
+		case watch.KindPhone:
+			writeSSE(&b, epoch, ev.Seq, "phone", phoneFor(ev.Phone, hide))
 		default:
 			writeSSE(&b, epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
 		}

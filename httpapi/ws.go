@@ -153,6 +153,7 @@ type wsOut struct {
 	Calls     any               `json:"calls,omitempty"`
 	Forwards  any               `json:"forwards,omitempty"`
 	Forward   *forward.Forwards `json:"forward,omitempty"`
+	Phone     *calls.PhoneEvent `json:"phone,omitempty"`
 	Device    string            `json:"device,omitempty"`
 	Site      string            `json:"site,omitempty"`
 	Hint      *hints.State      `json:"hint,omitempty"`
@@ -423,6 +424,9 @@ func wsFrame(epoch string, hide bool) func(*watch.Event) []byte {
 		case watch.KindForward:
 			f := ev.Forward
 			m = wsOut{Type: "forward", ID: id(epoch, ev.Seq), Forward: &f}
+		case watch.KindPhone:
+			e := phoneFor(ev.Phone, hide)
+			m = wsOut{Type: "phone", ID: id(epoch, ev.Seq), Phone: &e}
 		}
 		b, _ := json.Marshal(m)
 		return textFrame(b)

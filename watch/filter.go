@@ -33,13 +33,15 @@ type matcher struct {
 	// devices (calls keys, calls.DeviceCalls.Key) and mailboxes
 	// (voicemail.Count.Key) selected.
 	devices, mailboxes map[string]bool
+	// site is the watcher's (its users' phones are there).
+	site string
 }
 
 // compile makes the matcher; site, in a cluster of several sites, is the
 // site of a hint reference that names none (the watcher's node's).
 func (f Filter) compile(site string) matcher {
 	m := matcher{all: f.All, hints: map[string]bool{}, providers: map[string]bool{}, users: map[string]bool{},
-		devices: map[string]bool{}, mailboxes: map[string]bool{}}
+		devices: map[string]bool{}, mailboxes: map[string]bool{}, site: site}
 	for _, d := range f.Devices {
 		m.devices[calls.DeviceCalls{Device: d, Site: site}.Key()] = true
 	}
@@ -79,7 +81,7 @@ func (m matcher) ids() []string {
 		out = append(out, "p:"+k)
 	}
 	for k := range m.users {
-		out = append(out, "f:"+k)
+		out = append(out, "f:"+k, "e:"+calls.PhoneEvent{User: k, Site: m.site}.Key())
 	}
 	for k := range m.devices {
 		out = append(out, "c:"+k)
@@ -114,6 +116,14 @@ func (m matcher) match(it Item) bool {
 		return m.providers[it.Key]
 	case KindForward:
 		return m.users[it.Key]
+	case KindPhone:
+		// From the key alone, as webhooks match: [site/]phone:user.
+		site, rest := "", it.Key
+		if !strings.HasPrefix(rest, "phone:") {
+			site, rest, _ = strings.Cut(rest, "/")
+		}
+		user, ok := strings.CutPrefix(rest, "phone:")
+		return ok && m.users[user] && site == m.site
 	case KindCalls:
 		return m.devices[it.Key]
 	case KindMailbox:

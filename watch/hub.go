@@ -28,6 +28,7 @@ const (
 	KindMailbox  Kind = 3 // a voicemail box's message counts
 	KindCalls    Kind = 4 // the calls on a device
 	KindForward  Kind = 5 // a user's call forwards
+	KindPhone    Kind = 6 // a call event a phone reported (not in snapshots: an event, not a state)
 )
 
 // Item is one change from a source (the hint table, the presence feed).
@@ -44,12 +45,13 @@ type Item struct {
 	Mailbox  voicemail.Count        // KindMailbox (Key: its Key())
 	Calls    calls.DeviceCalls      // KindCalls (Key: its Key())
 	Forward  forward.Forwards       // KindForward (Key: the user)
+	Phone    calls.PhoneEvent       // KindPhone (Key: its Key())
 }
 
-// gone reports an item that says its hint was removed: kept as the
-// current item (so that a stale change cannot bring the hint back) but not
-// part of snapshots.
-func (it Item) gone() bool { return it.Kind == KindHint && it.Hint.Removed }
+// gone reports an item that says its hint was removed, or a phone's call
+// event (an event, not a state): kept as the current item (so that a
+// stale change cannot bring the hint back) but not part of snapshots.
+func (it Item) gone() bool { return it.Kind == KindHint && it.Hint.Removed || it.Kind == KindPhone }
 
 func (it Item) id() string {
 	switch it.Kind {
@@ -61,6 +63,8 @@ func (it Item) id() string {
 		return "c:" + it.Key
 	case KindForward:
 		return "f:" + it.Key
+	case KindPhone:
+		return "e:" + it.Key
 	}
 	return "p:" + it.Key
 }

@@ -63,6 +63,8 @@ func EncodeItem(it Item, at time.Time) ([]byte, error) {
 		data, err = json.Marshal(it.Calls)
 	case KindForward:
 		data, err = json.Marshal(it.Forward)
+	case KindPhone:
+		data, err = json.Marshal(it.Phone)
 	case KindPresence:
 		v := make([]byte, 9, 9+96+len(it.Presence.Value.Subtype)+len(it.Presence.Value.Message))
 		v[0] = byte(it.Kind)
@@ -121,6 +123,10 @@ func DecodeItem(key string, v []byte) (Item, time.Time, error) {
 		}
 	case KindForward:
 		if err := json.Unmarshal(v[9:], &it.Forward); err != nil {
+			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
+		}
+	case KindPhone:
+		if err := json.Unmarshal(v[9:], &it.Phone); err != nil {
 			return Item{}, at, fmt.Errorf("log entry of %s: %w", key, err)
 		}
 	default:

@@ -163,7 +163,9 @@ func (w *worker) next() ([]Event, uint64, error) {
 			// holds it (what changed after hi is read from the log next).
 			var evs []Event
 			for _, e := range m.cfg.Hub.Current() {
-				if e.Seq <= c || e.Seq > hi || e.Encoded() == nil || !w.match.Match(e.Kind, e.Key) {
+				// A phone's call event is an event, not a state: never sent
+				// as the latest state.
+				if e.Seq <= c || e.Seq > hi || e.Encoded() == nil || e.Kind == watch.KindPhone || !w.match.Match(e.Kind, e.Key) {
 					continue
 				}
 				ev, err := decodeValue(e.Seq, e.Key, e.Encoded())

@@ -26,6 +26,7 @@ import (
 //	{"id":"44","type":"mailbox","time":"...","mailbox":{"mailbox":"1001@default","new":1,"old":0}}
 //	{"id":"45","type":"calls","time":"...","calls":{"device":"PJSIP/1001","calls":[{...as GET /v1/calls...}]}}
 //	{"id":"46","type":"forward","time":"...","forward":{"user":"1001","unconditional":{"enabled":true,"destination":"0612345678"},...}}
+//	{"id":"47","type":"phone","time":"...","phone":{"user":"1001","event":"incoming","callId":"...","number":"0427466347","name":"..."}}
 //	{"id":"test-...","type":"test","time":"..."}
 //
 // id is the journal's sequence number: it grows with every change, across
@@ -47,6 +48,7 @@ type Event struct {
 	Mailbox   *voicemail.Count   `json:"mailbox,omitempty"`
 	Calls     *calls.DeviceCalls `json:"calls,omitempty"`
 	Forward   *forward.Forwards  `json:"forward,omitempty"`
+	Phone     *calls.PhoneEvent  `json:"phone,omitempty"`
 }
 
 // The event types.
@@ -56,6 +58,7 @@ const (
 	TypeMailbox  = "mailbox"
 	TypeCalls    = "calls"
 	TypeForward  = "forward"
+	TypePhone    = "phone"
 	TypeTest     = "test"
 )
 
@@ -84,6 +87,9 @@ func (e Event) user() string {
 	if e.Forward != nil {
 		return e.Forward.User
 	}
+	if e.Phone != nil {
+		return e.Phone.User
+	}
 	if _, user, ok := strings.Cut(e.Provider, ":"); ok {
 		return user
 	}
@@ -108,6 +114,8 @@ func decodeValue(seq uint64, key string, v []byte) (Event, error) {
 		e.Type, e.Calls = TypeCalls, &it.Calls
 	case watch.KindForward:
 		e.Type, e.Forward = TypeForward, &it.Forward
+	case watch.KindPhone:
+		e.Type, e.Phone = TypePhone, &it.Phone
 	}
 	return e, nil
 }

@@ -39,6 +39,7 @@ type Config struct {
 	Roster            string        `env:"ROSTER"`
 	XucUsers          string        `env:"XUC_USERS"`
 	AppwsApps         string        `env:"APPWS_APPS"`
+	Phones            string        `env:"PHONES"`
 	ARIURL            string        `env:"ARI_URL" envDefault:"http://127.0.0.1:8088/ari"`
 	ARIUser           string        `env:"ARI_USER"`
 	ARIPassword       string        `env:"ARI_PASSWORD"`
@@ -237,7 +238,7 @@ func (c *Config) check() error {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &ConfigError{Var: "DATA_DIR", Err: err}
 	}
-	for _, f := range []struct{ name, path string }{{"DIALPLAN", c.Dialplan}, {"ROSTER", c.Roster}, {"XUC_USERS", c.XucUsers}, {"APPWS_APPS", c.AppwsApps}} {
+	for _, f := range []struct{ name, path string }{{"DIALPLAN", c.Dialplan}, {"ROSTER", c.Roster}, {"XUC_USERS", c.XucUsers}, {"APPWS_APPS", c.AppwsApps}, {"PHONES", c.Phones}} {
 		if f.path == "" {
 			continue
 		}

@@ -34,17 +34,17 @@ func (m *Main) xucMounts() ([]httpapi.Mount, error) {
 	if c := m.apiCalls(); c != nil {
 		cl = c
 	}
-	srv := xuc.New(xuc.Config{Users: users, Hub: m.hub, Presence: xucPresence{m}, Forwards: m.fwd, Calls: cl,
+	srv := xuc.New(xuc.Config{Users: users, Hub: m.hub, Presence: dndSetter{m}, Forwards: m.fwd, Calls: cl,
 		Site: m.Config.Site, Origins: m.originHosts(), Log: m.Log.With().Str("component", "xuc").Logger()})
 	m.Log.Info().Str("component", "xuc").Str("file", m.Config.XucUsers).Int("users", len(users)).Msg("xuc Phone API users read")
 	return []httpapi.Mount{{Pattern: "/xuc/", Handler: srv.Handler()}}, nil
 }
 
-// xucPresence is DND as the dnd hooks set it: the presence dnd (and with
+// dndSetter is DND as the dnd hooks set it: the presence dnd (and with
 // it the DND device), off back to the presence before.
-type xucPresence struct{ m *Main }
+type dndSetter struct{ m *Main }
 
-func (p xucPresence) SetDND(ctx context.Context, user string, on bool) error {
+func (p dndSetter) SetDND(ctx context.Context, user string, on bool) error {
 	var err error
 	if on {
 		_, err = p.m.svc.Set(ctx, nil, user, presence.Value{State: presence.DND})
