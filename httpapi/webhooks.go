@@ -16,6 +16,7 @@ type WebhookSpec struct {
 	All         bool     `json:"all,omitempty"`
 	Hints       []string `json:"hints,omitempty"`
 	Providers   []string `json:"providers,omitempty"`
+	Bearer      string   `json:"bearer,omitempty"`
 }
 
 // Webhooks is what the API manages webhooks through. The API only shows

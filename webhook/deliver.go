@@ -329,6 +329,9 @@ func (w *worker) attempt(ctx context.Context, ev Event) attemptResult {
 		req, err = http.NewRequestWithContext(ctx, "GET", u, nil)
 		if err == nil {
 			req.Header.Set(SignatureHeader, Sign(w.sub.Secret, ts, []byte(u)))
+			if w.sub.Bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+w.sub.Bearer)
+			}
 		}
 	} else {
 		body, _ := json.Marshal(ev)

@@ -26,6 +26,10 @@ type Spec struct {
 	All       bool     `json:"all,omitempty"`
 	Hints     []string `json:"hints,omitempty"`
 	Providers []string `json:"providers,omitempty"`
+	// Bearer, for a GET action URL, is sent as Authorization: Bearer (a
+	// phone's command URL wants its token so); kept like the secret, never
+	// shown again.
+	Bearer string `json:"bearer,omitempty"`
 }
 
 // Limits of a spec.
@@ -45,6 +49,7 @@ type subscription struct {
 	All         bool      `json:"all,omitempty"`
 	Hints       []string  `json:"hints,omitempty"`
 	Providers   []string  `json:"providers,omitempty"`
+	Bearer      string    `json:"bearer,omitempty"`
 	Created     time.Time `json:"created"`
 	// StartSeq is the journal's head when the webhook was created: the
 	// state at that point is its snapshot; changes after it follow.
@@ -92,6 +97,14 @@ func validate(spec Spec) (subscription, template, error) {
 	case len(secret) < minSecret || len(secret) > maxSecret:
 		return bad("webhook secret must be %d to %d bytes", minSecret, maxSecret)
 	}
+	if spec.Bearer != "" {
+		if method != "GET" {
+			return bad("webhook bearer: for GET action URLs (a POST is signed with the secret)")
+		}
+		if len(spec.Bearer) < 8 || len(spec.Bearer) > 512 || strings.IndexFunc(spec.Bearer, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+			return bad("webhook bearer: 8 to 512 printable characters without spaces")
+		}
+	}
 	if len(spec.Description) > maxDescr || !utf8.ValidString(spec.Description) {
 		return bad("webhook description must be UTF-8 of at most %d bytes", maxDescr)
 	}
@@ -101,7 +114,7 @@ func validate(spec Spec) (subscription, template, error) {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	return subscription{ID: "wh_" + hex.EncodeToString(id[:]), URL: spec.URL, Method: method, Secret: secret,
-		Description: spec.Description, All: spec.All, Hints: spec.Hints, Providers: spec.Providers}, tmpl, nil
+		Description: spec.Description, All: spec.All, Hints: spec.Hints, Providers: spec.Providers, Bearer: spec.Bearer}, tmpl, nil
 }
 
 // Info is a webhook as the API shows it: the URL with any password

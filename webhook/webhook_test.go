@@ -379,6 +379,29 @@ func TestActionURL(t *testing.T) {
 	}
 }
 
+// presenced -> phone: a GET action URL on a phone's command URL, with the
+// phone's bearer token (the example the README gives): the phone gets
+// the user's presence as the URL says, with Authorization: Bearer; the
+// token is never shown back.
+func TestActionURLToAPhone(t *testing.T) {
+	phone := newTarget(t)
+	e := openEnv(t, t.TempDir(), Config{})
+	info, _ := mustCreate(t, e.m, Spec{Method: "GET", URL: phone.srv.URL + "/api/v1/exec/command?action=presence&state={state}&text={message}",
+		Providers: []string{"CustomPresence:1001"}, Bearer: "phone-api-token-1001"})
+	setPresence(e.hub, "1001", presence.DND, "In a meeting")
+	phone.waitFor(t, "the phone's command", func() bool { return len(phone.delivered()) == 1 })
+	h := phone.delivered()[0]
+	if h.url != "/api/v1/exec/command?action=presence&state=dnd&text=In+a+meeting" || h.header.Get("Authorization") != "Bearer phone-api-token-1001" {
+		t.Fatalf("%s %s, Authorization %q", h.method, h.url, h.header.Get("Authorization"))
+	}
+	if got, _ := json.Marshal(info); strings.Contains(string(got), "phone-api-token") {
+		t.Fatalf("the token is shown: %s", got)
+	}
+	if _, _, err := e.m.Create(context.Background(), Spec{URL: phone.srv.URL, All: true, Bearer: "phone-api-token-1001"}); err == nil {
+		t.Fatal("a bearer token on a POST webhook was taken")
+	}
+}
+
 // Delete stops deliveries and frees the journal; Test sends one event
 // outside the order.
 func TestDeleteAndTest(t *testing.T) {
