@@ -48,6 +48,15 @@ type MailboxSink interface {
 var callEvents = map[string]bool{"newchannel": true, "newstate": true, "newconnectedline": true, "hold": true, "unhold": true,
 	"rename": true, "varset": true, "hangup": true}
 
+// DPMASink takes the requests of Digium phone apps (DPMA messaging): the
+// feed registers its methods after every (re)connect and hands it every
+// DPMAMessage event; it answers through Writer.DPMARespond, and must not
+// block (the feed reads every event in order).
+type DPMASink interface {
+	DPMAMethods() []string
+	DPMARequest(requestID, method, format, params string)
+}
+
 // HintSink takes the running dialplan's hints (hints.Table).
 type HintSink interface {
 	ReplaceHints(hs []hints.Hint) (changed, removed int)
@@ -68,7 +77,10 @@ type Feed struct {
 	Calls CallSink
 	// Mailboxes, when set, receives voicemail boxes' message counts.
 	Mailboxes MailboxSink
-	Log       zerolog.Logger
+	// DPMA, when set, registers its methods with DPMA and gets phone
+	// apps' requests (PRESENCED_DPMA).
+	DPMA DPMASink
+	Log  zerolog.Logger
 	// ReloadDelay is how long the feed waits, after the ExtensionStatus
 	// burst of a dialplan reload begins, before it reads the hints again
 	// (default 200ms; the burst takes about 20 ms).
@@ -122,6 +134,18 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 		return err
 	}
 	f.setState(c, nil)
+	if f.DPMA != nil {
+		// Registrations belong to the session: made again at every
+		// (re)connect. Asterisk without DPMA refuses the action: logged,
+		// the rest goes on.
+		for _, m := range f.DPMA.DPMAMethods() {
+			a := goami2.NewAction("DPMAMessageRegister")
+			a.AddField("Method", m)
+			if _, _, err := c.action(ctx, a, false); err != nil {
+				f.Log.Warn().Err(err).Str("method", m).Msg("DPMA: cannot register the method (is res_digium_phone loaded, and does the AMI account have the right?)")
+			}
+		}
+	}
 	up()
 	if f.OnUp != nil {
 		f.OnUp()
@@ -162,6 +186,8 @@ func (f *Feed) session(ctx context.Context, timeout time.Duration, up func()) er
 					f.Mailboxes.MailboxChanged(c)
 				}
 			}
+		case f.DPMA != nil && strings.EqualFold(name, "DPMAMessage"):
+			f.DPMA.DPMARequest(ev.msg.Field("RequestID"), ev.msg.Field("Method"), ev.msg.Field("Format"), ev.msg.Field("Parameters"))
 		case strings.EqualFold(name, "PresenceStateChange"):
 			if ev.n > synced.presence { // older ones are in the list already
 				f.presence(ev.msg.Field("Presentity"), ev.msg)

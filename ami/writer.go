@@ -139,3 +139,42 @@ func (w Writer) Hangup(ctx context.Context, channel string) error {
 		return presence.Errorf(presence.CodeAsteriskRejected, "Asterisk did not hang up %s: %s", channel, msg)
 	})
 }
+
+// DPMARespond answers a phone app's request (DPMAMessageResponse, JSON).
+// The response is one line of JSON: a line break would end the frame.
+func (w Writer) DPMARespond(ctx context.Context, requestID, response string) error {
+	if strings.ContainsAny(requestID+response, "\r\n") {
+		return presence.Errorf(presence.CodeInvalidArgument, "a DPMA response holds a line break")
+	}
+	c, err := w.conn()
+	if err != nil {
+		return err
+	}
+	a := goami2.NewAction("DPMAMessageResponse")
+	a.AddField("Response", response)
+	a.AddField("Format", "JSON")
+	a.AddField("RequestID", requestID)
+	_, _, err = c.action(ctx, a, false)
+	return outcome(err, "could not answer a phone app over AMI", func(msg string) error {
+		return presence.Errorf(presence.CodeAsteriskRejected, "DPMA refused the response: %s", msg)
+	})
+}
+
+// DPMASend pushes a message to a phone app (DPMAMessageSend).
+func (w Writer) DPMASend(ctx context.Context, method, phone, message string) error {
+	if strings.ContainsAny(method+phone+message, "\r\n") {
+		return presence.Errorf(presence.CodeInvalidArgument, "a DPMA message holds a line break")
+	}
+	c, err := w.conn()
+	if err != nil {
+		return err
+	}
+	a := goami2.NewAction("DPMAMessageSend")
+	a.AddField("Method", method)
+	a.AddField("Message", message)
+	a.AddField("PhoneName", phone)
+	_, _, err = c.action(ctx, a, false)
+	return outcome(err, "could not push to a phone app over AMI", func(msg string) error {
+		return presence.Errorf(presence.CodeAsteriskRejected, "DPMA refused the message: %s", msg)
+	})
+}

@@ -73,6 +73,10 @@ type Server struct {
 	refused    map[string]bool
 	originates []map[string]string
 	nextChan   int
+	// DPMA (dpma.go): responses by request id, messages pushed.
+	dpmaResponses map[string]string
+	dpmaSent      []DPMASent
+	dpmaNext      int
 
 	qmu   sync.Mutex
 	queue [][]string // presence event frames waiting for the sender
@@ -84,6 +88,7 @@ type session struct {
 	c      net.Conn
 	wmu    sync.Mutex
 	logged bool
+	dpma   map[string]bool // DPMA methods this session registered
 }
 
 // New starts a server that accepts user/secret.
@@ -253,6 +258,8 @@ func (s *Server) Drop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
+		// Gone at once: its login and its DPMA registrations with it.
+		c.logged, c.dpma = false, nil
 		_ = c.c.Close()
 	}
 }
@@ -787,6 +794,9 @@ func (s *Server) handle(c *session, h map[string]string) bool {
 	s.mu.Unlock()
 	if refused {
 		c.write("Response: Error\r\n" + aid + "Message: Permission denied\r\n\r\n")
+		return true
+	}
+	if s.dpmaAction(c, action, aid, h) {
 		return true
 	}
 	switch action {

@@ -18,6 +18,7 @@ import (
 	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/cluster"
 	"github.com/presenced/presenced/dialplan"
+	"github.com/presenced/presenced/dpma"
 	"github.com/presenced/presenced/fastagi"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
@@ -51,6 +52,7 @@ type Main struct {
 	nodes    *cluster.Nodes
 	calls    *calls.Book // the calls on every channel (with AMI)
 	fwd      *forward.Service
+	dpma     *dpma.Bridge // Digium phone apps (PRESENCED_DPMA)
 	fwdStore *cluster.Forwards // in a cluster: the forwards' bucket
 	hints    *hints.Table
 	hub      *watch.Hub
@@ -210,6 +212,11 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if m.ami != nil {
 		m.ami.Presence = m.svc
+		if m.Config.DPMA == "on" {
+			m.dpma = dpma.New(dpma.Config{Presence: dpmaPresence{m}, Hints: m.hints, Hub: m.hub, Transport: ami.Writer{Feed: m.ami},
+				Log: m.Log.With().Str("component", "dpma").Logger()})
+			m.ami.DPMA = m.dpma
+		}
 	}
 	// Start announces every stored presence: the views start from it until
 	// a feed knows better.
@@ -458,6 +465,13 @@ func (m *Main) startFeeds() {
 		go func() {
 			defer m.feeds.Done()
 			m.mirror.Run(ctx)
+		}()
+	}
+	if m.dpma != nil {
+		m.feeds.Add(1)
+		go func() {
+			defer m.feeds.Done()
+			m.dpma.Run(ctx)
 		}()
 	}
 	if m.ari == nil {

@@ -40,6 +40,7 @@ type Config struct {
 	XucUsers          string        `env:"XUC_USERS"`
 	AppwsApps         string        `env:"APPWS_APPS"`
 	Phones            string        `env:"PHONES"`
+	DPMA              string        `env:"DPMA" envDefault:"off"`
 	ARIURL            string        `env:"ARI_URL" envDefault:"http://127.0.0.1:8088/ari"`
 	ARIUser           string        `env:"ARI_USER"`
 	ARIPassword       string        `env:"ARI_PASSWORD"`
@@ -341,6 +342,17 @@ func (c *Config) checkCluster() error {
 	}
 	if _, ctx, err := hints.ParseHintRef("x@" + c.DialContext); err != nil || ctx != c.DialContext {
 		return bad("DIAL_CONTEXT", "%q is not a context name", c.DialContext)
+	}
+	switch strings.ToLower(c.DPMA) {
+	case "on", "true", "1":
+		c.DPMA = "on"
+		if c.AMIAddr == "" || c.AMIUser == "" {
+			return bad("DPMA", "Digium phone apps are answered over AMI: set PRESENCED_AMI_ADDR and PRESENCED_AMI_USER")
+		}
+	case "off", "false", "0", "":
+		c.DPMA = "off"
+	default:
+		return bad("DPMA", "%q is not on or off", c.DPMA)
 	}
 	return nil
 }

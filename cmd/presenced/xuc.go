@@ -111,3 +111,13 @@ func (m *Main) originHosts() []string {
 	}
 	return hosts
 }
+
+// dpmaPresence is presence for Digium phone apps, as for the REST API.
+type dpmaPresence struct{ m *Main }
+
+func (p dpmaPresence) Get(user string) (presence.Value, bool) { return apiPresence(p).Get(user) }
+
+func (p dpmaPresence) Set(ctx context.Context, user string, v presence.Value) error {
+	_, err := p.m.svc.Set(ctx, nil, user, v)
+	return err
+}

@@ -1,0 +1,84 @@
+package dpma
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/presence"
+)
+
+type fakePresence struct{ by map[string]presence.Value }
+
+func (f *fakePresence) Get(user string) (presence.Value, bool) { v, ok := f.by[user]; return v, ok }
+
+func (f *fakePresence) Set(_ context.Context, user string, v presence.Value) error {
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	f.by[user] = v
+	return nil
+}
+
+type fakeHints struct{}
+
+func (fakeHints) Get(context, exten string) (hints.State, bool) {
+	if exten == "1001" && context == "internal" {
+		return hints.State{Hint: hints.Hint{Exten: "1001", Context: "internal"}, Extension: hints.ExtInUse}, true
+	}
+	return hints.State{}, false
+}
+
+func newBridge() *Bridge {
+	return New(Config{Presence: &fakePresence{by: map[string]presence.Value{}}, Hints: fakeHints{}})
+}
+
+func answer(b *Bridge, method, params string) string {
+	out, _ := json.Marshal(b.Answer(context.Background(), method, "JSON", params))
+	return string(out)
+}
+
+func TestMethods(t *testing.T) {
+	b := newBridge()
+	for _, c := range []struct{ method, params, want string }{
+		{MethodGet, `{"user":"1001"}`, `{"user":"1001","presence":{"state":"not_set"}}`},
+		{MethodSet, `{"user":"1001","state":"DND","message":"focus"}`, `{"user":"1001","presence":{"state":"dnd","message":"focus"}}`},
+		{MethodGet, `{"user":"1001"}`, `{"user":"1001","presence":{"state":"dnd","message":"focus"}}`},
+		{MethodHints, `{"hints":["1001@internal","1002"]}`, `{"hints":[{"exten":"1001","context":"internal","state":"InUse","presence":{"state":"not_set"}}]}`},
+		{MethodSubscribe, `{"phonename":"alice","user":"1001","hints":["1001@internal"]}`, `{"subscribed":true}`},
+		{MethodSet, `{"user":"1001","state":"away","message":"` + strings.Repeat("x", 300) + `"}`, `{"error":{"code":"TOO_LONG"`},
+		{MethodSet, `{"user":"1001"`, `{"error":{"code":"INVALID_ARGUMENT"`},
+		{MethodSubscribe, `{"phonename":"a b"}`, `{"error":{"code":"INVALID_ARGUMENT"`},
+		{MethodHints, `{"hints":["@x"]}`, `{"error":{"code":"INVALID_ARGUMENT"`},
+		{"presenced.nothing", `{}`, `{"error":{"code":"NOT_FOUND"`},
+	} {
+		if got := answer(b, c.method, c.params); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s %s: %s, want %s", c.method, c.params, got, c.want)
+		}
+	}
+	if got, _ := json.Marshal(b.Answer(context.Background(), MethodGet, "XML", `<x/>`)); !strings.Contains(string(got), "INVALID_ARGUMENT") {
+		t.Errorf("XML: %s", got)
+	}
+}
+
+// Whatever a phone app sends: an answer that is one line of JSON (it goes
+// in one AMI field), and no change unless the answer says so.
+func FuzzAnswer(f *testing.F) {
+	for _, s := range []string{`{"user":"1001","state":"away"}`, `{"phonename":"x","hints":["1001"]}`, `{"hints":null}`, `{`, `"x"`, `{"user":"\u0000"}`} {
+		f.Add(MethodSet, s)
+		f.Add(MethodSubscribe, s)
+	}
+	f.Fuzz(func(t *testing.T, method, params string) {
+		b := newBridge()
+		out, err := json.Marshal(b.Answer(context.Background(), method, "JSON", params))
+		if err != nil || strings.ContainsAny(string(out), "\r\n") {
+			t.Fatalf("%q %q: %s %v", method, params, out, err)
+		}
+		changed := len(b.cfg.Presence.(*fakePresence).by) > 0
+		if changed && strings.Contains(string(out), `"error"`) {
+			t.Fatalf("%q %q: changed, and answered %s", method, params, out)
+		}
+	})
+}
