@@ -52,7 +52,7 @@ type Main struct {
 	nodes    *cluster.Nodes
 	calls    *calls.Book // the calls on every channel (with AMI)
 	fwd      *forward.Service
-	dpma     *dpma.Bridge // Digium phone apps (PRESENCED_DPMA)
+	dpma     *dpma.Bridge      // Digium phone apps (PRESENCED_DPMA)
 	fwdStore *cluster.Forwards // in a cluster: the forwards' bucket
 	hints    *hints.Table
 	hub      *watch.Hub
