@@ -1,4 +1,4 @@
-# presenced: make run | make test | make build | make bench | make fuzz | make lint
+# presenced: make run | make test | make build | make bench | make fuzz | make lint | make phoneapp
 GO        ?= go
 BIN       := bin/presenced
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -13,9 +13,11 @@ FUZZ_TARGETS := \
 	./dialplan:FuzzParseRequest ./presence:FuzzDecodeRecord \
 	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
 	./httpapi:FuzzSetBody ./httpapi:FuzzWSMessage ./httpapi:FuzzParseTokens ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate \
-	./webhook:FuzzTargetURL ./watch:FuzzPresenceJSON ./internal/redact:FuzzRedact
+	./webhook:FuzzTargetURL ./watch:FuzzPresenceJSON ./internal/redact:FuzzRedact \
+	./calls:FuzzTracker ./calls:FuzzValidNumber ./voicemail:FuzzMessageWaiting ./forward:FuzzParseKind \
+	./xuc:FuzzParseUsers ./appws:FuzzDecode ./httpapi:FuzzPhoneEvent ./dpma:FuzzAnswer
 
-.PHONY: all build run test bench load fuzz lint clean
+.PHONY: all build run test bench load fuzz lint clean phoneapp
 
 all: build
 
@@ -58,6 +60,14 @@ lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# The sample Digium/Sangoma phone app, as the zip res_digium_phone.conf
+# names (its md5sum printed for the config).
+phoneapp:
+	mkdir -p bin
+	rm -f bin/presenced-phoneapp.zip
+	cd phoneapp/presenced && python3 -m zipfile -c ../../bin/presenced-phoneapp.zip app.js app.json
+	md5sum bin/presenced-phoneapp.zip
 
 clean:
 	rm -rf bin

@@ -33,6 +33,8 @@ func TestConfigErrors(t *testing.T) {
 		"PRESENCED_SITE=paris", // not in a cluster
 		"PRESENCED_REMOTE_CONTEXT=a@b", "PRESENCED_REMOTE_CONTEXT=a b",
 		"PRESENCED_DIAL_CONTEXT=a@b", "PRESENCED_DIAL_CONTEXT=${SHELL(id)}",
+		"PRESENCED_DPMA=maybe", "PRESENCED_DPMA=on", // on needs AMI
+		"PRESENCED_XUC_USERS=/nonexistent/xuc", "PRESENCED_APPWS_APPS=/nonexistent/apps", "PRESENCED_PHONES=/nonexistent/phones",
 	} {
 		_, err := LoadConfig([]string{kv})
 		name, _, _ := strings.Cut(kv, "=")
