@@ -46,6 +46,22 @@ func startClusterBinaries(t *testing.T, bin string, n int, env ...string) []*pro
 // own (nodeEnv[i]) besides the common env.
 func startClusterNodes(t *testing.T, bin string, nodeEnv [][]string, env ...string) []*proc {
 	t.Helper()
+	// A port picked free may be taken by another process before a node
+	// binds it (the machine is shared): start the whole cluster again on
+	// other ports, up to three times.
+	for try := 1; ; try++ {
+		procs, err := tryClusterNodes(t, bin, nodeEnv, env...)
+		if err == nil {
+			return procs
+		}
+		if try == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("a port was taken meanwhile; starting the cluster again: %v", strings.SplitN(err.Error(), "\n", 2)[0])
+	}
+}
+
+func tryClusterNodes(t *testing.T, bin string, nodeEnv [][]string, env ...string) ([]*proc, error) {
 	n := len(nodeEnv)
 	routes := make([]string, n)
 	for i := range routes {
@@ -75,10 +91,16 @@ func startClusterNodes(t *testing.T, bin string, nodeEnv [][]string, env ...stri
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("node %d: %v", i+1, err)
+			for _, p := range procs {
+				if p != nil {
+					_ = p.cmd.Process.Kill()
+					<-p.done
+				}
+			}
+			return nil, fmt.Errorf("node %d: %w", i+1, err)
 		}
 	}
-	return procs
+	return procs, nil
 }
 
 type sseEvent struct{ id, event, data string }
