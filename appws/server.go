@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/internal/names"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -59,7 +60,7 @@ func ParseApps(r io.Reader) (map[string]string, error) {
 			continue
 		}
 		app, pw, ok := strings.Cut(line, ":")
-		if !ok || pw == "" || !validApp(app) {
+		if !ok || pw == "" || !names.Valid(app) {
 			return nil, fmt.Errorf("line %d: want app:password (an app name of letters, digits, -, _, .)", n)
 		}
 		if _, dup := out[app]; dup {
@@ -71,18 +72,6 @@ func ParseApps(r io.Reader) (map[string]string, error) {
 		return nil, fmt.Errorf("reading the apps file: %w", err)
 	}
 	return out, nil
-}
-
-func validApp(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 // Handler serves the WebSocket.

@@ -32,6 +32,7 @@ import (
 
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/internal/names"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -184,7 +185,7 @@ func (b *Bridge) answer(ctx context.Context, method, format, raw string) (any, e
 		}
 		return out, nil
 	case MethodSubscribe:
-		if !validPhone(p.PhoneName) {
+		if !names.Valid(p.PhoneName) {
 			return nil, presence.Errorf(presence.CodeInvalidArgument, "phonename: the phone's name in res_digium_phone.conf (letters, digits, -, _, ., at most 64)")
 		}
 		if p.User != "" {
@@ -206,18 +207,6 @@ func (b *Bridge) answer(ctx context.Context, method, format, raw string) (any, e
 		return map[string]bool{"subscribed": true}, nil
 	}
 	return nil, presence.Errorf(presence.CodeNotFound, "unknown method %q", clip.Clip(method))
-}
-
-func validPhone(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 // hintKeys checks hint references and returns their keys.

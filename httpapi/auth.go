@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/presenced/presenced/internal/names"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -77,25 +78,12 @@ func (t *Tokens) Len() int {
 // Replace makes t hold the tokens of other.
 func (t *Tokens) Replace(other *Tokens) { t.entries.Store(other.entries.Load()) }
 
-// validName is what a token's name may be: it is written in audit lines.
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
 // parseEntries reads "scope:token" or "scope:name:token" entries. A
 // token holding a colon must be given with a name.
 func parseEntries(lines []string, where func(i int) string) ([]tokenEntry, error) {
 	var out []tokenEntry
 	seen := map[[32]byte]bool{}
-	names := map[string]bool{}
+	taken := map[string]bool{}
 	counts := map[Scope]int{}
 	for i, line := range lines {
 		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
@@ -113,7 +101,7 @@ func parseEntries(lines []string, where func(i int) string) ([]tokenEntry, error
 		name, tok := "", strings.TrimSpace(parts[1])
 		if len(parts) == 3 {
 			name, tok = strings.TrimSpace(parts[1]), strings.TrimSpace(parts[2])
-			if !validName(name) {
+			if !names.Valid(name) {
 				return nil, fmt.Errorf("%sa token's name is 1 to 64 letters, digits, dashes, underscores or dots", where(i))
 			}
 		}
@@ -132,10 +120,10 @@ func parseEntries(lines []string, where func(i int) string) ([]tokenEntry, error
 		if seen[sum] {
 			return nil, fmt.Errorf("%sthe same token is given twice (one token has one scope)", where(i))
 		}
-		if names[name] {
+		if taken[name] {
 			return nil, fmt.Errorf("%sthe name %q is given to two tokens", where(i), name)
 		}
-		seen[sum], names[name] = true, true
+		seen[sum], taken[name] = true, true
 		out = append(out, tokenEntry{sum: sum, scope: sc, name: name, hide: hide, phone: phone})
 	}
 	return out, nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/httpapi"
+	"github.com/presenced/presenced/internal/names"
 	"github.com/presenced/presenced/internal/redact"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/webhook"
@@ -223,7 +224,7 @@ func (c *Config) check() error {
 	if c.ARIApp == "" {
 		return bad("ARI_APP", "must not be empty")
 	}
-	if !validName(c.ARIApp) {
+	if !names.Valid(c.ARIApp) {
 		return bad("ARI_APP", "%q may contain only letters, digits, dash, underscore and dot (at most 64)", c.ARIApp)
 	}
 	tokens, err := c.loadTokens()
@@ -326,7 +327,7 @@ func (c *Config) checkCluster() error {
 		}
 		c.Node = h
 	}
-	if !validName(c.Node) {
+	if !names.Valid(c.Node) {
 		return bad("NODE", "%q may contain only letters, digits, dash, underscore and dot", c.Node)
 	}
 	if c.Site != "" {
@@ -355,20 +356,6 @@ func (c *Config) checkCluster() error {
 		return bad("DPMA", "%q is not on or off", c.DPMA)
 	}
 	return nil
-}
-
-// validName: an ARI application's or a node's name, 1 to 64 letters,
-// digits, dashes, underscores and dots.
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 // redactor returns what removes the configured secrets (shapes only for a
