@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -307,7 +308,9 @@ func (c *conn) follow(ctx context.Context, sub *watch.Sub) {
 	for {
 		evs, err := sub.Next(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
+			var dropped *watch.DroppedError
+			if errors.As(err, &dropped) {
+				// Hopelessly behind: the app reconnects and subscribes again.
 				_ = c.c.Close(websocket.StatusTryAgainLater, "dropped: too far behind")
 			}
 			return

@@ -86,9 +86,10 @@ func (c *conn) run(ctx context.Context) {
 	for {
 		evs, err := sub.Next(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
-				// Dropped by the hub (hopelessly behind): the client
-				// reconnects and starts afresh.
+			var dropped *watch.DroppedError
+			if errors.As(err, &dropped) {
+				// Hopelessly behind: the client reconnects and starts
+				// afresh.
 				_ = c.c.Close(websocket.StatusTryAgainLater, "dropped: too far behind")
 			}
 			return
