@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
 )
 
@@ -43,6 +44,26 @@ func fakeAMI(t *testing.T) (*astemu.Asterisk, *amitest.Server) {
 // amiEnv is the settings that log presenced in to srv, with extra ones.
 func amiEnv(srv *amitest.Server, extra ...string) []string {
 	return append([]string{"PRESENCED_AMI_ADDR=" + srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw"}, extra...)
+}
+
+// fakeAsterisk is one emulated Asterisk behind a fake ARI (device
+// states) and a fake AMI (hints, presence, calls, voicemail, Originate,
+// DPMA), as a real one serves both.
+func fakeAsterisk(t *testing.T) (*aritest.Server, *amitest.Server) {
+	t.Helper()
+	ariSrv := fakeARI(t)
+	srv, err := amitest.New("presenced", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	srv.Attach(ariSrv.Ast)
+	return ariSrv, srv
+}
+
+// ariLogin is the settings that log presenced in to a fake ARI.
+func ariLogin(srv *aritest.Server) []string {
+	return []string{"PRESENCED_ARI_URL=" + srv.URL(), "PRESENCED_ARI_USER=ari", "PRESENCED_ARI_PASSWORD=ari"}
 }
 
 // openWithAMI opens presenced logged in to srv, with extra variables.

@@ -397,17 +397,7 @@ func TestClusterSites(t *testing.T) {
 	hint := amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 0, StatusText: "Idle"}
 	// One Asterisk a site, behind a fake ARI and a fake AMI.
 	site := func(hs ...amitest.Hint) (*aritest.Server, *amitest.Server) {
-		ariSrv, err := aritest.New("ari", "ari")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(ariSrv.Close)
-		amiSrv, err := amitest.New("presenced", "pw")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(amiSrv.Close)
-		amiSrv.Attach(ariSrv.Ast)
+		ariSrv, amiSrv := fakeAsterisk(t)
 		amiSrv.SetHints(hs...)
 		return ariSrv, amiSrv
 	}

@@ -19,13 +19,7 @@ import (
 // read token cannot act at all; unknown events and parameters are 400.
 func TestBinaryPhoneActionURLs(t *testing.T) {
 	bin := buildBinary(t)
-	ariSrv := fakeARI(t)
-	srv, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	srv.Attach(ariSrv.Ast)
+	ariSrv, srv := fakeAsterisk(t)
 	ast := ariSrv.Ast
 	ariSrv.SetDevice("PJSIP/1001", "NOT_INUSE")
 	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001&Stasis:presenced-dnd-1001,CustomPresence:1001", StatusText: "Idle"},
@@ -35,9 +29,8 @@ func TestBinaryPhoneActionURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	const phoneTok, readTok, otherTok = "phone-token-1001-0123456789", "read-token-0123456789abcdef", "phone-token-1002-0123456789"
-	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, "PRESENCED_PHONES="+phonesFile,
-		"PRESENCED_API_TOKENS=phone/1001:desk-1001:"+phoneTok+",phone/1002:desk-1002:"+otherTok+",read:crm:"+readTok,
-		"PRESENCED_ARI_URL="+ariSrv.URL(), "PRESENCED_ARI_USER=ari", "PRESENCED_ARI_PASSWORD=ari")...)
+	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, append(ariLogin(ariSrv), "PRESENCED_PHONES="+phonesFile,
+		"PRESENCED_API_TOKENS=phone/1001:desk-1001:"+phoneTok+",phone/1002:desk-1002:"+otherTok+",read:crm:"+readTok)...)...)
 	defer p.stop(t)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if code, _ := p.do(t, "GET", "/readyz", "", readTok); code == 200 {

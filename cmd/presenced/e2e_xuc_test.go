@@ -102,15 +102,7 @@ func xucLogin(t *testing.T, p *proc, body string) (int, map[string]any) {
 // for anything else.
 func TestBinaryXuc(t *testing.T) {
 	bin := buildBinary(t)
-	// One emulated Asterisk behind ARI (device states) and AMI (hints,
-	// presence, calls, voicemail, Originate).
-	ariSrv := fakeARI(t)
-	srv, err := amitest.New("presenced", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	srv.Attach(ariSrv.Ast)
+	ariSrv, srv := fakeAsterisk(t)
 	ast := ariSrv.Ast
 	ariSrv.SetDevice("PJSIP/1001", "NOT_INUSE")
 	ariSrv.SetDevice("PJSIP/1002", "NOT_INUSE")
@@ -126,8 +118,7 @@ func TestBinaryXuc(t *testing.T) {
 	if err := os.WriteFile(users, []byte("# login:hash:extension\nbob:"+hash+":1002\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, "PRESENCED_XUC_USERS="+users, "PRESENCED_DIAL_CONTEXT=internal",
-		"PRESENCED_ARI_URL="+ariSrv.URL(), "PRESENCED_ARI_USER=ari", "PRESENCED_ARI_PASSWORD=ari")...)
+	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, append(ariLogin(ariSrv), "PRESENCED_XUC_USERS="+users, "PRESENCED_DIAL_CONTEXT=internal")...)...)
 	defer p.stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
