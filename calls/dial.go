@@ -1,9 +1,18 @@
 package calls
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/internal/actor"
+	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/internal/ratelimit"
+	"github.com/presenced/presenced/presence"
 )
 
 // MaxNumber is the longest number click to dial takes.
@@ -12,13 +21,13 @@ const MaxNumber = 32
 // ErrNumber is a number click to dial refuses.
 var ErrNumber = errors.New("not a number to dial")
 
-// ValidNumber checks a number to dial: an optional leading "+", then 1
+// ValidNumber checks that a string is a number at all: an optional leading "+", then 1
 // to 32 digits, "*" or "#". It becomes the Exten of an AMI Originate:
 // nothing else may reach the dialplan (a "${...}" would be evaluated
 // there, a "&" or "," would add targets or options to a Dial, a line
 // break would end the AMI frame). Spaces, dots, dashes and brackets,
 // which people write in numbers, are not taken out: the caller does that,
-// and says so.
+// and says so. Which numbers may be dialled is the Policy's.
 func ValidNumber(n string) error {
 	digits := strings.TrimPrefix(n, "+")
 	if digits == "" || len(n) > MaxNumber {
@@ -39,4 +48,79 @@ func ValidNumber(n string) error {
 func Dialable(device string) bool {
 	tech, res, ok := strings.Cut(device, "/")
 	return ok && tech != "" && res != "" && !strings.Contains(tech, ":") && !strings.ContainsAny(device, "\r\n&,")
+}
+
+// Originator places a call: rings device, and when it answers dials
+// number in dialContext (ami.Writer's AMI Originate).
+type Originator interface {
+	Originate(ctx context.Context, device, dialContext, number string) error
+}
+
+// The limits of click to dial: a user's phone is rung at most dialBurst
+// times at once, then once every dialEvery; a token or login (which may
+// dial for many users: an operator console) has ten times that.
+const (
+	dialEvery = 3 * time.Second
+	dialBurst = 10
+)
+
+// Dialer is click to dial for every way in (REST, WebSocket, xuc): the
+// policy, the limits per user and per token, and the audit line are
+// here, once, so that no door can skip them. The door puts who asks in
+// the context (actor.With).
+type Dialer struct {
+	policy           *Policy
+	out              Originator
+	context          string
+	perUser, perWhom *ratelimit.Keyed
+	log              zerolog.Logger
+}
+
+// NewDialer returns a Dialer placing calls through out into dialContext
+// (PRESENCED_DIAL_CONTEXT); a nil policy is DefaultPolicy. log gets the
+// audit line of every dial, allowed or not.
+func NewDialer(policy *Policy, out Originator, dialContext string, log zerolog.Logger) *Dialer {
+	if policy == nil {
+		policy = DefaultPolicy()
+	}
+	return &Dialer{policy: policy, out: out, context: dialContext, log: log,
+		perUser: ratelimit.New(dialEvery, dialBurst, 10000), perWhom: ratelimit.New(dialEvery/10, dialBurst*10, 10000)}
+}
+
+// Dial rings user's device and then dials number, when the policy and
+// the limits allow it.
+func (d *Dialer) Dial(ctx context.Context, user, device, number string) error {
+	a := actor.From(ctx)
+	err := d.dial(ctx, a, user, device, number)
+	d.log.Info().Str("door", a.Door).Str("actor", a.Name).Str("remote", a.Remote).Str("user", user).
+		Str("number", clip.Clip(number)).Str("device", device).Str("result", resultOf(err)).Msg("dial")
+	return err
+}
+
+func (d *Dialer) dial(ctx context.Context, a actor.Actor, user, device, number string) error {
+	if err := d.policy.Check(number); err != nil {
+		code := presence.CodeInvalidArgument
+		if errors.Is(err, ErrNotAllowed) {
+			code = presence.CodeNotAllowed
+		}
+		return presence.WrapError(code, err, "number: "+err.Error())
+	}
+	if err := d.perWhom.Check(a.String(), "dials by "+a.String()); err != nil {
+		return presence.WrapError(presence.CodeRateLimited, err, err.Error())
+	}
+	if err := d.perUser.Check(user, "dials for "+user); err != nil {
+		return presence.WrapError(presence.CodeRateLimited, err, err.Error())
+	}
+	if err := d.out.Originate(ctx, device, d.context, number); err != nil {
+		return presence.WrapError(presence.CodeAsteriskRejected, err, "dialling "+number)
+	}
+	return nil
+}
+
+// resultOf is an audit line's result: "ok" or the error's code.
+func resultOf(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return string(presence.ErrorCode(err))
 }

@@ -33,6 +33,14 @@ type Session struct {
 	base context.Context
 }
 
+// RemoteAddr is the address of the Asterisk that opened the session.
+func (s *Session) RemoteAddr() string {
+	if s.conn == nil {
+		return ""
+	}
+	return s.conn.RemoteAddr().String()
+}
+
 // HungUp reports whether Asterisk has sent HANGUP: the channel is gone.
 // Variable commands still work after it; channel commands answer 511.
 func (s *Session) HungUp() bool { return s.hangups > 0 }

@@ -12,9 +12,14 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/internal/actor"
 	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -107,16 +112,17 @@ func (f Forwards) Any() bool {
 }
 
 // Validate checks stored or received forwards: a valid user, and every
-// destination a number; a forward on has one.
-func (f Forwards) Validate() error {
+// destination a number the policy allows (nil: calls.DefaultPolicy); a
+// forward on has one.
+func (f Forwards) Validate(policy *calls.Policy) error {
 	if err := presence.ValidateUser(f.User); err != nil {
 		return err
 	}
 	for k := Unconditional; k <= NoAnswer; k++ {
 		fw := f.Get(k)
 		if fw.Destination != "" {
-			if err := calls.ValidNumber(fw.Destination); err != nil {
-				return presence.Errorf(presence.CodeInvalidArgument, "forward %s of %s: destination %q: %v", k, f.User, clip.Clip(fw.Destination), err)
+			if err := policy.Check(fw.Destination); err != nil {
+				return destinationError(err, "forward "+k.String()+" of "+f.User)
 			}
 		} else if fw.Enabled {
 			return presence.Errorf(presence.CodeInvalidArgument, "forward %s of %s is on without a destination", k, f.User)
@@ -133,9 +139,25 @@ type Store interface {
 	AllForwards(ctx context.Context) ([]Forwards, error)
 }
 
+// destinationError is a refused destination with its code: NOT_ALLOWED
+// when the policy refuses a number, INVALID_ARGUMENT when it is none.
+func destinationError(err error, what string) error {
+	code := presence.CodeInvalidArgument
+	if errors.Is(err, calls.ErrNotAllowed) {
+		code = presence.CodeNotAllowed
+	}
+	return presence.WrapError(code, err, what+": destination: "+err.Error())
+}
+
 // Config configures a Service.
 type Config struct {
 	Store Store
+	// Policy is what forwards may go to (nil: calls.DefaultPolicy): the
+	// same as click to dial's, as the dialplan dials them.
+	Policy *calls.Policy
+	// Log gets the audit line of every change asked for, from every way
+	// in (who, from actor.From, the user, the forward, the number).
+	Log zerolog.Logger
 	// OnChange gets every change, in the order made (watch.Hub publishes
 	// it), and every stored user's forwards at Open.
 	OnChange func(Forwards)
@@ -144,6 +166,8 @@ type Config struct {
 // Service keeps the forwards in memory, written through to the Store.
 type Service struct {
 	cfg Config
+	// Limits of changes: per user, and per token, login or channel.
+	perUser, perWhom *ratelimit.Keyed
 	// wmu orders the changes (each reads, stores, then announces); mu
 	// guards the map only, so that a read (the forward/get hook, on every
 	// call) never waits for a change's store.
@@ -152,9 +176,18 @@ type Service struct {
 	by  map[string]Forwards
 }
 
+// The limits of forward changes: a user's forwards change at most
+// changeBurst times at once, then once every changeEvery; a token or
+// login (which may act for many users) ten times that.
+const (
+	changeEvery = 3 * time.Second
+	changeBurst = 10
+)
+
 // NewService returns a service; Open loads it.
 func NewService(cfg Config) *Service {
-	return &Service{cfg: cfg, by: map[string]Forwards{}}
+	return &Service{cfg: cfg, by: map[string]Forwards{},
+		perUser: ratelimit.New(changeEvery, changeBurst, 10000), perWhom: ratelimit.New(changeEvery/10, changeBurst*10, 10000)}
 }
 
 // Open reads the stored forwards and announces them.
@@ -166,8 +199,8 @@ func (s *Service) Open(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range all {
-		if f.Validate() != nil {
-			continue // written by nothing presenced runs: never dialled
+		if f.Validate(s.cfg.Policy) != nil {
+			continue // written by nothing presenced runs, or refused by today's policy: never dialled
 		}
 		s.by[f.User] = f
 		s.announce(f)
@@ -212,6 +245,25 @@ var ErrNoDestination = errors.New("no destination")
 // error. Nothing changes on an error; the change is stored before it is
 // announced.
 func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destination string) (Forwards, error) {
+	a := actor.From(ctx)
+	f, err := s.set(ctx, a, user, k, on, destination)
+	dest := destination
+	if err == nil && dest == "" {
+		dest = f.Get(k).Destination
+	}
+	s.cfg.Log.Info().Str("door", a.Door).Str("actor", a.Name).Str("remote", a.Remote).Str("user", clip.Clip(user)).
+		Str("forward", k.String()).Bool("on", on).Str("number", clip.Clip(dest)).Str("result", resultOf(err)).Msg("forward change")
+	return f, err
+}
+
+func resultOf(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return string(presence.ErrorCode(err))
+}
+
+func (s *Service) set(ctx context.Context, a actor.Actor, user string, k Kind, on bool, destination string) (Forwards, error) {
 	if err := presence.ValidateUser(user); err != nil {
 		return Forwards{}, err
 	}
@@ -219,9 +271,15 @@ func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destina
 		return Forwards{}, presence.Errorf(presence.CodeInvalidArgument, "forward kind %d", int(k))
 	}
 	if destination != "" {
-		if err := calls.ValidNumber(destination); err != nil {
-			return Forwards{}, presence.Errorf(presence.CodeInvalidArgument, "forward destination %q: %v", clip.Clip(destination), err)
+		if err := s.cfg.Policy.Check(destination); err != nil {
+			return Forwards{}, destinationError(err, "forward "+k.String()+" of "+user)
 		}
+	}
+	if err := s.perWhom.Check(a.String(), "forward changes by "+a.String()); err != nil {
+		return Forwards{}, presence.WrapError(presence.CodeRateLimited, err, err.Error())
+	}
+	if err := s.perUser.Check(user, "forward changes for "+user); err != nil {
+		return Forwards{}, presence.WrapError(presence.CodeRateLimited, err, err.Error())
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -237,6 +295,13 @@ func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destina
 	}
 	if on && fw.Destination == "" {
 		return Forwards{}, presence.WrapError(presence.CodeInvalidArgument, ErrNoDestination, "forward "+k.String()+" of "+user+" has no destination to turn on")
+	}
+	if on {
+		// The kept destination was allowed when set; the policy may
+		// have narrowed since.
+		if err := s.cfg.Policy.Check(fw.Destination); err != nil {
+			return Forwards{}, destinationError(err, "forward "+k.String()+" of "+user)
+		}
 	}
 	fw.Enabled = on
 	if ok && f.Get(k) == fw {
@@ -255,9 +320,12 @@ func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destina
 
 // Changed takes a change made elsewhere (another node of a cluster, read
 // from the shared bucket): kept, not announced (the node that made it
-// logged it).
+// logged it). It is checked as a change made here is: forwards a rogue
+// writer planted in the bucket, or that this node's policy refuses, are
+// not kept, so never dialled.
 func (s *Service) Changed(f Forwards) {
-	if f.Validate() != nil {
+	if err := f.Validate(s.cfg.Policy); err != nil {
+		s.cfg.Log.Warn().Err(err).Str("user", clip.Clip(f.User)).Msg("forwards from the cluster refused")
 		return
 	}
 	s.mu.Lock()

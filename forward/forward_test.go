@@ -3,9 +3,16 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/rs/zerolog"
+
+	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/internal/actor"
+	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -87,7 +94,7 @@ func TestSetSemantics(t *testing.T) {
 		if len(announced) != changes || (changes > 0 && announced[changes-1] != sp.after) {
 			t.Fatalf("step %d: announced %d, want %d", i, len(announced), changes)
 		}
-		if err := st.by[u].Validate(); changes > 0 && (err != nil || st.by[u] != sp.after) {
+		if err := st.by[u].Validate(nil); changes > 0 && (err != nil || st.by[u] != sp.after) {
 			t.Fatalf("step %d: stored %+v (%v)", i, st.by[u], err)
 		}
 	}
@@ -152,4 +159,75 @@ func FuzzParseKind(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The dial policy holds for forwards from every way in: feature codes are
+// refused, forwards planted by another writer (the cluster's bucket) or
+// refused by a narrower policy are never kept, every change asked for
+// writes an audit line, and changes are limited per user and per token.
+func TestForwardPolicy(t *testing.T) {
+	var audit strings.Builder
+	policy, err := calls.ParsePolicy("", "_00.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &memStore{by: map[string]Forwards{
+		"1001": {User: "1001", Busy: Forward{true, "0041441234567"}}, // allowed once, denied now
+		"1002": {User: "1002", Busy: Forward{true, "2002"}},
+	}}
+	s := NewService(Config{Store: st, Policy: policy, Log: zerolog.New(&audit)})
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s.Get("1001").Busy.Enabled || s.Get("1002").Busy.Active() != "2002" {
+		t.Fatalf("at open: %+v %+v", s.Get("1001"), s.Get("1002"))
+	}
+	ctx := actor.With(context.Background(), actor.Actor{Door: "xuc", Name: "alice", Remote: "127.0.0.1:4000"})
+	for _, dest := range []string{"*721001", "*78", "#", "0041441234567"} {
+		if _, err := s.Set(ctx, "1002", Unconditional, true, dest); presence.ErrorCode(err) != presence.CodeNotAllowed {
+			t.Errorf("forward to %q: %v, want NOT_ALLOWED", dest, err)
+		}
+	}
+	if s.Get("1002").Unconditional != (Forward{}) {
+		t.Fatalf("a refused forward was kept: %+v", s.Get("1002"))
+	}
+	// Planted in the cluster's bucket: a feature code, a denied number.
+	s.Changed(Forwards{User: "1002", Unconditional: Forward{true, "*721001"}})
+	s.Changed(Forwards{User: "1002", Unconditional: Forward{true, "0041441234567"}})
+	if s.Get("1002").Unconditional.Enabled {
+		t.Fatalf("a planted forward was kept: %+v", s.Get("1002"))
+	}
+	if _, err := s.Set(ctx, "1002", NoAnswer, true, "1003"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(audit.String()), "\n")
+	last := lines[len(lines)-1]
+	for _, want := range []string{`"door":"xuc"`, `"actor":"alice"`, `"remote":"127.0.0.1:4000"`, `"user":"1002"`, `"forward":"noanswer"`, `"number":"1003"`, `"result":"ok"`} {
+		if !strings.Contains(last, want) {
+			t.Fatalf("audit line %s lacks %s", last, want)
+		}
+	}
+	if !strings.Contains(audit.String(), `"number":"*721001","result":"NOT_ALLOWED"`) {
+		t.Fatalf("a refused change has no audit line:\n%s", audit.String())
+	}
+	// Limits: one user's forwards, then one token's across users.
+	var limited error
+	for range changeBurst + 1 {
+		if _, err := s.Set(ctx, "1003", Busy, true, "2002"); err != nil {
+			limited = err
+		}
+	}
+	if presence.ErrorCode(limited) != presence.CodeRateLimited {
+		t.Fatalf("changes of one user were not limited: %v", limited)
+	}
+	limited = nil
+	other := actor.With(context.Background(), actor.Actor{Door: "http", Name: "crm"})
+	for i := range changeBurst*10 + 1 {
+		if _, err := s.Set(other, fmt.Sprintf("2%03d", i), Busy, true, "2002"); err != nil {
+			limited = err
+		}
+	}
+	if _, ok := ratelimit.RetryAfter(limited); !ok || presence.ErrorCode(limited) != presence.CodeRateLimited {
+		t.Fatalf("changes of one token across users were not limited: %v", limited)
+	}
 }

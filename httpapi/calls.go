@@ -16,8 +16,9 @@ import (
 // and hangs up over AMI.
 type Calls interface {
 	All() []calls.Call
-	// Dial rings device, then dials number (AMI Originate).
-	Dial(ctx context.Context, device, number string) error
+	// Dial rings user's device, then dials number (AMI Originate), as
+	// the dial policy and limits allow (calls.Dialer).
+	Dial(ctx context.Context, user, device, number string) error
 	// Hangup hangs up a channel.
 	Hangup(ctx context.Context, channel string) error
 }
@@ -118,7 +119,7 @@ func (s *Server) dial(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, presence.Errorf(presence.CodeNotFound, "user %s has no hint with a phone to ring (hints: %v)", req.User, keys))
 		return
 	}
-	if err := s.cfg.Calls.Dial(r.Context(), devices[i], req.Number); err != nil {
+	if err := s.cfg.Calls.Dial(r.Context(), req.User, devices[i], req.Number); err != nil {
 		s.fail(w, err)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/internal/clip"
@@ -27,10 +28,34 @@ func hasPhones(s *Server) bool { return s.cfg.Phones != nil }
 // phoneParams are the parameters GET /v1/phone-events takes.
 var phoneParams = []string{"event", "user", "mac", "AuthToken", "access_token", "callId", "accountId", "number", "name"}
 
-// phoneEvent serves GET /v1/phone-events: a phone's action URL. The phone
-// authenticates with a token (Authorization: Bearer, or ?AuthToken= as
-// the phones' own URLs carry it) of scope phone/<users> naming the user,
-// or of scope write or admin; it names its user with user= or mac=.
+// The limit of a token's phone events: phoneBurst at once, then one every
+// phoneEvery. A call is four or five events; a phone token cannot push
+// the change log's real history out of its retention (100,000 entries
+// take more than two days at this pace).
+const (
+	phoneEvery = 2 * time.Second
+	phoneBurst = 60
+)
+
+// phoneIn is one phone event: GET's parameters, or POST's body.
+type phoneIn struct {
+	Event     string `json:"event"`
+	User      string `json:"user"`
+	MAC       string `json:"mac"`
+	CallID    string `json:"callId"`
+	AccountID string `json:"accountId"`
+	Number    string `json:"number"`
+	Name      string `json:"name"`
+}
+
+// phoneEvent serves GET /v1/phone-events: a phone's action URL. A GET
+// changes state here only because phones can send nothing else; so it
+// always needs a token, even when the API has none (then it is refused:
+// in open mode, a web page's <img> would otherwise set DND for anyone).
+// The phone authenticates with a token (Authorization: Bearer, or
+// ?AuthToken= as the phones' own URLs carry it) of scope phone/<users>
+// naming the user, or of scope write or admin; it names its user with
+// user= or mac=, looked up only once the token is known.
 func (s *Server) phoneEvent(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k, v := range q {
@@ -43,47 +68,79 @@ func (s *Server) phoneEvent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	user, err := s.phoneUser(q.Get("user"), q.Get("mac"))
+	if s.open() {
+		writeError(w, 403, "FORBIDDEN", "phone action URLs need a phone token (PRESENCED_API_TOKENS, scope phone/<users>); without tokens, POST /v1/phone-events")
+		return
+	}
+	tok := q.Get("AuthToken")
+	if tok == "" {
+		tok = bearer(r, true)
+	}
+	e := s.cfg.Tokens.entry(tok)
+	switch {
+	case e == nil:
+		writeError(w, 401, "UNAUTHORIZED", "a phone's token is needed (Authorization: Bearer, or ?AuthToken=)")
+		return
+	case e.phone == nil && e.scope < ScopeWrite:
+		writeError(w, 403, "FORBIDDEN", "the token may not report phone events")
+		return
+	}
+	in := phoneIn{Event: q.Get("event"), User: q.Get("user"), MAC: q.Get("mac"), CallID: q.Get("callId"),
+		AccountID: q.Get("accountId"), Number: q.Get("number"), Name: q.Get("name")}
+	s.phone(w, r, e.name, e.phone, in)
+}
+
+// postPhoneEvent serves POST /v1/phone-events: the same event as a JSON
+// body, for scripts and for the API without tokens (a POST with a JSON
+// body, which no other web site can make a browser send here).
+func (s *Server) postPhoneEvent(w http.ResponseWriter, r *http.Request) {
+	var in phoneIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, err)
+		return
+	}
+	_, name := s.tokenOf(r, false)
+	s.phone(w, r, name, nil, in)
+}
+
+// phone checks and applies one phone event of the token named token;
+// only lists the users a phone token may act for (nil: any).
+func (s *Server) phone(w http.ResponseWriter, r *http.Request, token string, only []string, in phoneIn) {
+	user, err := s.phoneUser(in.User, in.MAC)
+	if err == nil && only != nil && !slices.Contains(only, user) {
+		writeError(w, 403, "FORBIDDEN", fmt.Sprintf("the token may not act for %s", user))
+		return
+	}
+	if err == nil {
+		if lerr := s.phoneLimit.Check(token, "phone events of the token "+token); lerr != nil {
+			err = presence.WrapError(presence.CodeRateLimited, lerr, lerr.Error())
+		}
+	}
+	if err == nil {
+		err = s.applyPhone(r.Context(), user, in)
+	}
+	s.cfg.Log.Info().Str("token", token).Str("method", r.Method).Str("path", "/v1/phone-events").Str("event", clip.Clip(in.Event)).
+		Str("user", clip.Clip(user)).Str("remote", r.RemoteAddr).Str("result", string(presence.ErrorCode(err))).Msg("api write")
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	token := "open"
-	if !s.open() {
-		tok := q.Get("AuthToken")
-		if tok == "" {
-			tok = bearer(r, true)
-		}
-		e := s.cfg.Tokens.entry(tok)
-		switch {
-		case e == nil:
-			writeError(w, 401, "UNAUTHORIZED", "a phone's token is needed (Authorization: Bearer, or ?AuthToken=)")
-			return
-		case e.phone != nil && !slices.Contains(e.phone, user), e.phone == nil && e.scope < ScopeWrite:
-			writeError(w, 403, "FORBIDDEN", fmt.Sprintf("the token may not act for %s", user))
-			return
-		}
-		token = e.name
-	}
-	ev := q.Get("event")
-	switch {
+	writeJSON(w, 200, map[string]string{"user": user, "event": in.Event})
+}
+
+func (s *Server) applyPhone(ctx context.Context, user string, in phoneIn) error {
+	switch ev := in.Event; {
 	case ev == "dnd_on" || ev == "dnd_off":
-		err = s.cfg.Phones.SetDND(r.Context(), user, ev == "dnd_on")
+		return s.cfg.Phones.SetDND(ctx, user, ev == "dnd_on")
 	case calls.IsPhoneEventType(ev):
-		var pe calls.PhoneEvent
-		if pe, err = phoneCall(user, ev, q.Get("callId"), q.Get("accountId"), q.Get("number"), q.Get("name"), q.Get("mac")); err == nil {
+		pe, err := phoneCall(user, ev, in.CallID, in.AccountID, in.Number, in.Name, in.MAC)
+		if err == nil {
 			s.cfg.Phones.PhoneEvent(pe)
 		}
+		return err
 	default:
-		err = presence.Errorf(presence.CodeInvalidArgument, "unknown event %q (dnd_on, dnd_off, %s)", clip.Clip(ev), strings.Join(calls.PhoneEventTypes, ", "))
+		return presence.Errorf(presence.CodeInvalidArgument, "unknown event %q (dnd_on, dnd_off, %s)", clip.Clip(ev), strings.Join(calls.PhoneEventTypes, ", "))
 	}
-	s.cfg.Log.Info().Str("token", token).Str("method", "GET").Str("path", "/v1/phone-events").Str("event", clip.Clip(ev)).Str("user", user).
-		Str("result", string(presence.ErrorCode(err))).Msg("api write")
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, 200, map[string]string{"user": user, "event": ev})
 }
 
 // phoneUser is the user a phone names: user=, or its mac= through the

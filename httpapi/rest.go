@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
+	"github.com/presenced/presenced/internal/actor"
+	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
@@ -39,6 +42,7 @@ var statusOf = map[presence.Code]int{
 	presence.CodeInvalidState: 400, presence.CodeInvalidUser: 400, presence.CodeInvalidText: 400,
 	presence.CodeInvalidArgument: 400, presence.CodeTooLong: 400, presence.CodeNotFound: 404,
 	presence.CodeAsteriskRejected: 502, codeTooLarge: 413, presence.CodeTargetRefused: 400, presence.CodeUnavailable: 503, presence.CodeInternal: 500,
+	presence.CodeNotAllowed: 403, presence.CodeRateLimited: 429,
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -62,6 +66,9 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	if !ok {
 		st = 500
 	}
+	if wait, limited := ratelimit.RetryAfter(err); limited {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
+	}
 	writeError(w, st, string(code), presence.ErrorMessage(err))
 }
 
@@ -81,6 +88,8 @@ func (s *Server) guard(need Scope, queryOK bool, h http.HandlerFunc) http.Handle
 			writeError(w, 403, "FORBIDDEN", "the token's scope does not allow this")
 			return
 		}
+		// Who asks, for the services' audit lines and limits.
+		r = r.WithContext(actor.With(r.Context(), actor.Actor{Door: "http", Name: name, Remote: r.RemoteAddr}))
 		if need < ScopeWrite || r.Method == http.MethodGet {
 			h(w, r)
 			return
@@ -158,6 +167,7 @@ var routeTable = []route{
 	{"POST", "/v1/calls", ScopeWrite, false, hasCalls, func(s *Server) http.HandlerFunc { return s.dial }},
 	{"POST", "/v1/calls/hangup", ScopeWrite, false, hasCalls, func(s *Server) http.HandlerFunc { return s.hangup }},
 	{"GET", "/v1/phone-events", 0, true, hasPhones, func(s *Server) http.HandlerFunc { return s.phoneEvent }},
+	{"POST", "/v1/phone-events", ScopeWrite, false, hasPhones, func(s *Server) http.HandlerFunc { return s.postPhoneEvent }},
 	{"GET", "/v1/forwards/{user}", ScopeRead, false, hasForwards, func(s *Server) http.HandlerFunc { return s.getForwards }},
 	{"PUT", "/v1/forwards/{user}/{kind}", ScopeWrite, false, hasForwards, func(s *Server) http.HandlerFunc { return s.setForward }},
 	{"GET", "/v1/presence", ScopeRead, false, hasHub, func(s *Server) http.HandlerFunc { return s.listPresence }},

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -94,12 +95,14 @@ type Server struct {
 	// Open event streams, by transport, for metrics.
 	sseStreams, wsStreams atomic.Int64
 	refused               *prometheus.CounterVec // requests and connections refused at the door, by reason
+	phoneLimit            *ratelimit.Keyed       // phone events, per token
 }
 
 // New returns a server; Open binds it.
 func New(cfg Config) *Server {
 	base, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, done: make(chan struct{}), base: base, cancel: cancel}
+	return &Server{cfg: cfg, done: make(chan struct{}), base: base, cancel: cancel,
+		phoneLimit: ratelimit.New(phoneEvery, phoneBurst, 10000)}
 }
 
 // Open binds the address and starts serving. Until the API has tokens,

@@ -14,6 +14,7 @@ import (
 	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/actor"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/voicemail"
@@ -185,7 +186,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	// handler returns, so that net/http lets go of the request, its
 	// buffers and its (deep) goroutine for as long as the watcher stays.
 	// s.base ends it when the server closes.
-	conn := &wsConn{s: s, c: c, scope: scope, token: name, raw: cw.conn, hide: s.hidesParties(r, true)}
+	conn := &wsConn{s: s, c: c, scope: scope, token: name, raw: cw.conn, hide: s.hidesParties(r, true), remote: r.RemoteAddr}
 	s.wsStreams.Add(1)
 	go conn.serve()
 }
@@ -195,7 +196,7 @@ func (w *wsConn) serve() {
 	s, c := w.s, w.c
 	defer s.wsStreams.Add(-1)
 	defer c.CloseNow()
-	ctx, cancel := context.WithCancel(s.base)
+	ctx, cancel := context.WithCancel(actor.With(s.base, actor.Actor{Door: "ws", Name: w.token, Remote: w.remote}))
 	defer cancel()
 	defer w.unsubscribe()
 	// Keep the connection honest: a ping every wsPing, from a timer rather
@@ -234,6 +235,7 @@ type wsConn struct {
 	raw      *lockedConn
 	scope    Scope
 	token    string // the token's name, for the audit line
+	remote   string // the client's address, for the audit line
 	hide     bool   // calls without their other party (scope "states")
 	wmu      sync.Mutex
 	mu       sync.Mutex

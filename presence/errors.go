@@ -25,6 +25,12 @@ const (
 	// reach (link-local, metadata, and loopback or private networks when
 	// PRESENCED_WEBHOOK_ALLOW says so).
 	CodeTargetRefused Code = "TARGET_REFUSED"
+	// CodeNotAllowed: the dial policy (PRESENCED_DIAL_ALLOW/_DENY) refuses
+	// the number.
+	CodeNotAllowed Code = "NOT_ALLOWED"
+	// CodeRateLimited: too many requests of one token, user, login or
+	// address; the error wraps a *ratelimit.Error with the wait.
+	CodeRateLimited Code = "RATE_LIMITED"
 )
 
 // Error is an error with a stable code and a plain sentence for the user.

@@ -335,18 +335,13 @@ func (c *conn) dial(ctx context.Context, number string) error {
 	if c.s.cfg.Calls == nil {
 		return presence.Errorf(presence.CodeNotFound, "calls need AMI (PRESENCED_AMI_ADDR)")
 	}
-	if err := calls.ValidNumber(number); err != nil {
-		return presence.Errorf(presence.CodeInvalidArgument, "destination %q: %v", clip.Clip(number), err)
-	}
 	c.mu.Lock()
 	devs := c.devices()
 	c.mu.Unlock()
 	for _, d := range devs {
 		if calls.Dialable(d) {
-			if err := c.s.cfg.Calls.Dial(ctx, d, number); err != nil {
-				return presence.WrapError(presence.CodeAsteriskRejected, err, "dialling "+number)
-			}
-			return nil
+			// The dial policy, limits and audit line are the Dialer's.
+			return c.s.cfg.Calls.Dial(ctx, c.u.Extension, d, number)
 		}
 	}
 	return presence.Errorf(presence.CodeNotFound, "the phone of %s has no device to ring (its hint %s)", c.u.Login, c.u.Extension)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/actor"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -35,7 +36,7 @@ type Forwards interface {
 // Calls dials and hangs up over AMI (nil without AMI: dial and hangup
 // answer an error).
 type Calls interface {
-	Dial(ctx context.Context, device, number string) error
+	Dial(ctx context.Context, user, device, number string) error
 	Hangup(ctx context.Context, channel string) error
 }
 
@@ -227,7 +228,8 @@ func (s *Server) cti(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(64 << 10)
 	sess := newConn(s, u, c)
-	sess.run(r.Context())
+	// Who asks, for the dial and forward services' audit lines and limits.
+	sess.run(actor.With(r.Context(), actor.Actor{Door: "xuc", Name: u.Login, Remote: r.RemoteAddr}))
 }
 
 // hintOf finds the hint a number means: the extension's hint in this

@@ -22,6 +22,7 @@ import (
 	"github.com/presenced/presenced/fastagi"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/actor"
 	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/mirror"
 	"github.com/presenced/presenced/presence"
@@ -51,6 +52,7 @@ type Main struct {
 	webhooks *cluster.Webhooks
 	nodes    *cluster.Nodes
 	calls    *calls.Book // the calls on every channel (with AMI)
+	dialer   *calls.Dialer
 	fwd      *forward.Service
 	dpma     *dpma.Bridge      // Digium phone apps (PRESENCED_DPMA)
 	fwdStore *cluster.Forwards // in a cluster: the forwards' bucket
@@ -183,6 +185,7 @@ func (m *Main) Open(ctx context.Context) error {
 		// Writes without a channel go over AMI, which, unlike ARI,
 		// reports a rejected value.
 		background = ami.Writer{Feed: m.ami}
+		m.dialer = calls.NewDialer(m.Config.dial, ami.Writer{Feed: m.ami}, m.Config.DialContext, m.Log.With().Str("component", "audit").Logger())
 	}
 	var shared presence.Shared
 	if m.records != nil {
@@ -229,7 +232,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	// Call forwards: changes are logged as every node's (Version 0: the
 	// service announces them in order, under its lock).
-	m.fwd = forward.NewService(forward.Config{Store: fstore, OnChange: func(f forward.Forwards) {
+	m.fwd = forward.NewService(forward.Config{Store: fstore, Policy: m.Config.dial, Log: m.Log.With().Str("component", "audit").Logger(), OnChange: func(f forward.Forwards) {
 		m.hub.Publish(watch.Item{Kind: watch.KindForward, Key: f.Key(), Forward: f})
 	}})
 	if err := m.fwd.Open(ctx); err != nil {
@@ -380,18 +383,15 @@ func (m *Main) apiCalls() httpapi.Calls {
 	if m.calls == nil {
 		return nil
 	}
-	return callsAPI{m.calls, ami.Writer{Feed: m.ami}, m.Config.DialContext}
+	return callsAPI{m.calls, m.dialer, ami.Writer{Feed: m.ami}}
 }
 
-// callsAPI is the calls, and dialing into PRESENCED_DIAL_CONTEXT over AMI.
+// callsAPI is the calls, click to dial (the Dialer, into
+// PRESENCED_DIAL_CONTEXT over AMI) and hanging up.
 type callsAPI struct {
 	*calls.Book
-	ami     ami.Writer
-	context string
-}
-
-func (c callsAPI) Dial(ctx context.Context, device, number string) error {
-	return c.ami.Originate(ctx, device, c.context, number)
+	*calls.Dialer
+	ami ami.Writer
 }
 
 func (c callsAPI) Hangup(ctx context.Context, channel string) error {
@@ -607,6 +607,7 @@ func (m *Main) serveAGI(ctx context.Context, s *fastagi.Session) {
 		m.logHook("fastagi", s.Env.Get("agi_channel"), res, start, nil)
 		return
 	}
+	ctx = actor.With(ctx, actor.Actor{Door: "agi", Name: s.Env.Get("agi_channel"), Remote: s.RemoteAddr()})
 	res := m.hooks.Handle(ctx, s, s.Env.Script(), s.Env.Args, s.Env.Get("agi_callerid"))
 	m.logHook("fastagi", s.Env.Get("agi_channel"), res, start, nil)
 }
@@ -625,6 +626,7 @@ func (m *Main) serveStasis(ctx context.Context, ev ari.StasisStart) {
 	if len(ev.Args) > 0 {
 		script, args = ev.Args[0], ev.Args[1:]
 	}
+	ctx = actor.With(ctx, actor.Actor{Door: "ari", Name: ev.Channel.ID})
 	res := m.hooks.Handle(ctx, ev.Channel, script, args, ev.Caller)
 	m.logHook("stasis", ev.Channel.ID, res, start, ev.Channel.Continue(ctx))
 }

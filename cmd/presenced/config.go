@@ -17,6 +17,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/internal/names"
@@ -73,6 +74,8 @@ type Config struct {
 	Site              string        `env:"SITE"`
 	RemoteContext     string        `env:"REMOTE_CONTEXT" envDefault:"default"`
 	DialContext       string        `env:"DIAL_CONTEXT" envDefault:"default"`
+	DialAllow         string        `env:"DIAL_ALLOW"`
+	DialDeny          string        `env:"DIAL_DENY"`
 
 	allow    []netip.Prefix
 	logLevel zerolog.Level
@@ -81,6 +84,7 @@ type Config struct {
 	origins  []string
 	targets  webhook.TargetPolicy
 	peers    []string
+	dial     *calls.Policy
 	// redact removes the configured secrets from everything shown.
 	redact *redact.Redactor
 }
@@ -344,6 +348,14 @@ func (c *Config) checkCluster() error {
 	if _, ctx, err := hints.ParseHintRef("x@" + c.DialContext); err != nil || ctx != c.DialContext {
 		return bad("DIAL_CONTEXT", "%q is not a context name", c.DialContext)
 	}
+	if _, err := calls.ParsePolicy(c.DialAllow, ""); err != nil {
+		return &ConfigError{Var: "DIAL_ALLOW", Err: err}
+	}
+	dial, err := calls.ParsePolicy(c.DialAllow, c.DialDeny)
+	if err != nil {
+		return &ConfigError{Var: "DIAL_DENY", Err: err}
+	}
+	c.dial = dial
 	switch strings.ToLower(c.DPMA) {
 	case "on", "true", "1":
 		c.DPMA = "on"

@@ -230,4 +230,32 @@ func TestSampleDialplan(t *testing.T) {
 			t.Errorf("the sample calls %q, which is no hook", h[1])
 		}
 	}
+	// Forwards are dialled in a context that reaches no feature code: it
+	// includes nothing, and none of its extensions starts with * or #.
+	m := regexp.MustCompile(`Dial\(Local/\$\{FWDTO\}@([a-z-]+)\)`).FindStringSubmatch(string(raw))
+	if m == nil {
+		t.Fatal("the sample dials forwards nowhere the test can find")
+	}
+	body, ok := sampleContext(string(raw), m[1])
+	if !ok || m[1] == "internal" {
+		t.Fatalf("forwards are dialled in [%s], which is not a context of their own", m[1])
+	}
+	for _, line := range strings.Split(body, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "include") || regexp.MustCompile(`^exten\s*=>\s*_?[*#]`).MatchString(line) {
+			t.Errorf("[%s], where forwards are dialled, reaches feature codes: %s", m[1], line)
+		}
+	}
+}
+
+// sampleContext returns the lines of one context of a dialplan.
+func sampleContext(conf, name string) (string, bool) {
+	_, rest, ok := strings.Cut(conf, "\n["+name+"]\n")
+	if !ok {
+		return "", false
+	}
+	if i := strings.Index(rest, "\n["); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest, true
 }
