@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/actor"
 	"github.com/presenced/presenced/internal/ratelimit"
-	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
