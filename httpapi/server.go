@@ -96,13 +96,14 @@ type Server struct {
 	sseStreams, wsStreams atomic.Int64
 	refused               *prometheus.CounterVec // requests and connections refused at the door, by reason
 	phoneLimit            *ratelimit.Keyed       // phone events, per token
+	testLimit             *ratelimit.Keyed       // webhook tests, per token
 }
 
 // New returns a server; Open binds it.
 func New(cfg Config) *Server {
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, done: make(chan struct{}), base: base, cancel: cancel,
-		phoneLimit: ratelimit.New(phoneEvery, phoneBurst, 10000)}
+		phoneLimit: ratelimit.New(phoneEvery, phoneBurst, 10000), testLimit: ratelimit.New(10*time.Second, 5, 1000)}
 }
 
 // Open binds the address and starts serving. Until the API has tokens,

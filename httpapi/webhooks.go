@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"net/http"
+
+	"github.com/presenced/presenced/presence"
 )
 
 // WebhookSpec is the body of POST /v1/webhooks. It has the fields of
@@ -70,6 +72,13 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request) {
+	// Limited per token: each test is a connection to an address of the
+	// admin's choosing.
+	_, token := s.tokenOf(r, false)
+	if err := s.testLimit.Check(token, "webhook tests by "+token); err != nil {
+		s.fail(w, presence.WrapError(presence.CodeRateLimited, err, err.Error()))
+		return
+	}
 	res, err := s.cfg.Webhooks.TestWebhook(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)

@@ -3,12 +3,15 @@ package webhook
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,15 +160,12 @@ func (m *Manager) Open(ctx context.Context) error {
 		return err
 	}
 	for id, raw := range configs {
-		var s subscription
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("reading webhook %s: %w", id, err)
-		}
-		var tmpl template
-		if s.Method == "GET" {
-			if tmpl, err = parseTemplate(s.URL); err != nil {
-				return fmt.Errorf("reading webhook %s: %w", id, err)
-			}
+		s, tmpl, err := m.readStored(id, raw)
+		if err != nil {
+			// Written by an older presenced, or refused by today's
+			// PRESENCED_WEBHOOK_ALLOW: kept in the store, not delivered.
+			m.cfg.Log.Error().Err(err).Str("webhook", clip.Clip(id)).Msg("webhook: a stored definition presenced's API would refuse; not delivered")
+			continue
 		}
 		m.workers[id] = newWorker(m, s, tmpl, cursors[id])
 	}
@@ -179,6 +179,45 @@ func (m *Manager) Open(ctx context.Context) error {
 	m.wg.Add(1)
 	go m.trimLoop()
 	return nil
+}
+
+// readStored reads a stored webhook definition (the store's, or the
+// cluster's, which anything that reached NATS could have written) and
+// checks it exactly as Create checks a new one: its fields, its secret
+// and its target's address (a name is checked at each connection).
+func (m *Manager) readStored(id string, raw []byte) (subscription, template, error) {
+	var s subscription
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return subscription{}, nil, fmt.Errorf("does not read: %w", err)
+	}
+	if s.ID != id || !validID(id) {
+		return subscription{}, nil, fmt.Errorf("its id %q is not one presenced gives", clip.Clip(s.ID))
+	}
+	if s.Secret == "" {
+		return subscription{}, nil, errors.New("it has no secret")
+	}
+	checked, tmpl, err := validate(Spec{URL: s.URL, Method: s.Method, Secret: s.Secret, Description: s.Description,
+		All: s.All, Hints: s.Hints, Providers: s.Providers, Bearer: s.Bearer})
+	if err != nil {
+		return subscription{}, nil, err
+	}
+	if checked.Method != s.Method {
+		return subscription{}, nil, fmt.Errorf("method %q is not POST or GET", clip.Clip(s.Method))
+	}
+	if err := m.cfg.Targets.checkHost(m.ctx, nil, s.URL); err != nil {
+		return subscription{}, nil, err
+	}
+	return s, tmpl, nil
+}
+
+// validID: "wh_" and 16 hex digits, as validate makes them.
+func validID(id string) bool {
+	hexPart, ok := strings.CutPrefix(id, "wh_")
+	if !ok || len(hexPart) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(hexPart)
+	return err == nil
 }
 
 // head returns the last change in the log.
@@ -382,8 +421,17 @@ func (m *Manager) Test(ctx context.Context, id string) (TestResult, error) {
 	ev := Event{ID: fmt.Sprintf("test-%x", rnd), Type: TypeTest, Time: m.cfg.Now().UTC()}
 	res := w.attempt(ctx, ev)
 	out := TestResult{Delivered: res.outcome == delivered, Status: res.status}
-	if res.err != nil {
+	var te *TargetError
+	switch {
+	case res.err == nil:
+	case errors.As(res.err, &te), res.status != 0:
 		out.Error = res.err.Error()
+	default:
+		// A closed port, a filtered one and a service that is not HTTP
+		// all read the same: a test is not a port scanner. The cause is
+		// in presenced's log.
+		m.cfg.Log.Info().Err(res.err).Str("webhook", id).Msg("webhook test: no HTTP answer")
+		out.Error = "the target gave no HTTP answer"
 	}
 	return out, nil
 }

@@ -2,8 +2,9 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"time"
+
+	"github.com/presenced/presenced/internal/clip"
 )
 
 // Shared is how the nodes of a cluster share webhooks
@@ -54,18 +55,12 @@ func (m *Manager) sharedChanged(id string, config []byte) {
 	if _, ok := m.campaigns[id]; ok {
 		return // known (definitions do not change)
 	}
-	var s subscription
-	if err := json.Unmarshal(config, &s); err != nil {
-		m.cfg.Log.Error().Err(err).Str("webhook", id).Msg("webhook: a definition in the cluster that does not read; not delivered")
+	s, tmpl, err := m.readStored(id, config)
+	if err != nil {
+		// Written by something other than a node's API (anything that
+		// reached the cluster's NATS could write there): never delivered.
+		m.cfg.Log.Error().Err(err).Str("webhook", clip.Clip(id)).Msg("webhook: a definition in the cluster that presenced's API would refuse; not delivered")
 		return
-	}
-	var tmpl template
-	if s.Method == "GET" {
-		var err error
-		if tmpl, err = parseTemplate(s.URL); err != nil {
-			m.cfg.Log.Error().Err(err).Str("webhook", id).Msg("webhook: a definition in the cluster that does not read; not delivered")
-			return
-		}
 	}
 	// An idle worker until this node delivers it: what List and Get show.
 	idle := newWorker(m, s, tmpl, 0)

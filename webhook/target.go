@@ -78,8 +78,46 @@ var (
 	cgnat    = netip.MustParsePrefix("100.64.0.0/10")
 	thisNet  = netip.MustParsePrefix("0.0.0.0/8")
 	nat64    = netip.MustParsePrefix("64:ff9b::/96")
-	bcast    = netip.MustParseAddr("255.255.255.255")
+	// nat64Local is the local-use NAT64 prefix (RFC 8215): the IPv4
+	// address is in the last 32 bits, as in the well-known one.
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")
+	// sixToFour (RFC 3056) carries an IPv4 address in bits 16-47.
+	sixToFour = netip.MustParsePrefix("2002::/16")
+	// v4Compat, "::a.b.c.d" (deprecated by RFC 4291, still routed by
+	// some stacks to the IPv4 address).
+	v4Compat = netip.MustParsePrefix("::/96")
+	// teredo (RFC 4380) carries the client's IPv4 address, inverted, in
+	// the last 32 bits.
+	teredo = netip.MustParsePrefix("2001::/32")
+	// ietfProto is 192.0.0.0/24 (RFC 6890: protocol assignments, not
+	// for hosts); 192.0.0.192 answers as a cloud metadata service.
+	ietfProto = netip.MustParsePrefix("192.0.0.0/24")
+	bcast     = netip.MustParseAddr("255.255.255.255")
 )
+
+// embeddedV4 returns the IPv4 address an IPv6 address carries by one of
+// the translation schemes, and which.
+func embeddedV4(a netip.Addr) (netip.Addr, string, bool) {
+	if !a.Is6() {
+		return netip.Addr{}, "", false
+	}
+	b := a.As16()
+	switch {
+	case nat64.Contains(a), nat64Local.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:])), "a NAT64 address", true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), "a 6to4 address", true
+	case teredo.Contains(a):
+		v := [4]byte(b[12:])
+		for i := range v {
+			v[i] ^= 0xff
+		}
+		return netip.AddrFrom4(v), "a Teredo address", true
+	case v4Compat.Contains(a) && !a.IsUnspecified() && !a.IsLoopback():
+		return netip.AddrFrom4([4]byte(b[12:])), "an IPv4-compatible address", true
+	}
+	return netip.Addr{}, "", false
+}
 
 // TargetError is an address a webhook may not reach.
 type TargetError struct {
@@ -94,10 +132,9 @@ func (e *TargetError) Error() string {
 // Check returns a *TargetError when a may not be reached.
 func (p TargetPolicy) Check(a netip.Addr) error {
 	a = a.Unmap().WithZone("")
-	if nat64.Contains(a) {
-		b := a.As16()
-		if err := p.Check(netip.AddrFrom4([4]byte(b[12:]))); err != nil {
-			return &TargetError{Addr: a, Class: "a NAT64 address of " + err.(*TargetError).Class}
+	if v4, scheme, ok := embeddedV4(a); ok {
+		if err := p.Check(v4); err != nil {
+			return &TargetError{Addr: a, Class: scheme + " of " + err.(*TargetError).Class}
 		}
 	}
 	class := ""
@@ -108,6 +145,8 @@ func (p TargetPolicy) Check(a netip.Addr) error {
 		class = "link-local (cloud metadata lives there)"
 	case a.IsMulticast() || a == bcast:
 		class = "multicast or broadcast"
+	case ietfProto.Contains(a):
+		class = "a protocol assignment (192.0.0.0/24; 192.0.0.192 is a cloud metadata address)"
 	case isMetadata(a):
 		class = "a cloud metadata address"
 	case a.IsLoopback() && !p.Loopback:

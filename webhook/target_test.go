@@ -2,12 +2,15 @@ package webhook
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
 )
 
 func TestTargetPolicyCheck(t *testing.T) {
@@ -41,6 +44,17 @@ func TestTargetPolicyCheck(t *testing.T) {
 		{"224.0.0.1", false, false, "multicast"},
 		{"ff02::1", false, false, "multicast"},
 		{"255.255.255.255", false, false, "broadcast"},
+		// IPv4 inside IPv6, by every scheme a stack may route.
+		{"64:ff9b:1::a9fe:a9fe", false, false, "NAT64 address of link-local"},
+		{"64:ff9b:1::7f00:1", true, false, "NAT64 address of loopback"},
+		{"2002:a9fe:a9fe::1", false, false, "6to4 address of link-local"},
+		{"2002:7f00:1::", true, false, "6to4 address of loopback"},
+		{"2002:5db8:d70e::1", true, true, ""},
+		{"::169.254.169.254", false, false, "IPv4-compatible address of link-local"},
+		{"::10.0.0.1", true, false, "IPv4-compatible address of a private network"},
+		{"2001:0:4136:e378:8000:63bf:5601:5601", false, false, "Teredo address of link-local"},
+		{"192.0.0.192", false, false, "protocol assignment"},
+		{"192.0.0.8", false, false, "protocol assignment"},
 	} {
 		a := netip.MustParseAddr(tc.addr)
 		if err := all.Check(a); (err == nil) != tc.def || (err != nil && !strings.Contains(err.Error(), tc.wantClass)) {
@@ -170,4 +184,78 @@ func FuzzTargetURL(f *testing.F) {
 			t.Fatalf("%s: a numeric host accepted", raw)
 		}
 	})
+}
+
+// A test to a closed port and one to a port where something other than
+// HTTP listens say the same: /test is not a port scanner.
+func TestTestSaysNothingOfPorts(t *testing.T) {
+	e := openEnv(t, t.TempDir(), Config{Timeout: 2 * time.Second})
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + closed.Addr().String() + "/"
+	closed.Close()
+	open, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	go func() {
+		for {
+			c, err := open.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			c.Close()
+		}
+	}()
+	var errs []string
+	for _, u := range []string{closedURL, "http://" + open.Addr().String() + "/"} {
+		info, _ := mustCreate(t, e.m, Spec{URL: u, All: true})
+		res, err := e.m.Test(context.Background(), info.ID)
+		if err != nil || res.Delivered || res.Status != 0 {
+			t.Fatalf("%s: %+v %v", u, res, err)
+		}
+		errs = append(errs, res.Error)
+	}
+	if errs[0] != errs[1] || errs[0] == "" {
+		t.Fatalf("a closed port says %q, a non-HTTP one %q", errs[0], errs[1])
+	}
+}
+
+// Definitions presenced's API would refuse, written into the store (or
+// the cluster's bucket) by something else, are never delivered.
+func TestStoredDefinitionsChecked(t *testing.T) {
+	dir := t.TempDir()
+	none := TargetPolicy{}
+	e := openEnv(t, dir, Config{Targets: &none})
+	good, _ := mustCreate(t, e.m, Spec{URL: "https://crm.example.com/hook", All: true})
+	e.close()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	planted := map[string]string{
+		"wh_00000000000000a1": `{"id":"wh_00000000000000a1","url":"http://169.254.169.254/latest","method":"POST","secret":"0123456789abcdef0123","all":true}`,
+		"wh_00000000000000a2": `{"id":"wh_00000000000000a2","url":"http://127.0.0.1:2375/","method":"POST","secret":"0123456789abcdef0123","all":true}`,
+		"wh_00000000000000a3": `{"id":"wh_00000000000000a3","url":"https://crm.example.com/","method":"POST","secret":"","all":true}`,
+		"wh_00000000000000a4": `{"id":"wh_00000000000000a4","url":"https://crm.example.com/","method":"PUT","secret":"0123456789abcdef0123","all":true}`,
+		"wh_00000000000000a5": `{"id":"wh_00000000000000a5","url":"file:///etc/passwd","method":"POST","secret":"0123456789abcdef0123","all":true}`,
+		"not-an-id":           `{"id":"not-an-id","url":"https://crm.example.com/","method":"POST","secret":"0123456789abcdef0123","all":true}`,
+		"wh_00000000000000a6": `{"id":"wh_00000000000000a6","url":"https://crm.example.com/","method":"POST","secret":"0123456789abcdef0123"}`,
+	}
+	for id, raw := range planted {
+		if err := db.PutWebhook(ctx, id, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	e = openEnv(t, dir, Config{Targets: &none})
+	list := e.m.List()
+	if len(list) != 1 || list[0].ID != good.ID {
+		t.Fatalf("webhooks after planting: %+v", list)
+	}
 }
