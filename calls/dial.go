@@ -112,7 +112,11 @@ func (d *Dialer) dial(ctx context.Context, a actor.Actor, user, device, number s
 		return presence.WrapError(presence.CodeRateLimited, err, err.Error())
 	}
 	if err := d.out.Originate(ctx, device, d.context, number); err != nil {
-		return presence.WrapError(presence.CodeAsteriskRejected, err, "dialling "+number)
+		var pe *presence.Error
+		if errors.As(err, &pe) {
+			return err // Asterisk's refusal, as it says it
+		}
+		return presence.WrapError(presence.CodeAsteriskRejected, err, "dialling "+number+": "+err.Error())
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/testpki"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -24,6 +27,15 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// testSecret is a cluster's shared secret.
+func testSecret(t *testing.T) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
 // startCluster starts n embedded NATS nodes on loopback that route to each
 // other, and returns them with a connection to each, JetStream ready.
 func startCluster(t *testing.T, n int) ([]*Node, []*Conn) {
@@ -36,6 +48,10 @@ func startCluster(t *testing.T, n int) ([]*Node, []*Conn) {
 	defer cancel()
 	nodes := make([]*Node, n)
 	conns := make([]*Conn, n)
+	// Every test cluster is a secure one: a shared secret, and mutual
+	// TLS between its servers.
+	ca := testpki.NewCA(t, "cluster")
+	secret := testSecret(t)
 	for i := range nodes {
 		var peers []string
 		for j, r := range routes {
@@ -43,7 +59,9 @@ func startCluster(t *testing.T, n int) ([]*Node, []*Conn) {
 				peers = append(peers, r)
 			}
 		}
-		cfg := NodeConfig{Name: fmt.Sprintf("n%d", i+1), Listen: "127.0.0.1:0", DataDir: t.TempDir()}
+		cfg := NodeConfig{Name: fmt.Sprintf("n%d", i+1), Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+			Security: Security{Secret: secret, CAFile: ca.CertFile}}
+		cfg.Security.CertFile, cfg.Security.KeyFile = ca.Issue(t, cfg.Name)
 		if n > 1 {
 			cfg.ClusterListen, cfg.Peers = routes[i], peers
 		}
@@ -55,7 +73,7 @@ func startCluster(t *testing.T, n int) ([]*Node, []*Conn) {
 		t.Cleanup(func() { _ = node.Close() })
 	}
 	for i, node := range nodes {
-		c, err := Connect(ctx, node.ClientURL())
+		c, err := node.Connect(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

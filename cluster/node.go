@@ -10,11 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 )
 
@@ -38,6 +38,10 @@ type NodeConfig struct {
 	// Log gets the server's own messages: notices at info, warnings and
 	// errors as such, debug and trace at debug and trace.
 	Log zerolog.Logger
+	// Security: the shared secret and TLS of routes and the client port
+	// (security.go). Empty: open, which only a cluster on loopback may be
+	// (cmd/presenced refuses the rest).
+	Security Security
 	// MaxStore bounds JetStream's disk use (default 1 GiB), MaxMemory its
 	// memory streams (default 64 MiB): JetStream otherwise reserves a
 	// share of the whole machine.
@@ -47,6 +51,7 @@ type NodeConfig struct {
 // Node is an embedded NATS server with JetStream.
 type Node struct {
 	srv *server.Server
+	sec Security
 }
 
 func splitHostPort(what, addr string) (string, int, error) {
@@ -94,6 +99,16 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if opts.JetStreamMaxMemory == 0 {
 		opts.JetStreamMaxMemory = 64 << 20
 	}
+	sec := cfg.Security
+	if sec.Secret != "" {
+		opts.Username, opts.Password = clientUser, sec.Secret
+	}
+	if sec.CertFile != "" {
+		if opts.TLSConfig, err = sec.serverTLS(false); err != nil {
+			return nil, err
+		}
+		opts.TLSTimeout = 5
+	}
 	if cfg.ClusterListen != "" {
 		chost, cport, err := splitHostPort("cluster listen address", cfg.ClusterListen)
 		if err != nil {
@@ -104,11 +119,20 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 			name = "presenced"
 		}
 		opts.Cluster = server.ClusterOpts{Name: name, Host: chost, Port: anyPort(cport)}
+		if sec.Secret != "" {
+			opts.Cluster.Username, opts.Cluster.Password = routeUser, sec.Secret
+		}
+		if sec.CertFile != "" {
+			if opts.Cluster.TLSConfig, err = sec.serverTLS(true); err != nil {
+				return nil, err
+			}
+			opts.Cluster.TLSTimeout = 5
+		}
 		for _, p := range cfg.Peers {
 			if _, _, err := splitHostPort("peer", p); err != nil {
 				return nil, err
 			}
-			opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats", Host: p})
+			opts.Routes = append(opts.Routes, sec.routeURL(p))
 		}
 	}
 	srv, err := server.NewServer(opts)
@@ -125,7 +149,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("cluster: the NATS server did not start listening on %s", cfg.Listen)
 	}
-	return &Node{srv: srv}, nil
+	return &Node{srv: srv, sec: sec}, nil
 }
 
 // natsLog writes the NATS server's messages to presenced's log.
@@ -138,8 +162,30 @@ func (n natsLog) Errorf(format string, v ...any)  { n.l.Error().Msgf(format, v..
 func (n natsLog) Debugf(format string, v ...any)  { n.l.Debug().Msgf(format, v...) }
 func (n natsLog) Tracef(format string, v ...any)  { n.l.Trace().Msgf(format, v...) }
 
-// ClientURL is where clients (presenced itself) connect.
+// ClientURL is where other clients connect ("tls://" when the client port
+// has TLS).
 func (n *Node) ClientURL() string { return n.srv.ClientURL() }
+
+// Connect connects presenced to its own server, in process (no socket,
+// no TLS to check), with the cluster's credentials.
+func (n *Node) Connect(ctx context.Context) (*Conn, error) {
+	opts := []nats.Option{nats.InProcessServer(n.srv)}
+	if n.sec.Secret != "" {
+		opts = append(opts, nats.UserInfo(clientUser, n.sec.Secret))
+	}
+	return Connect(ctx, "nats://"+n.srv.Addr().String(), opts...)
+}
+
+// RouteAddr is the address the server takes routes on ("" without).
+func (n *Node) RouteAddr() string {
+	if a := n.srv.ClusterAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// NumRoutes is the number of routes to other servers (tests).
+func (n *Node) NumRoutes() int { return n.srv.NumRoutes() }
 
 // Close stops the server and waits until it has.
 func (n *Node) Close() error {

@@ -153,11 +153,25 @@ func (r *Records) Load(ctx context.Context, user string) (rec presence.Record, r
 		}
 		return presence.Record{}, 0, false, err
 	}
-	rec, err = presence.DecodeRecord(data)
+	rec, err = readRecord(data)
 	if err != nil {
-		return presence.Record{}, 0, false, fmt.Errorf("cluster: the record of %s: %w", user, err)
+		// Not written by a node (anything that reached NATS could write
+		// here): as if there were none, at its revision, so that the
+		// next save replaces it rather than failing on it for ever.
+		return presence.Record{}, rev, false, nil
 	}
 	return rec, rev, true, nil
+}
+
+// readRecord decodes a record and checks it as the API checks a value
+// before writing it: presence from the cluster is written into each
+// site's Asterisk.
+func readRecord(data []byte) (presence.Record, error) {
+	rec, err := presence.DecodeRecord(data)
+	if err != nil {
+		return presence.Record{}, err
+	}
+	return rec, rec.Validate()
 }
 
 // Swap writes rec if the user's record is still at revision rev (0: there
@@ -243,7 +257,7 @@ func (r *Records) Watch(ctx context.Context, changed func(user string, rec prese
 		if err != nil {
 			return // not presenced's
 		}
-		if rec, err := presence.DecodeRecord(e.Value()); err == nil {
+		if rec, err := readRecord(e.Value()); err == nil {
 			changed(user, rec)
 		}
 	})

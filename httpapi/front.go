@@ -90,9 +90,27 @@ func hostOnly(hostport string) string {
 var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip", "Via"}
 
 // refusal is a request refused at the front door, counted by reason.
+// Its connection is closed after the answer, and what is left of its body
+// is read (net/http reads up to 256 KiB of it after the answer, looking
+// for its end) for at most refusedLinger: a body trickled a byte at a
+// time would otherwise hold the connection, one of
+// PRESENCED_HTTP_MAX_CONNS, for as long as its client likes.
 func (s *Server) refuse(w http.ResponseWriter, reason string, status int, code, msg string) {
 	s.refused.WithLabelValues(reason).Inc()
+	letGo(w)
 	writeError(w, status, code, msg)
+}
+
+// refusedLinger is how long the rest of a refused request's body is read:
+// long enough for a client that sent it whole to see the answer rather
+// than a reset connection.
+const refusedLinger = time.Second
+
+// letGo closes the connection of a refused request after the answer,
+// reading its body for at most refusedLinger.
+func letGo(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedLinger))
+	w.Header().Set("Connection", "close")
 }
 
 func (s *Server) open() bool { return s.cfg.Tokens.Len() == 0 }

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -495,5 +497,67 @@ func TestServerErrorLog(t *testing.T) {
 	if err := json.Unmarshal([]byte(buf.String()), &line); err != nil || line.Level != "warn" || line.Message != "http server" ||
 		!strings.Contains(line.Error, "panic serving") {
 		t.Fatalf("%q: %v", buf.String(), err)
+	}
+}
+
+// A request refused at the door has its connection closed after the
+// answer, its body unread: clients trickling bodies the door refuses
+// cannot hold every connection (the cap) and starve /healthz.
+func TestRefusedBodiesLetGo(t *testing.T) {
+	const cap = 8
+	s, _ := startWith(t, Config{BodyTimeout: time.Minute, MaxConns: cap})
+	for _, req := range []string{
+		"POST /v1/presence/1001/restore HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n{",
+		"PUT /v1/presence/1001 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+		"PUT /v1/presence/1001 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nOrigin: https://evil.example\r\nContent-Length: 1000\r\n\r\n{",
+		"GET /v1/hints HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{",
+	} {
+		var held []net.Conn
+		for range cap {
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			held = append(held, c)
+			if _, err := io.WriteString(c, req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range held {
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode < 400 {
+				t.Fatalf("%q: %v %v", req[:20], resp, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			// The server closes its side: the trickle goes nowhere.
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			_, err = br.ReadByte()
+			var ne net.Error
+			if err == nil || errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("%q: the connection was kept after the refusal (%v)", req[:20], err)
+			}
+		}
+		// Every trickling client still holds its socket; the server has
+		// let go of them all.
+		lim := s.ln.(*limitListener)
+		http.DefaultClient.CloseIdleConnections() // the last /healthz's
+		eventuallyHTTP(t, fmt.Sprintf("%q: refused connections let go", req[:20]), func() bool { return lim.open.Load() == 0 })
+		if a := send(t, s, "GET", "/healthz", ""); a.status != 200 {
+			t.Fatalf("/healthz with %d refused clients trickling: %d", cap, a.status)
+		}
+	}
+}
+
+// eventuallyHTTP waits until ok holds, failing with what after 20 s.
+func eventuallyHTTP(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

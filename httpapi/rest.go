@@ -81,10 +81,12 @@ func (s *Server) guard(need Scope, queryOK bool, h http.HandlerFunc) http.Handle
 		got, name := s.tokenOf(r, queryOK)
 		switch {
 		case got == 0:
+			letGo(w)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
 			writeError(w, 401, "UNAUTHORIZED", "a valid bearer token is required")
 			return
 		case got < need:
+			letGo(w)
 			writeError(w, 403, "FORBIDDEN", "the token's scope does not allow this")
 			return
 		}

@@ -242,3 +242,22 @@ func FuzzEncodeRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestRecordValidate(t *testing.T) {
+	good := presence.Record{Current: presence.Value{State: presence.Away, Message: "lunch"}, History: []presence.Value{{}, {State: presence.DND}},
+		Written: map[string]presence.Value{"": {State: presence.Away}, "paris": {State: presence.Away}}}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("a record presenced writes: %v", err)
+	}
+	for name, bad := range map[string]presence.Record{
+		"current":  {Current: presence.Value{State: presence.Away, Message: "\xff"}},
+		"history":  {Current: presence.Value{State: presence.Away}, History: []presence.Value{{State: presence.State(99)}}},
+		"written":  {Current: presence.Value{State: presence.Away}, Written: map[string]presence.Value{"paris": {Message: "a\x00b"}}},
+		"site":     {Current: presence.Value{State: presence.Away}, Written: map[string]presence.Value{"Paris/../x": {State: presence.Away}}},
+		"too long": {Current: presence.Value{State: presence.Away, Subtype: strings.Repeat("x", presence.MaxFieldBytes+1)}},
+	} {
+		if bad.Validate() == nil {
+			t.Errorf("%s: a bad record passed", name)
+		}
+	}
+}

@@ -25,6 +25,29 @@ type Record struct {
 	Written map[string]Value `json:"written,omitempty"`
 }
 
+// Validate checks every value of a record as a value is checked before
+// it is written (a record read from a cluster could have been written by
+// anything that reached it), and the sites' names.
+func (r Record) Validate() error {
+	for _, v := range append([]Value{r.Current}, r.History...) {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	for site, v := range r.Written {
+		// "" is a cluster without sites.
+		if site != "" {
+			if err := ValidateSite(site); err != nil {
+				return err
+			}
+		}
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // written returns a copy of r with Written[site] = v.
 func (r Record) written(site string, v Value) Record {
 	w := maps.Clone(r.Written)

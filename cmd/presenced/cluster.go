@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/presenced/presenced/cluster"
 )
 
@@ -26,21 +28,31 @@ const clusterWait = 2 * time.Minute
 // (one node at a time delivers each).
 func (m *Main) openCluster(ctx context.Context) error {
 	log := m.Log.With().Str("component", "cluster").Logger()
-	url := m.Config.NATSURL
+	sec := m.Config.security
+	var conn *cluster.Conn
+	var err error
 	if m.Config.ClusterListen != "" {
-		node, err := cluster.StartNode(ctx, cluster.NodeConfig{Name: m.Config.Node, Listen: m.Config.NATSListen,
+		var node *cluster.Node
+		node, err = cluster.StartNode(ctx, cluster.NodeConfig{Name: m.Config.Node, Listen: m.Config.NATSListen,
 			ClusterListen: m.Config.ClusterListen, Peers: m.Config.peers, DataDir: filepath.Join(m.Config.DataDir, "nats"),
-			Log: m.Log.With().Str("component", "nats").Logger()})
+			Security: sec, Log: m.Log.With().Str("component", "nats").Logger()})
 		if err != nil {
 			return &ConfigError{Var: "CLUSTER_LISTEN", Err: err}
 		}
 		m.natsNode = node
-		url = node.ClientURL()
-		log.Info().Str("nats", url).Str("routes", m.Config.ClusterListen).Strs("peers", m.Config.peers).Msg("embedded NATS server started")
-	}
-	conn, err := cluster.Connect(ctx, url)
-	if err != nil {
-		return err
+		log.Info().Str("nats", node.ClientURL()).Str("routes", m.Config.ClusterListen).Strs("peers", m.Config.peers).
+			Bool("secret", sec.Secret != "").Bool("tls", sec.CertFile != "").Msg("embedded NATS server started")
+		if conn, err = node.Connect(ctx); err != nil {
+			return err
+		}
+	} else {
+		var opts []nats.Option
+		if opts, err = sec.ClientOptions(); err != nil {
+			return &ConfigError{Var: "NATS_CREDS", Err: err}
+		}
+		if conn, err = cluster.Connect(ctx, m.Config.NATSURL, opts...); err != nil {
+			return err
+		}
 	}
 	m.nats = conn
 	wctx, cancel := context.WithTimeout(ctx, clusterWait)

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/cluster"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/internal/names"
@@ -70,6 +71,12 @@ type Config struct {
 	ClusterPeers      string        `env:"CLUSTER_PEERS"`
 	NATSListen        string        `env:"NATS_LISTEN" envDefault:"127.0.0.1:4222"`
 	ClusterReplicas   int           `env:"CLUSTER_REPLICAS"`
+	ClusterSecretFile string        `env:"CLUSTER_SECRET_FILE"`
+	ClusterTLSCert    string        `env:"CLUSTER_TLS_CERT"`
+	ClusterTLSKey     string        `env:"CLUSTER_TLS_KEY"`
+	ClusterTLSCA      string        `env:"CLUSTER_TLS_CA"`
+	NATSCreds         string        `env:"NATS_CREDS"`
+	NATSNkey          string        `env:"NATS_NKEY"`
 	Node              string        `env:"NODE"`
 	Site              string        `env:"SITE"`
 	RemoteContext     string        `env:"REMOTE_CONTEXT" envDefault:"default"`
@@ -85,6 +92,7 @@ type Config struct {
 	targets  webhook.TargetPolicy
 	peers    []string
 	dial     *calls.Policy
+	security cluster.Security
 	// redact removes the configured secrets from everything shown.
 	redact *redact.Redactor
 }
@@ -272,7 +280,80 @@ func (c *Config) check() error {
 	if err := c.checkCluster(); err != nil {
 		return err
 	}
-	c.redact = redact.New(c.ARIPassword, c.AMISecret)
+	c.redact = redact.New(c.ARIPassword, c.AMISecret, c.security.Secret)
+	return nil
+}
+
+// checkClusterSecurity reads the cluster's secret and checks its TLS
+// files, and refuses a cluster that anything beyond loopback can reach
+// without both: whoever reaches an open route or client port reads every
+// webhook's secret and plants forwards the dialplan dials.
+func (c *Config) checkClusterSecurity() error {
+	sec := cluster.Security{CertFile: c.ClusterTLSCert, KeyFile: c.ClusterTLSKey, CAFile: c.ClusterTLSCA,
+		CredsFile: c.NATSCreds, NkeyFile: c.NATSNkey}
+	if c.ClusterSecretFile != "" {
+		secret, err := cluster.ReadSecret(c.ClusterSecretFile)
+		if err != nil {
+			return &ConfigError{Var: "CLUSTER_SECRET_FILE", Err: err}
+		}
+		sec.Secret = secret
+	}
+	if !c.Clustered() {
+		if sec != (cluster.Security{}) {
+			return bad("CLUSTER_SECRET_FILE", "the cluster's secret, TLS and NATS credentials are for a cluster: set PRESENCED_NATS_URL or PRESENCED_CLUSTER_LISTEN too")
+		}
+		return nil
+	}
+	if (c.ClusterTLSCert == "") != (c.ClusterTLSKey == "") {
+		return bad("CLUSTER_TLS_KEY", "give the node's certificate (PRESENCED_CLUSTER_TLS_CERT) and its key (PRESENCED_CLUSTER_TLS_KEY) together")
+	}
+	for _, f := range []struct{ name, path string }{{"CLUSTER_TLS_CERT", c.ClusterTLSCert}, {"CLUSTER_TLS_KEY", c.ClusterTLSKey},
+		{"CLUSTER_TLS_CA", c.ClusterTLSCA}, {"NATS_CREDS", c.NATSCreds}, {"NATS_NKEY", c.NATSNkey}} {
+		if f.path != "" {
+			if err := checkFile(f.path); err != nil {
+				return &ConfigError{Var: f.name, Err: err}
+			}
+		}
+	}
+	if c.NATSCreds != "" && c.NATSNkey != "" {
+		return bad("NATS_NKEY", "give a creds file (PRESENCED_NATS_CREDS) or an nkey seed (PRESENCED_NATS_NKEY), not both")
+	}
+	if c.ClusterListen != "" {
+		if c.NATSCreds != "" || c.NATSNkey != "" {
+			return bad("NATS_CREDS", "creds files and nkeys log in to an existing NATS (PRESENCED_NATS_URL); the embedded servers share PRESENCED_CLUSTER_SECRET_FILE")
+		}
+		if err := sec.Check(); err != nil {
+			return &ConfigError{Var: "CLUSTER_TLS_CERT", Err: err}
+		}
+		chost, _, _ := net.SplitHostPort(c.ClusterListen)
+		nhost, _, _ := net.SplitHostPort(c.NATSListen)
+		if !cluster.Loopback(chost) || !cluster.Loopback(nhost) {
+			if sec.Secret == "" {
+				return bad("CLUSTER_SECRET_FILE", "the embedded NATS server listens beyond loopback (%s, %s): give the nodes a shared secret (a file with `openssl rand -hex 32`)", c.ClusterListen, c.NATSListen)
+			}
+			if c.ClusterTLSCert == "" {
+				return bad("CLUSTER_TLS_CERT", "the embedded NATS server listens beyond loopback (%s, %s): give it TLS (PRESENCED_CLUSTER_TLS_CERT, _KEY and the cluster's _CA)", c.ClusterListen, c.NATSListen)
+			}
+		}
+	}
+	if c.NATSURL != "" {
+		if c.ClusterTLSCert != "" && c.ClusterTLSCA == "" {
+			return bad("CLUSTER_TLS_CA", "a client certificate for NATS needs the CA that checks the server (PRESENCED_CLUSTER_TLS_CA)")
+		}
+		for _, raw := range strings.Split(c.NATSURL, ",") {
+			u, _ := url.Parse(strings.TrimSpace(raw))
+			if cluster.Loopback(u.Hostname()) {
+				continue
+			}
+			if u.User == nil && sec.Secret == "" && c.NATSCreds == "" && c.NATSNkey == "" {
+				return bad("NATS_CREDS", "NATS at %s is beyond loopback: log in to it (PRESENCED_NATS_CREDS, PRESENCED_NATS_NKEY, PRESENCED_CLUSTER_SECRET_FILE, or user:password in the URL)", u.Host)
+			}
+			if u.Scheme != "tls" && c.ClusterTLSCA == "" {
+				return bad("CLUSTER_TLS_CA", "NATS at %s is beyond loopback: reach it over TLS (a tls:// URL, or the CA that signed its certificate in PRESENCED_CLUSTER_TLS_CA)", u.Host)
+			}
+		}
+	}
+	c.security = sec
 	return nil
 }
 
@@ -314,6 +395,9 @@ func (c *Config) checkCluster() error {
 	}
 	if len(c.peers) > 0 && c.ClusterListen == "" {
 		return bad("CLUSTER_PEERS", "peers are for the embedded NATS server: set PRESENCED_CLUSTER_LISTEN too")
+	}
+	if err := c.checkClusterSecurity(); err != nil {
+		return err
 	}
 	if c.ClusterReplicas < 0 || c.ClusterReplicas > 5 {
 		return bad("CLUSTER_REPLICAS", "must be between 1 and 5 (0: 3, or fewer when there are fewer nodes)")

@@ -2,10 +2,13 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/testpki"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -89,6 +92,60 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		}
 		if def, ok := f.Tag.Lookup("envDefault"); ok && !strings.Contains(row, "`"+def+"`") {
 			t.Errorf("%s%s: the README does not give its default %q", envPrefix, name, def)
+		}
+	}
+}
+
+// A cluster that anything beyond loopback can reach needs the shared
+// secret and TLS; presenced refuses to start without them, naming the
+// setting.
+func TestConfigClusterSecurity(t *testing.T) {
+	ca := testpki.NewCA(t, "cluster")
+	cert, key := ca.Issue(t, "n1")
+	dir := t.TempDir()
+	secret, short := filepath.Join(dir, "secret"), filepath.Join(dir, "short")
+	if err := os.WriteFile(secret, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(short, []byte("hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tlsEnv := []string{"PRESENCED_CLUSTER_TLS_CERT=" + cert, "PRESENCED_CLUSTER_TLS_KEY=" + key, "PRESENCED_CLUSTER_TLS_CA=" + ca.CertFile}
+	embedded := func(listen string, more ...string) []string {
+		return append([]string{"PRESENCED_CLUSTER_LISTEN=" + listen, "PRESENCED_CLUSTER_PEERS=127.0.0.2:6222"}, more...)
+	}
+	for _, tc := range []struct {
+		what string
+		env  []string
+		bad  string // the setting named; "" = accepted
+	}{
+		{"loopback, open", embedded("127.0.0.1:6222"), ""},
+		{"every address, open", embedded("0.0.0.0:6222"), "CLUSTER_SECRET_FILE"},
+		{"a LAN address, open", embedded("10.0.0.2:6222"), "CLUSTER_SECRET_FILE"},
+		{"routes on loopback, the client port beyond", embedded("127.0.0.1:6222", "PRESENCED_NATS_LISTEN=0.0.0.0:4222"), "CLUSTER_SECRET_FILE"},
+		{"every address, a secret, no TLS", embedded("0.0.0.0:6222", "PRESENCED_CLUSTER_SECRET_FILE="+secret), "CLUSTER_TLS_CERT"},
+		{"every address, a secret and TLS", embedded("0.0.0.0:6222", append(tlsEnv, "PRESENCED_CLUSTER_SECRET_FILE="+secret)...), ""},
+		{"a short secret", embedded("127.0.0.1:6222", "PRESENCED_CLUSTER_SECRET_FILE="+short), "CLUSTER_SECRET_FILE"},
+		{"a secret file that is not there", embedded("127.0.0.1:6222", "PRESENCED_CLUSTER_SECRET_FILE="+filepath.Join(dir, "none")), "CLUSTER_SECRET_FILE"},
+		{"a certificate without its CA", embedded("127.0.0.1:6222", tlsEnv[0], tlsEnv[1]), "CLUSTER_TLS_CERT"},
+		{"a certificate without its key", embedded("127.0.0.1:6222", tlsEnv[0], tlsEnv[2]), "CLUSTER_TLS_KEY"},
+		{"a key that is not the certificate's", embedded("127.0.0.1:6222", tlsEnv[0], "PRESENCED_CLUSTER_TLS_KEY="+ca.CertFile, tlsEnv[2]), "CLUSTER_TLS_CERT"},
+		{"creds for an embedded server", embedded("127.0.0.1:6222", "PRESENCED_NATS_CREDS="+secret), "NATS_CREDS"},
+		{"a secret without a cluster", []string{"PRESENCED_CLUSTER_SECRET_FILE=" + secret}, "CLUSTER_SECRET_FILE"},
+		{"NATS on loopback, open", []string{"PRESENCED_NATS_URL=nats://127.0.0.1:4222"}, ""},
+		{"NATS beyond loopback, open", []string{"PRESENCED_NATS_URL=nats://10.0.0.5:4222"}, "NATS_CREDS"},
+		{"NATS beyond loopback, a password, no TLS", []string{"PRESENCED_NATS_URL=nats://presenced:pw@10.0.0.5:4222"}, "CLUSTER_TLS_CA"},
+		{"NATS beyond loopback, a password over tls://", []string{"PRESENCED_NATS_URL=tls://presenced:pw@10.0.0.5:4222"}, ""},
+		{"NATS beyond loopback, the secret and the CA", []string{"PRESENCED_NATS_URL=nats://10.0.0.5:4222", "PRESENCED_CLUSTER_SECRET_FILE=" + secret, tlsEnv[2]}, ""},
+		{"NATS beyond loopback, a creds file and the CA", []string{"PRESENCED_NATS_URL=nats://10.0.0.5:4222", "PRESENCED_NATS_CREDS=" + secret, tlsEnv[2]}, ""},
+		{"creds and an nkey", []string{"PRESENCED_NATS_URL=nats://127.0.0.1:4222", "PRESENCED_NATS_CREDS=" + secret, "PRESENCED_NATS_NKEY=" + secret}, "NATS_NKEY"},
+	} {
+		_, err := LoadConfig(tc.env)
+		switch {
+		case tc.bad == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.what, err)
+		case tc.bad != "" && (err == nil || !strings.HasPrefix(err.Error(), "PRESENCED_"+tc.bad+":")):
+			t.Errorf("%s: %v, want PRESENCED_%s named", tc.what, err, tc.bad)
 		}
 	}
 }

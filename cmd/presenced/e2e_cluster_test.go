@@ -21,6 +21,7 @@ import (
 	"github.com/presenced/presenced/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/internal/cdp"
+	"github.com/presenced/presenced/internal/testpki"
 )
 
 // freePort returns a loopback address with a port free now.
@@ -69,8 +70,16 @@ func tryClusterNodes(t *testing.T, bin string, nodeEnv [][]string, env ...string
 	}
 	procs := make([]*proc, n)
 	errs := make([]error, n)
+	// Every test cluster is a secure one, as a cluster across sites must
+	// be: a shared secret, and mutual TLS between its servers.
+	ca := testpki.NewCA(t, "cluster")
+	secretFile := filepath.Join(t.TempDir(), "cluster.secret")
+	if err := os.WriteFile(secretFile, []byte(strings.Repeat("5e", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	for i := range n {
+		cert, key := ca.Issue(t, fmt.Sprintf("n%d", i+1))
 		var peers []string
 		for j, r := range routes {
 			if j != i {
@@ -79,7 +88,9 @@ func tryClusterNodes(t *testing.T, bin string, nodeEnv [][]string, env ...string
 		}
 		e := append([]string{fmt.Sprintf("PRESENCED_NODE=n%d", i+1), "PRESENCED_NATS_LISTEN=" + freePort(t),
 			"PRESENCED_CLUSTER_LISTEN=" + routes[i], "PRESENCED_CLUSTER_PEERS=" + strings.Join(peers, ","),
-			"PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info"}, env...)
+			"PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info",
+			"PRESENCED_CLUSTER_SECRET_FILE=" + secretFile, "PRESENCED_CLUSTER_TLS_CERT=" + cert, "PRESENCED_CLUSTER_TLS_KEY=" + key,
+			"PRESENCED_CLUSTER_TLS_CA=" + ca.CertFile}, env...)
 		e = append(e, nodeEnv[i]...)
 		dir := t.TempDir()
 		wg.Add(1)
