@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/internal/names"
+	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -38,16 +40,34 @@ type Config struct {
 	// Origins are the web origins' hosts allowed besides the server's own.
 	Origins []string
 	Log     zerolog.Logger
+	// Now is the clock of the login backoff (default time.Now).
+	Now func() time.Time
 }
 
 // Path is where the WebSocket is served.
 const Path = "/appws"
 
 // Server serves the app WebSocket.
-type Server struct{ cfg Config }
+type Server struct {
+	cfg Config
+	// failures holds back digest guessing, per app and per address;
+	// logged lets a few of its log lines through.
+	failures *ratelimit.Backoff
+	logged   *ratelimit.Sampler
+}
 
 // New returns a server.
-func New(cfg Config) *Server { return &Server{cfg: cfg} }
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{cfg: cfg, failures: ratelimit.NewBackoff(5, time.Second, 5*time.Minute, 10000).WithClock(cfg.Now),
+		logged: ratelimit.NewSampler(10*time.Second, 10)}
+}
+
+// maxSocketFailures is how many failed logins one socket may make before
+// it is closed.
+const maxSocketFailures = 3
 
 // ParseApps reads an apps file: "app:password" a line, # comments. App
 // names are 1 to 64 letters, digits, "-", "_", "."; a password is not
@@ -88,7 +108,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(maxMessage)
-	cn := &conn{s: s, c: c, subs: map[string]json.RawMessage{}}
+	cn := &conn{s: s, c: c, subs: map[string]json.RawMessage{}, remote: r.RemoteAddr}
 	cn.run(r.Context())
 }
 
@@ -98,6 +118,8 @@ type conn struct {
 	c         *websocket.Conn
 	challenge string
 	app       string // logged in as
+	remote    string // the client's address
+	failures  int    // failed logins on this socket
 
 	mu   sync.Mutex                 // subs, last, and the writes
 	subs map[string]json.RawMessage // user -> the src of its subscription
@@ -170,6 +192,27 @@ func (c *conn) run(ctx context.Context) {
 	}
 }
 
+// logout forgets the login and the subscriptions.
+func (c *conn) logout() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.app = ""
+	if c.sub != nil {
+		c.sub.Close()
+		c.sub = nil
+	}
+	clear(c.subs)
+	clear(c.last)
+}
+
+// hostOf is the address of host:port.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
 // handle answers one message; false ends the connection.
 func (c *conn) handle(ctx context.Context, m In) bool {
 	res := out{MT: m.MT + "Result", API: m.API, Src: m.Src}
@@ -182,6 +225,18 @@ func (c *conn) handle(ctx context.Context, m In) bool {
 		c.reply(ctx, res)
 		return true
 	case "AppLogin":
+		// A login, right or wrong, ends the one before: a failed
+		// re-login leaves the socket logged out, its subscriptions gone.
+		c.logout()
+		keys := []string{"app:" + clip.Clip(m.App), "addr:" + hostOf(c.remote)}
+		f := false
+		res.OK = &f
+		if wait := c.s.failures.Wait(keys...); wait > 0 {
+			res.Error, res.ErrorText, res.ErrorCode = 1, fmt.Sprintf("too many failed logins; try again in %d s", ratelimit.RetryAfterSeconds(wait)), string(presence.CodeRateLimited)
+			c.reply(ctx, res)
+			_ = c.c.Close(websocket.StatusPolicyViolation, "too many failed logins")
+			return false
+		}
 		pw, known := c.s.cfg.Apps[m.App]
 		ok := false
 		if c.challenge != "" {
@@ -191,12 +246,23 @@ func (c *conn) handle(ctx context.Context, m In) bool {
 		c.challenge = "" // one login per challenge
 		res.OK = &ok
 		if !ok {
+			c.failures++
+			n := c.s.failures.Failed(keys...)
+			if log, held := c.s.logged.Allow(); log {
+				c.s.cfg.Log.Warn().Str("app", clip.Clip(m.App)).Str("remote", c.remote).Int("failures", n).Int("not_logged", held).Msg("app login refused")
+			}
 			res.Error, res.ErrorText = 1, "wrong app, digest or challenge: ask AppChallenge again"
-			c.s.cfg.Log.Warn().Str("app", clip.Clip(m.App)).Msg("app login refused")
-		} else {
-			c.app = m.App
-			c.s.cfg.Log.Info().Str("app", m.App).Str("sip", clip.Clip(m.SIP)).Msg("app logged in")
+			c.reply(ctx, res)
+			if c.failures >= maxSocketFailures {
+				_ = c.c.Close(websocket.StatusPolicyViolation, "too many failed logins")
+				return false
+			}
+			return true
 		}
+		c.s.failures.Succeeded(keys...)
+		c.failures = 0
+		c.app = m.App
+		c.s.cfg.Log.Info().Str("app", m.App).Str("sip", clip.Clip(m.SIP)).Str("remote", c.remote).Msg("app logged in")
 		c.reply(ctx, res)
 		return true
 	}

@@ -3,12 +3,15 @@ package xuc
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +23,8 @@ import (
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/actor"
+	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -61,9 +66,18 @@ type Config struct {
 
 // Server serves the xuc API's paths (Handler).
 type Server struct {
-	cfg    Config
-	mu     sync.Mutex
-	tokens map[string]session
+	cfg Config
+	mu  sync.Mutex
+	// tokens are the sessions by their token's SHA-256; byLogin a
+	// login's, oldest first.
+	tokens     map[[32]byte]*session
+	byLogin    map[string][][32]byte
+	swept      time.Time
+	nextSocket uint64
+	// failures holds back password guessing, per login and per address;
+	// logged lets a few of its log lines through.
+	failures *ratelimit.Backoff
+	logged   *ratelimit.Sampler
 	// dummy is compared with for an unknown login, so that a login's
 	// existence does not show in the time an answer takes.
 	dummy []byte
@@ -74,8 +88,10 @@ type Server struct {
 }
 
 type session struct {
-	login   string
-	expires time.Time
+	login           string
+	issued, expires time.Time
+	// sockets are the cancels of the WebSockets opened with the token.
+	sockets map[uint64]context.CancelFunc
 }
 
 // New returns a server.
@@ -87,14 +103,16 @@ func New(cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("presenced"), bcrypt.DefaultCost)
-	return &Server{cfg: cfg, tokens: map[string]session{}, dummy: dummy, hashing: make(chan struct{}, 2)}
+	return &Server{cfg: cfg, tokens: map[[32]byte]*session{}, byLogin: map[string][][32]byte{}, dummy: dummy, hashing: make(chan struct{}, 2),
+		failures: ratelimit.NewBackoff(5, time.Second, 5*time.Minute, 10000).WithClock(cfg.Now), logged: ratelimit.NewSampler(10*time.Second, 10)}
 }
 
 // The paths served.
 const (
-	PathLogin = "/xuc/api/2.0/auth/login"
-	PathCheck = "/xuc/api/2.0/auth/check"
-	PathCTI   = "/xuc/api/2.0/cti"
+	PathLogin  = "/xuc/api/2.0/auth/login"
+	PathCheck  = "/xuc/api/2.0/auth/check"
+	PathLogout = "/xuc/api/2.0/auth/logout"
+	PathCTI    = "/xuc/api/2.0/cti"
 )
 
 // Handler serves the login, the token check and the WebSocket.
@@ -102,6 +120,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathLogin, s.login)
 	mux.HandleFunc("GET "+PathCheck, s.check)
+	mux.HandleFunc("POST "+PathLogout, s.logout)
 	mux.HandleFunc("GET "+PathCTI, s.cti)
 	return mux
 }
@@ -143,6 +162,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, authError{"BadRequest", "the body must be {\"login\":...,\"password\":...}"})
 		return
 	}
+	// Guessing is held back per login and per address, before any
+	// password is compared: a few tries, then longer and longer waits.
+	keys := []string{"login:" + clipLogin(req.Login), "addr:" + hostOf(r.RemoteAddr)}
+	if wait := s.failures.Wait(keys...); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
+		writeJSON(w, 429, authError{"TooManyAttempts", "too many failed logins; try again later"})
+		return
+	}
 	u, ok := s.cfg.Users[req.Login]
 	hash := s.dummy
 	if ok {
@@ -156,11 +183,23 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	wrong := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil
 	<-s.hashing
 	if wrong || !ok {
-		s.cfg.Log.Warn().Str("login", clipLogin(req.Login)).Msg("xuc login refused")
+		n := s.failures.Failed(keys...)
+		if log, held := s.logged.Allow(); log {
+			s.cfg.Log.Warn().Str("login", clip.Clip(req.Login)).Str("remote", r.RemoteAddr).Int("failures", n).Int("not_logged", held).Msg("xuc login refused")
+		}
 		writeJSON(w, 401, authError{"InvalidCredentials", "wrong login or password"})
 		return
 	}
+	s.failures.Succeeded(keys...)
 	writeJSON(w, 200, s.issue(u.Login))
+}
+
+// hostOf is the address of host:port.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 func clipLogin(l string) string {
@@ -170,6 +209,12 @@ func clipLogin(l string) string {
 	return l
 }
 
+// tokenKey is what a token is kept and looked up by: its SHA-256, so that
+// the map holds no token and a lookup's time says nothing of the tokens.
+func tokenKey(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
+
+// issue makes a token for login. A login holds at most maxTokens: the
+// oldest is revoked for a new one.
 func (s *Server) issue(login string) loginAnswer {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
@@ -177,49 +222,145 @@ func (s *Server) issue(login string) loginAnswer {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for t, ss := range s.tokens {
-		if now.After(ss.expires) {
-			delete(s.tokens, t)
-		}
+	s.sweep(now)
+	k := tokenKey(tok)
+	s.tokens[k] = &session{login: login, issued: now, expires: now.Add(s.cfg.TokenTTL), sockets: map[uint64]context.CancelFunc{}}
+	mine := append(s.byLogin[login], k)
+	for len(mine) > maxTokens {
+		s.revoke(mine[0])
+		mine = mine[1:]
 	}
-	s.tokens[tok] = session{login: login, expires: now.Add(s.cfg.TokenTTL)}
+	s.byLogin[login] = mine
 	return loginAnswer{Login: login, Token: tok, TTL: int(s.cfg.TokenTTL / time.Second)}
 }
 
-// userOf returns the user of a token still good.
-func (s *Server) userOf(tok string) (User, bool) {
+// maxTokens is how many tokens one login holds at once (its devices and
+// browser tabs).
+const maxTokens = 16
+
+// sweep forgets tokens expired for longer than a TTL (until then, they
+// are answered TokenExpired rather than InvalidToken); s.mu is held.
+func (s *Server) sweep(now time.Time) {
+	if now.Sub(s.swept) < time.Minute {
+		return
+	}
+	s.swept = now
+	for k, ss := range s.tokens {
+		if now.Sub(ss.expires) > s.cfg.TokenTTL {
+			s.revoke(k)
+		}
+	}
+}
+
+// revoke forgets a token and closes the sockets opened with it; s.mu is
+// held.
+func (s *Server) revoke(k [32]byte) {
+	ss, ok := s.tokens[k]
+	if !ok {
+		return
+	}
+	delete(s.tokens, k)
+	mine := s.byLogin[ss.login]
+	if i := slices.Index(mine, k); i >= 0 {
+		mine = slices.Delete(mine, i, i+1)
+	}
+	if len(mine) == 0 {
+		delete(s.byLogin, ss.login)
+	} else {
+		s.byLogin[ss.login] = mine
+	}
+	for _, cancel := range ss.sockets {
+		cancel()
+	}
+}
+
+// tokenState is what a token is.
+type tokenState int
+
+const (
+	tokenUnknown tokenState = iota
+	tokenExpired
+	tokenGood
+)
+
+// lookup returns the session of a token and what it is.
+func (s *Server) lookup(tok string) (*session, [32]byte, tokenState) {
+	k := tokenKey(tok)
 	if tok == "" {
-		return User{}, false
+		return nil, k, tokenUnknown
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for t, ss := range s.tokens {
-		if subtle.ConstantTimeCompare([]byte(t), []byte(tok)) == 1 {
-			if s.cfg.Now().After(ss.expires) {
-				delete(s.tokens, t)
-				return User{}, false
-			}
-			u, ok := s.cfg.Users[ss.login]
-			return u, ok
-		}
+	ss, ok := s.tokens[k]
+	switch {
+	case !ok:
+		return nil, k, tokenUnknown
+	case s.cfg.Now().After(ss.expires):
+		return ss, k, tokenExpired
 	}
-	return User{}, false
+	return ss, k, tokenGood
 }
 
-func (s *Server) check(w http.ResponseWriter, r *http.Request) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	u, good := s.userOf(strings.TrimSpace(tok))
-	if !ok || !good {
-		writeJSON(w, 401, authError{"InvalidToken", "the token is wrong or has expired: log in again"})
+// tokenRefused answers a token that is not good: xuc's TokenExpired for
+// an expired one, InvalidToken for the rest.
+func tokenRefused(w http.ResponseWriter, st tokenState) {
+	if st == tokenExpired {
+		writeJSON(w, 401, authError{"TokenExpired", "the token has expired: log in again"})
 		return
 	}
-	writeJSON(w, 200, s.issue(u.Login))
+	writeJSON(w, 401, authError{"InvalidToken", "the token is wrong or was revoked: log in again"})
+}
+
+// check serves auth/check: a good token is swapped for a fresh one (the
+// old one is revoked; sockets opened with it stay open).
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	ss, k, st := s.lookup(strings.TrimSpace(tok))
+	if st != tokenGood {
+		tokenRefused(w, st)
+		return
+	}
+	if _, ok := s.cfg.Users[ss.login]; !ok {
+		tokenRefused(w, tokenUnknown)
+		return
+	}
+	s.mu.Lock()
+	// Sockets opened with the old token go on: only new uses need the
+	// new one.
+	delete(s.tokens, k)
+	mine := s.byLogin[ss.login]
+	if i := slices.Index(mine, k); i >= 0 {
+		s.byLogin[ss.login] = slices.Delete(mine, i, i+1)
+	}
+	s.mu.Unlock()
+	writeJSON(w, 200, s.issue(ss.login))
+}
+
+// logout serves auth/logout: the token is revoked, and the sockets opened
+// with it are closed.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	_, k, st := s.lookup(strings.TrimSpace(tok))
+	if st == tokenUnknown {
+		tokenRefused(w, st)
+		return
+	}
+	s.mu.Lock()
+	s.revoke(k)
+	s.mu.Unlock()
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) cti(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.userOf(r.URL.Query().Get("token"))
+	ss, k, st := s.lookup(r.URL.Query().Get("token"))
+	if st != tokenGood {
+		tokenRefused(w, st)
+		return
+	}
+	u, ok := s.cfg.Users[ss.login]
 	if !ok {
-		writeJSON(w, 401, authError{"InvalidToken", "the token is wrong or has expired: log in again"})
+		tokenRefused(w, tokenUnknown)
 		return
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.Origins})
@@ -229,7 +370,23 @@ func (s *Server) cti(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(64 << 10)
 	sess := newConn(s, u, c)
 	// Who asks, for the dial and forward services' audit lines and limits.
-	sess.run(actor.With(r.Context(), actor.Actor{Door: "xuc", Name: u.Login, Remote: r.RemoteAddr}))
+	ctx, cancel := context.WithCancel(actor.With(r.Context(), actor.Actor{Door: "xuc", Name: u.Login, Remote: r.RemoteAddr}))
+	defer cancel()
+	// A logout closes the socket (the token's session, if it is still
+	// there: a refresh may have replaced it).
+	s.mu.Lock()
+	id := s.nextSocket
+	s.nextSocket++
+	if cur, ok := s.tokens[k]; ok && cur == ss {
+		ss.sockets[id] = cancel
+		defer func() {
+			s.mu.Lock()
+			delete(ss.sockets, id)
+			s.mu.Unlock()
+		}()
+	}
+	s.mu.Unlock()
+	sess.run(ctx)
 }
 
 // hintOf finds the hint a number means: the extension's hint in this

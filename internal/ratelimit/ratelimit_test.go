@@ -65,3 +65,60 @@ func TestRetryAfterSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	b := NewBackoff(3, time.Second, 8*time.Second, 100)
+	b.now = func() time.Time { return now }
+	for i := range 3 {
+		if w := b.Wait("login:alice", "addr:127.0.0.1"); w != 0 {
+			t.Fatalf("free failure %d: locked %v", i+1, w)
+		}
+		b.Failed("login:alice", "addr:127.0.0.1")
+	}
+	// Then 1 s, 2 s, 4 s, 8 s, 8 s.
+	for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
+		b.Failed("login:alice")
+		if w := b.Wait("login:alice", "addr:127.0.0.1"); w != want {
+			t.Fatalf("locked %v, want %v", w, want)
+		}
+		now = now.Add(want)
+		if w := b.Wait("login:alice"); w != 0 {
+			t.Fatalf("still locked %v after the wait", w)
+		}
+	}
+	// Another address is not held back by alice's login... but alice is.
+	b.Failed("login:alice")
+	if b.Wait("addr:10.0.0.9") != 0 || b.Wait("login:alice", "addr:10.0.0.9") == 0 {
+		t.Fatal("keys mixed up")
+	}
+	b.Succeeded("login:alice")
+	if b.Wait("login:alice") != 0 {
+		t.Fatal("a success did not forget the login")
+	}
+	// Bounded.
+	for i := range 500 {
+		b.Failed(time.Duration(i).String())
+	}
+	if len(b.by) > 100 {
+		t.Fatalf("%d keys held", len(b.by))
+	}
+}
+
+func TestSampler(t *testing.T) {
+	s := NewSampler(time.Hour, 2)
+	var wrote, heldTotal int
+	for range 10 {
+		if ok, held := s.Allow(); ok {
+			wrote++
+			heldTotal += held
+		}
+	}
+	if wrote != 2 || heldTotal != 0 {
+		t.Fatalf("wrote %d, held reported %d", wrote, heldTotal)
+	}
+	s.lim.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if ok, held := s.Allow(); !ok || held != 8 {
+		t.Fatalf("after the wait: %v, %d held", ok, held)
+	}
+}
