@@ -84,6 +84,13 @@ type Forwards struct {
 // Key is the user's name in the change log.
 func (f Forwards) Key() string { return f.User }
 
+// WithoutDestinations returns the forwards as a wall board may see them:
+// on or off, without the numbers they go to (people's private numbers).
+func (f Forwards) WithoutDestinations() Forwards {
+	f.Unconditional.Destination, f.Busy.Destination, f.NoAnswer.Destination = "", "", ""
+	return f
+}
+
 // Get returns one forward.
 func (f Forwards) Get(k Kind) Forward {
 	switch k {

@@ -212,7 +212,19 @@ func (t *Tokens) entry(tok string) *tokenEntry {
 	if p == nil {
 		return nil
 	}
-	sum := sha256.Sum256([]byte(tok))
+	return t.entryBySum(sha256.Sum256([]byte(tok)))
+}
+
+// entryBySum returns the entry of a token's SHA-256; nil when it is not
+// known.
+func (t *Tokens) entryBySum(sum [32]byte) *tokenEntry {
+	if t == nil {
+		return nil
+	}
+	p := t.entries.Load()
+	if p == nil {
+		return nil
+	}
 	var found *tokenEntry
 	for i, e := range *p {
 		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 {

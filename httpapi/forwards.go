@@ -22,7 +22,7 @@ func (s *Server) getForwards(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, 200, s.cfg.Forwards.Get(user))
+	writeJSON(w, 200, forwardsFor(s.cfg.Forwards.Get(user), s.hidesParties(r, false)))
 }
 
 // forwardRequest is the body of PUT /v1/forwards/{user}/{kind}: enabled

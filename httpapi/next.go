@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -83,6 +84,16 @@ func phoneFor(e calls.PhoneEvent, hide bool) calls.PhoneEvent {
 		return e.WithoutParty()
 	}
 	return e
+}
+
+// forwardsFor returns a user's forwards as a watcher may see them: a
+// "states" token (a wall board) sees whether they are on, not where they
+// go.
+func forwardsFor(f forward.Forwards, hide bool) forward.Forwards {
+	if hide {
+		return f.WithoutDestinations()
+	}
+	return f
 }
 
 // callsFor returns a device's calls as a watcher may see them.

@@ -97,6 +97,7 @@ type Server struct {
 	refused               *prometheus.CounterVec // requests and connections refused at the door, by reason
 	phoneLimit            *ratelimit.Keyed       // phone events, per token
 	testLimit             *ratelimit.Keyed       // webhook tests, per token
+	streams               streams                // open event streams, by token
 }
 
 // New returns a server; Open binds it.

@@ -111,14 +111,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 					body.Calls = append(body.Calls, callsFor(ev.Calls, hide))
 				}
 			case watch.KindForward:
-				body.Forwards = append(body.Forwards, ev.Forward)
+				body.Forwards = append(body.Forwards, forwardsFor(ev.Forward, hide))
 			default:
 				body.Presence = append(body.Presence, ssePresence{ev.Key, ev.Presence})
 			}
 		}
 		writeSSE(&head, snap.Epoch, snap.Seq, "snapshot", body)
 	}
-	s.serveSSE(conn, sub, snap.Epoch, head.Bytes(), hide)
+	s.serveSSE(r, conn, sub, snap.Epoch, head.Bytes(), hide)
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -136,7 +136,7 @@ func sseFrame(epoch string, hide bool) func(*watch.Event) []byte {
 		case watch.KindCalls:
 			writeSSE(&b, epoch, ev.Seq, "calls", callsFor(ev.Calls, hide))
 		case watch.KindForward:
-			writeSSE(&b, epoch, ev.Seq, "forward", ev.Forward)
+			writeSSE(&b, epoch, ev.Seq, "forward", forwardsFor(ev.Forward, hide))
 		case watch.KindPhone:
 			writeSSE(&b, epoch, ev.Seq, "phone", phoneFor(ev.Phone, hide))
 		default:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -27,11 +28,12 @@ type sseConn struct {
 	keep     *pinger
 	stopDrop func()
 	stopBase func() bool
+	untrack  func() // under mu
 }
 
 // serveSSE writes head (the response head and the snapshot) and starts
 // the stream; it returns at once.
-func (s *Server) serveSSE(conn net.Conn, sub *watch.Sub, epoch string, head []byte, hide bool) {
+func (s *Server) serveSSE(r *http.Request, conn net.Conn, sub *watch.Sub, epoch string, head []byte, hide bool) {
 	st := &sseConn{s: s, conn: conn, sub: sub, keep: &pinger{}}
 	s.sseStreams.Add(1)
 	// Whatever ends the stream (the server closing, a hub drop, a failed
@@ -69,6 +71,18 @@ func (s *Server) serveSSE(conn net.Conn, sub *watch.Sub, epoch string, head []by
 		return true
 	})
 	fw.start()
+	// Known by its token from now on (a reload that removes the token
+	// closes it); a stream closed meanwhile is forgotten at once.
+	untrack := s.track(r, st.close)
+	st.mu.Lock()
+	closed := st.closed
+	if !closed {
+		st.untrack = untrack
+	}
+	st.mu.Unlock()
+	if closed {
+		untrack()
+	}
 }
 
 // write writes whole, under a deadline: a client that stops reading does
@@ -98,6 +112,12 @@ func (st *sseConn) close() {
 		st.keep.stop()
 		st.stopDrop()
 		st.stopBase()
+		st.mu.Lock()
+		untrack := st.untrack
+		st.mu.Unlock()
+		if untrack != nil {
+			untrack()
+		}
 		st.s.sseStreams.Add(-1)
 	})
 }

@@ -187,6 +187,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	// buffers and its (deep) goroutine for as long as the watcher stays.
 	// s.base ends it when the server closes.
 	conn := &wsConn{s: s, c: c, scope: scope, token: name, raw: cw.conn, hide: s.hidesParties(r, true), remote: r.RemoteAddr}
+	conn.untrack = s.track(r, func() { _ = c.CloseNow() })
 	s.wsStreams.Add(1)
 	go conn.serve()
 }
@@ -195,6 +196,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 func (w *wsConn) serve() {
 	s, c := w.s, w.c
 	defer s.wsStreams.Add(-1)
+	defer w.untrack()
 	defer c.CloseNow()
 	ctx, cancel := context.WithCancel(actor.With(s.base, actor.Actor{Door: "ws", Name: w.token, Remote: w.remote}))
 	defer cancel()
@@ -236,6 +238,7 @@ type wsConn struct {
 	scope    Scope
 	token    string // the token's name, for the audit line
 	remote   string // the client's address, for the audit line
+	untrack  func() // forgets the stream (streams.go)
 	hide     bool   // calls without their other party (scope "states")
 	wmu      sync.Mutex
 	mu       sync.Mutex
@@ -378,7 +381,7 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 					cs = append(cs, callsFor(ev.Calls, w.hide))
 				}
 			case watch.KindForward:
-				fs = append(fs, ev.Forward)
+				fs = append(fs, forwardsFor(ev.Forward, w.hide))
 			default:
 				ps = append(ps, ssePresence{ev.Key, ev.Presence})
 			}
@@ -424,7 +427,7 @@ func wsFrame(epoch string, hide bool) func(*watch.Event) []byte {
 		case watch.KindCalls:
 			m = wsOut{Type: "calls", ID: id(epoch, ev.Seq), Device: ev.Calls.Device, Site: ev.Calls.Site, Calls: callsFor(ev.Calls, hide).Calls}
 		case watch.KindForward:
-			f := ev.Forward
+			f := forwardsFor(ev.Forward, hide)
 			m = wsOut{Type: "forward", ID: id(epoch, ev.Seq), Forward: &f}
 		case watch.KindPhone:
 			e := phoneFor(ev.Phone, hide)

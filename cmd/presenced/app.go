@@ -575,7 +575,12 @@ func (m *Main) reloadTokens() {
 		log.Error().Msg("API tokens not reloaded: going from tokens to none, or from none to tokens, takes a restart")
 	default:
 		m.Config.tokens.Replace(t)
-		log.Info().Int("tokens", t.Len()).Msg("API tokens reloaded")
+		closed := 0
+		if m.http != nil {
+			// Streams opened with a token now gone (or with less) end.
+			closed = m.http.TokensChanged()
+		}
+		log.Info().Int("tokens", t.Len()).Int("streams_closed", closed).Msg("API tokens reloaded")
 	}
 }
 

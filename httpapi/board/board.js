@@ -132,13 +132,15 @@ function callText(st, now) {
 }
 
 // forwardText says where a user's calls go: all of them, or those it
-// does not take.
+// does not take. A wall board's token ("states") sees forwards without
+// their numbers: then only that they are on.
 function forwardText(f) {
   if (!f) return "";
-  if (f.unconditional.enabled) return "Forwarded to " + f.unconditional.destination;
+  const to = (d) => (d ? " to " + d : "");
+  if (f.unconditional.enabled) return "Forwarded" + to(f.unconditional.destination);
   const parts = [];
-  if (f.busy.enabled) parts.push("if busy to " + f.busy.destination);
-  if (f.noanswer.enabled) parts.push("if no answer to " + f.noanswer.destination);
+  if (f.busy.enabled) parts.push("if busy" + to(f.busy.destination));
+  if (f.noanswer.enabled) parts.push("if no answer" + to(f.noanswer.destination));
   return parts.length ? "Forwarded " + parts.join(", ") : "";
 }
 
