@@ -33,6 +33,7 @@ import (
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/internal/names"
+	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -70,22 +71,48 @@ type Config struct {
 	Hub       *watch.Hub
 	Transport Transport
 	Log       zerolog.Logger
+	Now       func() time.Time // default time.Now
 }
 
 // Bridge is presenced's DPMA application (an ami.DPMASink).
 type Bridge struct {
-	cfg  Config
-	mu   sync.Mutex
-	subs map[string]subscription // by phone name
+	cfg   Config
+	mu    sync.Mutex
+	subs  map[string]subscription // by phone name
+	limit *ratelimit.Keyed        // subscribes, per phone name
 }
 
 type subscription struct {
-	user  string
-	hints map[string]bool // hint keys
+	user    string
+	hints   map[string]bool // hint keys
+	renewed time.Time       // its last subscribe
 }
 
+// The bounds of subscriptions. DPMA does not say which phone sent a
+// request, so a phone app names itself; these keep one app (or anything
+// that can send DPMA messages) from taking over what another phone gets,
+// or from making one change into thousands of AMI actions:
+//   - at most maxPhones phones are subscribed at once, each to at most
+//     maxHints hints and one user;
+//   - a phone subscribed for a user stays that user's until it has not
+//     renewed its subscription for subscriptionHold: another user's
+//     subscription under its name is refused until then;
+//   - a phone name subscribes at most subscribeBurst times at once, then
+//     once every subscribeEvery.
+const (
+	maxPhones        = 1000
+	subscriptionHold = time.Hour
+	subscribeEvery   = 10 * time.Second
+	subscribeBurst   = 10
+)
+
 // New returns a bridge; Run pushes changes to subscribed phones.
-func New(cfg Config) *Bridge { return &Bridge{cfg: cfg, subs: map[string]subscription{}} }
+func New(cfg Config) *Bridge {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Bridge{cfg: cfg, subs: map[string]subscription{}, limit: ratelimit.New(subscribeEvery, subscribeBurst, 2*maxPhones)}
+}
 
 // DPMAMethods are the methods to register.
 func (b *Bridge) DPMAMethods() []string {
@@ -197,16 +224,40 @@ func (b *Bridge) answer(ctx context.Context, method, format, raw string) (any, e
 		if err != nil {
 			return nil, err
 		}
-		sub := subscription{user: p.User, hints: map[string]bool{}}
+		if err := b.limit.Check(p.PhoneName, "subscriptions of the phone "+p.PhoneName); err != nil {
+			return nil, presence.WrapError(presence.CodeRateLimited, err, err.Error())
+		}
+		now := b.cfg.Now()
+		sub := subscription{user: p.User, hints: map[string]bool{}, renewed: now}
 		for _, k := range keys {
 			sub.hints[k] = true
 		}
 		b.mu.Lock()
+		defer b.mu.Unlock()
+		old, held := b.subs[p.PhoneName]
+		switch {
+		case held && old.user != p.User && now.Sub(old.renewed) < subscriptionHold:
+			return nil, presence.Errorf(presence.CodeNotAllowed, "the phone %s is subscribed for another user; it may change user once it has not renewed for %v", p.PhoneName, subscriptionHold)
+		case !held && len(b.subs) >= maxPhones:
+			b.expire(now)
+			if len(b.subs) >= maxPhones {
+				return nil, presence.Errorf(presence.CodeUnavailable, "%d phones are subscribed, the most presenced serves", maxPhones)
+			}
+		}
 		b.subs[p.PhoneName] = sub
-		b.mu.Unlock()
 		return map[string]bool{"subscribed": true}, nil
 	}
 	return nil, presence.Errorf(presence.CodeNotFound, "unknown method %q", clip.Clip(method))
+}
+
+// expire forgets the subscriptions not renewed for subscriptionHold;
+// b.mu is held.
+func (b *Bridge) expire(now time.Time) {
+	for phone, s := range b.subs {
+		if now.Sub(s.renewed) >= subscriptionHold {
+			delete(b.subs, phone)
+		}
+	}
 }
 
 // hintKeys checks hint references and returns their keys.

@@ -3,8 +3,10 @@ package dpma
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
@@ -81,4 +83,54 @@ func FuzzAnswer(f *testing.F) {
 			t.Fatalf("%q %q: changed, and answered %s", method, params, out)
 		}
 	})
+}
+
+// A phone app cannot take over another phone's subscription, nor make
+// subscriptions without bound.
+func TestSubscriptionsBounded(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	b := New(Config{Presence: &fakePresence{by: map[string]presence.Value{}}, Hints: fakeHints{}, Now: func() time.Time { return now }})
+	sub := func(phone, user string) string {
+		return answer(b, MethodSubscribe, fmt.Sprintf(`{"phonename":%q,"user":%q,"hints":["1001@internal"]}`, phone, user))
+	}
+	if got := sub("alice-desk", "1001"); got != `{"subscribed":true}` {
+		t.Fatal(got)
+	}
+	// Another user under alice's phone's name: refused while alice's app
+	// keeps its subscription.
+	if got := sub("alice-desk", "1002"); !strings.Contains(got, "NOT_ALLOWED") {
+		t.Fatalf("a take-over: %s", got)
+	}
+	if got := sub("alice-desk", "1001"); got != `{"subscribed":true}` {
+		t.Fatalf("alice renewing: %s", got)
+	}
+	now = now.Add(subscriptionHold + time.Second)
+	if got := sub("alice-desk", "1002"); got != `{"subscribed":true}` {
+		t.Fatalf("a phone given to another user after its hold: %s", got)
+	}
+	// Per phone name, a burst, then limited.
+	var limited string
+	for range subscribeBurst + 1 {
+		limited = sub("bob-desk", "1003")
+	}
+	if !strings.Contains(limited, "RATE_LIMITED") {
+		t.Fatalf("subscribes of one phone not limited: %s", limited)
+	}
+	// In total: maxPhones.
+	b.mu.Lock()
+	n := len(b.subs)
+	b.mu.Unlock()
+	for i := range maxPhones - n {
+		if got := sub(fmt.Sprintf("p%d", i), "1001"); got != `{"subscribed":true}` {
+			t.Fatalf("phone %d: %s", i, got)
+		}
+	}
+	if got := sub("one-too-many", "1001"); !strings.Contains(got, "UNAVAILABLE") {
+		t.Fatalf("phone %d: %s", maxPhones+1, got)
+	}
+	// Subscriptions not renewed make room.
+	now = now.Add(subscriptionHold)
+	if got := sub("one-too-many", "1001"); got != `{"subscribed":true}` {
+		t.Fatalf("after the others lapsed: %s", got)
+	}
 }
