@@ -133,14 +133,25 @@ func TestBinaryXuc(t *testing.T) {
 	if code != 200 || m["login"] != "bob" || len(token) < 32 {
 		t.Fatalf("login: %d %v", code, m)
 	}
+	// auth/check swaps the token for a fresh one; the old one is revoked.
 	req, _ := http.NewRequest("GET", "http://"+p.httpAddr+"/xuc/api/2.0/auth/check", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("check: %v %v", resp, err)
 	}
-	req.Header.Set("Authorization", "Bearer x"+token)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
-		t.Fatalf("check with a wrong token: %v %v", resp, err)
+	var fresh map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&fresh)
+	resp.Body.Close()
+	old := token
+	if token, _ = fresh["token"].(string); len(token) < 32 || token == old {
+		t.Fatalf("check gave %v", fresh)
+	}
+	for _, bad := range []string{old, "x" + token} {
+		req.Header.Set("Authorization", "Bearer "+bad)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+			t.Fatalf("check with a revoked or wrong token: %v %v", resp, err)
+		}
 	}
 	if _, resp, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/xuc/api/2.0/cti?token=nope", nil); err == nil || resp == nil || resp.StatusCode != 401 {
 		t.Fatalf("cti with a wrong token: %v", err)
