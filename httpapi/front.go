@@ -23,7 +23,11 @@ import (
 //   - Proxies: a local reverse proxy makes every remote client look like
 //     loopback. In open mode a request that says it came through one
 //     (Forwarded, X-Forwarded-For, X-Forwarded-Host, X-Real-IP, Via) is
-//     refused: open mode serves local clients only.
+//     refused: open mode serves local clients only. A proxy that says
+//     nothing cannot be told from a local client: name it in
+//     PRESENCED_TRUSTED_PROXIES, and whatever comes from it is refused in
+//     open mode; with tokens, the audit lines then name the client it
+//     forwards for (X-Forwarded-For) rather than the proxy.
 //   - Origin: a browser names the page that made a request. A request from
 //     another origin is refused unless PRESENCED_HTTP_ALLOWED_ORIGINS
 //     names it; a named origin gets CORS answers, preflight included.
@@ -136,6 +140,11 @@ func (s *Server) front(next http.Handler) http.Handler {
 			s.refuse(w, "host", http.StatusMisdirectedRequest, "HOST_NOT_ALLOWED", "this host name is not in PRESENCED_HTTP_ALLOWED_HOSTS")
 			return
 		}
+		if s.open() && s.fromProxy(r) {
+			s.refuse(w, "proxied", http.StatusForbidden, "PROXIED",
+				"this API without tokens serves local clients only; a request through a proxy (PRESENCED_TRUSTED_PROXIES) needs a token (PRESENCED_API_TOKENS)")
+			return
+		}
 		if s.open() {
 			for _, p := range proxyHeaders {
 				if r.Header.Get(p) != "" {
@@ -183,6 +192,50 @@ func (s *Server) front(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// fromProxy reports whether a request comes from a proxy the admin named
+// (PRESENCED_TRUSTED_PROXIES).
+func (s *Server) fromProxy(r *http.Request) bool {
+	return s.trusted(hostOnly(r.RemoteAddr))
+}
+
+func (s *Server) trusted(host string) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr is the address an audit line names: the connection's, or,
+// from a trusted proxy, the last address of X-Forwarded-For that is not
+// one of the trusted proxies (what a client writes there itself comes
+// before what the proxies add, and is not believed).
+func (s *Server) clientAddr(r *http.Request) string {
+	if !s.fromProxy(r) {
+		return r.RemoteAddr
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		if h == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(h); err != nil {
+			break
+		}
+		if !s.trusted(h) {
+			return h
+		}
+	}
+	return r.RemoteAddr
 }
 
 func isJSON(ct string) bool {

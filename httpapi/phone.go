@@ -120,7 +120,7 @@ func (s *Server) phone(w http.ResponseWriter, r *http.Request, token string, onl
 		err = s.applyPhone(r.Context(), user, in)
 	}
 	s.cfg.Log.Info().Str("token", token).Str("method", r.Method).Str("path", "/v1/phone-events").Str("event", clip.Clip(in.Event)).
-		Str("user", clip.Clip(user)).Str("remote", r.RemoteAddr).Str("result", string(presence.ErrorCode(err))).Msg("api write")
+		Str("user", clip.Clip(user)).Str("remote", s.clientAddr(r)).Str("result", string(presence.ErrorCode(err))).Msg("api write")
 	if err != nil {
 		s.fail(w, err)
 		return

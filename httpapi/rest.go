@@ -91,7 +91,7 @@ func (s *Server) guard(need Scope, queryOK bool, h http.HandlerFunc) http.Handle
 			return
 		}
 		// Who asks, for the services' audit lines and limits.
-		r = r.WithContext(actor.With(r.Context(), actor.Actor{Door: "http", Name: name, Remote: r.RemoteAddr}))
+		r = r.WithContext(actor.With(r.Context(), actor.Actor{Door: "http", Name: name, Remote: s.clientAddr(r)}))
 		if need < ScopeWrite || r.Method == http.MethodGet {
 			h(w, r)
 			return
@@ -99,7 +99,7 @@ func (s *Server) guard(need Scope, queryOK bool, h http.HandlerFunc) http.Handle
 		sw := &statusWriter{ResponseWriter: w}
 		h(sw, r)
 		s.cfg.Log.Info().Str("token", name).Str("method", r.Method).Str("path", r.URL.Path).Int("status", sw.status).
-			Str("remote", r.RemoteAddr).Msg("api write")
+			Str("remote", s.clientAddr(r)).Msg("api write")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -67,6 +68,9 @@ type Config struct {
 	// the only ones served, when given, with tokens). Origins are the web
 	// origins allowed besides the API's own (CORS, WebSocket). See front.go.
 	Hosts, Origins []string
+	// TrustedProxies are the reverse proxies in front of presenced
+	// (PRESENCED_TRUSTED_PROXIES): see front.go.
+	TrustedProxies []netip.Prefix
 	// BodyTimeout bounds the reading of a request body (default 10s).
 	BodyTimeout time.Duration
 	// MaxConns caps the connections open at once, event streams included

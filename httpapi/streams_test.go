@@ -5,11 +5,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/watch"
@@ -130,5 +132,27 @@ func TestStatesTokenHidesForwardNumbers(t *testing.T) {
 				t.Errorf("%s frame, hide %v: %s", name, hide, b)
 			}
 		}
+	}
+}
+
+// A proxy named in PRESENCED_TRUSTED_PROXIES is never taken for a local
+// client in open mode, forwarding headers or not; with tokens, the audit
+// line names the client it forwards for, not what the client claims.
+func TestTrustedProxies(t *testing.T) {
+	loop := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	s, fp := startWith(t, Config{TrustedProxies: loop})
+	if a := send(t, s, "PUT", "/v1/presence/1001", `{"state":"dnd"}`, "Content-Type", ctJSON); a.status != 403 || a.code != "PROXIED" {
+		t.Fatalf("open mode through a named proxy without its headers: %+v", a)
+	}
+	if v, _ := fp.Get("1001"); v.State.String() != "away" {
+		t.Fatal("the write went through")
+	}
+	toks, _ := ParseTokens("write:crm:"+writeTok, nil)
+	var buf syncBuffer
+	s, _ = startWith(t, Config{Tokens: toks, TrustedProxies: loop, Log: zerolog.New(&buf)})
+	send(t, s, "PUT", "/v1/presence/1001", `{"state":"dnd"}`, "Content-Type", ctJSON, "Authorization", "Bearer "+writeTok,
+		"X-Forwarded-For", "10.9.9.9, 192.0.2.44, 127.0.0.1")
+	if log := buf.String(); !strings.Contains(log, `"remote":"192.0.2.44"`) {
+		t.Fatalf("audit line: %s", log)
 	}
 }

@@ -186,7 +186,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	// handler returns, so that net/http lets go of the request, its
 	// buffers and its (deep) goroutine for as long as the watcher stays.
 	// s.base ends it when the server closes.
-	conn := &wsConn{s: s, c: c, scope: scope, token: name, raw: cw.conn, hide: s.hidesParties(r, true), remote: r.RemoteAddr}
+	conn := &wsConn{s: s, c: c, scope: scope, token: name, raw: cw.conn, hide: s.hidesParties(r, true), remote: s.clientAddr(r)}
 	conn.untrack = s.track(r, func() { _ = c.CloseNow() })
 	s.wsStreams.Add(1)
 	go conn.serve()

@@ -311,7 +311,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.http = httpapi.New(httpapi.Config{Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 			Cluster: clusterStatus,
 			Tokens:  m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names, Calls: m.apiCalls(), Forwards: m.fwd, Phones: ph,
-			Hosts: m.Config.hosts, Origins: m.Config.origins, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})
+			Hosts: m.Config.hosts, Origins: m.Config.origins, TrustedProxies: m.Config.proxies, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})
 		if err := m.http.Open(ctx); err != nil {
 			return &ConfigError{Var: "HTTP_LISTEN", Err: err}
 		}

@@ -65,6 +65,7 @@ type Config struct {
 	HTTPAllowedOrigin string        `env:"HTTP_ALLOWED_ORIGINS"`
 	HTTPMaxConns      int           `env:"HTTP_MAX_CONNS" envDefault:"16384"`
 	HTTPBodyTimeout   time.Duration `env:"HTTP_BODY_TIMEOUT" envDefault:"10s"`
+	TrustedProxies    string        `env:"TRUSTED_PROXIES"`
 	WebhookAllow      string        `env:"WEBHOOK_ALLOW" envDefault:"loopback,private"`
 	NATSURL           string        `env:"NATS_URL"`
 	ClusterListen     string        `env:"CLUSTER_LISTEN"`
@@ -85,6 +86,7 @@ type Config struct {
 	DialDeny          string        `env:"DIAL_DENY"`
 
 	allow    []netip.Prefix
+	proxies  []netip.Prefix
 	logLevel zerolog.Level
 	tokens   *httpapi.Tokens
 	hosts    []string
@@ -267,6 +269,11 @@ func (c *Config) check() error {
 	c.logLevel = lvl
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		return bad("LOG_FORMAT", "%q is not json or console", c.LogFormat)
+	}
+	if strings.TrimSpace(c.TrustedProxies) != "" {
+		if c.proxies, err = ParseAllow(c.TrustedProxies); err != nil {
+			return &ConfigError{Var: "TRUSTED_PROXIES", Err: err}
+		}
 	}
 	if c.hosts, err = httpapi.ParseHosts(c.HTTPAllowedHosts); err != nil {
 		return &ConfigError{Var: "HTTP_ALLOWED_HOSTS", Err: err}
