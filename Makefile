@@ -14,7 +14,7 @@ FUZZ_TARGETS := \
 	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
 	./httpapi:FuzzSetBody ./httpapi:FuzzWSMessage ./httpapi:FuzzParseTokens ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate \
 	./webhook:FuzzTargetURL ./watch:FuzzPresenceJSON ./internal/redact:FuzzRedact \
-	./calls:FuzzTracker ./calls:FuzzValidNumber ./voicemail:FuzzMessageWaiting ./forward:FuzzParseKind \
+	./calls:FuzzTracker ./calls:FuzzValidNumber ./calls:FuzzParsePolicy ./voicemail:FuzzMessageWaiting ./forward:FuzzParseKind \
 	./xuc:FuzzParseUsers ./appws:FuzzDecode ./httpapi:FuzzPhoneEvent ./dpma:FuzzAnswer
 
 .PHONY: all build run test bench load fuzz lint clean phoneapp

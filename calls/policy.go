@@ -161,7 +161,7 @@ func parsePattern(s string) (pattern, error) {
 		case strings.IndexByte(numberChars, c) >= 0:
 			pt.classes = append(pt.classes, string(c))
 		default:
-			return pattern{}, fmt.Errorf("%q: %q is not a digit, *, #, +, X, Z, N, [...], . or !", s, c)
+			return pattern{}, fmt.Errorf("%q: %q is not one of the digits, *, #, +, X, Z, N, [...], \".\" and \"!\"", s, c)
 		}
 	}
 	if len(pt.classes) == 0 && pt.tail == 0 {
