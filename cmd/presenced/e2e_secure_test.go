@@ -127,6 +127,12 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{"PRESENCED_WEBHOOK_ALLOW=public", "WEBHOOK_ALLOW"},
 		{"PRESENCED_LOG_LEVEL=loud", "LOG_LEVEL"},
 		{"PRESENCED_AGI_MAX_SESSIONS=many", "AGI_MAX_SESSIONS"},
+		// A cluster that anything beyond loopback can reach, without its
+		// secret (refused before anything listens).
+		{"PRESENCED_CLUSTER_LISTEN=0.0.0.0:0", "CLUSTER_SECRET_FILE"},
+		{"PRESENCED_DIAL_ALLOW=_1.2", "DIAL_ALLOW"},
+		{"PRESENCED_DIAL_DENY=*7$", "DIAL_DENY"},
+		{"PRESENCED_TRUSTED_PROXIES=proxy.example", "TRUSTED_PROXIES"},
 	} {
 		var out, errOut bytes.Buffer
 		env := append(append([]string{"PRESENCED_DATA_DIR=" + t.TempDir()}, base...), tc.kv)
