@@ -543,21 +543,9 @@ func TestRefusedBodiesLetGo(t *testing.T) {
 		// let go of them all.
 		lim := s.ln.(*limitListener)
 		http.DefaultClient.CloseIdleConnections() // the last /healthz's
-		eventuallyHTTP(t, fmt.Sprintf("%q: refused connections let go", req[:20]), func() bool { return lim.open.Load() == 0 })
+		waitFor(t, fmt.Sprintf("%q: refused connections let go", req[:20]), func() bool { return lim.open.Load() == 0 })
 		if a := send(t, s, "GET", "/healthz", ""); a.status != 200 {
 			t.Fatalf("/healthz with %d refused clients trickling: %d", cap, a.status)
 		}
-	}
-}
-
-// eventuallyHTTP waits until ok holds, failing with what after 20 s.
-func eventuallyHTTP(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -50,7 +50,7 @@ func TestReloadClosesStreams(t *testing.T) {
 	}
 	defer ws.CloseNow()
 	// Both SSE streams and the WebSocket are known by their tokens.
-	eventuallyHTTP(t, "three streams tracked", func() bool {
+	waitFor(t, "three streams tracked", func() bool {
 		s.streams.mu.Lock()
 		defer s.streams.mu.Unlock()
 		return len(s.streams.by) == 3
