@@ -283,14 +283,14 @@ func TestClusterOneChangeEverywhere(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		hooked.Lock()
-		got := strings.Join(hookBodies, "\n")
-		n := len(hookBodies)
+		bodies := slices.Clone(hookBodies)
 		hooked.Unlock()
+		got, n := strings.Join(bodies, "\n"), len(bodies)
 		if strings.Contains(got, `"Second"`) {
 			// Both changes, once each, in order; the restore made above
 			// may already follow them (a third body), nothing else.
-			if n < 2 || n > 3 || !strings.Contains(hookBodies[0], `"Clustered"`) || !strings.Contains(hookBodies[1], `"Second"`) ||
-				(n == 3 && !strings.Contains(hookBodies[2], `"Clustered"`)) {
+			if n < 2 || n > 3 || !strings.Contains(bodies[0], `"Clustered"`) || !strings.Contains(bodies[1], `"Second"`) ||
+				(n == 3 && !strings.Contains(bodies[2], `"Clustered"`)) {
 				t.Fatalf("webhook deliveries: %s", got)
 			}
 			break
