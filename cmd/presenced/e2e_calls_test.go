@@ -247,6 +247,8 @@ func TestBinaryClickToDial(t *testing.T) {
 		{"/v1/calls", `{"user":"1001","number":"1001&PJSIP/evil"}`, 400},
 		{"/v1/calls", `{"user":"1001","number":"1\r\nAction: Hangup"}`, 400},
 		{"/v1/calls", `{"user":"1001","number":""}`, 400},
+		{"/v1/calls", `{"user":"1001","number":"*78"}`, 403}, // a feature code: the dial policy
+		{"/v1/calls", `{"user":"1001","number":"*721001"}`, 403},
 		{"/v1/calls", `{"user":"10 01","number":"0427466347"}`, 400},
 		{"/v1/calls", `{"user":"1001","number":"0427466347","callerid":"x"}`, 400},
 		{"/v1/calls", `{"user":"1999","number":"0427466347"}`, 404},

@@ -81,6 +81,17 @@ func TestBinaryForwards(t *testing.T) {
 	if code, _ := p.put(t, "/v1/forwards/1001/sometimes", `{"enabled":true,"destination":"2002"}`); code != 400 {
 		t.Errorf("unknown kind: %d", code)
 	}
+	// Feature codes (a forward to *721001 would move 1001's own forward at
+	// every forwarded call) are refused by the dial policy, from REST and
+	// from a hook.
+	for _, code := range []string{"*721001", "*78", "#"} {
+		if st, body := p.put(t, "/v1/forwards/1001/noanswer", `{"enabled":true,"destination":"`+code+`"}`); st != 403 || !strings.Contains(body, "NOT_ALLOWED") {
+			t.Errorf("PUT a forward to %s: %d %s", code, st, body)
+		}
+	}
+	if c := p.hook(t, ast, "forward/set", "1001", "noanswer", "*721001"); c.Var("PRESENCED_ERROR") != "NOT_ALLOWED" {
+		t.Errorf("a hook forwarding to a feature code: %v", c.Vars())
+	}
 	c := p.hook(t, ast, "forward/get", "1001")
 	if c.Var("PRESENCED_RESULT") != "OK" || c.Var("PRESENCED_FWD_BUSY") != "0612345678" || c.Var("PRESENCED_FWD_UNCONDITIONAL") != "" {
 		t.Fatalf("forward/get: %v", c.Vars())

@@ -114,3 +114,31 @@ func TestBinaryPhoneActionURLs(t *testing.T) {
 		t.Fatal("1002 was set by a refused request")
 	}
 }
+
+// Without API tokens, a phone's GET changes nothing (an <img> on any web
+// page could send it): it is refused; the same event as a JSON POST from
+// a local client is taken.
+func TestBinaryPhoneEventsOpenMode(t *testing.T) {
+	bin := buildBinary(t)
+	ariSrv, srv := fakeAsterisk(t)
+	ariSrv.SetDevice("PJSIP/1001", "NOT_INUSE")
+	srv.SetHints(amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001&Stasis:presenced-dnd-1001,CustomPresence:1001", StatusText: "Idle"})
+	phonesFile := filepath.Join(t.TempDir(), "phones")
+	if err := os.WriteFile(phonesFile, []byte("00:04:13:AA:BB:CC,1001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, append(ariLogin(ariSrv), "PRESENCED_PHONES="+phonesFile)...)...)
+	defer p.stop(t)
+	if code, body := p.do(t, "GET", "/v1/phone-events?event=dnd_on&mac=000413aabbcc", "", ""); code != 403 {
+		t.Fatalf("open-mode GET: %d %s", code, body)
+	}
+	if code, body := p.get(t, "/v1/presence/1001"); code == 200 && strings.Contains(body, `"dnd"`) {
+		t.Fatalf("an open-mode GET set DND: %s", body)
+	}
+	if code, body := p.do(t, "POST", "/v1/phone-events", `{"event":"dnd_on","mac":"000413aabbcc"}`, ""); code != 200 {
+		t.Fatalf("open-mode POST: %d %s", code, body)
+	}
+	if code, body := p.get(t, "/v1/presence/1001"); code != 200 || !strings.Contains(body, `"dnd"`) {
+		t.Fatalf("after the POST: %d %s", code, body)
+	}
+}
