@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -205,14 +204,6 @@ func (c *conn) logout() {
 	clear(c.last)
 }
 
-// hostOf is the address of host:port.
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
-}
-
 // handle answers one message; false ends the connection.
 func (c *conn) handle(ctx context.Context, m In) bool {
 	res := out{MT: m.MT + "Result", API: m.API, Src: m.Src}
@@ -228,7 +219,7 @@ func (c *conn) handle(ctx context.Context, m In) bool {
 		// A login, right or wrong, ends the one before: a failed
 		// re-login leaves the socket logged out, its subscriptions gone.
 		c.logout()
-		keys := []string{"app:" + clip.Clip(m.App), "addr:" + hostOf(c.remote)}
+		keys := ratelimit.LoginKeys(m.App, c.remote)
 		f := false
 		res.OK = &f
 		if wait := c.s.failures.Wait(keys...); wait > 0 {

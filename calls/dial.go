@@ -57,8 +57,8 @@ type Originator interface {
 }
 
 // The limits of click to dial: a user's phone is rung at most dialBurst
-// times at once, then once every dialEvery; a token or login (which may
-// dial for many users: an operator console) has ten times that.
+// times at once, then once every dialEvery; a token or login ten times
+// that (ratelimit.Pair).
 const (
 	dialEvery = 3 * time.Second
 	dialBurst = 10
@@ -69,11 +69,11 @@ const (
 // here, once, so that no door can skip them. The door puts who asks in
 // the context (actor.With).
 type Dialer struct {
-	policy           *Policy
-	out              Originator
-	context          string
-	perUser, perWhom *ratelimit.Keyed
-	log              zerolog.Logger
+	policy  *Policy
+	out     Originator
+	context string
+	limits  *ratelimit.Pair
+	log     zerolog.Logger
 }
 
 // NewDialer returns a Dialer placing calls through out into dialContext
@@ -83,8 +83,7 @@ func NewDialer(policy *Policy, out Originator, dialContext string, log zerolog.L
 	if policy == nil {
 		policy = DefaultPolicy()
 	}
-	return &Dialer{policy: policy, out: out, context: dialContext, log: log,
-		perUser: ratelimit.New(dialEvery, dialBurst, 10000), perWhom: ratelimit.New(dialEvery/10, dialBurst*10, 10000)}
+	return &Dialer{policy: policy, out: out, context: dialContext, log: log, limits: ratelimit.NewPair(dialEvery, dialBurst)}
 }
 
 // Dial rings user's device and then dials number, when the policy and
@@ -93,22 +92,15 @@ func (d *Dialer) Dial(ctx context.Context, user, device, number string) error {
 	a := actor.From(ctx)
 	err := d.dial(ctx, a, user, device, number)
 	d.log.Info().Str("door", a.Door).Str("actor", a.Name).Str("remote", a.Remote).Str("user", user).
-		Str("number", clip.Clip(number)).Str("device", device).Str("result", resultOf(err)).Msg("dial")
+		Str("number", clip.Clip(number)).Str("device", device).Str("result", presence.Result(err)).Msg("dial")
 	return err
 }
 
 func (d *Dialer) dial(ctx context.Context, a actor.Actor, user, device, number string) error {
-	if err := d.policy.Check(number); err != nil {
-		code := presence.CodeInvalidArgument
-		if errors.Is(err, ErrNotAllowed) {
-			code = presence.CodeNotAllowed
-		}
-		return presence.WrapError(code, err, "number: "+err.Error())
+	if err := d.policy.Refuse("number", number); err != nil {
+		return err
 	}
-	if err := d.perWhom.Check(a.String(), "dials by "+a.String()); err != nil {
-		return presence.WrapError(presence.CodeRateLimited, err, err.Error())
-	}
-	if err := d.perUser.Check(user, "dials for "+user); err != nil {
+	if err := d.limits.Check(a.String(), user, "dials"); err != nil {
 		return presence.WrapError(presence.CodeRateLimited, err, err.Error())
 	}
 	if err := d.out.Originate(ctx, device, d.context, number); err != nil {
@@ -119,12 +111,4 @@ func (d *Dialer) dial(ctx context.Context, a actor.Actor, user, device, number s
 		return presence.WrapError(presence.CodeAsteriskRejected, err, "dialling "+number+": "+err.Error())
 	}
 	return nil
-}
-
-// resultOf is an audit line's result: "ok" or the error's code.
-func resultOf(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	return string(presence.ErrorCode(err))
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/presenced/presenced/presence"
 )
 
 // ErrNotAllowed is a number the dial policy refuses.
@@ -77,6 +79,21 @@ func (p *Policy) Check(number string) error {
 }
 
 var defaultPolicy = DefaultPolicy()
+
+// Refuse is Check as a coded error about what (a forward, a number to
+// dial): NOT_ALLOWED for a number the policy refuses, INVALID_ARGUMENT
+// for one that is no number.
+func (p *Policy) Refuse(what, number string) error {
+	err := p.Check(number)
+	if err == nil {
+		return nil
+	}
+	code := presence.CodeInvalidArgument
+	if errors.Is(err, ErrNotAllowed) {
+		code = presence.CodeNotAllowed
+	}
+	return presence.WrapError(code, err, what+": "+err.Error())
+}
 
 // String is the policy as the settings give it, for the start-up log.
 func (p *Policy) String() string {

@@ -128,8 +128,8 @@ func (f Forwards) Validate(policy *calls.Policy) error {
 	for k := Unconditional; k <= NoAnswer; k++ {
 		fw := f.Get(k)
 		if fw.Destination != "" {
-			if err := policy.Check(fw.Destination); err != nil {
-				return destinationError(err, "forward "+k.String()+" of "+f.User)
+			if err := policy.Refuse("forward "+k.String()+" of "+f.User, fw.Destination); err != nil {
+				return err
 			}
 		} else if fw.Enabled {
 			return presence.Errorf(presence.CodeInvalidArgument, "forward %s of %s is on without a destination", k, f.User)
@@ -144,16 +144,6 @@ type Store interface {
 	SaveForwards(ctx context.Context, f Forwards) error
 	// AllForwards returns every user's stored forwards.
 	AllForwards(ctx context.Context) ([]Forwards, error)
-}
-
-// destinationError is a refused destination with its code: NOT_ALLOWED
-// when the policy refuses a number, INVALID_ARGUMENT when it is none.
-func destinationError(err error, what string) error {
-	code := presence.CodeInvalidArgument
-	if errors.Is(err, calls.ErrNotAllowed) {
-		code = presence.CodeNotAllowed
-	}
-	return presence.WrapError(code, err, what+": destination: "+err.Error())
 }
 
 // Config configures a Service.
@@ -174,7 +164,7 @@ type Config struct {
 type Service struct {
 	cfg Config
 	// Limits of changes: per user, and per token, login or channel.
-	perUser, perWhom *ratelimit.Keyed
+	limits *ratelimit.Pair
 	// wmu orders the changes (each reads, stores, then announces); mu
 	// guards the map only, so that a read (the forward/get hook, on every
 	// call) never waits for a change's store.
@@ -185,7 +175,7 @@ type Service struct {
 
 // The limits of forward changes: a user's forwards change at most
 // changeBurst times at once, then once every changeEvery; a token or
-// login (which may act for many users) ten times that.
+// login ten times that (ratelimit.Pair).
 const (
 	changeEvery = 3 * time.Second
 	changeBurst = 10
@@ -193,8 +183,7 @@ const (
 
 // NewService returns a service; Open loads it.
 func NewService(cfg Config) *Service {
-	return &Service{cfg: cfg, by: map[string]Forwards{},
-		perUser: ratelimit.New(changeEvery, changeBurst, 10000), perWhom: ratelimit.New(changeEvery/10, changeBurst*10, 10000)}
+	return &Service{cfg: cfg, by: map[string]Forwards{}, limits: ratelimit.NewPair(changeEvery, changeBurst)}
 }
 
 // Open reads the stored forwards and announces them.
@@ -259,15 +248,8 @@ func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destina
 		dest = f.Get(k).Destination
 	}
 	s.cfg.Log.Info().Str("door", a.Door).Str("actor", a.Name).Str("remote", a.Remote).Str("user", clip.Clip(user)).
-		Str("forward", k.String()).Bool("on", on).Str("number", clip.Clip(dest)).Str("result", resultOf(err)).Msg("forward change")
+		Str("forward", k.String()).Bool("on", on).Str("number", clip.Clip(dest)).Str("result", presence.Result(err)).Msg("forward change")
 	return f, err
-}
-
-func resultOf(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	return string(presence.ErrorCode(err))
 }
 
 func (s *Service) set(ctx context.Context, a actor.Actor, user string, k Kind, on bool, destination string) (Forwards, error) {
@@ -278,14 +260,11 @@ func (s *Service) set(ctx context.Context, a actor.Actor, user string, k Kind, o
 		return Forwards{}, presence.Errorf(presence.CodeInvalidArgument, "forward kind %d", int(k))
 	}
 	if destination != "" {
-		if err := s.cfg.Policy.Check(destination); err != nil {
-			return Forwards{}, destinationError(err, "forward "+k.String()+" of "+user)
+		if err := s.cfg.Policy.Refuse("forward "+k.String()+" of "+user, destination); err != nil {
+			return Forwards{}, err
 		}
 	}
-	if err := s.perWhom.Check(a.String(), "forward changes by "+a.String()); err != nil {
-		return Forwards{}, presence.WrapError(presence.CodeRateLimited, err, err.Error())
-	}
-	if err := s.perUser.Check(user, "forward changes for "+user); err != nil {
+	if err := s.limits.Check(a.String(), user, "forward changes"); err != nil {
 		return Forwards{}, presence.WrapError(presence.CodeRateLimited, err, err.Error())
 	}
 	s.wmu.Lock()
@@ -306,8 +285,8 @@ func (s *Service) set(ctx context.Context, a actor.Actor, user string, k Kind, o
 	if on {
 		// The kept destination was allowed when set; the policy may
 		// have narrowed since.
-		if err := s.cfg.Policy.Check(fw.Destination); err != nil {
-			return Forwards{}, destinationError(err, "forward "+k.String()+" of "+user)
+		if err := s.cfg.Policy.Refuse("forward "+k.String()+" of "+user, fw.Destination); err != nil {
+			return Forwards{}, err
 		}
 	}
 	fw.Enabled = on

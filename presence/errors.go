@@ -84,3 +84,11 @@ func ErrorMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// Result is an audit line's result: "ok", or err's code.
+func Result(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return string(ErrorCode(err))
+}

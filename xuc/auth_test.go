@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -163,7 +164,7 @@ func TestLoginBackoff(t *testing.T) {
 	if got := login(t, hs.URL, "right-password"); got.status != 200 {
 		t.Fatalf("after the wait: %+v", got)
 	}
-	if w := s.failures.Wait("login:alice"); w != 0 {
+	if w := s.failures.Wait(ratelimit.LoginKeys("alice", "127.0.0.1:1")[0]); w != 0 {
 		t.Fatalf("a success left the login held back %v", w)
 	}
 }

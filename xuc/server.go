@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -164,7 +163,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// Guessing is held back per login and per address, before any
 	// password is compared: a few tries, then longer and longer waits.
-	keys := []string{"login:" + clipLogin(req.Login), "addr:" + hostOf(r.RemoteAddr)}
+	keys := ratelimit.LoginKeys(req.Login, r.RemoteAddr)
 	if wait := s.failures.Wait(keys...); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
 		writeJSON(w, 429, authError{"TooManyAttempts", "too many failed logins; try again later"})
@@ -194,18 +193,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, s.issue(u.Login))
 }
 
-// hostOf is the address of host:port.
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
-}
-
-func clipLogin(l string) string {
-	if len(l) > 64 {
-		return l[:64]
-	}
 	return l
 }
 

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"net"
 	"sync"
 	"time"
 )
@@ -31,6 +32,20 @@ type backoffEntry struct {
 // least recently failed are forgotten first).
 func NewBackoff(free int, base, top time.Duration, maxKeys int) *Backoff {
 	return &Backoff{free: free, base: base, top: top, max: max(1, maxKeys), now: time.Now, by: map[string]*backoffEntry{}}
+}
+
+// LoginKeys are the keys a login attempt is held back by: the name it
+// tries (at most 64 bytes of it) and the address it comes from (without
+// its port: a guesser opens a new connection per try).
+func LoginKeys(name, remoteAddr string) []string {
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	host := remoteAddr
+	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		host = h
+	}
+	return []string{"name:" + name, "addr:" + host}
 }
 
 // WithClock makes b read the time from now (tests, and servers whose

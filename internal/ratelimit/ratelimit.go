@@ -120,3 +120,23 @@ func (k *Keyed) Len() int {
 	defer k.mu.Unlock()
 	return len(k.by)
 }
+
+// Pair limits what is done for a user and what one token, login or
+// channel does, whoever it does it for: the user's bucket takes burst at
+// once then one every every; the asker's ten times that (an operator
+// console acts for many users).
+type Pair struct{ user, whom *Keyed }
+
+// NewPair returns a Pair.
+func NewPair(every time.Duration, burst int) *Pair {
+	return &Pair{user: New(every, burst, 10000), whom: New(every/10, burst*10, 10000)}
+}
+
+// Check takes one from whom's and from user's buckets; what names the
+// thing limited ("dials") in the error.
+func (p *Pair) Check(whom, user, what string) error {
+	if err := p.whom.Check(whom, what+" by "+whom); err != nil {
+		return err
+	}
+	return p.user.Check(user, what+" for "+user)
+}
