@@ -193,9 +193,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, s.issue(u.Login))
 }
 
-	return l
-}
-
 // tokenKey is what a token is kept and looked up by: its SHA-256, so that
 // the map holds no token and a lookup's time says nothing of the tokens.
 func tokenKey(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
