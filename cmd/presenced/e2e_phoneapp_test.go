@@ -57,7 +57,7 @@ func TestPhoneAppInNode(t *testing.T) {
 		}
 		res, ok := srv.DPMAResponse(id, 10*time.Second)
 		if !ok {
-			http.Error(w, "no response", 504)
+			http.Error(w, "no response", http.StatusGatewayTimeout)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
