@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/internal/testpki"
@@ -199,5 +203,53 @@ func TestPlantedRecords(t *testing.T) {
 	}
 	if seen["1000"].Current.State != presence.DND {
 		t.Fatalf("the replaced record: %+v", seen["1000"])
+	}
+}
+
+// An existing NATS that wants an nkey: Security.ClientOptions logs in
+// with the seed in PRESENCED_NATS_NKEY; another seed is refused.
+func TestNkeyLogin(t *testing.T) {
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := user.PublicKey()
+	seed, _ := user.Seed()
+	other, _ := nkeys.CreateUser()
+	otherSeed, _ := other.Seed()
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.nk"), filepath.Join(dir, "bad.nk")
+	if err := os.WriteFile(good, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, otherSeed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, Nkeys: []*server.NkeyUser{{Nkey: pub}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("the NATS server did not start")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for seedFile, ok := range map[string]bool{good: true, bad: false} {
+		opts, err := Security{NkeyFile: seedFile}.ClientOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Connect(ctx, srv.ClientURL(), append(opts, nats.NoReconnect())...)
+		if (err == nil) != ok {
+			t.Errorf("nkey %s: %v", filepath.Base(seedFile), err)
+		}
+		if err == nil {
+			c.Close()
+		}
+	}
+	if _, err := (Security{NkeyFile: filepath.Join(dir, "none")}).ClientOptions(); err == nil {
+		t.Error("a missing seed file was taken")
 	}
 }
