@@ -419,9 +419,11 @@ func TestClusterSites(t *testing.T) {
 	// with a hint of Paris's 2001 (cross-site BLF).
 	parisARI, parisAMI := site(hint, amitest.Hint{Exten: "2001", Context: "internal", App: "PJSIP/2001,CustomPresence:2001", StatusText: "Idle"})
 	parisAst := parisARI.Ast
+	parisARI.SetDevice("PJSIP/1001", "NOT_INUSE")
 	parisARI.SetDevice("PJSIP/2001", "NOT_INUSE")
 	lyonARI, lyonAMI := site(hint, amitest.Hint{Exten: "2001", Context: "internal", App: "Stasis:presenced-remote-paris-2001,CustomPresence:2001", StatusText: "Unavailable", Status: 4})
 	lyonAst := lyonARI.Ast
+	lyonARI.SetDevice("PJSIP/1001", "NOT_INUSE")
 	amiEnv := func(srv *amitest.Server, name string) []string {
 		return []string{"PRESENCED_SITE=" + name, "PRESENCED_AMI_ADDR=" + srv.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw",
 			"PRESENCED_REMOTE_CONTEXT=internal"}
@@ -498,6 +500,18 @@ func TestClusterSites(t *testing.T) {
 		}
 	}
 
+	// Every node has read its site's device states from ARI (AMI's hint
+	// list came first): the hook below then changes presence only, and
+	// each site's hint once.
+	waitFor("every node knows its site's PJSIP/1001 from ARI", func() bool {
+		for _, p := range procs {
+			_, body := p.get(t, "/v1/hints/1001@internal")
+			if !strings.Contains(body, `"device_state":"NOT_INUSE"`) {
+				return false
+			}
+		}
+		return true
+	})
 	if c := procs[0].hook(t, parisAst, "presence/set", "1001", "away", "", "Sites"); c.Var("PRESENCED_RESULT") != "OK" {
 		t.Fatalf("hook at Paris: %v", c.Vars())
 	}
