@@ -237,41 +237,17 @@ func (t *Tokens) entryBySum(sum [32]byte) *tokenEntry {
 // hides reports whether the request's token may not see calls' other
 // party (scope "states").
 func (t *Tokens) hides(r *http.Request, queryOK bool) bool {
-	tok := bearer(r, queryOK)
-	if tok == "" || t == nil {
-		return false
-	}
-	p := t.entries.Load()
-	if p == nil {
-		return false
-	}
-	sum := sha256.Sum256([]byte(tok))
-	for _, e := range *p {
-		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 && e.hide {
-			return true
-		}
-	}
-	return false
+	e := t.entry(bearer(r, queryOK))
+	return e != nil && e.hide
 }
 
 // scopeOf returns the scope and name of the request's token; 0 when there
-// is none or it is not known.
+// is none or it is not known (one token has one scope: ParseTokens
+// refuses a token given twice).
 func (t *Tokens) scopeOf(r *http.Request, queryOK bool) (Scope, string) {
-	tok := bearer(r, queryOK)
-	if tok == "" || t == nil {
+	e := t.entry(bearer(r, queryOK))
+	if e == nil {
 		return 0, ""
 	}
-	p := t.entries.Load()
-	if p == nil {
-		return 0, ""
-	}
-	sum := sha256.Sum256([]byte(tok))
-	var best Scope
-	var name string
-	for _, e := range *p {
-		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 && e.scope > best {
-			best, name = e.scope, e.name
-		}
-	}
-	return best, name
+	return e.scope, e.name
 }

@@ -239,9 +239,19 @@ func (s *Server) sweep(now time.Time) {
 // revoke forgets a token and closes the sockets opened with it; s.mu is
 // held.
 func (s *Server) revoke(k [32]byte) {
+	if ss := s.forget(k); ss != nil {
+		for _, cancel := range ss.sockets {
+			cancel()
+		}
+	}
+}
+
+// forget forgets a token, leaving the sockets opened with it open, and
+// returns its session (nil when there was none); s.mu is held.
+func (s *Server) forget(k [32]byte) *session {
 	ss, ok := s.tokens[k]
 	if !ok {
-		return
+		return nil
 	}
 	delete(s.tokens, k)
 	mine := s.byLogin[ss.login]
@@ -253,9 +263,7 @@ func (s *Server) revoke(k [32]byte) {
 	} else {
 		s.byLogin[ss.login] = mine
 	}
-	for _, cancel := range ss.sockets {
-		cancel()
-	}
+	return ss
 }
 
 // tokenState is what a token is.
@@ -311,11 +319,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	// Sockets opened with the old token go on: only new uses need the
 	// new one.
-	delete(s.tokens, k)
-	mine := s.byLogin[ss.login]
-	if i := slices.Index(mine, k); i >= 0 {
-		s.byLogin[ss.login] = slices.Delete(mine, i, i+1)
-	}
+	s.forget(k)
 	s.mu.Unlock()
 	writeJSON(w, 200, s.issue(ss.login))
 }
