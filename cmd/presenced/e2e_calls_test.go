@@ -303,7 +303,23 @@ func TestBinaryCallsParties(t *testing.T) {
 		}
 	}
 	// A watcher of 1002's hint only: the calls on its phone, none of 1001's.
-	ofHint := watchSSEPath(t, ctx, p, "/v1/events?hints=1002@internal&access_token="+readTok)
+	// It follows the devices the hint has when it subscribes, as the hub
+	// knows them (a moment after the hint table): subscribed again until
+	// its snapshot has the hint.
+	var ofHint <-chan sseEvent
+	for deadline := time.Now().Add(10 * time.Second); ofHint == nil; {
+		sub, subCancel := context.WithCancel(ctx)
+		c := watchSSEPath(t, sub, p, "/v1/events?hints=1002@internal&access_token="+readTok)
+		if ev := <-c; ev.event == "snapshot" && strings.Contains(ev.data, `"exten":"1002"`) {
+			ofHint = c
+			defer subCancel()
+			break
+		}
+		subCancel()
+		if time.Now().After(deadline) {
+			t.Fatal("the hub never had 1002's hint")
+		}
+	}
 	hidden := watchSSEPath(t, ctx, p, "/v1/events?all=1&access_token="+statesTok)
 	shown := watchSSEPath(t, ctx, p, "/v1/events?all=1&access_token="+readTok)
 	ws, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/v1/ws?access_token="+statesTok, nil)
@@ -313,6 +329,16 @@ func TestBinaryCallsParties(t *testing.T) {
 	defer ws.CloseNow()
 	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","all":true}`)); err != nil {
 		t.Fatal(err)
+	}
+	// Subscribed once its snapshot is here: the call below comes after.
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), `"type":"snapshot"`) {
+			break
+		}
 	}
 	keep := map[string]bool{"Newchannel": true, "Newstate": true, "NewConnectedLine": true, "NewCallerid": true, "Hangup": true, "VarSet": true}
 	srv.Call(recordedFrames(t, "S1: 1001 (pjsua) calls 1002", "CoreShowChannels (S1-ringing)", keep)...)
