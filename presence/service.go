@@ -730,11 +730,18 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 			s.queueDNDLocked(user, false)
 		}
 	}
+	// What Asterisk reports has no end time: a timed presence it echoes,
+	// or shows again after a reconnect, is announced as the record holds
+	// it, with its end (views show "until 14:30").
+	shown := v
+	if !invalid && known && !elsewhere && rec.Current.Same(v) {
+		shown = rec.Current
+	}
 	s.seq++
 	seq := s.seq
 	s.rmu.Unlock()
 	if s.cfg.OnChange != nil {
-		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: v, Previous: before, Invalid: invalid, Elsewhere: i < 0, Seq: seq})
+		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: shown, Previous: before, Invalid: invalid, Elsewhere: i < 0, Seq: seq})
 	}
 	if elsewhere {
 		s.observedElsewhere(user, v, rec)

@@ -492,3 +492,44 @@ func TestTimerFlag(t *testing.T) {
 		}
 	})
 }
+
+// The AMI echo of a timed presence says what Asterisk holds, which has no
+// end time: what is announced for it still carries the end presenced
+// keeps, so that views show "until 14:30" whether or not AMI is there.
+func TestEchoKeepsExpires(t *testing.T) {
+	var mu sync.Mutex
+	var changes []presence.Change
+	ast := astemu.New()
+	ch := presence.VariableWriter{Channel: astemu.NewChannel(ast)}
+	svc, err := presence.NewService(presence.Config{Store: newMemStore(), Observed: true, OnChange: func(c presence.Change) {
+		mu.Lock()
+		changes = append(changes, c)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	got, err := svc.Set(ctx, ch, "1001", presence.Value{State: presence.Away, Message: "Lunch", Expires: time.Now().Add(30 * time.Minute)})
+	if err != nil || got.Expires.IsZero() {
+		t.Fatalf("set: %+v %v", got, err)
+	}
+	// The echo, as AMI's PresenceStateChange reports it.
+	svc.Observe("CustomPresence:1001", presence.Value{State: presence.Away, Message: "Lunch"}, false)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(changes) == 0 {
+		t.Fatal("nothing announced")
+	}
+	for i, c := range changes {
+		if !c.Value.Expires.Equal(got.Expires) {
+			t.Fatalf("change %d: expires %v, want %v (%+v)", i, c.Value.Expires, got.Expires, c)
+		}
+	}
+	if v, _, _ := svc.Lookup("1001"); !v.Expires.Equal(got.Expires) {
+		t.Fatalf("lookup: expires %v", v.Expires)
+	}
+}
