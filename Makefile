@@ -13,7 +13,7 @@ FUZZ_TARGETS := \
 	./dialplan:FuzzParseRequest ./presence:FuzzDecodeRecord \
 	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
 	./httpapi:FuzzSetBody ./httpapi:FuzzWSMessage ./httpapi:FuzzParseTokens ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate \
-	./webhook:FuzzTargetURL ./watch:FuzzPresenceJSON ./internal/redact:FuzzRedact \
+	./webhook:FuzzTargetURL ./hints:FuzzPresenceJSON ./internal/redact:FuzzRedact \
 	./calls:FuzzTracker ./calls:FuzzValidNumber ./calls:FuzzParsePolicy ./voicemail:FuzzMessageWaiting ./forward:FuzzParseKind \
 	./xuc:FuzzParseUsers ./appws:FuzzDecode ./httpapi:FuzzPhoneEvent ./dpma:FuzzAnswer
 

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/internal/names"
 	"github.com/presenced/presenced/internal/ratelimit"
@@ -348,14 +349,15 @@ func (c *conn) subscribe(ctx context.Context, m In, res out) {
 // note keeps a provider's presence; c.mu is held. It reports the user and
 // whether what it shows changed.
 func (c *conn) note(ev *watch.Event) (string, bool) {
-	if ev.Kind != watch.KindPresence {
+	pp, ok := ev.Value.(hints.ProviderPresence)
+	if !ok {
 		return "", false
 	}
 	user, err := presence.ParseProvider(ev.Key)
 	if err != nil {
 		return "", false
 	}
-	p := FromValue(ev.Presence.Value)
+	p := FromValue(pp.Value)
 	old, had := c.last[user]
 	c.last[user] = p
 	return user, !had || old != p

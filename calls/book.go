@@ -3,17 +3,34 @@ package calls
 import (
 	"sync"
 	"time"
+
+	"github.com/presenced/presenced/change"
 )
+
+// The kinds of change of calls (their numbers are in the change log:
+// never reuse one).
+const (
+	KindCalls change.Kind = 4 // the calls on a device (DeviceCalls)
+	KindPhone change.Kind = 6 // a call event a phone reported (PhoneEvent): an event, not a state
+)
+
+// Kinds are the codecs of the changes of calls.
+func Kinds() []change.Codec {
+	return []change.Codec{change.JSON[DeviceCalls](KindCalls, "calls"), change.JSON[PhoneEvent](KindPhone, "phone")}
+}
 
 // Book is the calls of one Asterisk, safe for concurrent use: the AMI
 // feed writes it (it is an ami.CallSink), the API reads it.
 type Book struct {
-	mu sync.Mutex
-	t  *Tracker
-	// onDevice is called with the calls now on each device an event or a
-	// list changed (none: the last ended), under the book's lock, so in
-	// Asterisk's order.
-	onDevice func(DeviceCalls)
+	// sink gets the calls now on each device an event or a list changed
+	// (none: the last ended), after the book's lock is released; their
+	// versions keep Asterisk's order.
+	sink change.Sink
+	site string
+
+	mu      sync.Mutex
+	t       *Tracker
+	version uint64
 }
 
 // DeviceCalls is the calls on one device: what watchers are sent. A
@@ -37,30 +54,35 @@ func (d DeviceCalls) Key() string {
 	return "calls:" + d.Device
 }
 
-// NewBook returns an empty book; onDevice (nil: none) hears every change.
-func NewBook(onDevice func(DeviceCalls)) *Book {
-	return &Book{t: New(), onDevice: onDevice}
+// NewBook returns an empty book; sink (nil: none) gets every change of
+// the calls on a device (KindCalls), of site (PRESENCED_SITE; "" alone).
+func NewBook(sink change.Sink, site string) *Book {
+	if sink == nil {
+		sink = change.Discard{}
+	}
+	return &Book{t: New(), sink: sink, site: site}
 }
 
 // CallEvent applies one channel event.
 func (b *Book) CallEvent(ev Fields, at time.Time) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.tell(b.t.Event(ev, at))
+	cs := b.changes(b.t.Event(ev, at))
+	b.mu.Unlock()
+	b.sink.Append(cs...)
 }
 
 // ResyncCalls replaces what is known with a CoreShowChannels list.
 func (b *Book) ResyncCalls(items []Fields, at time.Time) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.tell(b.t.Resync(items, at))
+	cs := b.changes(b.t.Resync(items, at))
+	b.mu.Unlock()
+	b.sink.Append(cs...)
 }
 
-// tell calls onDevice for each device the calls are on.
-func (b *Book) tell(changed, ended []Call) {
-	if b.onDevice == nil {
-		return
-	}
+// changes are the calls now on each device the calls are on; b.mu is
+// held.
+func (b *Book) changes(changed, ended []Call) []change.Change {
+	var out []change.Change
 	seen := map[string]bool{}
 	for _, c := range append(changed, ended...) {
 		if seen[c.Device] {
@@ -71,8 +93,11 @@ func (b *Book) tell(changed, ended []Call) {
 		if cs == nil {
 			cs = []Call{}
 		}
-		b.onDevice(DeviceCalls{Device: c.Device, Calls: cs})
+		d := DeviceCalls{Device: c.Device, Site: b.site, Calls: cs}
+		b.version++
+		out = append(out, change.Change{Kind: KindCalls, Key: d.Key(), Version: b.version, Value: d, Source: "calls"})
 	}
+	return out
 }
 
 // All returns every call, by channel.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/presenced/presenced/change"
 )
 
 // PhoneEvent is a call event a phone reports itself (an action URL): what
@@ -29,6 +31,15 @@ func (e PhoneEvent) Key() string {
 		return e.Site + "/phone:" + e.User
 	}
 	return "phone:" + e.User
+}
+
+// Gone: a phone's call event is an event, not a state, and stays out of
+// snapshots (change.Goner).
+func (e PhoneEvent) Gone() bool { return true }
+
+// Change is the event as a change (KindPhone).
+func (e PhoneEvent) Change() change.Change {
+	return change.Change{Kind: KindPhone, Key: e.Key(), Value: e, Source: "phones"}
 }
 
 // WithoutParty returns the event without the other party (number, name).

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/change"
+	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
@@ -42,7 +44,7 @@ func openHubs(t *testing.T, conns []*Conn, replicas int) ([]*watch.Hub, []*Log) 
 	logs := make([]*Log, len(conns))
 	for i, c := range conns {
 		l := openLog(t, c, replicas, 100000)
-		h := watch.New(watch.Config{Stream: l, Node: fmt.Sprintf("n%d", i+1), OnLogError: func(err error) { t.Logf("node %d: %v", i+1, err) }})
+		h := watch.New(watch.Config{Kinds: filter.Kinds(), Stream: l, Node: fmt.Sprintf("n%d", i+1), OnLogError: func(err error) { t.Logf("node %d: %v", i+1, err) }})
 		if err := h.Open(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -52,9 +54,8 @@ func openHubs(t *testing.T, conns []*Conn, replicas int) ([]*watch.Hub, []*Log) 
 	return hubs, logs
 }
 
-func presenceItem(user string, st presence.State, msg string) watch.Item {
-	return watch.Item{Kind: watch.KindPresence, Key: hints.ProviderKey("CustomPresence:" + user),
-		Presence: hints.ProviderPresence{Value: presence.Value{State: st, Message: msg}}}
+func presenceItem(user string, st presence.State, msg string) change.Change {
+	return change.Change{Kind: hints.KindPresence, Key: hints.ProviderKey("CustomPresence:" + user), Value: hints.ProviderPresence{Value: presence.Value{State: st, Message: msg}}}
 }
 
 // collect reads a subscription until it has n events or the time is up.
@@ -87,7 +88,7 @@ func TestLogOneNumberEverywhere(t *testing.T) {
 		}
 		subs[i] = s
 	}
-	hubs[0].Publish(presenceItem("1001", presence.Away, "one"))
+	hubs[0].Append(presenceItem("1001", presence.Away, "one"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := hubs[0].Sync(ctx); err != nil {
@@ -96,12 +97,12 @@ func TestLogOneNumberEverywhere(t *testing.T) {
 	first := collect(t, subs[0], 1)[0]
 	for i := 1; i < 3; i++ {
 		ev := collect(t, subs[i], 1)[0]
-		if ev.Seq != first.Seq || ev.Key != first.Key || ev.Presence.Value.Message != "one" {
-			t.Fatalf("hub %d: %d %s %+v, hub 1: %d", i+1, ev.Seq, ev.Key, ev.Presence, first.Seq)
+		if ev.Seq != first.Seq || ev.Key != first.Key || presOf(ev).Value.Message != "one" {
+			t.Fatalf("hub %d: %d %s %+v, hub 1: %d", i+1, ev.Seq, ev.Key, presOf(ev), first.Seq)
 		}
 	}
 	// Publishing what the stream holds is not a change.
-	hubs[1].Publish(presenceItem("1001", presence.Away, "one"))
+	hubs[1].Append(presenceItem("1001", presence.Away, "one"))
 	// Three nodes at once, 100 changes each.
 	var wg sync.WaitGroup
 	for i, h := range hubs {
@@ -109,7 +110,7 @@ func TestLogOneNumberEverywhere(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for n := range 100 {
-				h.Publish(presenceItem(fmt.Sprintf("%d%03d", i+2, n), presence.DND, fmt.Sprint(n)))
+				h.Append(presenceItem(fmt.Sprintf("%d%03d", i+2, n), presence.DND, fmt.Sprint(n)))
 			}
 			if err := h.Sync(ctx); err != nil {
 				t.Error(err)
@@ -130,17 +131,17 @@ func TestLogOneNumberEverywhere(t *testing.T) {
 	}
 	// Node 2 changes what node 1 published; node 1 changing it back is a
 	// change again.
-	hubs[1].Publish(presenceItem("1001", presence.DND, "two"))
+	hubs[1].Append(presenceItem("1001", presence.DND, "two"))
 	if err := hubs[1].Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	collect(t, subs[0], 1)
-	hubs[0].Publish(presenceItem("1001", presence.Away, "one"))
+	hubs[0].Append(presenceItem("1001", presence.Away, "one"))
 	if err := hubs[0].Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ev := collect(t, subs[0], 1)[0]; ev.Presence.Value.Message != "one" {
-		t.Fatalf("changed back: %+v", ev.Presence)
+	if ev := collect(t, subs[0], 1)[0]; presOf(ev).Value.Message != "one" {
+		t.Fatalf("changed back: %+v", presOf(ev))
 	}
 	for _, s := range subs[1:] {
 		collect(t, s, 2)
@@ -166,7 +167,7 @@ func TestLogLateNode(t *testing.T) {
 	_, conns := startCluster(t, 3)
 	hubs, _ := openHubs(t, conns[:1], 3)
 	for n := range 10 {
-		hubs[0].Publish(presenceItem("1001", presence.Away, fmt.Sprint(n)))
+		hubs[0].Append(presenceItem("1001", presence.Away, fmt.Sprint(n)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -175,7 +176,7 @@ func TestLogLateNode(t *testing.T) {
 	}
 	late, _ := openHubs(t, conns[1:2], 3)
 	_, snap := late[0].Subscribe(watch.Filter{All: true}, nil)
-	if len(snap.Items) != 1 || snap.Items[0].Presence.Value.Message != "9" || snap.Seq != snap.Items[0].Seq {
+	if len(snap.Items) != 1 || presOf(snap.Items[0]).Value.Message != "9" || snap.Seq != snap.Items[0].Seq {
 		t.Fatalf("late node's snapshot: %+v", snap)
 	}
 }
@@ -198,7 +199,7 @@ func TestLogSameChangeOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for n := range keys {
-				h.Publish(presenceItem(fmt.Sprintf("5%03d", n), presence.Away, "same"))
+				h.Append(presenceItem(fmt.Sprintf("5%03d", n), presence.Away, "same"))
 			}
 			if err := h.Sync(ctx); err != nil {
 				t.Error(err)
@@ -221,7 +222,7 @@ func TestLogSameChangeOnce(t *testing.T) {
 	for i, msg := range []string{"a", "b"} {
 		go func() {
 			defer wg.Done()
-			hubs[i].Publish(presenceItem("6000", presence.DND, msg))
+			hubs[i].Append(presenceItem("6000", presence.DND, msg))
 			if err := hubs[i].Sync(ctx); err != nil {
 				t.Error(err)
 			}
@@ -229,7 +230,7 @@ func TestLogSameChangeOnce(t *testing.T) {
 	}
 	wg.Wait()
 	evs := collect(t, s, 2)
-	if evs[0].Presence.Value.Message == evs[1].Presence.Value.Message {
+	if presOf(evs[0]).Value.Message == presOf(evs[1]).Value.Message {
 		t.Fatalf("the same value twice: %+v", evs)
 	}
 }
@@ -247,31 +248,31 @@ func TestLogLateNodeRepeatsNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ringing, idle := presenceItem("8001", presence.Away, "ringing"), presenceItem("8001", presence.Available, "idle")
-	for _, it := range []watch.Item{ringing, idle} {
-		hubs[0].Publish(it)
+	for _, it := range []change.Change{ringing, idle} {
+		hubs[0].Append(it)
 		if err := hubs[0].Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if evs := collect(t, s, 2); evs[0].Presence.Value.Message != "ringing" || evs[1].Presence.Value.Message != "idle" {
+	if evs := collect(t, s, 2); presOf(evs[0]).Value.Message != "ringing" || presOf(evs[1]).Value.Message != "idle" {
 		t.Fatalf("%+v", evs)
 	}
 	eventually(t, "node 2 read both back", func() bool {
 		for _, ev := range hubs[1].Current() {
-			if ev.Key == ringing.Key && ev.Presence.Value.Message == "idle" {
+			if ev.Key == ringing.Key && presOf(ev).Value.Message == "idle" {
 				return true
 			}
 		}
 		return false
 	})
-	hubs[1].Publish(ringing, idle) // the same two changes, late, at once
+	hubs[1].Append(ringing, idle) // the same two changes, late, at once
 	if err := hubs[1].Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
 	if s.Pending() {
 		evs, _ := s.Next(ctx)
-		t.Fatalf("appended again: %+v", evs[0].Presence)
+		t.Fatalf("appended again: %+v", presOf(evs[0]))
 	}
 }
 
@@ -285,7 +286,7 @@ func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
 	defer cancel()
 	const retention = 200
 	l := openLog(t, conns[0], 3, retention)
-	h := watch.New(watch.Config{Stream: l, Node: "n1"})
+	h := watch.New(watch.Config{Kinds: filter.Kinds(), Stream: l, Node: "n1"})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -293,9 +294,9 @@ func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
 	// In batches the copy has taken before the log drops them (a burst
 	// larger than the log keeps, faster than the copy, is lost to
 	// snapshots: README, Limits).
-	h.Publish(presenceItem("quiet", presence.Away, "long ago"))
+	h.Append(presenceItem("quiet", presence.Away, "long ago"))
 	for n := range 300 {
-		h.Publish(presenceItem(fmt.Sprintf("k%03d", n), presence.DND, "x"))
+		h.Append(presenceItem(fmt.Sprintf("k%03d", n), presence.DND, "x"))
 		if n%100 == 99 {
 			if err := h.Sync(ctx); err != nil {
 				t.Fatal(err)
@@ -308,7 +309,7 @@ func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
 		}
 	}
 	for n := range 150 { // one at a time: queued, they would be merged
-		h.Publish(presenceItem("busy", presence.Away, fmt.Sprint(n)))
+		h.Append(presenceItem("busy", presence.Away, fmt.Sprint(n)))
 		if err := h.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -340,7 +341,7 @@ func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
 		}
 	}
 	// A node started now: the same snapshot through its hub.
-	late := watch.New(watch.Config{Stream: l, Node: "n2"})
+	late := watch.New(watch.Config{Kinds: filter.Kinds(), Stream: l, Node: "n2"})
 	if err := late.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -349,4 +350,10 @@ func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
 	if len(snap.Items) != 302 || snap.Seq != head {
 		t.Fatalf("late node's snapshot: %d items at %d", len(snap.Items), snap.Seq)
 	}
+}
+
+// presOf is the provider presence an event carries.
+func presOf(ev *watch.Event) hints.ProviderPresence {
+	p, _ := ev.Value.(hints.ProviderPresence)
+	return p
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/rs/zerolog"
 )
 
 // siteAsterisk is a fakeAsterisk that counts the writes it takes.
@@ -66,7 +67,7 @@ func TestSitesShareOnePresence(t *testing.T) {
 	}
 	start := func(i int, site string, ast *siteAsterisk) *node {
 		svc, err := presence.NewService(presence.Config{Store: rs[i], Shared: rs[i], Background: ast, Site: site,
-			OnError: func(user string, err error) { t.Logf("node %d: %s: %v", i+1, user, err) }})
+			Log: zerolog.New(zerolog.NewTestWriter(t)).With().Int("node", i+1).Logger()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -104,7 +104,7 @@ func TestWebhookTakenOver(t *testing.T) {
 	})
 	publish := func(h int, from, to int) []uint64 {
 		for n := from; n < to; n++ {
-			hubs[h].Publish(presenceItem(fmt.Sprintf("7%03d", n), presence.Away, "x"))
+			hubs[h].Append(presenceItem(fmt.Sprintf("7%03d", n), presence.Away, "x"))
 		}
 		if err := hubs[h].Sync(ctx); err != nil {
 			t.Fatal(err)
@@ -189,7 +189,7 @@ func TestWebhookCatchesUpOnAQuietLog(t *testing.T) {
 	}
 	const n = 1500
 	for i := range n {
-		hubs[1].Publish(presenceItem(fmt.Sprintf("9%04d", i), presence.Away, "q"))
+		hubs[1].Append(presenceItem(fmt.Sprintf("9%04d", i), presence.Away, "q"))
 	}
 	if err := hubs[1].Sync(ctx); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ const (
 // Presence reads and sets presence as the REST API does.
 type Presence interface {
 	Get(user string) (presence.Value, bool)
-	Set(ctx context.Context, user string, v presence.Value) error
+	Set(ctx context.Context, user string, v presence.Value) (got presence.Value, pending bool, err error)
 }
 
 // Hints gives the hints' states (*hints.Table).
@@ -193,7 +193,7 @@ func (b *Bridge) answer(ctx context.Context, method, format, raw string) (any, e
 			return nil, err
 		}
 		v := presence.Value{State: st, Subtype: p.Subtype, Message: p.Message}
-		if err := b.cfg.Presence.Set(ctx, p.User, v); err != nil {
+		if _, _, err := b.cfg.Presence.Set(ctx, p.User, v); err != nil {
 			return nil, err
 		}
 		got, _ := b.cfg.Presence.Get(p.User)
@@ -329,21 +329,21 @@ func (b *Bridge) Run(ctx context.Context) {
 func (b *Bridge) push(ctx context.Context, ev *watch.Event) {
 	var msg update
 	var match func(subscription) bool
-	switch ev.Kind {
-	case watch.KindHint:
-		if ev.Hint.Site != "" || ev.Hint.Removed {
+	switch val := ev.Value.(type) {
+	case hints.State:
+		if val.Site != "" || val.Removed {
 			return
 		}
-		h := hintView(ev.Hint)
+		h := hintView(val)
 		msg = update{Type: "hint", Hint: &h}
-		key := ev.Hint.Exten + "@" + ev.Hint.Context
+		key := val.Exten + "@" + val.Context
 		match = func(s subscription) bool { return s.hints[key] }
-	case watch.KindPresence:
+	case hints.ProviderPresence:
 		user, err := presence.ParseProvider(ev.Key)
 		if err != nil {
 			return
 		}
-		v := ev.Presence.Value
+		v := val.Value
 		msg = update{Type: "presence", User: user, Presence: &v}
 		match = func(s subscription) bool { return s.user == user }
 	default:

@@ -16,12 +16,12 @@ type fakePresence struct{ by map[string]presence.Value }
 
 func (f *fakePresence) Get(user string) (presence.Value, bool) { v, ok := f.by[user]; return v, ok }
 
-func (f *fakePresence) Set(_ context.Context, user string, v presence.Value) error {
+func (f *fakePresence) Set(_ context.Context, user string, v presence.Value) (presence.Value, bool, error) {
 	if err := v.Validate(); err != nil {
-		return err
+		return presence.Value{}, false, err
 	}
 	f.by[user] = v
-	return nil
+	return v, false, nil
 }
 
 type fakeHints struct{}

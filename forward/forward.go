@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/internal/actor"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/internal/ratelimit"
@@ -155,10 +156,18 @@ type Config struct {
 	// Log gets the audit line of every change asked for, from every way
 	// in (who, from actor.From, the user, the forward, the number).
 	Log zerolog.Logger
-	// OnChange gets every change, in the order made (watch.Hub publishes
-	// it), and every stored user's forwards at Open.
-	OnChange func(Forwards)
+	// Sink gets every change (ChangeKind), after the service's locks are
+	// released, with versions in the order made, and every stored user's
+	// forwards at Open.
+	Sink change.Sink
 }
+
+// ChangeKind is the kind of change of a user's forwards (its number is
+// in the change log: never reuse it).
+const ChangeKind change.Kind = 5
+
+// Kinds are the codecs of the changes of forwards.
+func Kinds() []change.Codec { return []change.Codec{change.JSON[Forwards](ChangeKind, "forward")} }
 
 // Service keeps the forwards in memory, written through to the Store.
 type Service struct {
@@ -168,9 +177,10 @@ type Service struct {
 	// wmu orders the changes (each reads, stores, then announces); mu
 	// guards the map only, so that a read (the forward/get hook, on every
 	// call) never waits for a change's store.
-	wmu sync.Mutex
-	mu  sync.Mutex
-	by  map[string]Forwards
+	wmu     sync.Mutex
+	mu      sync.Mutex
+	by      map[string]Forwards
+	version uint64 // orders the changes announced; mu is held
 }
 
 // The limits of forward changes: a user's forwards change at most
@@ -183,6 +193,9 @@ const (
 
 // NewService returns a service; Open loads it.
 func NewService(cfg Config) *Service {
+	if cfg.Sink == nil {
+		cfg.Sink = change.Discard{}
+	}
 	return &Service{cfg: cfg, by: map[string]Forwards{}, limits: ratelimit.NewPair(changeEvery, changeBurst)}
 }
 
@@ -193,23 +206,24 @@ func (s *Service) Open(ctx context.Context) error {
 		return fmt.Errorf("reading the stored call forwards: %w", err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var out []change.Change
 	for _, f := range all {
 		if f.Validate(s.cfg.Policy) != nil {
 			continue // written by nothing presenced runs, or refused by today's policy: never dialled
 		}
 		s.by[f.User] = f
-		s.announce(f)
+		out = append(out, s.change(f))
 	}
+	s.mu.Unlock()
+	s.cfg.Sink.Append(out...)
 	return nil
 }
 
-// announce hands a change to OnChange; wmu (or, at Open, mu) is held, so
-// that changes are announced in the order made.
-func (s *Service) announce(f Forwards) {
-	if s.cfg.OnChange != nil {
-		s.cfg.OnChange(f)
-	}
+// change makes f, just kept, a change with the next version; s.mu is
+// held, so that versions follow the order the changes were made in.
+func (s *Service) change(f Forwards) change.Change {
+	s.version++
+	return change.Change{Kind: ChangeKind, Key: f.Key(), Version: s.version, Value: f, Source: "forward"}
 }
 
 // Get returns a user's forwards (all off when none were ever set).
@@ -242,7 +256,9 @@ var ErrNoDestination = errors.New("no destination")
 // announced.
 func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destination string) (Forwards, error) {
 	a := actor.From(ctx)
-	f, err := s.set(ctx, a, user, k, on, destination)
+	f, cs, err := s.set(ctx, a, user, k, on, destination)
+	// Announced once the locks are released.
+	s.cfg.Sink.Append(cs...)
 	dest := destination
 	if err == nil && dest == "" {
 		dest = f.Get(k).Destination
@@ -252,20 +268,20 @@ func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destina
 	return f, err
 }
 
-func (s *Service) set(ctx context.Context, a actor.Actor, user string, k Kind, on bool, destination string) (Forwards, error) {
+func (s *Service) set(ctx context.Context, a actor.Actor, user string, k Kind, on bool, destination string) (Forwards, []change.Change, error) {
 	if err := presence.ValidateUser(user); err != nil {
-		return Forwards{}, err
+		return Forwards{}, nil, err
 	}
 	if k < Unconditional || k > NoAnswer {
-		return Forwards{}, presence.Errorf(presence.CodeInvalidArgument, "forward kind %d", int(k))
+		return Forwards{}, nil, presence.Errorf(presence.CodeInvalidArgument, "forward kind %d", int(k))
 	}
 	if destination != "" {
 		if err := s.cfg.Policy.Refuse("forward "+k.String()+" of "+user, destination); err != nil {
-			return Forwards{}, err
+			return Forwards{}, nil, err
 		}
 	}
 	if err := s.limits.Check(a.String(), user, "forward changes"); err != nil {
-		return Forwards{}, presence.WrapError(presence.CodeRateLimited, err, err.Error())
+		return Forwards{}, nil, presence.WrapError(presence.CodeRateLimited, err, err.Error())
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -280,28 +296,28 @@ func (s *Service) set(ctx context.Context, a actor.Actor, user string, k Kind, o
 		fw.Destination = destination
 	}
 	if on && fw.Destination == "" {
-		return Forwards{}, presence.WrapError(presence.CodeInvalidArgument, ErrNoDestination, "forward "+k.String()+" of "+user+" has no destination to turn on")
+		return Forwards{}, nil, presence.WrapError(presence.CodeInvalidArgument, ErrNoDestination, "forward "+k.String()+" of "+user+" has no destination to turn on")
 	}
 	if on {
 		// The kept destination was allowed when set; the policy may
 		// have narrowed since.
 		if err := s.cfg.Policy.Refuse("forward "+k.String()+" of "+user, fw.Destination); err != nil {
-			return Forwards{}, err
+			return Forwards{}, nil, err
 		}
 	}
 	fw.Enabled = on
 	if ok && f.Get(k) == fw {
-		return f, nil // no change: nothing stored, nothing announced
+		return f, nil, nil // no change: nothing stored, nothing announced
 	}
 	f.set(k, fw)
 	if err := s.cfg.Store.SaveForwards(ctx, f); err != nil {
-		return Forwards{}, presence.WrapError(presence.CodeUnavailable, err, "storing the forwards of "+user)
+		return Forwards{}, nil, presence.WrapError(presence.CodeUnavailable, err, "storing the forwards of "+user)
 	}
 	s.mu.Lock()
 	s.by[user] = f
+	c := s.change(f)
 	s.mu.Unlock()
-	s.announce(f)
-	return f, nil
+	return f, []change.Change{c}, nil
 }
 
 // Changed takes a change made elsewhere (another node of a cluster, read

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/internal/actor"
 	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/presence"
@@ -71,7 +72,7 @@ func TestSetSemantics(t *testing.T) {
 	}
 	st := &memStore{}
 	var announced []Forwards
-	s := NewService(Config{Store: st, OnChange: func(f Forwards) { announced = append(announced, f) }})
+	s := NewService(Config{Store: st, Sink: forwardsTo(&announced)})
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestSetSemantics(t *testing.T) {
 	st.fail = nil
 	// Reopened from the store: the same forwards, announced once each.
 	var again []Forwards
-	s2 := NewService(Config{Store: st, OnChange: func(f Forwards) { again = append(again, f) }})
+	s2 := NewService(Config{Store: st, Sink: forwardsTo(&again)})
 	if err := s2.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -230,4 +231,13 @@ func TestForwardPolicy(t *testing.T) {
 	if _, ok := ratelimit.RetryAfter(limited); !ok || presence.ErrorCode(limited) != presence.CodeRateLimited {
 		t.Fatalf("changes of one token across users were not limited: %v", limited)
 	}
+}
+
+// forwardsTo is a sink that keeps the forwards of the changes it gets.
+func forwardsTo(out *[]Forwards) change.Sink {
+	return change.SinkFunc(func(cs ...change.Change) {
+		for _, c := range cs {
+			*out = append(*out, c.Value.(Forwards))
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -90,32 +91,21 @@ type entry struct {
 	held bool
 }
 
-// Change is one real change the table made: a hint's whole state, or (Hint
-// nil) a provider's presence. Version orders the changes of one hint or
-// provider: a later change has a higher one.
-type Change struct {
-	Version  uint64
-	Hint     *State
-	Provider string // ProviderKey spelling
-	Presence ProviderPresence
-}
-
-// Sink takes the table's changes. It is called outside the table's lock,
-// so changes from different goroutines may arrive out of order: Version
-// tells which of two changes of one hint or provider is newer. It must not
-// block.
-type Sink interface {
-	Append(changes []Change)
-}
-
 // Table holds every hint with its current state and every provider's
 // presence: it is the one place where "is this a change" is decided. Every
 // source feeds it (device states, presence from presenced's own writes
 // and from Asterisk, hint sets from AMI and extensions.conf); only what
 // really changed goes to the Sink, and is returned to the caller.
 type Table struct {
-	// Sink, when set before the table is used, gets every change.
-	Sink Sink
+	// Sink, when set before the table is used, gets every change: a
+	// hint's whole state (KindHint), or a provider's presence
+	// (KindPresence). It is called outside the table's lock, so changes
+	// from different goroutines may arrive out of order: Version tells
+	// which of two changes of one hint or provider is newer.
+	Sink change.Sink
+	// Site, in a cluster of several sites, is this table's: the hints it
+	// publishes say it (State.Site), and their keys start with it.
+	Site string
 
 	mu        sync.Mutex
 	version   uint64
@@ -172,16 +162,17 @@ func ProviderKey(p string) string {
 }
 
 // publish hands changes to the sink; t.mu is not held.
-func (t *Table) publish(hs []State, provs ...Change) {
+func (t *Table) publish(hs []State, provs ...change.Change) {
 	if t.Sink == nil || len(hs)+len(provs) == 0 {
 		return
 	}
-	out := make([]Change, 0, len(hs)+len(provs))
+	out := make([]change.Change, 0, len(hs)+len(provs))
 	out = append(out, provs...)
-	for i := range hs {
-		out = append(out, Change{Version: hs[i].Version, Hint: &hs[i]})
+	for _, st := range hs {
+		st.Site = t.Site
+		out = append(out, change.Change{Kind: KindHint, Key: st.Key(), Version: st.Version, Value: st, Source: "hints"})
 	}
-	t.Sink.Append(out)
+	t.Sink.Append(out...)
 }
 
 // Put adds a hint or replaces the one with the same exten@context. The
@@ -321,15 +312,17 @@ func (t *Table) SetPresenceSeq(provider string, p ProviderPresence, seq uint64) 
 	}
 	t.providers[key] = p
 	t.version++
-	prov := Change{Version: t.version, Provider: key, Presence: p}
+	prov := change.Change{Kind: KindPresence, Key: key, Version: t.version, Value: p, Source: "hints"}
 	out := t.recompute(t.byProv[key])
 	t.mu.Unlock()
 	t.publish(out, prov)
 	return out
 }
 
+var _ presence.Listener = (*Table)(nil)
+
 // PresenceChanged takes a change the presence service reports
-// (presence.Config.OnChange), ordered by its Seq.
+// (presence.Listener), ordered by its Seq.
 func (t *Table) PresenceChanged(c presence.Change) {
 	t.SetPresenceSeq(c.Provider, ProviderPresence{Value: c.Value, Invalid: c.Invalid}, c.Seq)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
@@ -140,7 +141,7 @@ func TestFrontDoorOpenMode(t *testing.T) {
 		{"sse bad provider", "GET", "/v1/events?providers=1001", "", nil, 400, "INVALID_ARGUMENT"},
 		{"sse unknown parameter", "GET", "/v1/events?all=1&since=5", "", nil, 400, "INVALID_ARGUMENT"},
 		{"sse all=yes", "GET", "/v1/events?all=yes", "", nil, 400, "INVALID_ARGUMENT"},
-		{"sse too many", "GET", "/v1/events?hints=" + strings.TrimSuffix(strings.Repeat("1001,", watch.MaxFilterRefs+1), ","), "", nil, 400, "INVALID_ARGUMENT"},
+		{"sse too many", "GET", "/v1/events?hints=" + strings.TrimSuffix(strings.Repeat("1001,", filter.MaxRefs+1), ","), "", nil, 400, "INVALID_ARGUMENT"},
 	}
 	for _, tc := range tests {
 		before := fp.vals["1001"]

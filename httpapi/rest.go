@@ -12,7 +12,6 @@ import (
 	"github.com/presenced/presenced/internal/actor"
 	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/presence"
-	"github.com/presenced/presenced/watch"
 )
 
 // Hints is what the API reads hints from (*hints.Table is one).
@@ -225,8 +224,8 @@ func (s *Server) getHint(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listPresence(w http.ResponseWriter, _ *http.Request) {
 	out := []ssePresence{}
 	for _, ev := range s.cfg.Hub.Current() {
-		if ev.Kind == watch.KindPresence {
-			out = append(out, ssePresence{ev.Key, ev.Presence})
+		if p, ok := ev.Value.(hints.ProviderPresence); ok {
+			out = append(out, ssePresence{ev.Key, p})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Provider < out[j].Provider })

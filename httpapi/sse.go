@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
@@ -50,7 +51,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 400, "INVALID_ARGUMENT", "all is 1 or true (or 0, false)")
 		return
 	}
-	f := watch.Filter{All: q.Get("all") == "1" || q.Get("all") == "true",
+	f := filter.Spec{All: q.Get("all") == "1" || q.Get("all") == "true",
 		Hints: splitList(q.Get("hints")), Providers: splitList(q.Get("providers")),
 		Devices: splitList(q.Get("devices")), Mailboxes: splitList(q.Get("mailboxes"))}
 	if err := f.Check(); err != nil {
@@ -73,7 +74,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		from = &p
 	}
 	hide := s.hidesParties(r, true)
-	sub, snap := s.cfg.Hub.Subscribe(f, from)
+	sub, snap := s.cfg.Hub.Subscribe(f.Watch(s.cfg.Hub.Site()), from)
 	// The stream runs on the hijacked connection, without a goroutine of
 	// its own: net/http lets go of the request, its buffers and its
 	// goroutine, changes go out through a forwarder that runs only while
@@ -101,19 +102,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			Forwards  []forward.Forwards  `json:"forwards"`
 		}{Fresh: snap.Fresh, Hints: []hints.State{}, Presence: []ssePresence{}, Mailboxes: []voicemail.Count{}, Calls: []calls.DeviceCalls{}, Forwards: []forward.Forwards{}}
 		for _, ev := range snap.Items {
-			switch ev.Kind {
-			case watch.KindHint:
-				body.Hints = append(body.Hints, ev.Hint)
-			case watch.KindMailbox:
-				body.Mailboxes = append(body.Mailboxes, ev.Mailbox)
-			case watch.KindCalls:
-				if len(ev.Calls.Calls) > 0 { // devices without a call are not news
-					body.Calls = append(body.Calls, callsFor(ev.Calls, hide))
+			switch val := ev.Value.(type) {
+			case hints.State:
+				body.Hints = append(body.Hints, val)
+			case voicemail.Count:
+				body.Mailboxes = append(body.Mailboxes, val)
+			case calls.DeviceCalls:
+				if len(val.Calls) > 0 { // devices without a call are not news
+					body.Calls = append(body.Calls, callsFor(val, hide))
 				}
-			case watch.KindForward:
-				body.Forwards = append(body.Forwards, forwardsFor(ev.Forward, hide))
-			default:
-				body.Presence = append(body.Presence, ssePresence{ev.Key, ev.Presence})
+			case forward.Forwards:
+				body.Forwards = append(body.Forwards, forwardsFor(val, hide))
+			case hints.ProviderPresence:
+				body.Presence = append(body.Presence, ssePresence{ev.Key, val})
 			}
 		}
 		writeSSE(&head, snap.Epoch, snap.Seq, "snapshot", body)
@@ -128,19 +129,19 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 func sseFrame(epoch string, hide bool) func(*watch.Event) []byte {
 	return func(ev *watch.Event) []byte {
 		var b bytes.Buffer
-		switch ev.Kind {
-		case watch.KindHint:
-			writeSSE(&b, epoch, ev.Seq, "hint", ev.Hint)
-		case watch.KindMailbox:
-			writeSSE(&b, epoch, ev.Seq, "mailbox", ev.Mailbox)
-		case watch.KindCalls:
-			writeSSE(&b, epoch, ev.Seq, "calls", callsFor(ev.Calls, hide))
-		case watch.KindForward:
-			writeSSE(&b, epoch, ev.Seq, "forward", forwardsFor(ev.Forward, hide))
-		case watch.KindPhone:
-			writeSSE(&b, epoch, ev.Seq, "phone", phoneFor(ev.Phone, hide))
-		default:
-			writeSSE(&b, epoch, ev.Seq, "presence", ssePresence{ev.Key, ev.Presence})
+		switch val := ev.Value.(type) {
+		case hints.State:
+			writeSSE(&b, epoch, ev.Seq, "hint", val)
+		case voicemail.Count:
+			writeSSE(&b, epoch, ev.Seq, "mailbox", val)
+		case calls.DeviceCalls:
+			writeSSE(&b, epoch, ev.Seq, "calls", callsFor(val, hide))
+		case forward.Forwards:
+			writeSSE(&b, epoch, ev.Seq, "forward", forwardsFor(val, hide))
+		case calls.PhoneEvent:
+			writeSSE(&b, epoch, ev.Seq, "phone", phoneFor(val, hide))
+		case hints.ProviderPresence:
+			writeSSE(&b, epoch, ev.Seq, "presence", ssePresence{ev.Key, val})
 		}
 		return b.Bytes()
 	}

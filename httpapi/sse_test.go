@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
@@ -77,10 +78,10 @@ func sseStream(t *testing.T, url, lastID string) (func() sseEvent, func()) {
 	return next, func() { cancel(); resp.Body.Close() }
 }
 
-func hintItem(tb *hints.Table, exten string, d hints.DeviceState) []watch.Item {
-	var out []watch.Item
+func hintItem(tb *hints.Table, exten string, d hints.DeviceState) []change.Change {
+	var out []change.Change
 	for _, st := range tb.SetDevice("PJSIP/"+exten, d) {
-		out = append(out, watch.Item{Kind: watch.KindHint, Key: st.Key(), Version: st.Version, Hint: st})
+		out = append(out, change.Change{Kind: hints.KindHint, Key: st.Key(), Version: st.Version, Value: st})
 	}
 	return out
 }
@@ -90,7 +91,7 @@ func TestSSEResume(t *testing.T) {
 	tb := hints.NewTable()
 	for _, e := range []string{"1001", "1002"} {
 		st, _ := tb.Put(hints.Hint{Context: "internal", Exten: e, Devices: []string{"PJSIP/" + e}})
-		hub.Publish(watch.Item{Kind: watch.KindHint, Key: st.Key(), Version: st.Version, Hint: st})
+		hub.Append(change.Change{Kind: hints.KindHint, Key: st.Key(), Version: st.Version, Value: st})
 	}
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: hub, Hints: tb, Log: zerolog.Nop()})
 	if err := s.Open(context.Background()); err != nil {
@@ -105,7 +106,7 @@ func TestSSEResume(t *testing.T) {
 		t.Fatalf("snapshot %+v", snap)
 	}
 	states := []hints.DeviceState{hints.InUse, hints.NotInUse}
-	hub.Publish(hintItem(tb, "1001", hints.Ringing)...)
+	hub.Append(hintItem(tb, "1001", hints.Ringing)...)
 	last := next()
 	if last.event != "hint" || !strings.Contains(last.data, `"state":"Ringing"`) {
 		t.Fatalf("change %+v", last)
@@ -115,8 +116,8 @@ func TestSSEResume(t *testing.T) {
 	// 100 changes while away (and changes of a hint not watched).
 	var want []string
 	for i := range 100 {
-		hub.Publish(hintItem(tb, "1002", states[i%2])...)
-		hub.Publish(hintItem(tb, "1001", states[i%2])...)
+		hub.Append(hintItem(tb, "1002", states[i%2])...)
+		hub.Append(hintItem(tb, "1001", states[i%2])...)
 		want = append(want, states[i%2].String())
 	}
 	next, stop = sseStream(t, url, last.id)
@@ -135,7 +136,7 @@ func TestSSEResume(t *testing.T) {
 		}
 	}
 	// Nothing else came: the next thing is the next change.
-	hub.Publish(hintItem(tb, "1001", hints.Busy)...)
+	hub.Append(hintItem(tb, "1001", hints.Busy)...)
 	if ev := next(); !strings.Contains(ev.data, `"state":"Busy"`) {
 		t.Fatalf("after the missed changes: %+v", ev)
 	}
@@ -205,8 +206,7 @@ func TestSSEPresenceShape(t *testing.T) {
 		t.Fatalf("first %+v", ev)
 	}
 	key := hints.ProviderKey("CustomPresence:1001")
-	hub.Publish(watch.Item{Kind: watch.KindPresence, Key: key, Version: 1,
-		Presence: hints.ProviderPresence{Value: presence.Value{State: presence.Away, Message: "Lunch"}}})
+	hub.Append(change.Change{Kind: hints.KindPresence, Key: key, Version: 1, Value: hints.ProviderPresence{Value: presence.Value{State: presence.Away, Message: "Lunch"}}})
 	ev := next()
 	var got map[string]any
 	if err := json.Unmarshal([]byte(ev.data), &got); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/watch"
 )
@@ -58,7 +59,7 @@ func runStall(t *testing.T, stalled string, until int) stallRun {
 	tb := hints.NewTable()
 	for i := range nHints {
 		st, _ := tb.Put(hints.Hint{Context: "internal", Exten: fmt.Sprint(1000 + i), Devices: []string{fmt.Sprintf("PJSIP/%d", 1000+i)}})
-		hub.Publish(watch.Item{Kind: watch.KindHint, Key: st.Key(), Version: st.Version, Hint: st})
+		hub.Append(change.Change{Kind: hints.KindHint, Key: st.Key(), Version: st.Version, Value: st})
 	}
 	var logs strings.Builder
 	var logMu sync.Mutex
@@ -144,7 +145,7 @@ func runStall(t *testing.T, stalled string, until int) stallRun {
 	publish := func() {
 		for range burst {
 			i := published % nHints
-			hub.Publish(hintItem(tb, fmt.Sprint(1000+i), states[(published/nHints)%2])...)
+			hub.Append(hintItem(tb, fmt.Sprint(1000+i), states[(published/nHints)%2])...)
 			published++
 		}
 		waitFor(t, "readers", func() bool {

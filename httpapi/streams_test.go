@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/watch"
 )
@@ -124,7 +125,7 @@ func TestStatesTokenHidesForwardNumbers(t *testing.T) {
 			t.Errorf("GET with %s: %s", tok, body)
 		}
 	}
-	ev := &watch.Event{Item: watch.Item{Kind: watch.KindForward, Key: "1001", Forward: fw}}
+	ev := &watch.Event{Change: change.Change{Kind: forward.ChangeKind, Key: "1001", Value: fw}}
 	for _, hide := range []bool{true, false} {
 		for name, frame := range map[string]func(*watch.Event) []byte{"sse": sseFrame("e", hide), "ws": wsFrame("e", hide)} {
 			b := string(frame(ev))

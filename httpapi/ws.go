@@ -12,6 +12,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/actor"
@@ -337,7 +338,7 @@ func (w *wsConn) set(ctx context.Context, in wsIn) (presence.Value, bool, error)
 }
 
 func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
-	f := watch.Filter{All: in.All, Hints: in.Hints, Providers: in.Providers, Devices: in.Devices, Mailboxes: in.Mailboxes}
+	f := filter.Spec{All: in.All, Hints: in.Hints, Providers: in.Providers, Devices: in.Devices, Mailboxes: in.Mailboxes}
 	if err := f.Check(); err != nil {
 		w.send(ctx, wsOut{Type: "error", Code: string(presence.ErrorCode(err)), Text: presence.ErrorMessage(err)})
 		return
@@ -352,7 +353,7 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 		from = &p
 	}
 	w.unsubscribe()
-	sub, snap := w.s.cfg.Hub.Subscribe(f, from)
+	sub, snap := w.s.cfg.Hub.Subscribe(f.Watch(w.s.cfg.Hub.Site()), from)
 	frame := wsFrame(snap.Epoch, w.hide)
 	fw := &forwarder{sub: sub, ctx: ctx,
 		deliver: func(evs []*watch.Event) bool { return w.sendEvents(evs, frame) },
@@ -371,19 +372,19 @@ func (w *wsConn) subscribe(ctx context.Context, in wsIn) {
 		out := wsOut{Type: "snapshot", ID: id(snap.Epoch, snap.Seq), Fresh: snap.Fresh}
 		hs, ps, ms, cs, fs := []hints.State{}, []ssePresence{}, []voicemail.Count{}, []calls.DeviceCalls{}, []forward.Forwards{}
 		for _, ev := range snap.Items {
-			switch ev.Kind {
-			case watch.KindHint:
-				hs = append(hs, ev.Hint)
-			case watch.KindMailbox:
-				ms = append(ms, ev.Mailbox)
-			case watch.KindCalls:
-				if len(ev.Calls.Calls) > 0 {
-					cs = append(cs, callsFor(ev.Calls, w.hide))
+			switch val := ev.Value.(type) {
+			case hints.State:
+				hs = append(hs, val)
+			case voicemail.Count:
+				ms = append(ms, val)
+			case calls.DeviceCalls:
+				if len(val.Calls) > 0 {
+					cs = append(cs, callsFor(val, w.hide))
 				}
-			case watch.KindForward:
-				fs = append(fs, forwardsFor(ev.Forward, w.hide))
-			default:
-				ps = append(ps, ssePresence{ev.Key, ev.Presence})
+			case forward.Forwards:
+				fs = append(fs, forwardsFor(val, w.hide))
+			case hints.ProviderPresence:
+				ps = append(ps, ssePresence{ev.Key, val})
 			}
 		}
 		out.Hints, out.Presence, out.Mailboxes, out.Calls, out.Forwards = hs, ps, ms, cs, fs
@@ -416,22 +417,24 @@ func (w *wsConn) sendEvents(evs []*watch.Event, frame func(*watch.Event) []byte)
 // without their other party.
 func wsFrame(epoch string, hide bool) func(*watch.Event) []byte {
 	return func(ev *watch.Event) []byte {
-		m := wsOut{Type: "presence", ID: id(epoch, ev.Seq), Provider: ev.Key, Presence: ev.Presence.Value, Invalid: ev.Presence.Invalid}
-		switch ev.Kind {
-		case watch.KindHint:
-			st := ev.Hint
-			m = wsOut{Type: "hint", ID: id(epoch, ev.Seq), Hint: &st}
-		case watch.KindMailbox:
-			mb := ev.Mailbox
-			m = wsOut{Type: "mailbox", ID: id(epoch, ev.Seq), Mailbox: &mb}
-		case watch.KindCalls:
-			m = wsOut{Type: "calls", ID: id(epoch, ev.Seq), Device: ev.Calls.Device, Site: ev.Calls.Site, Calls: callsFor(ev.Calls, hide).Calls}
-		case watch.KindForward:
-			f := forwardsFor(ev.Forward, hide)
+		var m wsOut
+		switch val := ev.Value.(type) {
+		case hints.ProviderPresence:
+			m = wsOut{Type: "presence", ID: id(epoch, ev.Seq), Provider: ev.Key, Presence: val.Value, Invalid: val.Invalid}
+		case hints.State:
+			m = wsOut{Type: "hint", ID: id(epoch, ev.Seq), Hint: &val}
+		case voicemail.Count:
+			m = wsOut{Type: "mailbox", ID: id(epoch, ev.Seq), Mailbox: &val}
+		case calls.DeviceCalls:
+			m = wsOut{Type: "calls", ID: id(epoch, ev.Seq), Device: val.Device, Site: val.Site, Calls: callsFor(val, hide).Calls}
+		case forward.Forwards:
+			f := forwardsFor(val, hide)
 			m = wsOut{Type: "forward", ID: id(epoch, ev.Seq), Forward: &f}
-		case watch.KindPhone:
-			e := phoneFor(ev.Phone, hide)
+		case calls.PhoneEvent:
+			e := phoneFor(val, hide)
 			m = wsOut{Type: "phone", ID: id(epoch, ev.Seq), Phone: &e}
+		default:
+			return nil // a kind this door does not show
 		}
 		b, _ := json.Marshal(m)
 		return textFrame(b)

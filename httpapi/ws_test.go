@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
@@ -60,7 +61,7 @@ func TestWebSocket(t *testing.T) {
 	hub := watch.New(watch.Config{History: 1000})
 	tb := hints.NewTable()
 	st, _ := tb.Put(hints.Hint{Context: "internal", Exten: "1001", Devices: []string{"PJSIP/1001"}})
-	hub.Publish(watch.Item{Kind: watch.KindHint, Key: st.Key(), Version: st.Version, Hint: st})
+	hub.Append(change.Change{Kind: hints.KindHint, Key: st.Key(), Version: st.Version, Value: st})
 	fp := &fakePresence{vals: map[string]presence.Value{}}
 	toks, _ := ParseTokens("read:"+readTok+",write:"+writeTok, nil)
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Hub: hub, Hints: tb, Presence: fp, Tokens: toks, Log: zerolog.Nop(),
@@ -81,7 +82,7 @@ func TestWebSocket(t *testing.T) {
 	if snap["type"] != "snapshot" || len(snap["hints"].([]any)) != 1 {
 		t.Fatalf("snapshot %v", snap)
 	}
-	hub.Publish(hintItem(tb, "1001", hints.Ringing)...)
+	hub.Append(hintItem(tb, "1001", hints.Ringing)...)
 	last := c.next()
 	if last["type"] != "hint" || last["hint"].(map[string]any)["state"] != "Ringing" {
 		t.Fatalf("change %v", last)
@@ -94,7 +95,7 @@ func TestWebSocket(t *testing.T) {
 
 	// 100 changes while away; resume from the last id.
 	for i := range 100 {
-		hub.Publish(hintItem(tb, "1001", []hints.DeviceState{hints.InUse, hints.NotInUse}[i%2])...)
+		hub.Append(hintItem(tb, "1001", []hints.DeviceState{hints.InUse, hints.NotInUse}[i%2])...)
 	}
 	c = dialWS(t, url+writeTok)
 	c.send(map[string]any{"type": "subscribe", "hints": []string{"1001@internal"}, "from": last["id"]})

@@ -113,8 +113,8 @@ func (m *Mirror) apply(ctx context.Context, st hints.State) {
 // and when this site's hints change).
 func (m *Mirror) all(ctx context.Context) {
 	for _, ev := range m.cfg.Hub.Current() {
-		if ev.Kind == watch.KindHint {
-			m.apply(ctx, ev.Hint)
+		if st, ok := ev.Value.(hints.State); ok {
+			m.apply(ctx, st)
 		}
 	}
 }
@@ -159,8 +159,8 @@ func (m *Mirror) follow(ctx context.Context, sub *watch.Sub) {
 				return
 			}
 			for _, ev := range evs {
-				if ev.Kind == watch.KindHint {
-					m.apply(ctx, ev.Hint)
+				if st, ok := ev.Value.(hints.State); ok {
+					m.apply(ctx, st)
 				}
 			}
 		case <-changed:

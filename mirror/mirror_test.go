@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/watch"
 )
@@ -29,9 +30,9 @@ func (f *fakeDevices) got() []string {
 	return slices.Clone(f.sets)
 }
 
-func hintAt(site, exten, context string, e hints.ExtensionState, version uint64) watch.Item {
+func hintAt(site, exten, context string, e hints.ExtensionState, version uint64) change.Change {
 	st := hints.State{Hint: hints.Hint{Site: site, Exten: exten, Context: context}, Extension: e}
-	return watch.Item{Kind: watch.KindHint, Key: st.Key(), Version: version, Hint: st}
+	return change.Change{Kind: hints.KindHint, Key: st.Key(), Version: version, Value: st}
 }
 
 func waitSets(t *testing.T, f *fakeDevices, want ...string) {
@@ -56,7 +57,7 @@ func TestMirror(t *testing.T) {
 	table.Put(hints.Hint{Context: "internal", Exten: "2001", Devices: []string{hints.RemoteDevice("paris", "2001")}})
 	devs := &fakeDevices{}
 	m := New(Config{Hub: hub, Site: "lyon", Context: "internal", Uses: table.UsesDevice, Changed: table.DevicesChanged, Devices: devs})
-	hub.Publish(hintAt("paris", "2001", "internal", hints.ExtInUse, 1), hintAt("paris", "2002", "internal", hints.ExtBusy, 2))
+	hub.Append(hintAt("paris", "2001", "internal", hints.ExtInUse, 1), hintAt("paris", "2002", "internal", hints.ExtBusy, 2))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -66,7 +67,7 @@ func TestMirror(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	d := "Stasis:presenced-remote-paris-2001"
 	waitSets(t, devs, d+"=INUSE")
-	hub.Publish(hintAt("lyon", "2001", "internal", hints.ExtBusy, 3), hintAt("paris", "2001", "other", hints.ExtBusy, 4),
+	hub.Append(hintAt("lyon", "2001", "internal", hints.ExtBusy, 3), hintAt("paris", "2001", "other", hints.ExtBusy, 4),
 		hintAt("paris", "2001", "internal", hints.ExtInUse|hints.ExtRinging, 5))
 	waitSets(t, devs, d+"=INUSE", d+"=RINGINUSE")
 	m.Resync()
@@ -74,7 +75,9 @@ func TestMirror(t *testing.T) {
 	table.Put(hints.Hint{Context: "internal", Exten: "2002", Devices: []string{hints.RemoteDevice("paris", "2002")}})
 	waitSets(t, devs, d+"=INUSE", d+"=RINGINUSE", d+"=RINGINUSE", "Stasis:presenced-remote-paris-2002=BUSY")
 	removed := hintAt("paris", "2001", "internal", hints.ExtIdle, 6)
-	removed.Hint.Removed = true
-	hub.Publish(removed)
+	st := removed.Value.(hints.State)
+	st.Removed = true
+	removed.Value = st
+	hub.Append(removed)
 	waitSets(t, devs, d+"=INUSE", d+"=RINGINUSE", d+"=RINGINUSE", "Stasis:presenced-remote-paris-2002=BUSY", d+"=INVALID")
 }

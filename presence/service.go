@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Record is what presenced remembers of one user: the presence it last
@@ -103,6 +105,29 @@ type Change struct {
 	Seq uint64
 }
 
+// Listener hears the service's changes (the hint table).
+type Listener interface {
+	PresenceChanged(Change)
+}
+
+// Queuer is met by a Store that takes saves in the order asked and lets
+// the caller wait for each later (store.DB): the service queues a user's
+// save under the user's lock, and waits for it after announcing the
+// change, so that the change log's entry shares the save's commit.
+type Queuer interface {
+	QueueRecord(ctx context.Context, user string, rec Record) (wait func() error)
+}
+
+// ListenerFunc is a function as a Listener.
+type ListenerFunc func(Change)
+
+// PresenceChanged calls f.
+func (f ListenerFunc) PresenceChanged(c Change) { f(c) }
+
+type listenNone struct{}
+
+func (listenNone) PresenceChanged(Change) {}
+
 // DNDSwitch drives the device that shows a user's DND on every phone's
 // BLF key (DNDDevice names it): on is BUSY, off INVALID.
 type DNDSwitch interface {
@@ -120,14 +145,15 @@ type Config struct {
 	Now func() time.Time
 	// MaxHistory bounds the restore memory per user (default 20).
 	MaxHistory int
-	// OnChange is called after every visible change: presenced's own
-	// (confirmed by Asterisk) and those made elsewhere (Observe). Calls may
-	// come from several goroutines; Change.Seq orders them. It must return
-	// quickly and must not call the service.
-	OnChange func(Change)
-	// OnError reports failures of background work (timers, the DND
-	// device), which has no caller to return them to.
-	OnError func(user string, err error)
+	// Listener hears every visible change: presenced's own (confirmed by
+	// Asterisk) and those made elsewhere (Observe), outside the service's
+	// locks (nil: none). Calls may come from several goroutines;
+	// Change.Seq orders them.
+	Listener Listener
+	// Log gets the failures of background work (timers, the DND device),
+	// which has no caller to return them to, and the end of each timed
+	// presence.
+	Log zerolog.Logger
 	// DND, when set, is the user's DND device: BUSY exactly while the
 	// user's presence is dnd, whatever put it there or took it away.
 	DND DNDSwitch
@@ -172,7 +198,7 @@ type Service struct {
 	// the DND worker.
 	dndDirty map[string]struct{} // under rmu
 	dndForce map[string]struct{} // of dndDirty, those to set even if never set before; under rmu
-	unsaved  map[string]struct{} // users whose record the store did not take; under rmu
+	unsaved  map[string]uint64   // users whose record the store did not take, with the Seq of the save; under rmu
 	dndWake  chan struct{}
 
 	// Users to reconcile (a cluster; see Reconcile), and the wake-up of
@@ -225,14 +251,17 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.EchoWait <= 0 {
 		cfg.EchoWait = 10 * time.Second
 	}
+	if cfg.Listener == nil {
+		cfg.Listener = listenNone{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{cfg: cfg, locks: map[string]*userLock{}, recs: map[string]Record{}, timers: map[string]expiry{},
-		echo: map[string][]expected{}, dnd: map[string]bool{}, dndDirty: map[string]struct{}{}, dndForce: map[string]struct{}{}, unsaved: map[string]struct{}{}, dndWake: make(chan struct{}, 1),
+		echo: map[string][]expected{}, dnd: map[string]bool{}, dndDirty: map[string]struct{}{}, dndForce: map[string]struct{}{}, unsaved: map[string]uint64{}, dndWake: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel}, nil
 }
 
 // Open loads the stored records, announces each user's last known
-// presence (OnChange), and arms a timer for every timed presence; those
+// presence (Listener), and arms a timer for every timed presence; those
 // that ended while presenced was stopped revert at once. Call it before
 // any operation.
 func (s *Service) Open(ctx context.Context) error {
@@ -245,9 +274,7 @@ func (s *Service) Open(ctx context.Context) error {
 	s.rmu.Unlock()
 	users := slices.Sorted(maps.Keys(recs))
 	for _, user := range users {
-		if s.cfg.OnChange != nil {
-			s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: recs[user].Current, Seq: s.nextSeq()})
-		}
+		s.cfg.Listener.PresenceChanged(Change{User: user, Provider: Provider(user), Value: recs[user].Current, Seq: s.nextSeq()})
 	}
 	for _, user := range users {
 		s.schedule(user, recs[user].Current.Expires)
@@ -402,6 +429,18 @@ func (s *Service) Restore(ctx context.Context, w Writer, user string) (Value, er
 	})
 }
 
+// SetDND is what a DND key does (a phone's, a client's): on sets the
+// presence dnd, off ends it (Off: the presence before comes back).
+func (s *Service) SetDND(ctx context.Context, user string, on bool) error {
+	var err error
+	if on {
+		_, err = s.Set(ctx, nil, user, Value{State: DND})
+	} else {
+		_, err = s.Off(ctx, nil, user, DND)
+	}
+	return err
+}
+
 // Off ends state: if the user is in it, the most recent presence in
 // another state comes back (not_set when nothing is remembered), however
 // many times state was set; otherwise nothing changes.
@@ -487,11 +526,61 @@ func (s *Service) mutate(ctx context.Context, w Writer, user string, op func(*Re
 }
 
 // mutateAs is mutate; timer says the operation is a timed presence
-// ending (Change.Timer), not a caller's.
+// ending (Change.Timer), not a caller's. The change is handed to the
+// Listener once the user's lock is released, and while the record's save,
+// queued under the lock, is on its way to disk: the change log's entry and
+// the record share a commit of the store (the hook answers once both are
+// on disk).
 func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*Record, time.Time) error, timer bool) (Value, error) {
 	if err := ValidateUser(user); err != nil {
 		return Value{}, err
 	}
+	v, after, err := s.mutateLocked(ctx, w, user, op, timer)
+	if after.change != nil {
+		s.cfg.Listener.PresenceChanged(*after.change)
+	}
+	if after.saved != nil {
+		err = s.saved(user, after.seq, after.saved())
+		if err != nil {
+			return Value{}, err
+		}
+	}
+	return v, err
+}
+
+// afterLock is what an operation leaves to do once the user's lock is
+// released: a change to announce, and a save to wait for (Seq: the
+// change's).
+type afterLock struct {
+	change *Change
+	saved  func() error
+	seq    uint64
+}
+
+// saved takes the outcome of a user's save: a record the store did not
+// take is saved again (saveAgain) until it does. The Seq of the save
+// keeps a late report of an older save from clearing a newer one's.
+func (s *Service) saved(user string, seq uint64, err error) error {
+	s.rmu.Lock()
+	if err != nil {
+		s.unsaved[user] = max(s.unsaved[user], seq)
+	} else if s.unsaved[user] <= seq {
+		delete(s.unsaved, user)
+	}
+	s.rmu.Unlock()
+	if err != nil {
+		code := CodeInternal
+		if s.cfg.Shared != nil {
+			code = CodeUnavailable // the cluster is away; Asterisk holds the value
+		}
+		return WrapError(code, err, "saving the presence record of "+user)
+	}
+	return nil
+}
+
+// mutateLocked is mutateAs under the user's lock (and, in a cluster, its
+// lease).
+func (s *Service) mutateLocked(ctx context.Context, w Writer, user string, op func(*Record, time.Time) error, timer bool) (_ Value, after afterLock, _ error) {
 	unlock := s.lock(user)
 	defer unlock()
 	loaded := false // a record of the user exists (in a cluster: in the cluster)
@@ -499,7 +588,7 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 	if s.cfg.Shared != nil {
 		release, r, ok, err := s.shared(ctx, user)
 		if err != nil {
-			return Value{}, err
+			return Value{}, afterLock{}, err
 		}
 		defer release()
 		loaded, rev = ok, r
@@ -548,7 +637,7 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 			// No channel and AMI away: go on with what presenced knows; the
 			// write waits for Asterisk (pending).
 		default:
-			return Value{}, err
+			return Value{}, afterLock{}, err
 		}
 	}
 	// seq places the announcement of this operation among the changes AMI
@@ -564,7 +653,7 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 		switch err := op(&rec, s.cfg.Now()); {
 		case errors.Is(err, errUnchanged):
 		case err != nil:
-			return Value{}, err
+			return Value{}, afterLock{}, err
 		default:
 			changed = true
 		}
@@ -572,7 +661,7 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 	flush := (rec.Pending || converge) && (w != nil || s.cfg.Background != nil)
 	if !changed && !dirty && !flush && !agreed {
 		s.syncDNDLocked(ctx, user, rec)
-		return rec.Current, nil
+		return rec.Current, afterLock{}, nil
 	}
 	if changed || flush {
 		if rec.Current.State != DND && s.dndMaybeOn(user, asterisk) {
@@ -581,7 +670,7 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 		wseq, err := s.write(ctx, w, user, &rec)
 		if err != nil {
 			s.markDND(user) // the device may be off while the presence stayed dnd
-			return Value{}, err
+			return Value{}, afterLock{}, err
 		}
 		seq = wseq
 	}
@@ -592,34 +681,23 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 		seq = s.nextSeq() // pending: what presenced knows, as of now
 	}
 	// Asterisk holds the new presence (it was confirmed): presenced's
-	// memory and the watchers follow it before the record is saved, so
-	// that the change log's entry and the record share a commit of the
-	// store (the hook answers once both are on disk), and so that a save
-	// the store refuses (a full disk) leaves presenced agreeing with
-	// Asterisk: the record is then saved again until the store takes it.
-	s.commit(user, rec, before, timer && changed, seq, s.announced(changed || flush))
-	var err error
+	// memory and the watchers follow it before the record is on disk, so
+	// that a save the store refuses (a full disk) leaves presenced agreeing
+	// with Asterisk: the record is then saved again until the store takes
+	// it.
+	after.change = s.commit(user, rec, before, timer && changed, seq, s.announced(changed || flush))
+	after.seq = seq
 	if s.cfg.Shared != nil {
-		_, err = s.cfg.Shared.Swap(ctx, user, rec, rev)
+		_, err := s.cfg.Shared.Swap(ctx, user, rec, rev)
+		after.saved = func() error { return err }
+	} else if q, ok := s.cfg.Store.(Queuer); ok {
+		after.saved = q.QueueRecord(ctx, user, rec)
 	} else {
-		err = s.cfg.Store.SaveRecord(ctx, user, rec)
+		err := s.cfg.Store.SaveRecord(ctx, user, rec)
+		after.saved = func() error { return err }
 	}
-	s.rmu.Lock()
-	if err != nil {
-		s.unsaved[user] = struct{}{}
-	} else {
-		delete(s.unsaved, user)
-	}
-	s.rmu.Unlock()
 	s.syncDNDLocked(ctx, user, rec)
-	if err != nil {
-		code := CodeInternal
-		if s.cfg.Shared != nil {
-			code = CodeUnavailable // the cluster is away; Asterisk holds the value
-		}
-		return Value{}, WrapError(code, err, "saving the presence record of "+user)
-	}
-	return rec.Current, nil
+	return rec.Current, after, nil
 }
 
 // shared takes the user's lease in the cluster and makes the user's record
@@ -650,16 +728,21 @@ func (s *Service) shared(ctx context.Context, user string) (release func(), rev 
 // when no Observe stream reports it.
 func (s *Service) announced(wrote bool) bool { return wrote || !s.cfg.Observed }
 
-// commit makes rec the user's record in memory, re-arms its timer and
-// announces the change; the user's lock is held.
-func (s *Service) commit(user string, rec Record, before Value, timer bool, seq uint64, announce bool) {
+// commit makes rec the user's record in memory and re-arms its timer;
+// the user's lock is held. It returns the change to announce, if any.
+func (s *Service) commit(user string, rec Record, before Value, timer bool, seq uint64, announce bool) *Change {
 	s.rmu.Lock()
 	s.recs[user] = rec
 	s.rmu.Unlock()
 	s.schedule(user, rec.Current.Expires)
-	if announce && !before.Same(rec.Current) && s.cfg.OnChange != nil {
-		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: rec.Current, Previous: before, Timer: timer, Seq: seq})
+	if !announce || before.Same(rec.Current) {
+		return nil
 	}
+	if timer {
+		s.cfg.Log.Info().Str("user", user).Str("state", rec.Current.State.String()).Str("previous", before.State.String()).
+			Msg("timed presence ended")
+	}
+	return &Change{User: user, Provider: Provider(user), Value: rec.Current, Previous: before, Timer: timer, Seq: seq}
 }
 
 // Observe takes a provider's presence as AMI reports it
@@ -690,9 +773,7 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 	user, err := ParseProvider(provider)
 	if err != nil {
 		// Not a presenced user's provider: shown as Asterisk reports it.
-		if s.cfg.OnChange != nil {
-			s.cfg.OnChange(Change{Provider: provider, Value: v, Invalid: invalid, Elsewhere: true, Seq: s.nextSeq()})
-		}
+		s.cfg.Listener.PresenceChanged(Change{Provider: provider, Value: v, Invalid: invalid, Elsewhere: true, Seq: s.nextSeq()})
 		return
 	}
 	now := s.cfg.Now()
@@ -740,9 +821,7 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 	s.seq++
 	seq := s.seq
 	s.rmu.Unlock()
-	if s.cfg.OnChange != nil {
-		s.cfg.OnChange(Change{User: user, Provider: Provider(user), Value: shown, Previous: before, Invalid: invalid, Elsewhere: i < 0, Seq: seq})
-	}
+	s.cfg.Listener.PresenceChanged(Change{User: user, Provider: Provider(user), Value: shown, Previous: before, Invalid: invalid, Elsewhere: i < 0, Seq: seq})
 	if elsewhere {
 		s.observedElsewhere(user, v, rec)
 	}
@@ -828,8 +907,8 @@ func (s *Service) setDND(ctx context.Context, user string, on bool) {
 		delete(s.dnd, user)
 	}
 	s.rmu.Unlock()
-	if err != nil && s.cfg.OnError != nil {
-		s.cfg.OnError(user, fmt.Errorf("setting the DND device: %w", err))
+	if err != nil {
+		s.backgroundFailed(user, fmt.Errorf("setting the DND device: %w", err))
 	}
 }
 
@@ -1007,10 +1086,14 @@ func (s *Service) expire(user string, at time.Time) {
 			}
 			s.tmu.Unlock()
 		}
-		if s.cfg.OnError != nil {
-			s.cfg.OnError(user, err)
-		}
+		s.backgroundFailed(user, err)
 	}
+}
+
+// backgroundFailed logs a failure of background work, which has no caller
+// to return it to.
+func (s *Service) backgroundFailed(user string, err error) {
+	s.cfg.Log.Warn().Err(err).Str("user", user).Msg("background presence work failed; it is retried when Asterisk is back")
 }
 
 // userLock is one user's lock and how many operations hold or wait for it.

@@ -66,11 +66,11 @@ func newFixture(t *testing.T, background bool) *fixture {
 }
 
 func (f *fixture) start(background bool) {
-	cfg := presence.Config{Store: f.store, OnChange: func(c presence.Change) {
+	cfg := presence.Config{Store: f.store, Listener: presence.ListenerFunc(func(c presence.Change) {
 		f.mu.Lock()
 		f.changes = append(f.changes, c)
 		f.mu.Unlock()
-	}}
+	})}
 	if background {
 		cfg.Background = f.ch
 	}
@@ -415,11 +415,11 @@ func TestFullDiskLeavesPresencedAndAsteriskAgreeing(t *testing.T) {
 		st := &failingStore{memStore: newMemStore()}
 		var changes []presence.Change
 		var mu sync.Mutex
-		svc, err := presence.NewService(presence.Config{Store: st, OnChange: func(c presence.Change) {
+		svc, err := presence.NewService(presence.Config{Store: st, Listener: presence.ListenerFunc(func(c presence.Change) {
 			mu.Lock()
 			changes = append(changes, c)
 			mu.Unlock()
-		}})
+		})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,11 +501,11 @@ func TestEchoKeepsExpires(t *testing.T) {
 	var changes []presence.Change
 	ast := astemu.New()
 	ch := presence.VariableWriter{Channel: astemu.NewChannel(ast)}
-	svc, err := presence.NewService(presence.Config{Store: newMemStore(), Observed: true, OnChange: func(c presence.Change) {
+	svc, err := presence.NewService(presence.Config{Store: newMemStore(), Observed: true, Listener: presence.ListenerFunc(func(c presence.Change) {
 		mu.Lock()
 		changes = append(changes, c)
 		mu.Unlock()
-	}})
+	})})
 	if err != nil {
 		t.Fatal(err)
 	}

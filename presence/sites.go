@@ -118,9 +118,7 @@ func (s *Service) reconcileWorker() {
 					}
 				})
 			}
-			if s.cfg.OnError != nil {
-				s.cfg.OnError(user, err)
-			}
+			s.backgroundFailed(user, err)
 		}
 	}
 }

@@ -72,6 +72,19 @@ func (d *DB) commitLoop() {
 	}
 }
 
+// enqueue hands r to the committer; saves are committed in the order
+// they are handed over.
+func (d *DB) enqueue(ctx context.Context, r saveReq) error {
+	select {
+	case d.saves <- r:
+		return nil
+	case <-d.quit:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // put stores key=val in the users bucket through the committer and waits
 // until it is durable.
 func (d *DB) put(ctx context.Context, key, val []byte) error {
@@ -80,12 +93,8 @@ func (d *DB) put(ctx context.Context, key, val []byte) error {
 
 // commit hands r to the committer and waits until it is durable.
 func (d *DB) commit(ctx context.Context, r saveReq) error {
-	select {
-	case d.saves <- r:
-	case <-d.quit:
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := d.enqueue(ctx, r); err != nil {
+		return err
 	}
 	select {
 	case err := <-r.done:

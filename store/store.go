@@ -264,6 +264,31 @@ func (d *DB) SaveRecord(ctx context.Context, user string, rec presence.Record) e
 	return nil
 }
 
+var _ presence.Queuer = (*DB)(nil)
+
+// QueueRecord hands a user's record to the committer at once, in the
+// order of the calls, and returns a wait that returns once it is on disk:
+// the presence service queues a save under the user's lock and waits for
+// it after announcing the change, whose change log entry then shares the
+// commit.
+func (d *DB) QueueRecord(ctx context.Context, user string, rec presence.Record) (wait func() error) {
+	r := saveReq{key: []byte(user), val: presence.EncodeRecord(rec), done: make(chan error, 1)}
+	if err := d.enqueue(ctx, r); err != nil {
+		return func() error { return fmt.Errorf("writing the record of %s: %w", user, err) }
+	}
+	return func() error {
+		select {
+		case err := <-r.done:
+			if err != nil {
+				return fmt.Errorf("writing the record of %s: %w", user, err)
+			}
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("writing the record of %s: %w", user, ctx.Err())
+		}
+	}
+}
+
 // Records returns every user's record.
 func (d *DB) Records(_ context.Context) (map[string]presence.Record, error) {
 	out := map[string]presence.Record{}

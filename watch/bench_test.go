@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
 )
 
@@ -20,25 +21,25 @@ func benchSetup(b *testing.B, all int) (*hints.Table, []string, []*Sub, func([]h
 		devs[i] = "PJSIP/" + n
 		st, _ := tb.Put(hints.Hint{Context: "internal", Exten: n, Devices: []string{devs[i]}, Providers: []string{"CustomPresence:" + n}})
 		keys[i] = st.Key()
-		h.Publish(Item{Kind: KindHint, Key: st.Key(), Version: st.Version, Hint: st})
+		h.Append(change.Change{Kind: hints.KindHint, Key: st.Key(), Version: st.Version, Value: st})
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var subs []*Sub
 	for i := range 1000 {
 		f := Filter{All: i < all}
 		for range 10 {
-			f.Hints = append(f.Hints, keys[rng.IntN(len(keys))])
+			f.IDs = append(f.IDs, change.ID{Kind: hints.KindHint, Key: keys[rng.IntN(len(keys))]})
 		}
 		s, _ := h.Subscribe(f, nil)
 		subs = append(subs, s)
 	}
-	items := make([]Item, 0, 4)
+	items := make([]change.Change, 0, 4)
 	publish := func(states []hints.State) {
 		items = items[:0]
 		for _, st := range states {
-			items = append(items, Item{Kind: KindHint, Key: st.Key(), Version: st.Version, Hint: st})
+			items = append(items, change.Change{Kind: hints.KindHint, Key: st.Key(), Version: st.Version, Value: st})
 		}
-		h.Publish(items...)
+		h.Append(items...)
 	}
 	return tb, devs, subs, publish
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/watch"
@@ -73,11 +74,7 @@ func deliveryRun(b *testing.B, kind string, n, watchers int) (p50, p99 float64) 
 				now := time.Now()
 				for _, ev := range evs {
 					_ = ev.Memo(0, func(e *watch.Event) []byte {
-						var v any = e.Hint
-						if e.Kind == watch.KindCalls {
-							v = e.Calls
-						}
-						data, _ := json.Marshal(v)
+						data, _ := json.Marshal(e.Value)
 						return data
 					})
 				}
@@ -100,7 +97,7 @@ func deliveryRun(b *testing.B, kind string, n, watchers int) (p50, p99 float64) 
 	exts := []hints.ExtensionState{hints.ExtRinging, hints.ExtInUse, hints.ExtIdle}
 	for step := range 3 {
 		for i := range n {
-			var it watch.Item
+			var it change.Change
 			dev := fmt.Sprintf("PJSIP/%d", 10000+i)
 			if kind == "calls" {
 				d := calls.DeviceCalls{Device: dev}
@@ -109,15 +106,15 @@ func deliveryRun(b *testing.B, kind string, n, watchers int) (p50, p99 float64) 
 						Direction: calls.Incoming, State: states[step], Number: "0427466347", Name: "Caller", Since: at, Started: at,
 						Vars: map[string]string{"USR_ticket": "42"}}}
 				}
-				it = watch.Item{Kind: watch.KindCalls, Key: d.Key(), Calls: d}
+				it = change.Change{Kind: calls.KindCalls, Key: d.Key(), Value: d}
 			} else {
 				st := hints.State{Hint: hints.Hint{Context: "internal", Exten: fmt.Sprint(10000 + i), Devices: []string{dev}, Providers: []string{"CustomPresence:" + fmt.Sprint(10000+i)}},
 					Extension: exts[step]}
-				it = watch.Item{Kind: watch.KindHint, Key: st.Key(), Hint: st}
+				it = change.Change{Kind: hints.KindHint, Key: st.Key(), Value: st}
 			}
 			seq := step*n + i + 1
 			sent[seq] = time.Now()
-			h.Publish(it)
+			h.Append(it)
 			if i%50 == 49 {
 				time.Sleep(time.Millisecond) // 500 changes in ~10 ms: a busy PBX's burst, not a flood
 			}

@@ -12,76 +12,25 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/presenced/presenced/calls"
-	"github.com/presenced/presenced/forward"
-	"github.com/presenced/presenced/hints"
-	"github.com/presenced/presenced/voicemail"
+	"github.com/presenced/presenced/change"
 )
 
-// Kind is what an item is about.
-type Kind uint8
+// idOf names a change's key across kinds, as the hub's maps hold it.
+func idOf(c change.Change) string { return c.ID().String() }
 
-// The kinds of item.
-const (
-	KindHint     Kind = 1 // a hint's whole state
-	KindPresence Kind = 2 // a presence provider's presence
-	KindMailbox  Kind = 3 // a voicemail box's message counts
-	KindCalls    Kind = 4 // the calls on a device
-	KindForward  Kind = 5 // a user's call forwards
-	KindPhone    Kind = 6 // a call event a phone reported (not in snapshots: an event, not a state)
-)
-
-// Item is one change from a source (the hint table, the presence feed).
-type Item struct {
-	Kind Kind
-	// Key: a hint's "exten@context", or a provider's hints.ProviderKey.
-	Key string
-	// Version orders changes of one key: an item whose version is not newer
-	// than the hub's current one for its key is stale and ignored, so that
-	// sources may publish from several goroutines.
-	Version  uint64
-	Hint     hints.State            // KindHint
-	Presence hints.ProviderPresence // KindPresence
-	Mailbox  voicemail.Count        // KindMailbox (Key: its Key())
-	Calls    calls.DeviceCalls      // KindCalls (Key: its Key())
-	Forward  forward.Forwards       // KindForward (Key: the user)
-	Phone    calls.PhoneEvent       // KindPhone (Key: its Key())
-}
-
-// gone reports an item that says its hint was removed, or a phone's call
-// event (an event, not a state): kept as the current item (so that a
-// stale change cannot bring the hint back) but not part of snapshots.
-func (it Item) gone() bool { return it.Kind == KindHint && it.Hint.Removed || it.Kind == KindPhone }
-
-func (it Item) id() string {
-	switch it.Kind {
-	case KindHint:
-		return "h:" + it.Key
-	case KindMailbox:
-		return "m:" + it.Key
-	case KindCalls:
-		return "c:" + it.Key
-	case KindForward:
-		return "f:" + it.Key
-	case KindPhone:
-		return "e:" + it.Key
-	}
-	return "p:" + it.Key
-}
-
-// Event is an item with its sequence number. Events are shared between
+// Event is a change with its sequence number. Events are shared between
 // subscribers and the hub's history: they must not be modified.
 type Event struct {
 	Seq uint64
-	Item
+	change.Change
 	memo [MemoSlots]atomic.Pointer[[]byte]
-	enc  []byte // EncodeItem's form, with a Log
+	enc  []byte // Encode's form, with a Log
 	// superseded: a later event of the same hint or provider exists (set
 	// and read under the hub's lock: Hub.order skips it).
 	superseded bool
 }
 
-// Encoded returns the event as the log holds it (EncodeItem), or nil for
+// Encoded returns the event as the log holds it (Encode), or nil for
 // a hub without a Log.
 func (e *Event) Encoded() []byte { return e.enc }
 
@@ -137,6 +86,9 @@ type Config struct {
 	// Log, when set, is the durable change log (see Open): numbers survive
 	// restarts, and resume reaches back as far as the log keeps entries.
 	Log Log
+	// Kinds reads back the values of the changes the log holds: every
+	// kind appended must have its codec.
+	Kinds change.Kinds
 	// Ready, when set, holds the numbering of changes back until it is
 	// closed or ReadyWait (default 30s) has passed: right after a start the
 	// hub would otherwise log a hint's Idle before the feeds have read
@@ -166,8 +118,8 @@ type Hub struct {
 
 	mu      sync.Mutex
 	seq     uint64
-	current map[string]*Event // by Item.id
-	version map[string]uint64 // by Item.id: the highest Version seen
+	current map[string]*Event // by idOf
+	version map[string]uint64 // by idOf: the highest Version seen
 	// order holds the current events in sequence order, with superseded
 	// ones among them until compacted: a snapshot walks it, in order,
 	// without sorting.
@@ -183,7 +135,7 @@ type Hub struct {
 	dropped  []*Sub
 
 	// With a Log:
-	held      map[string]Item // changes held back until ready, by item id
+	held      map[string]change.Change // changes held back until ready, by item id
 	holding   bool
 	pending   []*Event      // numbered, not yet in the log
 	durable   uint64        // the last number in the log
@@ -263,12 +215,12 @@ func (h *Hub) Open(ctx context.Context) error {
 	h.mu.Lock()
 	h.epoch, h.seq, h.durable = id, head, head
 	for _, e := range latest {
-		it, _, err := DecodeItem(e.Key, e.Value)
+		it, _, err := Decode(h.cfg.Kinds, e.Key, e.Value)
 		if err != nil {
 			h.mu.Unlock()
 			return fmt.Errorf("reading the change log: %w", err)
 		}
-		h.setCurrent(&Event{Seq: e.Seq, Item: it, enc: e.Value})
+		h.setCurrent(&Event{Seq: e.Seq, Change: it, enc: e.Value})
 	}
 	slices.SortFunc(h.order, func(a, b *Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	// A Ready already closed (no feed to wait for) holds nothing: what is
@@ -276,7 +228,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	// later by a goroutine a subscriber may overtake.
 	hold := h.cfg.Ready != nil && !isClosed(h.cfg.Ready)
 	if hold {
-		h.holding, h.held = true, map[string]Item{}
+		h.holding, h.held = true, map[string]change.Change{}
 	}
 	h.mu.Unlock()
 	if h.cfg.Stream != nil {
@@ -377,7 +329,7 @@ func (h *Hub) Current() []*Event {
 // setCurrent makes ev the current event of its hint or provider; h.mu is
 // held, and ev is the newest event (or, at Open, order is sorted after).
 func (h *Hub) setCurrent(ev *Event) {
-	id := ev.id()
+	id := idOf(ev.Change)
 	if old, ok := h.current[id]; ok {
 		old.superseded = true
 	} else {
@@ -399,14 +351,14 @@ func (h *Hub) setCurrent(ev *Event) {
 
 // hold keeps items back while the hub holds its numbering, and reports
 // whether it did.
-func (h *Hub) hold(items []Item) bool {
+func (h *Hub) hold(items []change.Change) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.holding {
 		return false
 	}
 	for _, it := range items {
-		id := it.id()
+		id := idOf(it)
 		if it.Version != 0 && h.version[id] >= it.Version {
 			continue
 		}
@@ -416,7 +368,7 @@ func (h *Hub) hold(items []Item) bool {
 }
 
 // holdLocked keeps the newest held item of an id; h.mu is held.
-func (h *Hub) holdLocked(id string, it Item) {
+func (h *Hub) holdLocked(id string, it change.Change) {
 	if old, ok := h.held[id]; !ok || it.Version == 0 || old.Version < it.Version {
 		h.held[id] = it
 	}
@@ -433,14 +385,14 @@ func (h *Hub) release() {
 	case <-h.quit:
 	}
 	h.mu.Lock()
-	held := make([]Item, 0, len(h.held))
+	held := make([]change.Change, 0, len(h.held))
 	for _, it := range h.held {
 		held = append(held, it)
 	}
 	h.held, h.holding = nil, false
 	h.mu.Unlock()
-	slices.SortFunc(held, func(a, b Item) int { return cmp.Compare(a.Version, b.Version) })
-	h.Publish(held...)
+	slices.SortFunc(held, func(a, b change.Change) int { return cmp.Compare(a.Version, b.Version) })
+	h.Append(held...)
 }
 
 // writeLog appends numbered events to the log, in batches, until Close;
@@ -490,30 +442,22 @@ func (h *Hub) writeLog() {
 // logBatch bounds the entries appended in one transaction.
 const logBatch = 4096
 
+// Kinds returns the codecs the hub reads its log with (Config.Kinds).
+func (h *Hub) Kinds() change.Kinds { return h.cfg.Kinds }
+
+// Site returns the site of the hub's node (Config.Site): a watcher's
+// reference that names no site means it.
+func (h *Hub) Site() string { return h.cfg.Site }
+
 // Epoch returns the hub's epoch.
 func (h *Hub) Epoch() string { return h.epoch }
 
-var _ hints.Sink = (*Hub)(nil)
+var _ change.Sink = (*Hub)(nil)
 
-// Append publishes the hint table's changes (hints.Sink).
-func (h *Hub) Append(cs []hints.Change) {
-	items := make([]Item, len(cs))
-	for i, c := range cs {
-		if c.Hint != nil {
-			st := *c.Hint
-			st.Site = h.cfg.Site
-			items[i] = Item{Kind: KindHint, Key: st.Key(), Version: c.Version, Hint: st}
-		} else {
-			items[i] = Item{Kind: KindPresence, Key: c.Provider, Version: c.Version, Presence: c.Presence}
-		}
-	}
-	h.Publish(items...)
-}
-
-// Publish numbers and delivers items, in order; stale ones are skipped,
-// and, with a Log, so are those that show what the hint or provider shows
-// already. It never blocks on a subscriber.
-func (h *Hub) Publish(items ...Item) {
+// Append numbers and delivers changes, in order (change.Sink); stale ones
+// are skipped, and, with a Log, so are those that show what their key
+// shows already. It never blocks on a subscriber.
+func (h *Hub) Append(items ...change.Change) {
 	if h.hold(items) {
 		return // not encoded either: the start-up burst costs no encoding until ready
 	}
@@ -522,7 +466,7 @@ func (h *Hub) Publish(items ...Item) {
 	if h.cfg.Log != nil {
 		encs = make([][]byte, len(items))
 		for i, it := range items {
-			enc, err := EncodeItem(it, now)
+			enc, err := Encode(it, now)
 			if err != nil {
 				if h.cfg.OnLogError != nil {
 					h.cfg.OnLogError(err)
@@ -536,7 +480,7 @@ func (h *Hub) Publish(items ...Item) {
 	defer h.mu.Unlock()
 	logged := false
 	for i, it := range items {
-		id := it.id()
+		id := idOf(it)
 		if it.Version != 0 && h.version[id] >= it.Version {
 			continue
 		}
@@ -558,7 +502,7 @@ func (h *Hub) Publish(items ...Item) {
 				}
 				continue
 			}
-			if cur, ok := h.current[id]; ok && SameItem(cur.enc, enc) {
+			if cur, ok := h.current[id]; ok && Same(cur.enc, enc) {
 				// Not a change; later versions are compared with this one.
 				h.version[id] = max(h.version[id], it.Version)
 				continue
@@ -566,7 +510,7 @@ func (h *Hub) Publish(items ...Item) {
 		}
 		h.seq++
 		h.stats.Published++
-		ev := &Event{Seq: h.seq, Item: it, enc: enc}
+		ev := &Event{Seq: h.seq, Change: it, enc: enc}
 		h.version[id] = max(h.version[id], it.Version)
 		if enc != nil {
 			h.pending = append(h.pending, ev)
@@ -660,7 +604,7 @@ func (h *Hub) register(s *Sub) {
 		h.watchAll[s] = struct{}{}
 		return
 	}
-	for _, id := range s.m.ids() {
+	for _, id := range s.m.keys() {
 		set, ok := h.watchID[id]
 		if !ok {
 			set = map[*Sub]struct{}{}
@@ -676,7 +620,7 @@ func (h *Hub) unregister(s *Sub) {
 	}
 	delete(h.subs, s)
 	delete(h.watchAll, s)
-	for _, id := range s.m.ids() {
+	for _, id := range s.m.keys() {
 		if set, ok := h.watchID[id]; ok {
 			delete(set, s)
 			if len(set) == 0 {
@@ -695,10 +639,10 @@ func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
 	if from != nil && h.cfg.Log != nil {
 		logged = h.fromLog(*from)
 	}
-	s := &Sub{hub: h, m: f.compile(h.cfg.Site), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Sub{hub: h, m: f.compile(), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s.m.widen(h.current)
+	s.m.widenFrom(h.current)
 	snap := Snapshot{Position: Position{Epoch: h.epoch, Seq: h.seq}}
 	gone := false
 	if from != nil {
@@ -706,7 +650,7 @@ func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
 			snap.Resumed = true
 			now := h.cfg.Now()
 			for _, ev := range missed {
-				if !s.m.match(ev.Item) {
+				if !s.m.match(ev.Change) {
 					continue
 				}
 				dropped, coalesced := s.push(ev, now, h.cfg)
@@ -723,7 +667,7 @@ func (h *Hub) Subscribe(f Filter, from *Position) (*Sub, Snapshot) {
 	if !snap.Resumed {
 		snap.Items = make([]*Event, 0, h.live)
 		for _, ev := range h.order {
-			if !ev.superseded && !ev.gone() && s.m.match(ev.Item) {
+			if !ev.superseded && !ev.Gone() && s.m.match(ev.Change) {
 				snap.Items = append(snap.Items, ev)
 			}
 		}
@@ -761,11 +705,11 @@ func (h *Hub) fromLog(from Position) []*Event {
 			if e.Seq != after+1 || len(out) >= maxFromLog {
 				return nil // trimmed meanwhile, or too far back
 			}
-			it, _, err := DecodeItem(e.Key, e.Value)
+			it, _, err := Decode(h.cfg.Kinds, e.Key, e.Value)
 			if err != nil {
 				return nil
 			}
-			out = append(out, &Event{Seq: e.Seq, Item: it, enc: e.Value})
+			out = append(out, &Event{Seq: e.Seq, Change: it, enc: e.Value})
 			after = e.Seq
 			if after >= durable {
 				break
@@ -903,11 +847,11 @@ func (s *Sub) Pending() bool {
 func (s *Sub) coalesce() uint64 {
 	last := make(map[string]int, len(s.pending))
 	for i, ev := range s.pending {
-		last[ev.id()] = i
+		last[idOf(ev.Change)] = i
 	}
 	out := s.pending[:0]
 	for i, ev := range s.pending {
-		if last[ev.id()] == i {
+		if last[idOf(ev.Change)] == i {
 			out = append(out, ev)
 		}
 	}

@@ -6,24 +6,23 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/calls"
-	"github.com/presenced/presenced/forward"
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
-	"github.com/presenced/presenced/voicemail"
 )
 
-func hintItem(key string, ext hints.ExtensionState, version uint64) Item {
-	return Item{Kind: KindHint, Key: key, Version: version, Hint: hints.State{Extension: ext}}
+func hintItem(key string, ext hints.ExtensionState, version uint64) change.Change {
+	return change.Change{Kind: hints.KindHint, Key: key, Version: version, Value: hints.State{Extension: ext}}
 }
 
-func presItem(provider string, st presence.State) Item {
-	return Item{Kind: KindPresence, Key: hints.ProviderKey(provider), Presence: hints.ProviderPresence{Value: presence.Value{State: st}}}
+// hintOf is the hint state an event carries.
+func hintOf(ev *Event) hints.State {
+	st, _ := ev.Value.(hints.State)
+	return st
 }
 
 var done = func() context.Context { c, cancel := context.WithCancel(context.Background()); cancel(); return c }()
@@ -40,35 +39,15 @@ func drain(s *Sub) []*Event {
 	}
 }
 
-func TestSnapshotThenChanges(t *testing.T) {
-	h := New(Config{})
-	h.Publish(hintItem("1001@internal", hints.ExtIdle, 1), hintItem("1002@default", hints.ExtBusy, 2), presItem("CustomPresence:1001", presence.Away))
-	s, snap := h.Subscribe(Filter{Hints: []string{"1001@internal", "1002"}, Providers: []string{"customPRESENCE:1001"}}, nil)
-	defer s.Close()
-	if snap.Resumed || snap.Fresh || snap.Seq != 3 || len(snap.Items) != 3 || snap.Epoch != h.Epoch() {
-		t.Fatalf("snapshot %+v", snap)
-	}
-	h.Publish(hintItem("1001@internal", hints.ExtInUse, 3), hintItem("1003@internal", hints.ExtInUse, 4))
-	evs := drain(s)
-	if len(evs) != 1 || evs[0].Seq != 4 || evs[0].Hint.Extension != hints.ExtInUse {
-		t.Fatalf("events %+v", evs)
-	}
-	// A stale change (older version) is ignored.
-	h.Publish(hintItem("1001@internal", hints.ExtBusy, 2))
-	if evs := drain(s); len(evs) != 0 {
-		t.Fatalf("stale change delivered: %+v", evs)
-	}
-}
-
 func TestResume(t *testing.T) {
 	h := New(Config{History: 5})
 	all := Filter{All: true}
 	for i := range 3 {
-		h.Publish(hintItem(fmt.Sprint(i), hints.ExtIdle, uint64(i+1)))
+		h.Append(hintItem(fmt.Sprint(i), hints.ExtIdle, uint64(i+1)))
 	}
 	s, snap := h.Subscribe(all, nil)
 	s.Close()
-	h.Publish(hintItem("a", hints.ExtInUse, 10), hintItem("b", hints.ExtInUse, 11))
+	h.Append(hintItem("a", hints.ExtInUse, 10), hintItem("b", hints.ExtInUse, 11))
 	s, snap2 := h.Subscribe(all, &snap.Position)
 	if !snap2.Resumed || len(snap2.Items) != 0 {
 		t.Fatalf("resume: %+v", snap2)
@@ -79,7 +58,7 @@ func TestResume(t *testing.T) {
 	s.Close()
 	// Out of history: a fresh snapshot, marked.
 	for i := range 10 {
-		h.Publish(hintItem("c", hints.ExtensionState(i%2), uint64(20+i)))
+		h.Append(hintItem("c", hints.ExtensionState(i%2), uint64(20+i)))
 	}
 	s, snap3 := h.Subscribe(all, &snap.Position)
 	if snap3.Resumed || !snap3.Fresh || len(snap3.Items) != 6 {
@@ -98,7 +77,7 @@ func TestCoalesceAndDrop(t *testing.T) {
 	h := New(Config{Queue: 4, HopelessAfter: time.Minute, Now: func() time.Time { return now }})
 	s, _ := h.Subscribe(Filter{All: true}, nil)
 	for i := range 10 {
-		h.Publish(hintItem([]string{"a", "b"}[i%2], hints.ExtensionState(i), uint64(i+1)))
+		h.Append(hintItem([]string{"a", "b"}[i%2], hints.ExtensionState(i), uint64(i+1)))
 	}
 	evs := drain(s)
 	if len(evs) > 4 || s.Coalesced() == 0 {
@@ -109,17 +88,17 @@ func TestCoalesceAndDrop(t *testing.T) {
 		if i > 0 && ev.Seq <= evs[i-1].Seq {
 			t.Fatal("sequence went back")
 		}
-		final[ev.Key] = ev.Hint.Extension
+		final[ev.Key] = hintOf(ev).Extension
 	}
 	if final["a"] != 8 || final["b"] != 9 {
 		t.Fatalf("latest states lost: %v", final)
 	}
 	// More distinct keys than the queue holds, for longer than HopelessAfter.
 	for i := range 6 {
-		h.Publish(hintItem(fmt.Sprint("k", i), hints.ExtIdle, uint64(100+i)))
+		h.Append(hintItem(fmt.Sprint("k", i), hints.ExtIdle, uint64(100+i)))
 	}
 	now = now.Add(2 * time.Minute)
-	h.Publish(hintItem("k9", hints.ExtIdle, 200))
+	h.Append(hintItem("k9", hints.ExtIdle, 200))
 	var dropped *DroppedError
 	if _, err := s.Next(done); !errors.As(err, &dropped) {
 		t.Fatalf("Next after drop: %v", err)
@@ -134,9 +113,9 @@ func TestCoalesceAndDrop(t *testing.T) {
 
 func TestRemovedHintLeavesSnapshots(t *testing.T) {
 	h := New(Config{})
-	h.Publish(hintItem("1@c", hints.ExtIdle, 1))
-	h.Publish(Item{Kind: KindHint, Key: "1@c", Version: 2, Hint: hints.State{Removed: true}})
-	h.Publish(hintItem("1@c", hints.ExtIdle, 1)) // stale: must not bring it back
+	h.Append(hintItem("1@c", hints.ExtIdle, 1))
+	h.Append(change.Change{Kind: hints.KindHint, Key: "1@c", Version: 2, Value: hints.State{Removed: true}})
+	h.Append(hintItem("1@c", hints.ExtIdle, 1)) // stale: must not bring it back
 	if _, snap := h.Subscribe(Filter{All: true}, nil); len(snap.Items) != 0 {
 		t.Fatalf("snapshot %+v", snap.Items)
 	}
@@ -167,15 +146,15 @@ func TestRandomized(t *testing.T) {
 	for i := range nHints {
 		hn := hints.Hint{Context: "internal", Exten: fmt.Sprint(1000 + i), Devices: []string{fmt.Sprint("PJSIP/", 1000+i), fmt.Sprint("PJSIP/", 1000+(i+1)%nHints)}, Providers: []string{fmt.Sprint("CustomPresence:", 1000+i)}}
 		st, _ := tb.Put(hn)
-		h.Publish(Item{Kind: KindHint, Key: st.Key(), Version: st.Version, Hint: st})
+		h.Append(change.Change{Kind: hints.KindHint, Key: st.Key(), Version: st.Version, Value: st})
 		keys = append(keys, hn.Key())
 	}
 	publish := func(states []hints.State) {
-		items := make([]Item, len(states))
+		items := make([]change.Change, len(states))
 		for i, st := range states {
-			items[i] = Item{Kind: KindHint, Key: st.Key(), Version: st.Version, Hint: st}
+			items[i] = change.Change{Kind: hints.KindHint, Key: st.Key(), Version: st.Version, Value: st}
 		}
-		h.Publish(items...)
+		h.Append(items...)
 	}
 
 	type view struct {
@@ -188,7 +167,7 @@ func TestRandomized(t *testing.T) {
 		if !snap.Resumed && snap.Epoch != "" {
 			v.states = map[string]hints.State{}
 			for _, ev := range snap.Items {
-				v.states[ev.Key] = ev.Hint
+				v.states[ev.Key] = hintOf(ev)
 			}
 			v.lastSeq = snap.Seq
 		}
@@ -197,7 +176,7 @@ func TestRandomized(t *testing.T) {
 				t.Errorf("sequence went back: %d after %d", ev.Seq, v.lastSeq)
 			}
 			v.lastSeq = ev.Seq
-			v.states[ev.Key] = ev.Hint
+			v.states[ev.Key] = hintOf(ev)
 		}
 		v.pos = Position{Epoch: h.Epoch(), Seq: v.lastSeq}
 	}
@@ -212,7 +191,7 @@ func TestRandomized(t *testing.T) {
 		if !f.All {
 			for _, k := range keys {
 				if rng.IntN(3) == 0 {
-					f.Hints = append(f.Hints, k)
+					f.IDs = append(f.IDs, change.ID{Kind: hints.KindHint, Key: k})
 				}
 			}
 		}
@@ -285,8 +264,7 @@ func TestRandomized(t *testing.T) {
 		sub.Close()
 		want := map[string]hints.State{}
 		for _, st := range tb.Snapshot() {
-			m := v.filter.compile("")
-			if m.match(Item{Kind: KindHint, Key: st.Key()}) {
+			if v.filter.Compile().Match(hints.KindHint, st.Key()) {
 				want[st.Key()] = *st
 			}
 		}
@@ -339,10 +317,10 @@ func TestAfterDropAndDone(t *testing.T) {
 		t.Fatal("running subscription has an Err")
 	}
 	for i := range 3 {
-		h.Publish(hintItem(fmt.Sprint("k", i), hints.ExtIdle, uint64(i+1)))
+		h.Append(hintItem(fmt.Sprint("k", i), hints.ExtIdle, uint64(i+1)))
 	}
 	now = now.Add(2 * time.Minute)
-	h.Publish(hintItem("k9", hints.ExtIdle, 10))
+	h.Append(hintItem("k9", hints.ExtIdle, 10))
 	select {
 	case <-dropped:
 	case <-time.After(5 * time.Second):
@@ -396,82 +374,5 @@ func TestMemo(t *testing.T) {
 	}
 	if n < 1 {
 		t.Fatal("never built")
-	}
-}
-
-// In a cluster of several sites, a node's hints are published with its
-// site, and a watcher's reference without a site means the node's own.
-func TestSiteHints(t *testing.T) {
-	h := New(Config{Site: "paris"})
-	st := hints.State{Hint: hints.Hint{Exten: "1001", Context: "internal"}, Extension: hints.ExtInUse}
-	h.Append([]hints.Change{{Version: 1, Hint: &st}})
-	for _, f := range []Filter{{Hints: []string{"paris/1001@internal"}}, {Hints: []string{"1001@internal"}}, {All: true}} {
-		if err := f.Check(); err != nil {
-			t.Fatalf("%+v: %v", f, err)
-		}
-		s, snap := h.Subscribe(f, nil)
-		if len(snap.Items) != 1 || snap.Items[0].Key != "paris/1001@internal" || snap.Items[0].Hint.Site != "paris" {
-			t.Fatalf("%+v: snapshot %+v", f, snap.Items)
-		}
-		s.Close()
-	}
-	s, snap := h.Subscribe(Filter{Hints: []string{"lyon/1001@internal"}}, nil)
-	defer s.Close()
-	if len(snap.Items) != 0 {
-		t.Fatalf("another site's filter got %+v", snap.Items)
-	}
-	for _, bad := range []string{"Paris/1001@internal", "/1001", "pa-ris/1001", "paris/", "paris/1001/x"} {
-		if err := (Filter{Hints: []string{bad}}).Check(); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
-// A watcher of some hints gets, live and in its snapshot, the calls on
-// the devices those hints have when it subscribes, the forwards of their
-// users and of its CustomPresence providers, and the devices and boxes it
-// names; nothing of others.
-func TestFilteredCallsMailboxesForwards(t *testing.T) {
-	h := New(Config{})
-	st := hints.State{Hint: hints.Hint{Exten: "1001", Context: "internal", Devices: []string{"PJSIP/1001", "PJSIP/1001b"}}, Extension: hints.ExtIdle}
-	h.Append([]hints.Change{{Version: 1, Hint: &st}})
-	callsOn := func(dev string) Item {
-		d := calls.DeviceCalls{Device: dev, Calls: []calls.Call{{Channel: dev + "-1", Device: dev, State: calls.Ringing}}}
-		return Item{Kind: KindCalls, Key: d.Key(), Calls: d}
-	}
-	fwd := func(user string) Item {
-		return Item{Kind: KindForward, Key: user, Forward: forward.Forwards{User: user, Busy: forward.Forward{Enabled: true, Destination: "2002"}}}
-	}
-	box := func(b string) Item {
-		c := voicemail.Count{Mailbox: b, New: 1}
-		return Item{Kind: KindMailbox, Key: c.Key(), Mailbox: c}
-	}
-	h.Publish(callsOn("PJSIP/1001b"), fwd("1001"))
-	f := Filter{Hints: []string{"1001@internal"}, Providers: []string{"CustomPresence:1003"}, Devices: []string{"SIP/trunk"}, Mailboxes: []string{"1001@default"}}
-	if err := f.Check(); err != nil {
-		t.Fatal(err)
-	}
-	s, snap := h.Subscribe(f, nil)
-	defer s.Close()
-	var kinds []Kind
-	for _, ev := range snap.Items {
-		kinds = append(kinds, ev.Kind)
-	}
-	if len(snap.Items) != 3 || !slices.Contains(kinds, KindCalls) || !slices.Contains(kinds, KindForward) {
-		t.Fatalf("snapshot %v", kinds)
-	}
-	h.Publish(callsOn("PJSIP/1001"), callsOn("PJSIP/1002"), callsOn("SIP/trunk"), fwd("1001"), fwd("1002"), fwd("1003"), box("1001@default"), box("1002@default"))
-	var got []string
-	for _, ev := range drain(s) {
-		got = append(got, ev.Key)
-	}
-	want := []string{"calls:PJSIP/1001", "calls:SIP/trunk", "1001", "1003", "1001@default"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("live %v, want %v", got, want)
-	}
-	for _, bad := range []Filter{{Devices: []string{"1001"}}, {Devices: []string{"PJSIP/1001,PJSIP/1002"}}, {Mailboxes: []string{"1001"}}, {Mailboxes: []string{"Paris/1001@default"}}} {
-		if err := bad.Check(); err == nil {
-			t.Errorf("%+v accepted", bad)
-		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
@@ -12,11 +13,10 @@ import (
 )
 
 // items returns n presence changes of n providers, numbered from v.
-func items(n int, v uint64) []watch.Item {
-	out := make([]watch.Item, n)
+func items(n int, v uint64) []change.Change {
+	out := make([]change.Change, n)
 	for i := range out {
-		out[i] = watch.Item{Kind: watch.KindPresence, Key: fmt.Sprintf("CustomPresence:%d", 10000+i), Version: v + uint64(i),
-			Presence: hints.ProviderPresence{Value: presence.Value{State: presence.Away, Message: fmt.Sprintf("change %d", v+uint64(i))}}}
+		out[i] = change.Change{Kind: hints.KindPresence, Key: fmt.Sprintf("CustomPresence:%d", 10000+i), Version: v + uint64(i), Value: hints.ProviderPresence{Value: presence.Value{State: presence.Away, Message: fmt.Sprintf("change %d", v+uint64(i))}}}
 	}
 	return out
 }
@@ -52,7 +52,7 @@ func BenchmarkLog(b *testing.B) {
 			defer h.Close()
 			// Two sets of changes, published in turn: each publish changes
 			// every provider (unnumbered items: Version 0 is never stale).
-			sets := [2][]watch.Item{items(batch, 0), items(batch, uint64(batch))}
+			sets := [2][]change.Change{items(batch, 0), items(batch, uint64(batch))}
 			for i := range sets {
 				for j := range sets[i] {
 					sets[i][j].Version = 0
@@ -61,7 +61,7 @@ func BenchmarkLog(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				h.Publish(sets[i%2]...)
+				h.Append(sets[i%2]...)
 				if durable {
 					want := uint64((i + 1) * batch)
 					for {
@@ -93,7 +93,7 @@ func BenchmarkResumeAfterRestart(b *testing.B) {
 		b.Fatal(err)
 	}
 	for v := uint64(1); v <= 20000; v += 1000 {
-		h.Publish(items(1000, v)...)
+		h.Append(items(1000, v)...)
 	}
 	if err := h.Close(); err != nil {
 		b.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/presenced/presenced/change"
 )
 
 // Stream is a change log that numbers changes itself and is shared by the
@@ -30,7 +32,7 @@ type Stream interface {
 // outEntry is a change this node publishes to the stream.
 type outEntry struct {
 	id    string // the message id (a retried append is not appended twice)
-	item  string // Item.id
+	item  string // idOf
 	entry Entry
 }
 
@@ -78,7 +80,7 @@ func (h *Hub) openStream() {
 // queueStream puts a change in the outbox; hub.mu is held. It reports
 // whether it did: an item that shows what this node last published, or
 // the stream last held, is not a change.
-func (h *Hub) queueStream(id string, it Item, enc []byte) bool {
+func (h *Hub) queueStream(id string, it change.Change, enc []byte) bool {
 	st := h.st
 	last, ok := st.lastOut[id]
 	if !ok {
@@ -86,7 +88,7 @@ func (h *Hub) queueStream(id string, it Item, enc []byte) bool {
 			last, ok = cur.enc, true
 		}
 	}
-	if ok && SameItem(last, enc) {
+	if ok && Same(last, enc) {
 		return false
 	}
 	st.lastOut[id] = enc
@@ -210,7 +212,7 @@ func (h *Hub) streamBatch() []outEntry {
 		if cur, found := h.current[o.item]; found && (!ok || cur.Seq > known.Seq) {
 			known, ok = Entry{Seq: cur.Seq, Value: cur.enc}, true
 		}
-		if ok && SameItem(known.Value, o.entry.Value) {
+		if ok && Same(known.Value, o.entry.Value) {
 			h.st.acked++
 			h.st.ackedTo = max(h.st.ackedTo, known.Seq) // Sync waits until it is read back
 			continue
@@ -236,7 +238,7 @@ func (h *Hub) deliverNumbered(entries []Entry) {
 		if e.Seq <= h.seq {
 			continue // read again after a reconnect
 		}
-		it, _, err := DecodeItem(e.Key, e.Value)
+		it, _, err := Decode(h.cfg.Kinds, e.Key, e.Value)
 		h.seq = e.Seq
 		h.durable = e.Seq
 		if err != nil {
@@ -245,13 +247,13 @@ func (h *Hub) deliverNumbered(entries []Entry) {
 			}
 			continue
 		}
-		ev := &Event{Seq: e.Seq, Item: it, enc: e.Value}
+		ev := &Event{Seq: e.Seq, Change: it, enc: e.Value}
 		// Another node changed what this one last published: a later
 		// change back to that value is a change again. (An entry no newer
 		// than what this node had acknowledged may be its own, still on
 		// its way back: then the comparison stays.)
-		id := it.id()
-		if lo, ok := h.st.lastOut[id]; ok && e.Seq > h.st.ackedTo && !SameItem(lo, e.Value) {
+		id := idOf(it)
+		if lo, ok := h.st.lastOut[id]; ok && e.Seq > h.st.ackedTo && !Same(lo, e.Value) {
 			delete(h.st.lastOut, id)
 		}
 		h.stats.Published++

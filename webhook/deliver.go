@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -165,10 +166,10 @@ func (w *worker) next() ([]Event, uint64, error) {
 			for _, e := range m.cfg.Hub.Current() {
 				// A phone's call event is an event, not a state: never sent
 				// as the latest state.
-				if e.Seq <= c || e.Seq > hi || e.Encoded() == nil || e.Kind == watch.KindPhone || !w.match.Match(e.Kind, e.Key) {
+				if e.Seq <= c || e.Seq > hi || e.Encoded() == nil || e.Kind == calls.KindPhone || !w.match.Match(e.Kind, e.Key) {
 					continue
 				}
-				ev, err := decodeValue(e.Seq, e.Key, e.Encoded())
+				ev, err := decodeValue(m.cfg.Hub.Kinds(), e.Seq, e.Key, e.Encoded())
 				if err != nil {
 					return nil, c, err
 				}
@@ -211,7 +212,7 @@ func (w *worker) next() ([]Event, uint64, error) {
 			if !w.match.Match(watch.KindOf(e.Value), e.Key) {
 				continue
 			}
-			ev, err := decodeValue(e.Seq, e.Key, e.Value)
+			ev, err := decodeValue(m.cfg.Hub.Kinds(), e.Seq, e.Key, e.Value)
 			if err != nil {
 				return nil, c, err
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
@@ -97,25 +98,25 @@ func (e Event) user() string {
 }
 
 // decodeValue turns a log entry back into an event.
-func decodeValue(seq uint64, key string, v []byte) (Event, error) {
-	it, at, err := watch.DecodeItem(key, v)
+func decodeValue(kinds change.Kinds, seq uint64, key string, v []byte) (Event, error) {
+	c, at, err := watch.Decode(kinds, key, v)
 	if err != nil {
 		return Event{}, fmt.Errorf("log entry %d: %w", seq, err)
 	}
 	e := Event{ID: strconv.FormatUint(seq, 10), Time: at}
-	switch it.Kind {
-	case watch.KindHint:
-		e.Type, e.Hint = TypeHint, &it.Hint
-	case watch.KindPresence:
-		e.Type, e.Provider, e.Presence, e.Invalid = TypePresence, key, &it.Presence.Value, it.Presence.Invalid
-	case watch.KindMailbox:
-		e.Type, e.Mailbox = TypeMailbox, &it.Mailbox
-	case watch.KindCalls:
-		e.Type, e.Calls = TypeCalls, &it.Calls
-	case watch.KindForward:
-		e.Type, e.Forward = TypeForward, &it.Forward
-	case watch.KindPhone:
-		e.Type, e.Phone = TypePhone, &it.Phone
+	switch val := c.Value.(type) {
+	case hints.State:
+		e.Type, e.Hint = TypeHint, &val
+	case hints.ProviderPresence:
+		e.Type, e.Provider, e.Presence, e.Invalid = TypePresence, key, &val.Value, val.Invalid
+	case voicemail.Count:
+		e.Type, e.Mailbox = TypeMailbox, &val
+	case calls.DeviceCalls:
+		e.Type, e.Calls = TypeCalls, &val
+	case forward.Forwards:
+		e.Type, e.Forward = TypeForward, &val
+	case calls.PhoneEvent:
+		e.Type, e.Phone = TypePhone, &val
 	}
 	return e, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
@@ -51,16 +52,17 @@ func FuzzTemplate(f *testing.F) {
 // encodes decodes to the same.
 func FuzzDecodeValue(f *testing.F) {
 	st := hints.State{Hint: hints.Hint{Context: "internal", Exten: "1001", Devices: []string{"PJSIP/1001"}}}
-	for _, it := range []watch.Item{
-		{Kind: watch.KindHint, Key: "1001@internal", Hint: st},
-		{Kind: watch.KindPresence, Key: "CustomPresence:1001", Presence: hints.ProviderPresence{Value: presence.Value{State: presence.DND, Message: "x,y"}}},
+	for _, it := range []change.Change{
+		{Kind: hints.KindHint, Key: "1001@internal", Value: st},
+		{Kind: hints.KindPresence, Key: "CustomPresence:1001", Value: hints.ProviderPresence{Value: presence.Value{State: presence.DND, Message: "x,y"}}},
 	} {
-		v, _ := watch.EncodeItem(it, time.Unix(1, 2))
+		v, _ := watch.Encode(it, time.Unix(1, 2))
 		f.Add(v)
 	}
 	f.Add([]byte{})
+	kinds, _ := change.NewKinds(hints.Kinds())
 	f.Fuzz(func(t *testing.T, v []byte) {
-		ev, err := decodeValue(7, "k", v)
+		ev, err := decodeValue(kinds, 7, "k", v)
 		if err != nil {
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
@@ -57,7 +58,7 @@ type subscription struct {
 }
 
 func (s subscription) filter() watch.Filter {
-	return watch.Filter{All: s.All, Hints: s.Hints, Providers: s.Providers}
+	return filter.Spec{All: s.All, Hints: s.Hints, Providers: s.Providers}.Watch("")
 }
 
 // validate turns a spec into a subscription, or says what is wrong with
@@ -108,7 +109,7 @@ func validate(spec Spec) (subscription, template, error) {
 	if len(spec.Description) > maxDescr || !utf8.ValidString(spec.Description) {
 		return bad("webhook description must be UTF-8 of at most %d bytes", maxDescr)
 	}
-	if err := (watch.Filter{All: spec.All, Hints: spec.Hints, Providers: spec.Providers}).Check(); err != nil {
+	if err := (filter.Spec{All: spec.All, Hints: spec.Hints, Providers: spec.Providers}).Check(); err != nil {
 		return subscription{}, nil, err
 	}
 	var id [8]byte

@@ -14,6 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/change"
+	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
@@ -112,7 +114,7 @@ func openEnv(t *testing.T, dir string, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Hub, cfg.Store, cfg.Log = watch.New(watch.Config{Log: db}), db, zerolog.Nop()
+	cfg.Hub, cfg.Store, cfg.Log = watch.New(watch.Config{Log: db, Kinds: filter.Kinds()}), db, zerolog.Nop()
 	if err := cfg.Hub.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +160,7 @@ var version uint64
 func setPresence(hub *watch.Hub, user string, st presence.State, msg string) {
 	version++
 	key := hints.ProviderKey("CustomPresence:" + user)
-	hub.Publish(watch.Item{Kind: watch.KindPresence, Key: key, Version: version,
-		Presence: hints.ProviderPresence{Value: presence.Value{State: st, Message: msg}}})
+	hub.Append(change.Change{Kind: hints.KindPresence, Key: key, Version: version, Value: hints.ProviderPresence{Value: presence.Value{State: st, Message: msg}}})
 }
 
 func decodeEvent(t *testing.T, h hit) Event {
@@ -570,7 +571,7 @@ func TestReadyHoldsTheLog(t *testing.T) {
 	}
 	defer db.Close()
 	ready := make(chan struct{})
-	hub := watch.New(watch.Config{Log: db, Ready: ready})
+	hub := watch.New(watch.Config{Log: db, Kinds: filter.Kinds(), Ready: ready})
 	if err := hub.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +606,7 @@ func TestReadyAlreadyClosedHoldsNothing(t *testing.T) {
 	defer db.Close()
 	ready := make(chan struct{})
 	close(ready)
-	hub := watch.New(watch.Config{Log: db, Ready: ready})
+	hub := watch.New(watch.Config{Log: db, Kinds: filter.Kinds(), Ready: ready})
 	if err := hub.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}

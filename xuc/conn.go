@@ -105,9 +105,9 @@ func (c *conn) run(ctx context.Context) {
 // apply takes one change; with tell, it sends what the change makes for
 // this client. mu is held.
 func (c *conn) apply(ctx context.Context, ev *watch.Event, tell bool) {
-	switch ev.Kind {
-	case watch.KindHint:
-		st := ev.Hint
+	switch val := ev.Value.(type) {
+	case hints.State:
+		st := val
 		c.hints[ev.Key] = &st
 		if st.Site != c.s.cfg.Site || !tell {
 			return
@@ -124,25 +124,25 @@ func (c *conn) apply(ctx context.Context, ev *watch.Event, tell bool) {
 				c.send(ctx, "PhoneStatusUpdate", PhoneStatus{StatusName(now)})
 			}
 		}
-	case watch.KindPresence:
+	case hints.ProviderPresence:
 		if user, err := presence.ParseProvider(ev.Key); err == nil && user == c.u.Extension {
-			c.dnd = ev.Presence.Value.State == presence.DND
+			c.dnd = val.Value.State == presence.DND
 			c.configChanged(ctx, tell)
 		}
-	case watch.KindForward:
-		if ev.Forward.User == c.u.Extension {
-			c.fwd = ev.Forward
+	case forward.Forwards:
+		if val.User == c.u.Extension {
+			c.fwd = val
 			c.configChanged(ctx, tell)
 		}
-	case watch.KindMailbox:
-		if ev.Mailbox.Mailbox == c.u.Mailbox && ev.Mailbox.Site == c.s.cfg.Site {
-			c.vm = ev.Mailbox
+	case voicemail.Count:
+		if val.Mailbox == c.u.Mailbox && val.Site == c.s.cfg.Site {
+			c.vm = val
 			if tell {
 				c.send(ctx, "VoiceMailStatusUpdate", c.voiceMail())
 			}
 		}
-	case watch.KindCalls:
-		d := ev.Calls
+	case calls.DeviceCalls:
+		d := val
 		k := d.Site + "/" + strings.ToLower(d.Device)
 		before := c.calls[k]
 		if len(d.Calls) == 0 {

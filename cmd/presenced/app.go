@@ -20,6 +20,7 @@ import (
 	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/dpma"
 	"github.com/presenced/presenced/fastagi"
+	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/httpapi"
@@ -27,6 +28,7 @@ import (
 	"github.com/presenced/presenced/mirror"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
+	"github.com/presenced/presenced/voicemail"
 	"github.com/presenced/presenced/watch"
 	"github.com/presenced/presenced/webhook"
 )
@@ -140,7 +142,7 @@ func (m *Main) Open(ctx context.Context) error {
 			then()
 		}
 	}
-	hubCfg := watch.Config{Log: db, Ready: synced, CloseTimeout: m.Config.ShutdownTimeout, OnLogError: func(err error) {
+	hubCfg := watch.Config{Log: db, Kinds: filter.Kinds(), Ready: synced, CloseTimeout: m.Config.ShutdownTimeout, OnLogError: func(err error) {
 		m.Log.Error().Err(err).Str("component", "watch").Msg("change log: cannot append; retrying")
 	}}
 	var records presence.Store = db
@@ -156,13 +158,12 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.hub.Open(ctx); err != nil {
 		return err
 	}
-	m.hints.Sink = m.hub
+	m.hints.Sink, m.hints.Site = m.hub, hubCfg.Site
 	if m.Config.Dialplan != "" {
 		if err := m.loadHints(); err != nil {
 			return &ConfigError{Var: "DIALPLAN", Err: err}
 		}
 	}
-	plog := m.Log.With().Str("component", "presence").Logger()
 	var background presence.Writer
 	var client *ari.Client
 	var dnd presence.DNDSwitch
@@ -173,13 +174,13 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
 		// The calls on every channel, read from the same AMI connection.
-		m.calls = calls.NewBook((&callsLog{hub: m.hub, site: m.Config.Site}).publish)
+		m.calls = calls.NewBook(m.hub, m.Config.Site)
 		m.ami = &ami.Feed{
 			Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
 			Log:       m.Log.With().Str("component", "ami").Logger(),
 			Hints:     m.hints,
 			Calls:     m.calls,
-			Mailboxes: &mailboxes{hub: m.hub, site: m.Config.Site},
+			Mailboxes: voicemail.NewBoxes(m.hub, m.Config.Site),
 			OnUp:      firstUp(m.flushPending),
 		}
 		// Writes without a channel go over AMI, which, unlike ARI,
@@ -199,16 +200,8 @@ func (m *Main) Open(ctx context.Context) error {
 		Observed:   m.ami != nil,
 		Site:       m.Config.Site,
 		MaxHistory: m.Config.PresenceHistory,
-		OnChange: func(c presence.Change) {
-			m.hints.PresenceChanged(c)
-			if c.Timer {
-				plog.Info().Str("user", c.User).Str("state", c.Value.State.String()).Str("previous", c.Previous.State.String()).
-					Msg("timed presence ended")
-			}
-		},
-		OnError: func(user string, err error) {
-			plog.Warn().Err(err).Str("user", user).Msg("background presence work failed; it is retried when Asterisk is back")
-		},
+		Listener:   m.hints,
+		Log:        m.Log.With().Str("component", "presence").Logger(),
 	})
 	if err != nil {
 		return err
@@ -216,7 +209,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.ami != nil {
 		m.ami.Presence = m.svc
 		if m.Config.DPMA == "on" {
-			m.dpma = dpma.New(dpma.Config{Presence: dpmaPresence{m}, Hints: m.hints, Hub: m.hub, Transport: ami.Writer{Feed: m.ami},
+			m.dpma = dpma.New(dpma.Config{Presence: m.svc.Client(), Hints: m.hints, Hub: m.hub, Transport: ami.Writer{Feed: m.ami},
 				Log: m.Log.With().Str("component", "dpma").Logger()})
 			m.ami.DPMA = m.dpma
 		}
@@ -230,11 +223,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.fwdStore != nil {
 		fstore = m.fwdStore
 	}
-	// Call forwards: changes are logged as every node's (Version 0: the
-	// service announces them in order, under its lock).
-	m.fwd = forward.NewService(forward.Config{Store: fstore, Policy: m.Config.dial, Log: m.Log.With().Str("component", "audit").Logger(), OnChange: func(f forward.Forwards) {
-		m.hub.Publish(watch.Item{Kind: watch.KindForward, Key: f.Key(), Forward: f})
-	}})
+	m.fwd = forward.NewService(forward.Config{Store: fstore, Policy: m.Config.dial, Log: m.Log.With().Str("component", "audit").Logger(), Sink: m.hub})
 	if err := m.fwd.Open(ctx); err != nil {
 		return err
 	}
@@ -310,7 +299,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.http = httpapi.New(httpapi.Config{Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 			Cluster: clusterStatus,
-			Tokens:  m.Config.tokens, Hints: m.hints, Presence: apiPresence{m}, Hub: m.hub, Webhooks: hooksAPI, Roster: m.names, Calls: m.apiCalls(), Forwards: m.fwd, Phones: ph,
+			Tokens:  m.Config.tokens, Hints: m.hints, Presence: m.svc.Client(), Hub: m.hub, Webhooks: hooksAPI, Roster: m.names, Calls: m.apiCalls(), Forwards: m.fwd, Phones: ph,
 			Hosts: m.Config.hosts, Origins: m.Config.origins, TrustedProxies: m.Config.proxies, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})
 		if err := m.http.Open(ctx); err != nil {
 			return &ConfigError{Var: "HTTP_LISTEN", Err: err}
@@ -319,37 +308,6 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.startFeeds()
 	return nil
-}
-
-// apiPresence is the presence service as the HTTP API uses it: writes
-// without a channel, through the background writer (AMI), pending while
-// Asterisk is away.
-type apiPresence struct{ m *Main }
-
-func (a apiPresence) Get(user string) (presence.Value, bool) {
-	if a.m.records != nil {
-		// Another node may have changed it: the cluster's record.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		rec, ok, err := a.m.records.LoadRecord(ctx, user)
-		if err == nil {
-			return rec.Current, ok
-		}
-	}
-	v, _, ok := a.m.svc.Lookup(user)
-	return v, ok
-}
-
-func (a apiPresence) Set(ctx context.Context, user string, v presence.Value) (presence.Value, bool, error) {
-	got, err := a.m.svc.Set(ctx, nil, user, v)
-	_, pending, _ := a.m.svc.Lookup(user)
-	return got, pending, err
-}
-
-func (a apiPresence) Restore(ctx context.Context, user string) (presence.Value, bool, error) {
-	got, err := a.m.svc.Restore(ctx, nil, user)
-	_, pending, _ := a.m.svc.Lookup(user)
-	return got, pending, err
 }
 
 // apiWebhooks is the webhook manager as the HTTP API uses it.

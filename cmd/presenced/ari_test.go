@@ -12,8 +12,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/ari/aritest"
+	"github.com/presenced/presenced/filter"
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/astemu"
-	"github.com/presenced/presenced/watch"
 )
 
 // fakeARI starts a fake ARI for the test.
@@ -53,7 +54,7 @@ func TestARIDeviceStates(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		ringing := false
 		for _, ev := range m.hub.Current() {
-			ringing = ringing || (ev.Kind == watch.KindHint && ev.Key == "1001@internal" && ev.Hint.Extension.String() == "Ringing")
+			ringing = ringing || (ev.Kind == hints.KindHint && ev.Key == "1001@internal" && hintOf(ev).Extension.String() == "Ringing")
 		}
 		if ringing {
 			break
@@ -62,12 +63,12 @@ func TestARIDeviceStates(t *testing.T) {
 			t.Fatal("the hub never had 1001 ringing")
 		}
 	}
-	sub, _ := m.hub.Subscribe(watch.Filter{Hints: []string{"1001@internal"}}, nil)
+	sub, _ := m.hub.Subscribe(filter.Spec{Hints: []string{"1001@internal"}}.Watch(""), nil)
 	defer sub.Close()
 	srv.DropWebsockets()
 	srv.SetDevice("PJSIP/1001", "INUSE")
 	awaitHint(t, m, "1001@internal", func(v map[string]string) bool { return v["PRESENCED_HINT_STATE"] == "InUse" })
-	if evs := drainSub(sub); len(evs) != 1 || evs[0].Hint.Extension.String() != "InUse" {
+	if evs := drainSub(sub); len(evs) != 1 || hintOf(evs[0]).Extension.String() != "InUse" {
 		t.Fatalf("watchers got %d changes for one device change: %+v", len(evs), evs)
 	}
 

@@ -15,7 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presenced/presenced/ari"
-	"github.com/presenced/presenced/watch"
+	"github.com/presenced/presenced/filter"
 
 	"github.com/presenced/presenced/internal/loadgen"
 )
@@ -76,7 +76,7 @@ func BenchmarkDeviceEventToHub(b *testing.B) {
 	for !srv.Connected("presenced") || len(srv.Subscriptions("presenced")) == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	sub, _ := m.hub.Subscribe(watch.Filter{Hints: []string{"1001@internal"}}, nil)
+	sub, _ := m.hub.Subscribe(filter.Spec{Hints: []string{"1001@internal"}}.Watch(""), nil)
 	defer sub.Close()
 	time.Sleep(50 * time.Millisecond)
 	drainSub(sub)

@@ -14,6 +14,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/dialplan"
+	"github.com/presenced/presenced/filter"
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/watch"
 )
@@ -121,16 +123,16 @@ func TestHookChangesReachTheHub(t *testing.T) {
 	dir := writeTree(t, map[string]string{"extensions.conf": "[internal]\nexten => 1001,hint,PJSIP/1001,CustomPresence:1001\n"})
 	m := openMain(t, t.TempDir(), "PRESENCED_DIALPLAN="+filepath.Join(dir, "extensions.conf"))
 	defer m.Close()
-	sub, snap := m.hub.Subscribe(watch.Filter{Hints: []string{"1001@internal"}, Providers: []string{"CustomPresence:1001"}}, nil)
+	sub, snap := m.hub.Subscribe(filter.Spec{Hints: []string{"1001@internal"}, Providers: []string{"CustomPresence:1001"}}.Watch(""), nil)
 	defer sub.Close()
-	if len(snap.Items) != 1 || snap.Items[0].Hint.Extension.String() != "Idle" {
+	if len(snap.Items) != 1 || hintOf(snap.Items[0]).Extension.String() != "Idle" {
 		t.Fatalf("snapshot %+v", snap.Items)
 	}
 	hook(t, m, astemu.New(), "presence/set", "1001", "", "xa", "", "on holiday")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	evs, err := sub.Next(ctx)
-	if err != nil || len(evs) != 2 || evs[0].Kind != watch.KindPresence || evs[1].Hint.Presence.Message != "on holiday" || evs[1].Seq <= evs[0].Seq {
+	if err != nil || len(evs) != 2 || evs[0].Kind != hints.KindPresence || hintOf(evs[1]).Presence.Message != "on holiday" || evs[1].Seq <= evs[0].Seq {
 		t.Fatalf("events %+v, %v", evs, err)
 	}
 }
@@ -155,8 +157,8 @@ func TestReloadHints(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, ev := range drainSub(sub) {
-		got[ev.Key] = ev.Hint.App()
-		if ev.Hint.Removed {
+		got[ev.Key] = hintOf(ev).App()
+		if hintOf(ev).Removed {
 			got[ev.Key] = "removed"
 		}
 	}

@@ -18,7 +18,9 @@ import (
 	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/ari/aritest"
 	"github.com/presenced/presenced/fastagi/agitest"
+	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/watch"
 )
 
 // buildBinary builds presenced once per test run.
@@ -332,4 +334,16 @@ func TestBinaryCommandLine(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "usage") {
 		t.Fatalf("unknown command: %v %s", err, out)
 	}
+}
+
+// hintOf is the hint state a hub event carries.
+func hintOf(ev *watch.Event) hints.State {
+	st, _ := ev.Value.(hints.State)
+	return st
+}
+
+// presOf is the provider presence a hub event carries.
+func presOf(ev *watch.Event) hints.ProviderPresence {
+	p, _ := ev.Value.(hints.ProviderPresence)
+	return p
 }

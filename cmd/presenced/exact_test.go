@@ -119,7 +119,7 @@ func (e *exactEnv) settle() {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
 		e.mu.Lock()
 		n := len(e.events)
-		seen := n > 0 && e.events[n-1].Kind == watch.KindPresence && e.events[n-1].Presence.Value.Message == marker
+		seen := n > 0 && e.events[n-1].Kind == hints.KindPresence && presOf(e.events[n-1]).Value.Message == marker
 		e.mu.Unlock()
 		if seen {
 			return
@@ -136,8 +136,8 @@ func (e *exactEnv) presenceEvents(provider string) []string {
 	defer e.mu.Unlock()
 	var out []string
 	for _, ev := range e.events {
-		if ev.Kind == watch.KindPresence && ev.Key == provider {
-			v := ev.Presence.Value
+		if ev.Kind == hints.KindPresence && ev.Key == provider {
+			v := presOf(ev).Value
 			out = append(out, pv(v.State.String(), v.Subtype, v.Message))
 		}
 	}
@@ -149,7 +149,7 @@ func (e *exactEnv) hintEvents(key string) int {
 	defer e.mu.Unlock()
 	n := 0
 	for _, ev := range e.events {
-		if ev.Kind == watch.KindHint && ev.Key == key {
+		if ev.Kind == hints.KindHint && ev.Key == key {
 			n++
 		}
 	}

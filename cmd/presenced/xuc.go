@@ -34,24 +34,10 @@ func (m *Main) xucMounts() ([]httpapi.Mount, error) {
 	if c := m.apiCalls(); c != nil {
 		cl = c
 	}
-	srv := xuc.New(xuc.Config{Users: users, Hub: m.hub, Presence: dndSetter{m}, Forwards: m.fwd, Calls: cl,
+	srv := xuc.New(xuc.Config{Users: users, Hub: m.hub, Presence: m.svc, Forwards: m.fwd, Calls: cl,
 		Site: m.Config.Site, Origins: m.originHosts(), Log: m.Log.With().Str("component", "xuc").Logger()})
 	m.Log.Info().Str("component", "xuc").Str("file", m.Config.XucUsers).Int("users", len(users)).Msg("xuc Phone API users read")
 	return []httpapi.Mount{{Pattern: "/xuc/", Handler: srv.Handler()}}, nil
-}
-
-// dndSetter is DND as the dnd hooks set it: the presence dnd (and with
-// it the DND device), off back to the presence before.
-type dndSetter struct{ m *Main }
-
-func (p dndSetter) SetDND(ctx context.Context, user string, on bool) error {
-	var err error
-	if on {
-		_, err = p.m.svc.Set(ctx, nil, user, presence.Value{State: presence.DND})
-	} else {
-		_, err = p.m.svc.Off(ctx, nil, user, presence.DND)
-	}
-	return err
 }
 
 // xucPasswd reads a password (its first line) and prints its bcrypt hash,
@@ -110,14 +96,4 @@ func (m *Main) originHosts() []string {
 		}
 	}
 	return hosts
-}
-
-// dpmaPresence is presence for Digium phone apps, as for the REST API.
-type dpmaPresence struct{ m *Main }
-
-func (p dpmaPresence) Get(user string) (presence.Value, bool) { return apiPresence(p).Get(user) }
-
-func (p dpmaPresence) Set(ctx context.Context, user string, v presence.Value) error {
-	_, err := p.m.svc.Set(ctx, nil, user, v)
-	return err
 }

@@ -1,4 +1,4 @@
-package watch
+package hints_test
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 )
 
 // The hand-made encoding of a provider's presence is json.Marshal's, byte
-// for byte: log entries written by either compare equal (SameItem).
+// for byte: log entries written by either compare equal (watch.Same).
 func FuzzPresenceJSON(f *testing.F) {
 	for _, s := range []string{"", "Lunch", `say "hi" <b>&amp;</b> \ it's?`, "tab\tnl\ncr\r\b\f\x00\x1f\x7f", "ü 日本 \u2028\u2029", "\xff\xfe bad", "\xed\xa0\x80"} {
 		f.Add(s, s+"!", uint8(3), false, int64(0))
@@ -25,7 +25,7 @@ func FuzzPresenceJSON(f *testing.F) {
 		if err != nil {
 			t.Skip()
 		}
-		if got := appendPresenceJSON(nil, p); string(got) != string(want) {
+		if got := p.AppendJSON(nil); string(got) != string(want) {
 			t.Fatalf("got  %s\nwant %s", got, want)
 		}
 	})
