@@ -26,9 +26,10 @@ import (
 	"github.com/presenced/presenced/watch"
 )
 
-// Setter sets a user's presence, as the REST API does.
+// Setter sets a user's presence, as the REST API does
+// (presence.Client).
 type Setter interface {
-	Set(ctx context.Context, user string, v presence.Value) error
+	Set(ctx context.Context, user string, v presence.Value) (got presence.Value, pending bool, err error)
 }
 
 // Config configures a Server.
@@ -300,7 +301,7 @@ func (c *conn) setPresence(ctx context.Context, m In, res out) {
 		var v presence.Value
 		if v, err = ToValue(activity, m.Note); err == nil {
 			wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			err = c.s.cfg.Presence.Set(wctx, user, v)
+			_, _, err = c.s.cfg.Presence.Set(wctx, user, v)
 			cancel()
 		}
 	}

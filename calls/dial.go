@@ -51,9 +51,11 @@ func Dialable(device string) bool {
 }
 
 // Originator places a call: rings device, and when it answers dials
-// number in dialContext (ami.Writer's AMI Originate).
+// number in dialContext (ami.Writer's AMI Originate); and hangs a channel
+// up (AMI Hangup).
 type Originator interface {
 	Originate(ctx context.Context, device, dialContext, number string) error
+	Hangup(ctx context.Context, channel string) error
 }
 
 // The limits of click to dial: a user's phone is rung at most dialBurst
@@ -93,6 +95,15 @@ func (d *Dialer) Dial(ctx context.Context, user, device, number string) error {
 	err := d.dial(ctx, a, user, device, number)
 	d.log.Info().Str("door", a.Door).Str("actor", a.Name).Str("remote", a.Remote).Str("user", user).
 		Str("number", clip.Clip(number)).Str("device", device).Str("result", presence.Result(err)).Msg("dial")
+	return err
+}
+
+// Hangup hangs a channel up, with the audit line of every door.
+func (d *Dialer) Hangup(ctx context.Context, channel string) error {
+	a := actor.From(ctx)
+	err := d.out.Hangup(ctx, channel)
+	d.log.Info().Str("door", a.Door).Str("actor", a.Name).Str("remote", a.Remote).Str("channel", clip.Clip(channel)).
+		Str("result", presence.Result(err)).Msg("hangup")
 	return err
 }
 

@@ -110,6 +110,11 @@ func (o *originateRecorder) Originate(_ context.Context, device, dialContext, nu
 	return nil
 }
 
+func (o *originateRecorder) Hangup(_ context.Context, channel string) error {
+	o.calls = append(o.calls, "hangup "+channel)
+	return nil
+}
+
 func TestDialer(t *testing.T) {
 	var out strings.Builder
 	rec := &originateRecorder{}
@@ -153,5 +158,13 @@ func TestDialer(t *testing.T) {
 	// Another user of the same token is not limited by 1003's.
 	if err := d.Dial(ctx, "1004", "PJSIP/1004", "1002"); err != nil {
 		t.Fatal(err)
+	}
+	// A hangup reaches Asterisk and has its audit line too.
+	out.Reset()
+	if err := d.Hangup(ctx, "PJSIP/1001-00000001"); err != nil || rec.calls[len(rec.calls)-1] != "hangup PJSIP/1001-00000001" {
+		t.Fatalf("hangup: %v, %q", err, rec.calls)
+	}
+	if !strings.Contains(out.String(), `"door":"http","actor":"crm","remote":"127.0.0.1:5555","channel":"PJSIP/1001-00000001","result":"ok"`) {
+		t.Fatalf("hangup audit line: %s", out.String())
 	}
 }

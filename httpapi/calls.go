@@ -12,12 +12,15 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// Calls gives the calls on Asterisk's channels (calls.Book), and dials
-// and hangs up over AMI.
+// Calls gives the calls on Asterisk's channels (*calls.Book).
 type Calls interface {
 	All() []calls.Call
+}
+
+// Dialer places and ends calls (*calls.Dialer).
+type Dialer interface {
 	// Dial rings user's device, then dials number (AMI Originate), as
-	// the dial policy and limits allow (calls.Dialer).
+	// the dial policy and limits allow.
 	Dial(ctx context.Context, user, device, number string) error
 	// Hangup hangs up a channel.
 	Hangup(ctx context.Context, channel string) error
@@ -119,7 +122,7 @@ func (s *Server) dial(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, presence.Errorf(presence.CodeNotFound, "user %s has no hint with a phone to ring (hints: %v)", req.User, keys))
 		return
 	}
-	if err := s.cfg.Calls.Dial(r.Context(), req.User, devices[i], req.Number); err != nil {
+	if err := s.cfg.Dialer.Dial(r.Context(), req.User, devices[i], req.Number); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -146,7 +149,7 @@ func (s *Server) hangup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, presence.Errorf(presence.CodeNotFound, "there is no call on channel %q", clip.Clip(req.Channel)))
 		return
 	}
-	if err := s.cfg.Calls.Hangup(r.Context(), req.Channel); err != nil {
+	if err := s.cfg.Dialer.Hangup(r.Context(), req.Channel); err != nil {
 		s.fail(w, err)
 		return
 	}

@@ -152,6 +152,7 @@ func hasHub(s *Server) bool      { return s.cfg.Hub != nil }
 func hasPresence(s *Server) bool { return s.cfg.Presence != nil }
 func always(*Server) bool        { return true }
 func hasCalls(s *Server) bool    { return s.cfg.Calls != nil && s.cfg.Hints != nil }
+func hasDialer(s *Server) bool   { return hasCalls(s) && s.cfg.Dialer != nil }
 
 var routeTable = []route{
 	{"GET", "/healthz", 0, false, always, func(*Server) http.HandlerFunc { return healthz }},
@@ -165,8 +166,8 @@ var routeTable = []route{
 	{"GET", "/v1/events", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.events }},
 	{"GET", "/v1/ws", ScopeRead, true, hasHub, func(s *Server) http.HandlerFunc { return s.websocket }},
 	{"GET", "/v1/calls", ScopeRead, false, hasCalls, func(s *Server) http.HandlerFunc { return s.listCalls }},
-	{"POST", "/v1/calls", ScopeWrite, false, hasCalls, func(s *Server) http.HandlerFunc { return s.dial }},
-	{"POST", "/v1/calls/hangup", ScopeWrite, false, hasCalls, func(s *Server) http.HandlerFunc { return s.hangup }},
+	{"POST", "/v1/calls", ScopeWrite, false, hasDialer, func(s *Server) http.HandlerFunc { return s.dial }},
+	{"POST", "/v1/calls/hangup", ScopeWrite, false, hasDialer, func(s *Server) http.HandlerFunc { return s.hangup }},
 	{"GET", "/v1/phone-events", 0, true, hasPhones, func(s *Server) http.HandlerFunc { return s.phoneEvent }},
 	{"POST", "/v1/phone-events", ScopeWrite, false, hasPhones, func(s *Server) http.HandlerFunc { return s.postPhoneEvent }},
 	{"GET", "/v1/forwards/{user}", ScopeRead, false, hasForwards, func(s *Server) http.HandlerFunc { return s.getForwards }},

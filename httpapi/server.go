@@ -51,6 +51,7 @@ type Config struct {
 	Hub      *watch.Hub // nil: no /v1/events
 	Webhooks Webhooks   // nil: no /v1/webhooks
 	Calls    Calls      // nil: no /v1/calls (no AMI)
+	Dialer   Dialer     // nil: no dialling nor hanging up (no AMI)
 	Forwards Forwards   // nil: no /v1/forwards
 	Phones   Phones     // nil: no /v1/phone-events
 	// Mounts are protocol facades served beside the API (the xuc Phone

@@ -17,6 +17,7 @@ import (
 
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/watch"
+	"github.com/rs/zerolog"
 )
 
 // Devices sets a Stasis device's state (ari.Client).
@@ -39,9 +40,9 @@ type Config struct {
 	// use next change (hints.Table.DevicesChanged).
 	Changed func() <-chan struct{}
 	Devices Devices
-	// OnError reports a device that could not be set; it is set again
-	// at the next change or Resync.
-	OnError func(device string, err error)
+	// Log gets each device that could not be set; it is set again at its
+	// hint's next change.
+	Log zerolog.Logger
 }
 
 // Mirror drives the remote devices of one site.
@@ -99,9 +100,7 @@ func (m *Mirror) apply(ctx context.Context, st hints.State) {
 	err := m.cfg.Devices.SetDeviceState(actx, d, state)
 	cancel()
 	if err != nil {
-		if m.cfg.OnError != nil {
-			m.cfg.OnError(d, err)
-		}
+		m.cfg.Log.Warn().Err(err).Str("device", d).Msg("could not show another site's hint; set again at its next change")
 		return
 	}
 	m.mu.Lock()

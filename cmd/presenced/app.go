@@ -45,34 +45,29 @@ type Main struct {
 	// Reload, when set, asks Run to read PRESENCED_DIALPLAN again (SIGHUP).
 	Reload <-chan os.Signal
 
-	db *store.DB
-	// In a cluster (cluster.go):
-	natsNode *cluster.Node
-	nats     *cluster.Conn
-	records  *cluster.Records
-	clog     *cluster.Log
-	webhooks *cluster.Webhooks
-	nodes    *cluster.Nodes
-	calls    *calls.Book // the calls on every channel (with AMI)
-	dialer   *calls.Dialer
-	fwd      *forward.Service
-	dpma     *dpma.Bridge      // Digium phone apps (PRESENCED_DPMA)
-	fwdStore *cluster.Forwards // in a cluster: the forwards' bucket
-	hints    *hints.Table
-	hub      *watch.Hub
-	ami      *ami.Feed
-	ari      *ari.Feed
-	http     *httpapi.Server
-	hooksOut *webhook.Manager
-	mirror   *mirror.Mirror // a site's cross-site BLF devices (cluster of sites, with ARI)
-	roster   atomic.Pointer[map[string]string]
-	mx       *metrics
-	ctx      context.Context // of the feeds; cancelled by Close
-	stop     context.CancelFunc
-	feeds    sync.WaitGroup
-	svc      *presence.Service
-	hooks    *dialplan.Hooks
-	agi      *fastagi.Server
+	db        *store.DB
+	cluster   *cluster.Cluster // in a cluster (cluster.go)
+	synced    *watch.Gate      // the feeds have read Asterisk once
+	ariClient *ari.Client      // with ARI
+	calls     *calls.Book      // the calls on every channel (with AMI)
+	dialer    *calls.Dialer
+	fwd       *forward.Service
+	dpma      *dpma.Bridge // Digium phone apps (PRESENCED_DPMA)
+	hints     *hints.Table
+	hub       *watch.Hub
+	ami       *ami.Feed
+	ari       *ari.Feed
+	http      *httpapi.Server
+	hooksOut  *webhook.Manager
+	mirror    *mirror.Mirror // a site's cross-site BLF devices (cluster of sites, with ARI)
+	roster    atomic.Pointer[map[string]string]
+	mx        *metrics
+	ctx       context.Context // of the feeds; cancelled by Close
+	stop      context.CancelFunc
+	feeds     sync.WaitGroup
+	svc       *presence.Service
+	hooks     *dialplan.Hooks
+	agi       *fastagi.Server
 }
 
 // errStart marks an error of Open inside Run (already logged).
@@ -107,6 +102,18 @@ func NewMain(cfg Config, log zerolog.Logger) *Main { return &Main{Config: cfg, L
 // Open opens the store, arms stored timers and starts the FastAGI server.
 // Errors (a locked store, a port in use) are returned here, at start.
 func (m *Main) Open(ctx context.Context) error {
+	for _, open := range []func(context.Context) error{m.openLog, m.openAsterisk, m.openCore, m.openAGI, m.openHTTP} {
+		if err := open(ctx); err != nil {
+			return err
+		}
+	}
+	m.startFeeds()
+	return nil
+}
+
+// openLog opens the store (or joins the cluster), the change log and the
+// hint table that feeds it.
+func (m *Main) openLog(ctx context.Context) error {
 	m.hints = hints.NewTable()
 	if err := m.loadRoster(); err != nil {
 		return &ConfigError{Var: "ROSTER", Err: err}
@@ -116,43 +123,23 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("opening the store in PRESENCED_DATA_DIR %s: %w", m.Config.DataDir, err)
 	}
 	m.db = db
-	// synced is closed once every configured feed has read Asterisk once:
-	// the hub numbers no change before (watch.Config.Ready).
-	synced := make(chan struct{})
-	feeds := int32(0)
-	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
+	feeds := 0
+	if m.Config.hasAMI() {
 		feeds++
 	}
-	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
+	if m.Config.hasARI() {
 		feeds++
 	}
-	var left atomic.Int32
-	left.Store(feeds)
-	if feeds == 0 {
-		close(synced)
-	}
-	firstUp := func(then func()) func() {
-		var once sync.Once
-		return func() {
-			once.Do(func() {
-				if left.Add(-1) == 0 {
-					close(synced)
-				}
-			})
-			then()
-		}
-	}
-	hubCfg := watch.Config{Log: db, Kinds: filter.Kinds(), Ready: synced, CloseTimeout: m.Config.ShutdownTimeout, OnLogError: func(err error) {
+	m.synced = watch.NewGate(feeds)
+	hubCfg := watch.Config{Log: db, Kinds: filter.Kinds(), Ready: m.synced.Ready(), CloseTimeout: m.Config.ShutdownTimeout, OnLogError: func(err error) {
 		m.Log.Error().Err(err).Str("component", "watch").Msg("change log: cannot append; retrying")
 	}}
-	var records presence.Store = db
 	if m.Config.Clustered() {
 		if err := m.openCluster(ctx); err != nil {
 			return err
 		}
-		// The change log is the cluster's stream, the records its bucket.
-		hubCfg.Log, hubCfg.Stream, hubCfg.Node, hubCfg.Site = nil, m.clog, m.Config.Node, m.Config.Site
-		records = m.records
+		// The change log is the cluster's stream.
+		hubCfg.Log, hubCfg.Stream, hubCfg.Node, hubCfg.Site = nil, m.cluster.Log, m.Config.Node, m.Config.Site
 	}
 	m.hub = watch.New(hubCfg)
 	if err := m.hub.Open(ctx); err != nil {
@@ -164,46 +151,54 @@ func (m *Main) Open(ctx context.Context) error {
 			return &ConfigError{Var: "DIALPLAN", Err: err}
 		}
 	}
-	var background presence.Writer
-	var client *ari.Client
-	var dnd presence.DNDSwitch
-	if m.Config.ARIURL != "" && m.Config.ARIUser != "" {
-		client = &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword,
+	return nil
+}
+
+// openAsterisk makes the connections to Asterisk that are configured
+// (started by startFeeds): AMI, with the calls and mailboxes read from it
+// and click to dial through it, and ARI's client.
+func (m *Main) openAsterisk(context.Context) error {
+	if m.Config.hasARI() {
+		m.ariClient = &ari.Client{URL: m.Config.ARIURL, User: m.Config.ARIUser, Password: m.Config.ARIPassword,
 			Log: m.Log.With().Str("component", "ari").Logger()}
-		dnd = ari.DND{Client: client}
 	}
-	if m.Config.AMIAddr != "" && m.Config.AMIUser != "" {
-		// The calls on every channel, read from the same AMI connection.
-		m.calls = calls.NewBook(m.hub, m.Config.Site)
-		m.ami = &ami.Feed{
-			Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
-			Log:       m.Log.With().Str("component", "ami").Logger(),
-			Hints:     m.hints,
-			Calls:     m.calls,
-			Mailboxes: voicemail.NewBoxes(m.hub, m.Config.Site),
-			OnUp:      firstUp(m.flushPending),
-		}
+	if !m.Config.hasAMI() {
+		return nil
+	}
+	m.calls = calls.NewBook(m.hub, m.Config.Site)
+	m.ami = &ami.Feed{Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
+		Log: m.Log.With().Str("component", "ami").Logger(), Hints: m.hints, Calls: m.calls,
+		Mailboxes: voicemail.NewBoxes(m.hub, m.Config.Site), OnUp: m.synced.Up(m.flushPending)}
+	m.dialer = calls.NewDialer(m.Config.dial, ami.Writer{Feed: m.ami}, m.Config.DialContext, m.Log.With().Str("component", "audit").Logger())
+	return nil
+}
+
+// openCore opens the domain: presence, forwards, webhooks, the hooks, and
+// what follows ARI (the DND devices, cross-site BLF).
+func (m *Main) openCore(ctx context.Context) error {
+	pcfg := presence.Config{Store: m.db, Observed: m.ami != nil, Site: m.Config.Site, MaxHistory: m.Config.PresenceHistory,
+		Listener: m.hints, Log: m.Log.With().Str("component", "presence").Logger()}
+	var fstore forward.Store = m.db
+	targets := m.Config.targets
+	whCfg := webhook.Config{Hub: m.hub, Store: m.db, Timeout: m.Config.WebhookTimeout, Targets: &targets,
+		RetryMax: m.Config.WebhookRetryMax, Retention: m.Config.LogRetention, UserAgent: "presenced/" + buildVersion(),
+		Log: m.Log.With().Str("component", "webhook").Logger()}
+	if c := m.cluster; c != nil {
+		// Records, forwards, webhooks, their cursors and who delivers each
+		// are the cluster's.
+		pcfg.Store, pcfg.Shared, fstore = c.Records, c.Records, c.Forwards
+		whCfg.Store, whCfg.Shared, whCfg.Node = c.Webhooks, c.Webhooks, m.Config.Node
+	}
+	if m.ami != nil {
 		// Writes without a channel go over AMI, which, unlike ARI,
 		// reports a rejected value.
-		background = ami.Writer{Feed: m.ami}
-		m.dialer = calls.NewDialer(m.Config.dial, ami.Writer{Feed: m.ami}, m.Config.DialContext, m.Log.With().Str("component", "audit").Logger())
+		pcfg.Background = ami.Writer{Feed: m.ami}
 	}
-	var shared presence.Shared
-	if m.records != nil {
-		shared = m.records
+	if m.ariClient != nil {
+		pcfg.DND = ari.DND{Client: m.ariClient}
 	}
-	m.svc, err = presence.NewService(presence.Config{
-		Store:      records,
-		Shared:     shared,
-		Background: background,
-		DND:        dnd,
-		Observed:   m.ami != nil,
-		Site:       m.Config.Site,
-		MaxHistory: m.Config.PresenceHistory,
-		Listener:   m.hints,
-		Log:        m.Log.With().Str("component", "presence").Logger(),
-	})
-	if err != nil {
+	var err error
+	if m.svc, err = presence.NewService(pcfg); err != nil {
 		return err
 	}
 	if m.ami != nil {
@@ -214,99 +209,96 @@ func (m *Main) Open(ctx context.Context) error {
 			m.ami.DPMA = m.dpma
 		}
 	}
-	// Start announces every stored presence: the views start from it until
+	// Open announces every stored presence: the views start from it until
 	// a feed knows better.
 	if err := m.svc.Open(ctx); err != nil {
 		return err
 	}
-	var fstore forward.Store = db
-	if m.fwdStore != nil {
-		fstore = m.fwdStore
-	}
 	m.fwd = forward.NewService(forward.Config{Store: fstore, Policy: m.Config.dial, Log: m.Log.With().Str("component", "audit").Logger(), Sink: m.hub})
 	if err := m.fwd.Open(ctx); err != nil {
 		return err
-	}
-	targets := m.Config.targets
-	whCfg := webhook.Config{Hub: m.hub, Store: db, Timeout: m.Config.WebhookTimeout, Targets: &targets,
-		RetryMax: m.Config.WebhookRetryMax, Retention: m.Config.LogRetention, UserAgent: "presenced/" + buildVersion(),
-		Log: m.Log.With().Str("component", "webhook").Logger()}
-	if m.webhooks != nil {
-		// Webhooks, their cursors and who delivers each are the cluster's.
-		whCfg.Store, whCfg.Shared, whCfg.Node = m.webhooks, m.webhooks, m.Config.Node
 	}
 	m.hooksOut = webhook.New(whCfg)
 	if err := m.hooksOut.Open(ctx); err != nil {
 		return err
 	}
 	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints, Forwards: m.fwd, Log: m.hub}
-	if client != nil && m.Config.Site != "" {
+	m.openARIFeed()
+	return nil
+}
+
+// openARIFeed makes the ARI feed (device states, Stasis hooks) and, in a
+// cluster of sites, the mirror of the other sites' hints.
+func (m *Main) openARIFeed() {
+	if m.ariClient == nil {
+		return
+	}
+	if m.Config.Site != "" {
 		// Cross-site BLF: this site's Stasis:presenced-remote-<site>-<exten>
 		// devices follow the other sites' hints.
 		m.mirror = mirror.New(mirror.Config{Hub: m.hub, Site: m.Config.Site, Context: m.Config.RemoteContext,
-			Uses: m.hints.UsesDevice, Changed: m.hints.DevicesChanged, Devices: client,
-			OnError: func(device string, err error) {
-				m.Log.Warn().Err(err).Str("component", "mirror").Str("device", device).Msg("could not show another site's hint; set again at its next change")
-			}})
+			Uses: m.hints.UsesDevice, Changed: m.hints.DevicesChanged, Devices: m.ariClient,
+			Log: m.Log.With().Str("component", "mirror").Logger()})
 	}
-	if client != nil {
-		m.ari = &ari.Feed{Client: client, App: m.Config.ARIApp, Devices: m.hints,
-			OnUp: firstUp(func() {
-				m.svc.ReconcileDND(m.hints.DNDUsers(), true)
-				if m.mirror != nil {
-					m.mirror.Resync()
-				}
-			}),
-			OnFollow: func() { m.svc.ReconcileDND(m.hints.DNDUsers(), false) },
-			OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
-	}
+	m.ari = &ari.Feed{Client: m.ariClient, App: m.Config.ARIApp, Devices: m.hints,
+		OnUp: m.synced.Up(func() {
+			m.svc.ReconcileDND(m.hints.DNDUsers(), true)
+			if m.mirror != nil {
+				m.mirror.Resync()
+			}
+		}),
+		OnFollow: func() { m.svc.ReconcileDND(m.hints.DNDUsers(), false) },
+		OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
+}
 
+// openAGI starts the FastAGI server.
+func (m *Main) openAGI(ctx context.Context) error {
 	alog := m.Log.With().Str("component", "fastagi").Logger()
-	m.agi = fastagi.NewServer(fastagi.Config{
-		Addr:           m.Config.AGIListen,
-		Handler:        fastagi.HandlerFunc(m.serveAGI),
-		Allow:          m.Config.allow,
-		MaxSessions:    m.Config.AGIMaxSessions,
-		EnvTimeout:     m.Config.AGIEnvTimeout,
-		CommandTimeout: m.Config.AGICommandTimeout,
-		DrainTimeout:   m.Config.ShutdownTimeout,
-		Log:            alog,
-	})
+	m.agi = fastagi.NewServer(fastagi.Config{Addr: m.Config.AGIListen, Handler: fastagi.HandlerFunc(m.serveAGI), Allow: m.Config.allow,
+		MaxSessions: m.Config.AGIMaxSessions, EnvTimeout: m.Config.AGIEnvTimeout, CommandTimeout: m.Config.AGICommandTimeout,
+		DrainTimeout: m.Config.ShutdownTimeout, Log: alog})
 	m.mx = newMetrics(m)
 	if err := m.agi.Open(ctx); err != nil {
 		return &ConfigError{Var: "AGI_LISTEN", Err: err}
 	}
 	alog.Info().Str("addr", m.agi.Addr().String()).Msg("fastagi listening")
-	if m.Config.HTTPListen != "" {
-		hlog := m.Log.With().Str("component", "http").Logger()
-		var hooksAPI httpapi.Webhooks = apiWebhooks{m.hooksOut}
-		var clusterStatus func(context.Context) any
-		if m.nats != nil {
-			clusterStatus = m.clusterStatus
-		}
-		mounts, err := m.xucMounts()
-		if err != nil {
-			return &ConfigError{Var: "XUC_USERS", Err: err}
-		}
-		apps, err := m.appwsMounts()
-		if err != nil {
-			return &ConfigError{Var: "APPWS_APPS", Err: err}
-		}
-		mounts = append(mounts, apps...)
-		ph, err := m.apiPhones()
-		if err != nil {
-			return &ConfigError{Var: "PHONES", Err: err}
-		}
-		m.http = httpapi.New(httpapi.Config{Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
-			Cluster: clusterStatus,
-			Tokens:  m.Config.tokens, Hints: m.hints, Presence: m.svc.Client(), Hub: m.hub, Webhooks: hooksAPI, Roster: m.names, Calls: m.apiCalls(), Forwards: m.fwd, Phones: ph,
-			Hosts: m.Config.hosts, Origins: m.Config.origins, TrustedProxies: m.Config.proxies, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()})
-		if err := m.http.Open(ctx); err != nil {
-			return &ConfigError{Var: "HTTP_LISTEN", Err: err}
-		}
-		hlog.Info().Str("addr", m.http.Addr().String()).Msg("http listening")
+	return nil
+}
+
+// openHTTP starts the HTTP server (PRESENCED_HTTP_LISTEN): the API, the
+// streams, the board, metrics, and the facades mounted on it.
+func (m *Main) openHTTP(ctx context.Context) error {
+	if m.Config.HTTPListen == "" {
+		return nil
 	}
-	m.startFeeds()
+	mounts, err := m.xucMounts()
+	if err != nil {
+		return &ConfigError{Var: "XUC_USERS", Err: err}
+	}
+	apps, err := m.appwsMounts()
+	if err != nil {
+		return &ConfigError{Var: "APPWS_APPS", Err: err}
+	}
+	mounts = append(mounts, apps...)
+	ph, err := m.apiPhones()
+	if err != nil {
+		return &ConfigError{Var: "PHONES", Err: err}
+	}
+	hlog := m.Log.With().Str("component", "http").Logger()
+	cfg := httpapi.Config{Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
+		Tokens: m.Config.tokens, Hints: m.hints, Presence: m.svc.Client(), Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names, Forwards: m.fwd, Phones: ph,
+		Hosts: m.Config.hosts, Origins: m.Config.origins, TrustedProxies: m.Config.proxies, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()}
+	if m.cluster != nil {
+		cfg.Cluster = m.clusterStatus
+	}
+	if m.calls != nil { // with AMI (a nil *Book would be a non-nil interface)
+		cfg.Calls, cfg.Dialer = m.calls, m.dialer
+	}
+	m.http = httpapi.New(cfg)
+	if err := m.http.Open(ctx); err != nil {
+		return &ConfigError{Var: "HTTP_LISTEN", Err: err}
+	}
+	hlog.Info().Str("addr", m.http.Addr().String()).Msg("http listening")
 	return nil
 }
 
@@ -335,27 +327,6 @@ func (a apiWebhooks) TestWebhook(ctx context.Context, id string) (any, error) {
 	return a.m.Test(ctx, id)
 }
 
-// apiCalls is the calls for the API: none without AMI (a nil book
-// would be a non-nil interface).
-func (m *Main) apiCalls() httpapi.Calls {
-	if m.calls == nil {
-		return nil
-	}
-	return callsAPI{m.calls, m.dialer, ami.Writer{Feed: m.ami}}
-}
-
-// callsAPI is the calls, click to dial (the Dialer, into
-// PRESENCED_DIAL_CONTEXT over AMI) and hanging up.
-type callsAPI struct {
-	*calls.Book
-	*calls.Dialer
-	ami ami.Writer
-}
-
-func (c callsAPI) Hangup(ctx context.Context, channel string) error {
-	return c.ami.Hangup(ctx, channel)
-}
-
 // readiness lists what /readyz reports: the store, ARI and AMI.
 func (m *Main) readiness() []httpapi.Check {
 	status := func(f func() (bool, error)) func() string {
@@ -373,9 +344,9 @@ func (m *Main) readiness() []httpapi.Check {
 		}
 	}
 	checks := []httpapi.Check{{Name: "store", Problem: func() string { return "" }}}
-	if m.nats != nil {
+	if m.cluster != nil {
 		checks = append(checks, httpapi.Check{Name: "cluster", Problem: func() string {
-			if !m.nats.Connected() {
+			if !m.cluster.Conn.Connected() {
 				return "not connected to NATS"
 			}
 			return ""
@@ -399,23 +370,23 @@ func (m *Main) readiness() []httpapi.Check {
 func (m *Main) startFeeds() {
 	ctx, stop := context.WithCancel(context.Background())
 	m.ctx, m.stop = ctx, stop
-	if m.records != nil {
+	if m.cluster != nil {
 		// Every node follows the cluster's records: timers of users set
 		// elsewhere, and presence this site's Asterisk has yet to hold.
 		m.feeds.Add(1)
 		go func() {
 			defer m.feeds.Done()
-			_ = m.records.Watch(ctx, m.svc.Changed)
+			_ = m.cluster.Records.Watch(ctx, m.svc.Changed)
 		}()
 		m.feeds.Add(1)
 		go func() {
 			defer m.feeds.Done()
-			_ = m.fwdStore.Watch(ctx, m.fwd.Changed)
+			_ = m.cluster.Forwards.Watch(ctx, m.fwd.Changed)
 		}()
 		m.feeds.Add(1)
 		go func() {
 			defer m.feeds.Done()
-			m.announce(ctx)
+			m.cluster.Announce(ctx, m.self())
 		}()
 	}
 	if m.mirror != nil {
@@ -641,7 +612,7 @@ func (m *Main) Close() error {
 	if m.hub != nil {
 		errs = append(errs, m.hub.Close())
 	}
-	m.closeCluster()
+	m.cluster.Close()
 	if m.db != nil {
 		errs = append(errs, m.db.Close())
 	}

@@ -99,6 +99,10 @@ type Config struct {
 	redact *redact.Redactor
 }
 
+// hasAMI and hasARI report whether AMI and ARI are configured.
+func (c Config) hasAMI() bool { return c.AMIAddr != "" && c.AMIUser != "" }
+func (c Config) hasARI() bool { return c.ARIURL != "" && c.ARIUser != "" }
+
 // ConfigError is a bad setting: presenced stops with exit status 2 and
 // names the variable. Open returns one too when a setting that looked
 // right cannot be used (a listen address in use, a file gone).

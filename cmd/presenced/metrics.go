@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,37 +71,32 @@ func newMetrics(m *Main) *metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_webhook_backlog", Help: "Journal entries after the webhooks' cursors, summed over webhooks."},
 				func() float64 { return float64(wh.Backlog()) }))
 	}
-	if m.nats != nil {
+	if c := m.cluster; c != nil {
 		labels := prometheus.Labels{"node": m.Config.Node, "site": m.Config.Site}
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_cluster_connected", Help: "1 while this node is connected to NATS.", ConstLabels: labels},
 			func() float64 {
-				if m.nats.Connected() {
+				if c.Conn.Connected() {
 					return 1
 				}
 				return 0
 			}),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_cluster_log_lag", Help: "Changes in the cluster's change log this node has yet to read (-1: the log could not be read).", ConstLabels: labels},
 				func() float64 {
-					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					defer cancel()
-					st, err := m.clog.Status(ctx)
+					lag, err := c.Lag(m.self())
 					if err != nil {
 						return -1
 					}
-					read, _ := m.hub.Durable()
-					return float64(st.Last) - float64(min(read, st.Last))
+					return float64(lag)
 				}),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_cluster_webhooks_delivering", Help: "Webhooks this node delivers (it holds their lease).", ConstLabels: labels},
 				func() float64 { return float64(len(m.hooksOut.Delivering())) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_cluster_nodes", Help: "presenced nodes of the cluster heard from in the last 15 s, this one included (-1: the list could not be read).", ConstLabels: labels},
 				func() float64 {
-					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					defer cancel()
-					cards, err := m.nodes.List(ctx)
+					n, err := c.NodeCount()
 					if err != nil {
 						return -1
 					}
-					return float64(len(cards))
+					return float64(n)
 				}))
 	}
 	if m.ari != nil {

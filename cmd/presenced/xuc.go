@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/presenced/presenced/appws"
 	"github.com/presenced/presenced/httpapi"
-	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/xuc"
 )
 
@@ -30,12 +28,12 @@ func (m *Main) xucMounts() ([]httpapi.Mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading PRESENCED_XUC_USERS %s: %w", m.Config.XucUsers, err)
 	}
-	var cl xuc.Calls
-	if c := m.apiCalls(); c != nil {
-		cl = c
+	cfg := xuc.Config{Users: users, Hub: m.hub, Presence: m.svc, Forwards: m.fwd,
+		Site: m.Config.Site, Origins: m.originHosts(), Log: m.Log.With().Str("component", "xuc").Logger()}
+	if m.dialer != nil { // with AMI
+		cfg.Calls = m.dialer
 	}
-	srv := xuc.New(xuc.Config{Users: users, Hub: m.hub, Presence: m.svc, Forwards: m.fwd, Calls: cl,
-		Site: m.Config.Site, Origins: m.originHosts(), Log: m.Log.With().Str("component", "xuc").Logger()})
+	srv := xuc.New(cfg)
 	m.Log.Info().Str("component", "xuc").Str("file", m.Config.XucUsers).Int("users", len(users)).Msg("xuc Phone API users read")
 	return []httpapi.Mount{{Pattern: "/xuc/", Handler: srv.Handler()}}, nil
 }
@@ -72,18 +70,10 @@ func (m *Main) appwsMounts() ([]httpapi.Mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading PRESENCED_APPWS_APPS %s: %w", m.Config.AppwsApps, err)
 	}
-	srv := appws.New(appws.Config{Apps: apps, Hub: m.hub, Presence: appwsPresence{m}, Origins: m.originHosts(),
+	srv := appws.New(appws.Config{Apps: apps, Hub: m.hub, Presence: m.svc.Client(), Origins: m.originHosts(),
 		Log: m.Log.With().Str("component", "appws").Logger()})
 	m.Log.Info().Str("component", "appws").Str("file", m.Config.AppwsApps).Int("apps", len(apps)).Msg("app passwords read")
 	return []httpapi.Mount{{Pattern: appws.Path, Handler: srv.Handler()}}, nil
-}
-
-// appwsPresence sets presence as the REST API does.
-type appwsPresence struct{ m *Main }
-
-func (p appwsPresence) Set(ctx context.Context, user string, v presence.Value) error {
-	_, err := p.m.svc.Set(ctx, nil, user, v)
-	return err
 }
 
 // originHosts are the hosts of PRESENCED_HTTP_ALLOWED_ORIGINS, for the
