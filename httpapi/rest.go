@@ -155,7 +155,7 @@ func hasCalls(s *Server) bool    { return s.cfg.Calls != nil && s.cfg.Hints != n
 func hasDialer(s *Server) bool   { return hasCalls(s) && s.cfg.Dialer != nil }
 
 var routeTable = []route{
-	{"GET", "/healthz", 0, false, always, func(*Server) http.HandlerFunc { return healthz }},
+	{"GET", "/healthz", 0, false, always, func(s *Server) http.HandlerFunc { return s.healthz }},
 	{"GET", "/readyz", ScopeRead, false, always, func(s *Server) http.HandlerFunc { return s.readyz }},
 	{"GET", "/metrics", ScopeRead, false, always, func(s *Server) http.HandlerFunc { return s.metrics }},
 	{"GET", "/v1/openapi.json", 0, false, always, func(*Server) http.HandlerFunc { return serveOpenAPI }},

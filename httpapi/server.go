@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -41,6 +42,8 @@ type Check struct {
 type Config struct {
 	Addr   string
 	Checks []Check
+	// Version is presenced's, shown by /healthz.
+	Version string
 	// Cluster, in a cluster, says what /readyz shows of it (this node, its
 	// site, the NATS server it is on, the change log's replicas, its lag).
 	Cluster  func(ctx context.Context) any
@@ -209,9 +212,15 @@ func (s *Server) writeTimeout() time.Duration {
 	return 10 * time.Second
 }
 
-func healthz(w http.ResponseWriter, _ *http.Request) {
+// healthz answers "ok", and on a second line the version running (an
+// admin checking an upgrade, a monitor telling nodes apart).
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok\n"))
+	v := s.cfg.Version
+	if v == "" {
+		v = "dev"
+	}
+	_, _ = io.WriteString(w, "ok\nversion "+v+"\n")
 }
 
 // readyz answers 200 when every configured part is fine, 503 otherwise,

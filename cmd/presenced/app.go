@@ -285,7 +285,7 @@ func (m *Main) openHTTP(ctx context.Context) error {
 		return &ConfigError{Var: "PHONES", Err: err}
 	}
 	hlog := m.Log.With().Str("component", "http").Logger()
-	cfg := httpapi.Config{Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
+	cfg := httpapi.Config{Version: buildVersion(), Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 		Tokens: m.Config.tokens, Hints: m.hints, Presence: m.svc.Client(), Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names, Forwards: m.fwd, Phones: ph,
 		Hosts: m.Config.hosts, Origins: m.Config.origins, TrustedProxies: m.Config.proxies, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()}
 	if m.cluster != nil {

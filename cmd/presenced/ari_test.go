@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -221,7 +222,7 @@ func TestOperationsEndpoints(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+	if code, body := get("/healthz"); code != 200 || body != "ok\nversion "+buildVersion()+"\n" {
 		t.Fatalf("healthz %d %q", code, body)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -254,6 +255,7 @@ func TestOperationsEndpoints(t *testing.T) {
 		`presenced_ari_resyncs_total 1`, `presenced_watchers{transport="sse"} 0`, `presenced_watchers{transport="websocket"} 0`,
 		`presenced_webhooks 0`, `presenced_webhook_deliveries_total{result="delivered"} 0`, `presenced_webhook_failures_total 0`,
 		`presenced_webhook_retries_total 0`, `presenced_webhook_backlog 0`,
+		`presenced_build_info{goversion="` + runtime.Version() + `",version="` + buildVersion() + `"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)

@@ -24,10 +24,11 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-const usage = `usage: presenced [serve|version|dialplan|presence|hints|webhooks|xuc-passwd|help]
+const usage = `usage: presenced [serve|version|config|dialplan|presence|hints|webhooks|xuc-passwd|help]
 
   serve      run the service (the default); configured by PRESENCED_* variables
   version    print the version
+  config     check the configuration without starting (presenced config check)
   dialplan   write hints for extensions.conf, or check one (presenced dialplan help)
   presence   get, set, restore or list presence through the HTTP API (presenced presence help)
   hints      list the hints and their states
@@ -50,6 +51,8 @@ func run(args []string, environ []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "presenced", buildVersion())
 		return 0
+	case "config":
+		return configCheck(args[1:], environ, stdout, stderr)
 	case "dialplan":
 		return dialplanCmd(args[1:], stdout, stderr)
 	case "presence", "hints", "webhooks":
@@ -71,6 +74,9 @@ func serve(environ []string, stderr io.Writer) int {
 		return 2
 	}
 	log := NewLogger(cfg, stderr)
+	for _, u := range unknownVars(environ) {
+		log.Warn().Str("variable", u[0]).Str("closest", u[1]).Msg(unknownLine(u))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

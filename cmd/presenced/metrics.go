@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,8 @@ func newMetrics(m *Main) *metrics {
 		}
 	}
 	reg.MustRegister(x.hooks, x.duration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_build_info", Help: "1, with the version of presenced running and the Go it was built with.",
+			ConstLabels: prometheus.Labels{"version": buildVersion(), "goversion": runtime.Version()}}, func() float64 { return 1 }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presenced_fastagi_refused_total", Help: "FastAGI connections closed unserved: not_allowed (a client outside PRESENCED_AGI_ALLOW), no_environment (no whole AGI environment in time).",
 			ConstLabels: prometheus.Labels{"reason": "not_allowed"}}, func() float64 { n, _ := m.agi.Refused(); return float64(n) }),

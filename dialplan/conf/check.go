@@ -2,13 +2,18 @@ package conf
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/presenced/presenced/presence"
 )
 
 // Check reports what makes hints useless to presenced although Asterisk
 // accepts them: a device with no technology ("1001" instead of
 // "PJSIP/1001"), a presence provider that is not CustomPresence: (presenced
-// can neither set nor watch it), and pattern hints (not hints of their own).
+// can neither set nor watch it), pattern hints (not hints of their own),
+// and a user's hint without the user's DND device (ordinary phones' BLF
+// keys see device states only: without it they never show DND).
 func Check(dp Dialplan) []Problem {
 	var out []Problem
 	for _, h := range dp.Hints {
@@ -26,6 +31,17 @@ func Check(dp Dialplan) []Problem {
 		for _, pr := range h.Providers {
 			if len(pr) < 15 || !strings.EqualFold(pr[:15], "CustomPresence:") {
 				p(false, "presence provider %q is not a CustomPresence: provider; presenced can neither set nor watch it", pr)
+				continue
+			}
+			user, err := presence.ParseProvider(pr)
+			if err != nil {
+				continue
+			}
+			// Another site's user (cross-site BLF): the device that shows
+			// their line shows their DND with it.
+			remote := slices.ContainsFunc(h.Devices, func(d string) bool { return strings.HasPrefix(d, "Stasis:presenced-remote-") })
+			if dnd := presence.DNDDevice(user); !remote && !slices.ContainsFunc(h.Devices, func(d string) bool { return strings.EqualFold(d, dnd) }) {
+				p(false, "shows %s's presence but not their DND device: ordinary phones' BLF keys stay dark while %s is on DND (add &%s to the devices; presenced dialplan hints writes it)", user, user, dnd)
 			}
 		}
 		if len(h.Devices) == 0 && len(h.Providers) == 0 {

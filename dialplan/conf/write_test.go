@@ -67,7 +67,7 @@ func TestUsersRefused(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	dp := Dialplan{Hints: []HintDef{
-		{Hint: hintOf("c", "1", "1001", "CustomPresence:1"), File: "f", Line: 1},
+		{Hint: hintOf("c", "1", "1001&Stasis:presenced-dnd-1", "CustomPresence:1"), File: "f", Line: 1},
 		{Hint: hintOf("c", "2", "PJSIP/2", "XMPP:bob"), File: "f", Line: 2},
 		{Hint: hintOf("c", "3", "", ""), File: "f", Line: 3},
 	}}
