@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/ami"
@@ -23,8 +24,8 @@ import (
 	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/forward"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/hooksrv"
 	"github.com/presenced/presenced/httpapi"
-	"github.com/presenced/presenced/internal/actor"
 	"github.com/presenced/presenced/mirror"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
@@ -66,7 +67,8 @@ type Main struct {
 	stop      context.CancelFunc
 	feeds     sync.WaitGroup
 	svc       *presence.Service
-	hooks     *dialplan.Hooks
+	hooks     *hooksrv.Server // the dialplan hooks on FastAGI and Stasis
+	reg       *prometheus.Registry
 	agi       *fastagi.Server
 }
 
@@ -123,6 +125,7 @@ func (m *Main) openLog(ctx context.Context) error {
 		return fmt.Errorf("opening the store in PRESENCED_DATA_DIR %s: %w", m.Config.DataDir, err)
 	}
 	m.db = db
+	m.reg = prometheus.NewRegistry()
 	feeds := 0
 	if m.Config.hasAMI() {
 		feeds++
@@ -222,7 +225,8 @@ func (m *Main) openCore(ctx context.Context) error {
 	if err := m.hooksOut.Open(ctx); err != nil {
 		return err
 	}
-	m.hooks = &dialplan.Hooks{Presence: m.svc, Hints: m.hints, Forwards: m.fwd, Log: m.hub}
+	m.hooks = hooksrv.New(&dialplan.Hooks{Presence: m.svc, Hints: m.hints, Forwards: m.fwd, Log: m.hub},
+		m.Log.With().Str("component", "hook").Logger(), m.reg)
 	m.openARIFeed()
 	return nil
 }
@@ -248,13 +252,13 @@ func (m *Main) openARIFeed() {
 			}
 		}),
 		OnFollow: func() { m.svc.ReconcileDND(m.hints.DNDUsers(), false) },
-		OnStasis: m.serveStasis, Log: m.Log.With().Str("component", "ari").Logger()}
+		OnStasis: m.hooks.ServeStasis, Log: m.Log.With().Str("component", "ari").Logger()}
 }
 
 // openAGI starts the FastAGI server.
 func (m *Main) openAGI(ctx context.Context) error {
 	alog := m.Log.With().Str("component", "fastagi").Logger()
-	m.agi = fastagi.NewServer(fastagi.Config{Addr: m.Config.AGIListen, Handler: fastagi.HandlerFunc(m.serveAGI), Allow: m.Config.allow,
+	m.agi = fastagi.NewServer(fastagi.Config{Addr: m.Config.AGIListen, Handler: m.hooks, Allow: m.Config.allow,
 		MaxSessions: m.Config.AGIMaxSessions, EnvTimeout: m.Config.AGIEnvTimeout, CommandTimeout: m.Config.AGICommandTimeout,
 		DrainTimeout: m.Config.ShutdownTimeout, Log: alog})
 	m.mx = newMetrics(m)
@@ -531,61 +535,6 @@ func (m *Main) httpMaxConns() int {
 
 // AGIAddr returns the FastAGI listen address.
 func (m *Main) AGIAddr() net.Addr { return m.agi.Addr() }
-
-// serveAGI runs one hook for a FastAGI session.
-func (m *Main) serveAGI(ctx context.Context, s *fastagi.Session) {
-	start := time.Now()
-	if n := s.Env.LineBreakArg; n > 0 {
-		res := m.hooks.Refuse(ctx, s, s.Env.Script(), presence.Errorf(presence.CodeInvalidArgument,
-			"argument %d holds a line break, which FastAGI cannot carry", n))
-		m.logHook("fastagi", s.Env.Get("agi_channel"), res, start, nil)
-		return
-	}
-	ctx = actor.With(ctx, actor.Actor{Door: "agi", Name: s.Env.Get("agi_channel"), Remote: s.RemoteAddr()})
-	res := m.hooks.Handle(ctx, s, s.Env.Script(), s.Env.Args, s.Env.Get("agi_callerid"))
-	m.logHook("fastagi", s.Env.Get("agi_channel"), res, start, nil)
-}
-
-// stasisTimeout bounds one Stasis hook, continue included.
-const stasisTimeout = 30 * time.Second
-
-// serveStasis runs one hook for a channel that entered the Stasis
-// application (Stasis(presenced,presence/set,1001,away)), then sends the
-// channel on to the next priority, whatever the hook's result.
-func (m *Main) serveStasis(ctx context.Context, ev ari.StasisStart) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, stasisTimeout)
-	defer cancel()
-	script, args := "", []string(nil)
-	if len(ev.Args) > 0 {
-		script, args = ev.Args[0], ev.Args[1:]
-	}
-	ctx = actor.With(ctx, actor.Actor{Door: "ari", Name: ev.Channel.ID})
-	res := m.hooks.Handle(ctx, ev.Channel, script, args, ev.Caller)
-	m.logHook("stasis", ev.Channel.ID, res, start, ev.Channel.Continue(ctx))
-}
-
-// logHook writes the one line a hook gets: internal and unavailable errors
-// with detail, at warn; others at info with the plain sentence.
-func (m *Main) logHook(transport, channel string, res dialplan.Result, start time.Time, continueErr error) {
-	m.mx.hook(transport, res, time.Since(start))
-	ev := m.Log.Info()
-	if presence.ErrorCode(res.Err) == presence.CodeInternal || presence.ErrorCode(res.Err) == presence.CodeUnavailable {
-		ev = m.Log.Warn().Err(res.Err)
-	} else if res.Err != nil {
-		ev = ev.Str("error", presence.ErrorMessage(res.Err))
-	}
-	for _, v := range res.Vars {
-		if v.Name == dialplan.VarState {
-			ev = ev.Str("state", v.Value)
-		}
-	}
-	if continueErr != nil {
-		ev = m.Log.Warn().AnErr("continue", continueErr)
-	}
-	ev.Str("component", "hook").Str("transport", transport).Str("command", res.Command).Str("user", res.User).
-		Str("channel", channel).Str("result", res.Code()).Dur("took", time.Since(start)).Msg("hook")
-}
 
 // Close stops the parts in reverse order of Open: the HTTP server, the
 // feeds, the FastAGI server (draining sessions), the presence service,

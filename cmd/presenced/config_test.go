@@ -67,12 +67,27 @@ func TestParseAllow(t *testing.T) {
 	}
 }
 
-// The README lists every variable with its default.
-func TestREADMEListsEveryVariable(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// docs/configuration.md lists every variable once, with its default, and
+// nothing presenced does not read; the systemd unit's settings are the
+// ones it names. (The example environment file is held to the defaults by
+// TestEnvExampleHasEveryDefault.)
+func TestDocsListEveryVariable(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	rows := map[string][]string{} // variable -> the table rows naming it first
+	for _, line := range strings.Split(string(doc), "\n") {
+		if !strings.HasPrefix(line, "| `"+envPrefix) {
+			continue
+		}
+		first := strings.Split(line, "|")[1]
+		for _, name := range strings.Split(first, ",") {
+			name = strings.Trim(strings.TrimSpace(name), "`")
+			rows[name] = append(rows[name], line)
+		}
+	}
+	known := map[string]bool{}
 	ct := reflect.TypeOf(Config{})
 	for i := range ct.NumField() {
 		f := ct.Field(i)
@@ -80,18 +95,33 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		if name == "" {
 			continue
 		}
-		var row string
-		for _, line := range strings.Split(string(readme), "\n") {
-			if strings.HasPrefix(line, "| `") && strings.Contains(line, "`"+envPrefix+name+"`") {
-				row = line
-			}
-		}
-		if row == "" {
-			t.Errorf("%s%s is not in the README's table", envPrefix, name)
+		known[envPrefix+name] = true
+		rs := rows[envPrefix+name]
+		if len(rs) != 1 {
+			t.Errorf("%s%s is in the table %d times, want once", envPrefix, name, len(rs))
 			continue
 		}
-		if def, ok := f.Tag.Lookup("envDefault"); ok && !strings.Contains(row, "`"+def+"`") {
-			t.Errorf("%s%s: the README does not give its default %q", envPrefix, name, def)
+		if def, ok := f.Tag.Lookup("envDefault"); ok && !strings.Contains(rs[0], "`"+def+"`") {
+			t.Errorf("%s%s: the table does not give its default %q", envPrefix, name, def)
+		}
+	}
+	for name := range rows {
+		if !known[name] {
+			t.Errorf("the table lists %s, which presenced does not read", name)
+		}
+	}
+	unit, err := os.ReadFile("../../deploy/presenced.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(unit), "\n") {
+		kv, ok := strings.CutPrefix(line, "Environment=")
+		if !ok {
+			continue
+		}
+		name, _, _ := strings.Cut(kv, "=")
+		if !known[name] || !strings.Contains(string(doc), kv) {
+			t.Errorf("the unit sets %s, which the configuration page does not name", kv)
 		}
 	}
 }

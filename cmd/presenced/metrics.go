@@ -2,34 +2,22 @@ package main
 
 import (
 	"runtime"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/presenced/presenced/dialplan"
 	"github.com/presenced/presenced/webhook"
 )
 
-// metrics are presenced's Prometheus metrics, served on /metrics.
+// metrics are presenced's Prometheus metrics, served on /metrics (the
+// hooks' own are hooksrv's).
 type metrics struct {
-	reg      *prometheus.Registry
-	hooks    *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	reg *prometheus.Registry
 }
 
 func newMetrics(m *Main) *metrics {
-	reg := prometheus.NewRegistry()
-	x := &metrics{
-		reg: reg,
-		hooks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "presenced_hooks_total", Help: "Dialplan hooks run, by transport, command and result code.",
-		}, []string{"transport", "command", "result"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "presenced_hook_duration_seconds", Help: "Time a dialplan hook took, result variables included.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"transport"}),
-	}
+	reg := m.reg
+	x := &metrics{reg: reg}
 	connected := func(status func() (bool, error)) func() float64 {
 		return func() float64 {
 			if ok, _ := status(); ok {
@@ -38,7 +26,7 @@ func newMetrics(m *Main) *metrics {
 			return 0
 		}
 	}
-	reg.MustRegister(x.hooks, x.duration,
+	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_build_info", Help: "1, with the version of presenced running and the Go it was built with.",
 			ConstLabels: prometheus.Labels{"version": buildVersion(), "goversion": runtime.Version()}}, func() float64 { return 1 }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -115,15 +103,4 @@ func newMetrics(m *Main) *metrics {
 				func() float64 { return float64(m.ami.Resyncs()) }))
 	}
 	return x
-}
-
-// hook counts one hook. Commands outside the table count as "unknown", so
-// that what callers type cannot grow the label set.
-func (x *metrics) hook(transport string, res dialplan.Result, took time.Duration) {
-	cmd := res.Command
-	if !dialplan.IsCommand(cmd) {
-		cmd = "unknown"
-	}
-	x.hooks.WithLabelValues(transport, cmd, res.Code()).Inc()
-	x.duration.WithLabelValues(transport).Observe(took.Seconds())
 }
