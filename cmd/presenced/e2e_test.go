@@ -101,7 +101,14 @@ func launch(t *testing.T, bin, dir string, wait time.Duration, env ...string) (*
 		}
 		p.done <- cmd.Wait()
 	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			// What presenced said is what tells a failure's cause.
+			lines := strings.Split(strings.TrimSpace(p.logText()), "\n")
+			t.Logf("the last lines of presenced %d's log:\n%s", cmd.Process.Pid, strings.Join(lines[max(0, len(lines)-150):], "\n"))
+		}
+	})
 	timeout := time.After(wait)
 	for p.addr == "" || p.httpAddr == "" {
 		select {
