@@ -1,4 +1,4 @@
-# presenced: make run | make test | make build | make bench | make fuzz | make lint | make phoneapp
+# presenced: make run | make demo | make test | make test-all | make build | make dist | make bench | make fuzz | make lint | make phoneapp
 GO        ?= go
 BIN       := bin/presenced
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -17,7 +17,7 @@ FUZZ_TARGETS := \
 	./calls:FuzzTracker ./calls:FuzzValidNumber ./calls:FuzzParsePolicy ./voicemail:FuzzMessageWaiting ./forward:FuzzParseKind \
 	./xuc:FuzzParseUsers ./appws:FuzzDecode ./httpapi:FuzzPhoneEvent ./dpma:FuzzAnswer
 
-.PHONY: all build run test bench load fuzz lint clean phoneapp
+.PHONY: all build run demo test test-all bench load fuzz lint clean phoneapp dist
 
 all: build
 
@@ -28,18 +28,26 @@ build:
 run: build
 	./$(BIN) serve
 
-# Formatting, vet, then every test with the race detector; the seed corpora
-# of the fuzz targets run as ordinary tests. The corrupt-store test runs in
-# a build without the race detector (see store/corrupt_test.go). The
-# libraries presenced does not use are shown wrong in libdefects, a module
-# of its own.
+# Formatting, vet, then every test but the long ones with the race
+# detector; the seed corpora of the fuzz targets run as ordinary tests. The
+# corrupt-store test runs in a build without the race detector (see
+# store/corrupt_test.go). The libraries presenced does not use are shown
+# wrong in libdefects, a module of its own.
 test:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -short -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -run 'FlippedBytes' ./store
 	cd libdefects && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# make test, then the long tests (kill -9, the cluster, the browser): those
+# that call testenv.Long, listed by ./internal/testenv/longtests.
+test-all: test
+	@$(GO) run ./internal/testenv/longtests | while read -r pkg run; do \
+	  echo "== long tests of $$pkg"; \
+	  $(GO) test -race -count=1 -timeout 30m -run "$$run" $$pkg || exit 1; \
+	done
 
 # Go benchmarks, then the load command (presenced against the floor).
 bench: build

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/internal/testpki"
 	"github.com/presenced/presenced/presence"
 )
@@ -151,6 +152,7 @@ func TestRecordsAlone(t *testing.T) {
 // history ends with every value exactly once, each node's in its own
 // order: some serial order of the 1,000 changes.
 func TestRecordsConcurrentSwapsAreSerial(t *testing.T) {
+	testenv.Long(t)
 	_, conns := startCluster(t, 3)
 	rs := openRecords(t, conns, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -10,6 +10,7 @@ import (
 	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -186,6 +187,7 @@ func TestLogLateNode(t *testing.T) {
 // them: each enters the log once. A node whose value differs from the
 // one that came first is appended after it.
 func TestLogSameChangeOnce(t *testing.T) {
+	testenv.Long(t)
 	_, conns := startCluster(t, 3)
 	hubs, _ := openHubs(t, conns, 3)
 	s, _ := hubs[0].Subscribe(watch.Filter{All: true}, nil)
@@ -241,6 +243,7 @@ func TestLogSameChangeOnce(t *testing.T) {
 // ringing (a later change of its own queued behind it) and idle (what the
 // log holds) are not appended again.
 func TestLogLateNodeRepeatsNothing(t *testing.T) {
+	testenv.Long(t)
 	_, conns := startCluster(t, 3)
 	hubs, _ := openHubs(t, conns, 3)
 	s, _ := hubs[2].Subscribe(watch.Filter{All: true}, nil)
@@ -257,7 +260,7 @@ func TestLogLateNodeRepeatsNothing(t *testing.T) {
 	if evs := collect(t, s, 2); presOf(evs[0]).Value.Message != "ringing" || presOf(evs[1]).Value.Message != "idle" {
 		t.Fatalf("%+v", evs)
 	}
-	eventually(t, "node 2 read both back", func() bool {
+	testenv.Eventually(t, "node 2 read both back", func() bool {
 		for _, ev := range hubs[1].Current() {
 			if ev.Key == ringing.Key && presOf(ev).Value.Message == "idle" {
 				return true
@@ -281,6 +284,7 @@ func TestLogLateNodeRepeatsNothing(t *testing.T) {
 // reads every one; and a snapshot still has the latest of a key whose
 // last change the log dropped long ago.
 func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
+	testenv.Long(t)
 	_, conns := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -301,7 +305,7 @@ func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
 			if err := h.Sync(ctx); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the copy took the batch", func() bool {
+			testenv.Eventually(t, "the copy took the batch", func() bool {
 				li, err1 := l.latest.Info(ctx)
 				si, err2 := l.stream.Info(ctx)
 				return err1 == nil && err2 == nil && li.State.LastSeq == si.State.LastSeq

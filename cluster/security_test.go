@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/internal/testpki"
 	"github.com/presenced/presenced/presence"
 )
@@ -120,7 +121,7 @@ func TestSecureNode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "a refuses the rogue server with "+r.what, func() bool { return alog.count(r.says) > before })
+		testenv.Eventually(t, "a refuses the rogue server with "+r.what, func() bool { return alog.count(r.says) > before })
 		if a.NumRoutes() != 0 || rogue.NumRoutes() != 0 {
 			t.Errorf("a rogue server with %s was routed to (%d, %d routes)", r.what, a.NumRoutes(), rogue.NumRoutes())
 		}
@@ -134,7 +135,7 @@ func TestSecureNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	eventually(t, "a and b route to each other", func() bool { return a.NumRoutes() > 0 && b.NumRoutes() > 0 })
+	testenv.Eventually(t, "a and b route to each other", func() bool { return a.NumRoutes() > 0 && b.NumRoutes() > 0 })
 }
 
 func TestLoopback(t *testing.T) {
@@ -190,7 +191,7 @@ func TestPlantedRecords(t *testing.T) {
 	if _, err := rs[0].kv.Put(ctx, key("1010"), presence.EncodeRecord(presence.Record{Current: presence.Value{State: presence.Away}})); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the watch sees a valid record written after a planted one", func() bool {
+	testenv.Eventually(t, "the watch sees a valid record written after a planted one", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		_, ok := seen["1010"]

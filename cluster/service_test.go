@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -40,6 +41,7 @@ func (a *fakeAsterisk) ReadPresence(_ context.Context, provider string) (presenc
 // values of each node in its own order, nothing lost, nothing twice; and
 // restoring walks back through it.
 func TestTwoNodesSetOneUser(t *testing.T) {
+	testenv.Long(t)
 	_, conns := startCluster(t, 3)
 	rs := openRecords(t, conns, 3)
 	ast := &fakeAsterisk{vals: map[string]presence.Value{}}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/presence"
 	"github.com/rs/zerolog"
 )
@@ -38,18 +39,6 @@ func (a *siteAsterisk) get(provider string) presence.Value {
 	return v
 }
 
-// eventually waits until ok holds, failing with what after 30 s.
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Presence is global, each site's Asterisk holds it: a set at Paris is
 // written into Lyon's Asterisk; a phone's change in Lyon's Asterisk (seen
 // as AMI reports it) becomes the cluster's and reaches Paris; nothing
@@ -57,6 +46,7 @@ func eventually(t *testing.T, what string, ok func() bool) {
 // both write; and a timed presence ends in both Asterisks when the node
 // that set it is gone.
 func TestSitesShareOnePresence(t *testing.T) {
+	testenv.Long(t)
 	_, conns := startCluster(t, 3)
 	rs := openRecords(t, conns, 3)
 	paris, lyon := newSiteAsterisk(), newSiteAsterisk()
@@ -107,8 +97,8 @@ func TestSitesShareOnePresence(t *testing.T) {
 	if _, err := nodes[0].svc.Set(ctx, nil, "1001", lunch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Lyon holds Lunch", func() bool { return lyon.get(p).Same(lunch) })
-	eventually(t, "the record says both sites hold it", func() bool {
+	testenv.Eventually(t, "Lyon holds Lunch", func() bool { return lyon.get(p).Same(lunch) })
+	testenv.Eventually(t, "the record says both sites hold it", func() bool {
 		rec, _, _ := rs[2].LoadRecord(ctx, "1001")
 		return rec.Written["paris"].Same(lunch) && rec.Written["lyon"].Same(lunch)
 	})
@@ -129,7 +119,7 @@ func TestSitesShareOnePresence(t *testing.T) {
 	dnd := presence.Value{State: presence.DND, Message: "Phone"}
 	lyon.set(p, dnd)
 	nodes[2].svc.Observe(p, dnd, false)
-	eventually(t, "Paris holds the Lyon phone's dnd", func() bool { return paris.get(p).Same(dnd) })
+	testenv.Eventually(t, "Paris holds the Lyon phone's dnd", func() bool { return paris.get(p).Same(dnd) })
 	// Both Paris nodes see Paris's AMI event of the write one of them made
 	// (neither of them may take it for a change in Paris).
 	nodes[0].svc.Observe(p, dnd, false)
@@ -155,12 +145,12 @@ func TestSitesShareOnePresence(t *testing.T) {
 	if _, err := nodes[0].svc.Set(ctx, nil, "1001", meeting); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Lyon holds the meeting", func() bool { return lyon.get(p).Same(meeting) })
+	testenv.Eventually(t, "Lyon holds the meeting", func() bool { return lyon.get(p).Same(meeting) })
 	for _, n := range nodes {
 		n.svc.Observe(p, meeting, false)
 	}
 	stopOnce.Do(func() { stop(nodes[0]) })
-	eventually(t, "both back to dnd", func() bool { return paris.get(p).Same(dnd) && lyon.get(p).Same(dnd) })
+	testenv.Eventually(t, "both back to dnd", func() bool { return paris.get(p).Same(dnd) && lyon.get(p).Same(dnd) })
 	rec, _, err = rs[2].LoadRecord(ctx, "1001")
 	if err != nil || !rec.Current.Same(dnd) {
 		t.Fatalf("record after the timer: %+v %v", rec, err)

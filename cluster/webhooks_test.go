@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/webhook"
 )
@@ -65,6 +66,7 @@ func openWebhooks(t *testing.T, ctx context.Context, c *Conn, node string, log *
 // its lease not given back) another takes it over from the stored cursor:
 // every change is delivered, in order, at least once.
 func TestWebhookTakenOver(t *testing.T) {
+	testenv.Long(t)
 	_, conns := startCluster(t, 3)
 	hubs, logs := openHubs(t, conns, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -94,7 +96,7 @@ func TestWebhookTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every node knows the webhook", func() bool {
+	testenv.Eventually(t, "every node knows the webhook", func() bool {
 		for _, m := range mgrs {
 			if _, ok := m.Get(info.ID); !ok {
 				return false
@@ -112,9 +114,9 @@ func TestWebhookTakenOver(t *testing.T) {
 		return nil
 	}
 	publish(1, 0, 50)
-	eventually(t, "50 events delivered", func() bool { return len(rcv.got()) >= 50 })
+	testenv.Eventually(t, "50 events delivered", func() bool { return len(rcv.got()) >= 50 })
 	holder := ""
-	eventually(t, "a node says it delivers", func() bool {
+	testenv.Eventually(t, "a node says it delivers", func() bool {
 		in, _ := mgrs[2].Get(info.ID)
 		holder = in.Status.Node
 		return holder != ""
@@ -127,7 +129,7 @@ func TestWebhookTakenOver(t *testing.T) {
 	closed[dead] = true
 	alive := (dead + 1) % 3
 	publish(alive, 50, 100)
-	eventually(t, "100 events delivered after the take-over", func() bool {
+	testenv.Eventually(t, "100 events delivered after the take-over", func() bool {
 		ids := rcv.got()
 		slices.Sort(ids)
 		return len(slices.Compact(ids)) >= 100
@@ -158,7 +160,7 @@ func TestWebhookTakenOver(t *testing.T) {
 	if err := mgrs[alive].Delete(ctx, info.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every live node forgot it", func() bool {
+	testenv.Eventually(t, "every live node forgot it", func() bool {
 		for i, m := range mgrs {
 			if _, ok := m.Get(info.ID); ok && !closed[i] {
 				return false
@@ -171,6 +173,7 @@ func TestWebhookTakenOver(t *testing.T) {
 // A webhook far behind a log that then goes quiet catches up: each read
 // takes all its consumer had pending, and nothing waits for a next change.
 func TestWebhookCatchesUpOnAQuietLog(t *testing.T) {
+	testenv.Long(t)
 	_, conns := startCluster(t, 3)
 	hubs, logs := openHubs(t, conns, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -194,5 +197,5 @@ func TestWebhookCatchesUpOnAQuietLog(t *testing.T) {
 	if err := hubs[1].Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, fmt.Sprintf("%d events delivered after the log went quiet", n), func() bool { return len(rcv.got()) >= n })
+	testenv.Eventually(t, fmt.Sprintf("%d events delivered after the log went quiet", n), func() bool { return len(rcv.got()) >= n })
 }

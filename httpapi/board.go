@@ -53,7 +53,14 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	if s.hidesParties(r, false) {
 		name = "states"
 	}
-	writeJSON(w, 200, map[string]string{"scope": name})
+	out := map[string]any{"scope": name}
+	if s.cfg.Demo {
+		out["demo"] = true
+	}
+	if len(s.cfg.Setup) > 0 {
+		out["setup"] = s.cfg.Setup
+	}
+	writeJSON(w, 200, out)
 }
 
 // roster gives the names to show for extensions.

@@ -124,6 +124,9 @@ func (s *Server) front(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
+		if s.cfg.Demo {
+			h.Set("Presenced-Demo", "emulated Asterisk")
+		}
 		// Nothing presenced serves may be framed (the board's buttons
 		// would be clickjacked).
 		h.Set("X-Frame-Options", "DENY")

@@ -24,6 +24,7 @@ import (
 
 	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
@@ -544,7 +545,7 @@ func TestRefusedBodiesLetGo(t *testing.T) {
 		// let go of them all.
 		lim := s.ln.(*limitListener)
 		http.DefaultClient.CloseIdleConnections() // the last /healthz's
-		waitFor(t, fmt.Sprintf("%q: refused connections let go", req[:20]), func() bool { return lim.open.Load() == 0 })
+		testenv.Eventually(t, fmt.Sprintf("%q: refused connections let go", req[:20]), func() bool { return lim.open.Load() == 0 })
 		if a := send(t, s, "GET", "/healthz", ""); a.status != 200 {
 			t.Fatalf("/healthz with %d refused clients trickling: %d", cap, a.status)
 		}

@@ -44,6 +44,13 @@ type Config struct {
 	Checks []Check
 	// Version is presenced's, shown by /healthz.
 	Version string
+	// Demo marks a demonstration against an emulated Asterisk (make
+	// demo): the board and /healthz say so, and so does every answer
+	// (a Presenced-Demo header).
+	Demo bool
+	// Setup says what the admin has yet to set (no Asterisk configured):
+	// the board shows it.
+	Setup []string
 	// Cluster, in a cluster, says what /readyz shows of it (this node, its
 	// site, the NATS server it is on, the change log's replicas, its lag).
 	Cluster  func(ctx context.Context) any
@@ -219,6 +226,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	v := s.cfg.Version
 	if v == "" {
 		v = "dev"
+	}
+	if s.cfg.Demo {
+		v += " (demo: an emulated Asterisk)"
 	}
 	_, _ = io.WriteString(w, "ok\nversion "+v+"\n")
 }

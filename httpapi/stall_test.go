@@ -22,6 +22,7 @@ import (
 
 	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -138,7 +139,7 @@ func runStall(t *testing.T, stalled string, until int) stallRun {
 	if stallConn != nil {
 		want = 4
 	}
-	waitFor(t, "subscribers", func() bool { return hub.Subscribers() == want })
+	testenv.Eventually(t, "subscribers", func() bool { return hub.Subscribers() == want })
 
 	published := 0
 	states := []hints.DeviceState{hints.InUse, hints.NotInUse}
@@ -148,7 +149,7 @@ func runStall(t *testing.T, stalled string, until int) stallRun {
 			hub.Append(hintItem(tb, fmt.Sprint(1000+i), states[(published/nHints)%2])...)
 			published++
 		}
-		waitFor(t, "readers", func() bool {
+		testenv.Eventually(t, "readers", func() bool {
 			for i := range counts {
 				if counts[i].Load() < int64(published) {
 					return false
@@ -167,7 +168,7 @@ func runStall(t *testing.T, stalled string, until int) stallRun {
 	now.Add(int64(2 * time.Minute))
 	publish()
 	if stallConn != nil {
-		waitFor(t, "the drop", func() bool { return hub.Stats().Dropped == 1 && hub.Subscribers() == 3 })
+		testenv.Eventually(t, "the drop", func() bool { return hub.Stats().Dropped == 1 && hub.Subscribers() == 3 })
 		// Its connection is let go of (after the grace for a DROPPED
 		// message), not held until the write deadline (an hour here).
 		_ = stallConn.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -190,15 +191,6 @@ func runStall(t *testing.T, stalled string, until int) stallRun {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
 
 // The must-hold: a watcher that never reads cannot slow the others. With
 // one stalled client the readers get every change, as they do without it

@@ -15,6 +15,7 @@ import (
 
 	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/forward"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -51,7 +52,7 @@ func TestReloadClosesStreams(t *testing.T) {
 	}
 	defer ws.CloseNow()
 	// Both SSE streams and the WebSocket are known by their tokens.
-	waitFor(t, "three streams tracked", func() bool {
+	testenv.Eventually(t, "three streams tracked", func() bool {
 		s.streams.mu.Lock()
 		defer s.streams.mu.Unlock()
 		return len(s.streams.by) == 3

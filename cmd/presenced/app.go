@@ -289,7 +289,7 @@ func (m *Main) openHTTP(ctx context.Context) error {
 		return &ConfigError{Var: "PHONES", Err: err}
 	}
 	hlog := m.Log.With().Str("component", "http").Logger()
-	cfg := httpapi.Config{Version: buildVersion(), Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
+	cfg := httpapi.Config{Version: buildVersion(), Demo: m.Config.Demo, Setup: m.Config.setup(), Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
 		Tokens: m.Config.tokens, Hints: m.hints, Presence: m.svc.Client(), Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names, Forwards: m.fwd, Phones: ph,
 		Hosts: m.Config.hosts, Origins: m.Config.origins, TrustedProxies: m.Config.proxies, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()}
 	if m.cluster != nil {
@@ -407,9 +407,8 @@ func (m *Main) startFeeds() {
 			m.dpma.Run(ctx)
 		}()
 	}
-	if m.ari == nil {
-		m.Log.Info().Str("component", "ari").Msg("ARI not configured (PRESENCED_ARI_URL, PRESENCED_ARI_USER): device states are not followed, and DND is not shown on BLF keys")
-	} else {
+	// Without ARI or AMI, what to set was said at start (Config.setup).
+	if m.ari != nil {
 		m.feeds.Add(1)
 		go func() {
 			defer m.feeds.Done()
@@ -417,7 +416,6 @@ func (m *Main) startFeeds() {
 		}()
 	}
 	if m.ami == nil {
-		m.Log.Info().Str("component", "ami").Msg("AMI not configured (PRESENCED_AMI_ADDR, PRESENCED_AMI_USER): presence changed outside presenced is not seen, and timed presence ends in Asterisk only at the user's next hook")
 		return
 	}
 	m.feeds.Add(1)

@@ -84,6 +84,7 @@ type Config struct {
 	DialContext       string        `env:"DIAL_CONTEXT" envDefault:"default"`
 	DialAllow         string        `env:"DIAL_ALLOW"`
 	DialDeny          string        `env:"DIAL_DENY"`
+	Demo              bool          `env:"DEMO"`
 
 	allow    []netip.Prefix
 	proxies  []netip.Prefix
@@ -97,6 +98,23 @@ type Config struct {
 	security cluster.Security
 	// redact removes the configured secrets from everything shown.
 	redact *redact.Redactor
+}
+
+// setup says what the admin has yet to set for presenced to see
+// Asterisk (the board shows it; the log says it at start); nothing when
+// AMI and ARI are both configured.
+func (c Config) setup() []string {
+	var out []string
+	if !c.hasAMI() {
+		out = append(out, "AMI is not configured: set PRESENCED_AMI_USER and PRESENCED_AMI_SECRET (a manager.conf user) for presence changed on phones, the running dialplan's hints, calls, voicemail, and timed presence ending in Asterisk on time.")
+	}
+	if !c.hasARI() {
+		out = append(out, "ARI is not configured: set PRESENCED_ARI_USER and PRESENCED_ARI_PASSWORD (an ari.conf user) for device states and DND on every BLF key.")
+	}
+	if len(out) > 0 {
+		out = append(out, "The README's \"Five minutes with Asterisk\" has every snippet; presenced config check checks the settings. To try presenced without a PBX: make demo.")
+	}
+	return out
 }
 
 // hasAMI and hasARI report whether AMI and ARI are configured.

@@ -8,12 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // The board's details: a wrong token is said to be wrong; state symbols
 // are drawn (SVG), needing no font; a favicon; a tile shows its context
 // when the board has several, and when a timed presence ends.
 func TestBoardDetails(t *testing.T) {
+	testenv.Long(t)
 	b := browser(t)
 	bin := buildBinary(t)
 	conf := filepath.Join(t.TempDir(), "extensions.conf")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/internal/cdp"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // browser starts headless Chromium, or skips the test when Chromium is
@@ -56,6 +57,7 @@ func artifacts(t *testing.T) string {
 // and the indicator saying so, then the recovery showing what changed
 // while the board was away; screenshots at phone and desktop width.
 func TestBoardInBrowser(t *testing.T) {
+	testenv.Long(t)
 	b := browser(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()
@@ -238,6 +240,7 @@ func TestBoardInBrowser(t *testing.T) {
 // artifacts/board/load.txt for BENCHMARKS.md (no timed assertion).
 // PRESENCED_BOARD_LOAD sets how long the stream runs (default 5s).
 func TestBoardUnderLoad(t *testing.T) {
+	testenv.Long(t)
 	b := browser(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()

@@ -21,6 +21,7 @@ import (
 	"github.com/presenced/presenced/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/internal/cdp"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/internal/testpki"
 )
 
@@ -167,6 +168,7 @@ func watchSSEPath(t *testing.T, ctx context.Context, p *proc, path string) <-cha
 // seen by a watcher of every node exactly once, with one id; the presence
 // is read back on another node; a watcher resumes on another node by id.
 func TestClusterOneChangeEverywhere(t *testing.T) {
+	testenv.Long(t)
 	bin := buildBinary(t)
 	conf := filepath.Join(t.TempDir(), "extensions.conf")
 	if err := os.WriteFile(conf, []byte("[internal]\nexten => 1001,hint,PJSIP/1001,CustomPresence:1001\n"), 0o644); err != nil {
@@ -407,6 +409,7 @@ func readSSE(streams []<-chan sseEvent, quiet time.Duration, ok func(sseEvent) b
 // each site's hint named with its site; a phone's change in Lyon's
 // Asterisk reaches Paris's, once; and nothing echoes back and forth.
 func TestClusterSites(t *testing.T) {
+	testenv.Long(t)
 	bin := buildBinary(t)
 	hint := amitest.Hint{Exten: "1001", Context: "internal", App: "PJSIP/1001,CustomPresence:1001", Status: 0, StatusText: "Idle"}
 	// One Asterisk a site, behind a fake ARI and a fake AMI.
@@ -453,16 +456,7 @@ func TestClusterSites(t *testing.T) {
 		st, _, msg, _ := ast.Presence("CustomPresence:1001")
 		return st + " " + msg
 	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("never: %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitFor := func(what string, ok func() bool) { t.Helper(); testenv.Eventually(t, what, ok) }
 	// once: every node's watcher sees the presence change once, and each
 	// site's hint change once, all with the same ids everywhere.
 	once := func(what, text string) {

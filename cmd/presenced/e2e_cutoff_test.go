@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // cutter is a loopback TCP proxy to a NATS server that can be cut (every
@@ -78,6 +79,7 @@ func (c *cutter) cut() {
 // nodes), reports not ready; and when it is back, it is ready again and
 // has caught up with what changed meanwhile (its watcher gets it, once).
 func TestClusterCutOff(t *testing.T) {
+	testenv.Long(t)
 	bin := buildBinary(t)
 	servers := startNATSCluster(t, 3, "--no_advertise")
 	proxy := newCutter(t, strings.TrimPrefix(servers[2].url, "nats://"))

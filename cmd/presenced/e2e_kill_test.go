@@ -20,6 +20,7 @@ import (
 
 	"github.com/presenced/presenced/fastagi/agitest"
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/webhook"
 )
 
@@ -60,6 +61,10 @@ type killRun struct {
 
 	confirmed []map[string][]string // by node, by user
 	failed    []atomic.Int64        // by node: writes not confirmed
+	// okAt: by node, by user, when a write was last confirmed (under cmu;
+	// confirmed is read only once the burst has ended).
+	cmu  sync.Mutex
+	okAt []map[string]time.Time
 	dead      sync.Map              // nodes no longer written to
 	wg        sync.WaitGroup
 	stop      chan struct{}
@@ -72,8 +77,10 @@ func burstUser(i int) string { return strconv.Itoa(2001 + i%burstUsers) }
 func newKillRun(t *testing.T, ctx context.Context, procs []*proc) *killRun {
 	r := &killRun{t: t, ctx: ctx, procs: procs, ast: astemu.New(), stop: make(chan struct{}),
 		confirmed: make([]map[string][]string, len(procs)), failed: make([]atomic.Int64, len(procs))}
+	r.okAt = make([]map[string]time.Time, len(procs))
 	for n := range r.confirmed {
 		r.confirmed[n] = map[string][]string{}
+		r.okAt[n] = map[string]time.Time{}
 	}
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if id, err := strconv.ParseUint(req.Header.Get(webhook.EventIDHeader), 10, 64); err == nil {
@@ -150,6 +157,9 @@ func (r *killRun) startBurst() {
 				}
 				if ok {
 					r.confirmed[n][user] = append(r.confirmed[n][user], msg)
+					r.cmu.Lock()
+					r.okAt[n][user] = time.Now()
+					r.cmu.Unlock()
 				} else {
 					r.failed[n].Add(1)
 					r.t.Logf("node %d: %s not confirmed (%s)", n+1, msg, why)
@@ -158,6 +168,29 @@ func (r *killRun) startBurst() {
 			}
 		}()
 	}
+}
+
+// awaitWrites waits until every live node has had a write of every
+// burst user confirmed after t0: the burst is under way (t0 its start),
+// or the cluster has got over a fault (t0 the fault; a user whose lease
+// a killed node held is written again once the lease has expired).
+func (r *killRun) awaitWrites(what string, t0 time.Time) {
+	r.t.Helper()
+	testenv.Eventually(r.t, what, func() bool {
+		r.cmu.Lock()
+		defer r.cmu.Unlock()
+		for n := range r.procs {
+			if _, d := r.dead.Load(n); d {
+				continue
+			}
+			for u := range burstUsers {
+				if !r.okAt[n][burstUser(u)].After(t0) {
+					return false
+				}
+			}
+		}
+		return true
+	})
 }
 
 // endBurst stops the burst; every live node confirmed some writes.
@@ -352,6 +385,7 @@ func lastIDs(t *testing.T, ctx context.Context, p *proc, fatal bool) func() stri
 //     (at least once), taken over by another node;
 //   - a watcher of the killed node resumes on another with its last id.
 func TestClusterKill9(t *testing.T) {
+	testenv.Long(t)
 	bin := buildBinary(t)
 	procs := startClusterBinaries(t, bin, 3, "PRESENCED_PRESENCE_HISTORY=1000")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -362,16 +396,18 @@ func TestClusterKill9(t *testing.T) {
 	a, b := (k+1)%3, (k+2)%3
 	lastID := lastIDs(t, ctx, procs[k], false)
 	r.timed(a, k)
+	started := time.Now()
 	r.startBurst()
-	time.Sleep(2 * time.Second)
+	r.awaitWrites("every node writing every user", started)
 	r.dead.Store(k, true)
 	killed := time.Now()
 	if err := procs[k].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-procs[k].done
-	// Nodes a and b go on past the dead node's lease (30 s at most).
-	time.Sleep(35 * time.Second)
+	// Nodes a and b go on past the dead node's leases (30 s at most):
+	// every user is written again, those it held included.
+	r.awaitWrites("nodes a and b writing every user after the kill", killed)
 	r.endBurst()
 	r.firstDelivery("its node was killed", killed)
 	r.checkTimed(b)
@@ -489,6 +525,7 @@ func startNATSNodes(t *testing.T, bin string, urls []string, env ...string) []*p
 // timed presence ends; the webhook gets every change in order with no
 // gap; each node's watcher goes on, ids rising, with no new snapshot.
 func TestClusterNATSKill9(t *testing.T) {
+	testenv.Long(t)
 	bin := buildBinary(t)
 	servers := startNATSCluster(t, 3)
 	urls := make([]string, len(servers))
@@ -504,8 +541,9 @@ func TestClusterNATSKill9(t *testing.T) {
 		lastIDs(t, ctx, procs[i], true)
 	}
 	r.timed(0, 1)
+	started := time.Now()
 	r.startBurst()
-	time.Sleep(2 * time.Second)
+	r.awaitWrites("every node writing every user", started)
 
 	// The change log's leader.
 	_, body := procs[0].get(t, "/readyz")
@@ -531,7 +569,8 @@ func TestClusterNATSKill9(t *testing.T) {
 	for n := range procs {
 		failedBefore[n] = r.failed[n].Load()
 	}
-	time.Sleep(15 * time.Second)
+	// The cluster elects another leader and writes go on.
+	r.awaitWrites("every node writing every user after the leader's kill", killed)
 	r.endBurst()
 	for n := range procs {
 		t.Logf("node %d: %d writes confirmed, %d not (%d after the kill)", n+1, func() (c int) {

@@ -20,6 +20,7 @@ import (
 	"github.com/presenced/presenced/fastagi/agitest"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/watch"
 )
 
@@ -300,16 +301,7 @@ func TestBinaryWithFakes(t *testing.T) {
 	}
 	ariSrv.SetPassword("ari")
 	amiSrv.SetSecret("ami")
-	deadline := time.Now().Add(20 * time.Second)
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitFor := func(what string, cond func() bool) { t.Helper(); testenv.Eventually(t, what, cond) }
 	waitFor("the ARI application", func() bool { return ariSrv.Connected("presenced") && len(ariSrv.Subscriptions("presenced")) == 2 })
 	id := ariSrv.StartStasis("presenced", "1001", "dnd/on")
 	waitFor("the Stasis channel to continue", func() bool { ch, _ := ariSrv.ChannelState(id); return ch.Continued })

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // The webhook must-hold against the binary: a target that answers 500,
@@ -76,7 +77,7 @@ func TestBinaryWebhookOutageAndRestart(t *testing.T) {
 	for i := range 10 {
 		set(p, i)
 	}
-	waitUntil(t, "failed attempts", func() bool {
+	testenv.Eventually(t, "failed attempts", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(hits) >= 2
@@ -90,7 +91,7 @@ func TestBinaryWebhookOutageAndRestart(t *testing.T) {
 	down = false
 	mu.Unlock()
 	var delivered []got
-	waitUntil(t, "every change", func() bool {
+	testenv.Eventually(t, "every change", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		delivered = delivered[:0]
@@ -130,19 +131,11 @@ func TestBinaryWebhookOutageAndRestart(t *testing.T) {
 	p.stop(t)
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // kill -9 while a webhook delivers: after the restart deliveries resume
 // from the stored cursor: nothing journalled is missing, and at most one
 // batch (256) is delivered again, with the ids it had.
 func TestBinaryWebhookSurvivesKill9(t *testing.T) {
+	testenv.Long(t)
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	var mu sync.Mutex
@@ -197,8 +190,8 @@ func TestBinaryWebhookSurvivesKill9(t *testing.T) {
 			t.Fatalf("hook %d: %v", i, c.Vars())
 		}
 	}
-	waitUntil(t, "every change journalled", func() bool { return journalled(p) >= n })
-	waitUntil(t, "deliveries under way", func() bool {
+	testenv.Eventually(t, "every change journalled", func() bool { return journalled(p) >= n })
+	testenv.Eventually(t, "deliveries under way", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(hits) >= 300
@@ -209,7 +202,7 @@ func TestBinaryWebhookSurvivesKill9(t *testing.T) {
 	before := len(hits)
 	mu.Unlock()
 	p = startBinary(t, bin, dir, env...)
-	waitUntil(t, "every change delivered", func() bool {
+	testenv.Eventually(t, "every change delivered", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		seen := map[string]bool{}

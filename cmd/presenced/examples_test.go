@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // needTool skips a test whose tool is missing, unless
@@ -164,6 +165,7 @@ func TestExampleWebhookReceiver(t *testing.T) {
 // SSE and WebSocket, and both resume after presenced restarts: what
 // changed while it was away arrives, without a new snapshot.
 func TestExampleBrowserPage(t *testing.T) {
+	testenv.Long(t)
 	b := browser(t)
 	bin := buildBinary(t)
 	site := httptest.NewServer(http.FileServer(http.Dir("../../examples/browser")))

@@ -74,6 +74,13 @@ func serve(environ []string, stderr io.Writer) int {
 		return 2
 	}
 	log := NewLogger(cfg, stderr)
+	if cfg.Demo {
+		log = log.With().Bool("demo", true).Logger()
+		log.Warn().Msg("DEMO: presenced runs against an emulated Asterisk (make demo); the users, phones and calls are made up")
+	}
+	for _, s := range cfg.setup() {
+		log.Warn().Msg(s)
+	}
 	for _, u := range unknownVars(environ) {
 		log.Warn().Str("variable", u[0]).Str("closest", u[1]).Msg(unknownLine(u))
 	}

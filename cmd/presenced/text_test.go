@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // Text with quotes, an apostrophe, a question mark, backslashes, a tab, a
@@ -147,7 +148,7 @@ func TestHostileTextReadsTheSameEverywhere(t *testing.T) {
 		if v := fromJSON(got["provider"], got["presence"]); v != want {
 			t.Fatalf("%s: REST shows %+v, want %+v", set.name, v, want)
 		}
-		waitUntil(t, "the webhook", func() bool {
+		testenv.Eventually(t, "the webhook", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, h := range hooked {

@@ -385,7 +385,15 @@ async function whoami() {
     setConn("down", "Not signed in");
     return null;
   }
-  return (await r.json()).scope;
+  const me = await r.json();
+  $("demo").hidden = !me.demo;
+  if (me.demo) document.title = "DEMO: " + document.title;
+  if (me.setup && me.setup.length) {
+    const list = $("setup-list");
+    list.replaceChildren(...me.setup.map((s) => { const li = document.createElement("li"); li.textContent = s; return li; }));
+    $("setup").hidden = false;
+  }
+  return me.scope;
 }
 
 async function setPresence(ev) {
