@@ -24,9 +24,15 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/presenced
 
-# Starts presenced with its defaults: FastAGI on 127.0.0.1:4573, data in ./data.
+# Starts presenced with its defaults: FastAGI on 127.0.0.1:4573, the board
+# and the API on http://127.0.0.1:4574/, data in ./data.
 run: build
 	./$(BIN) serve
+
+# presenced against the project's emulated Asterisk, with twelve made-up
+# users whose phones ring: the board, the API and the streams without a PBX.
+demo: build
+	$(GO) run ./cmd/presenced-demo -presenced $(BIN)
 
 # Formatting, vet, then every test but the long ones with the race
 # detector; the seed corpora of the fuzz targets run as ordinary tests. The

@@ -65,9 +65,9 @@ type killRun struct {
 	// confirmed is read only once the burst has ended).
 	cmu  sync.Mutex
 	okAt []map[string]time.Time
-	dead      sync.Map              // nodes no longer written to
-	wg        sync.WaitGroup
-	stop      chan struct{}
+	dead sync.Map // nodes no longer written to
+	wg   sync.WaitGroup
+	stop chan struct{}
 }
 
 func burstUser(i int) string { return strconv.Itoa(2001 + i%burstUsers) }
