@@ -5,6 +5,10 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+NFPM      := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+# The packages' version: the tag without its v, else 0.0.0~git.<commit>
+# (Debian versions start with a digit); the binaries say the same.
+DIST_VERSION ?= $(shell (git describe --tags --always 2>/dev/null || echo dev) | sed -E 's/^v([0-9])/\1/; t; s/^/0.0.0~git./')
 
 # Every fuzz target, as package:Target.
 FUZZ_TARGETS := \
@@ -83,5 +87,21 @@ phoneapp:
 	cd phoneapp/presenced && python3 -m zipfile -c ../../bin/presenced-phoneapp.zip app.js app.json
 	md5sum bin/presenced-phoneapp.zip
 
+# Static binaries for linux amd64 and arm64, and a .deb of each (the
+# systemd unit running /usr/bin/presenced, the example settings as
+# /etc/presenced/presenced.env, a presenced system user, /var/lib/presenced).
+dist:
+	rm -rf dist
+	@for arch in amd64 arm64; do \
+	  rm -rf dist/pkg; mkdir -p dist/pkg; \
+	  echo "== linux/$$arch"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w -X main.version=$(DIST_VERSION)' -o dist/presenced-linux-$$arch ./cmd/presenced || exit 1; \
+	  cp dist/presenced-linux-$$arch dist/pkg/presenced; \
+	  sed 's|/usr/local/bin/presenced|/usr/bin/presenced|' deploy/presenced.service > dist/pkg/presenced.service; \
+	  DIST_ARCH=$$arch DIST_VERSION='$(DIST_VERSION)' $(GO) run $(NFPM) package --config deploy/nfpm.yaml --packager deb --target dist/ || exit 1; \
+	done
+	rm -rf dist/pkg
+	ls -l dist
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

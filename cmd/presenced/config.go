@@ -100,10 +100,9 @@ type Config struct {
 	redact *redact.Redactor
 }
 
-// setup says what the admin has yet to set for presenced to see
-// Asterisk (the board shows it; the log says it at start); nothing when
-// AMI and ARI are both configured.
-func (c Config) setup() []string {
+// missing says, for AMI and ARI, which is not configured and what it
+// would bring: the log says it at start.
+func (c Config) missing() []string {
 	var out []string
 	if !c.hasAMI() {
 		out = append(out, "AMI is not configured: set PRESENCED_AMI_USER and PRESENCED_AMI_SECRET (a manager.conf user) for presence changed on phones, the running dialplan's hints, calls, voicemail, and timed presence ending in Asterisk on time.")
@@ -111,10 +110,16 @@ func (c Config) setup() []string {
 	if !c.hasARI() {
 		out = append(out, "ARI is not configured: set PRESENCED_ARI_USER and PRESENCED_ARI_PASSWORD (an ari.conf user) for device states and DND on every BLF key.")
 	}
-	if len(out) > 0 {
-		out = append(out, "The README's \"Five minutes with Asterisk\" has every snippet; presenced config check checks the settings. To try presenced without a PBX: make demo.")
-	}
 	return out
+}
+
+// setup says what to do next when presenced runs without Asterisk at all
+// (neither AMI nor ARI): the board shows it, the log says it at start.
+func (c Config) setup() []string {
+	if c.hasAMI() || c.hasARI() {
+		return nil
+	}
+	return append(c.missing(), "The README's \"Five minutes with Asterisk\" has every snippet; presenced config check checks the settings. To try presenced without a PBX: make demo.")
 }
 
 // hasAMI and hasARI report whether AMI and ARI are configured.

@@ -68,3 +68,22 @@ func TestConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+// Started with no Asterisk settings (make run on a fresh clone), presenced
+// says what to set next, on the board (whoami's setup, which the board
+// shows) and in the log.
+func TestFirstRunSaysWhatToSetNext(t *testing.T) {
+	bin := buildBinary(t)
+	p := startBinary(t, bin, t.TempDir())
+	defer p.stop(t)
+	code, body := p.do(t, "GET", "/v1/whoami", "", "")
+	if code != 200 || !strings.Contains(body, `"setup":["AMI is not configured`) || !strings.Contains(body, "make demo") {
+		t.Fatalf("whoami: %d %s", code, body)
+	}
+	if log := p.logText(); !strings.Contains(log, "ARI is not configured: set PRESENCED_ARI_USER") {
+		t.Fatalf("the log does not say what to set:\n%s", log)
+	}
+	if _, page := p.do(t, "GET", "/", "", ""); !strings.Contains(page, `id="setup"`) {
+		t.Fatal("the board has no place to say what to set next")
+	}
+}

@@ -78,7 +78,11 @@ func serve(environ []string, stderr io.Writer) int {
 		log = log.With().Bool("demo", true).Logger()
 		log.Warn().Msg("DEMO: presenced runs against an emulated Asterisk (make demo); the users, phones and calls are made up")
 	}
-	for _, s := range cfg.setup() {
+	next := cfg.setup()
+	if next == nil {
+		next = cfg.missing()
+	}
+	for _, s := range next {
 		log.Warn().Msg(s)
 	}
 	for _, u := range unknownVars(environ) {
