@@ -365,23 +365,19 @@ func (c *conn) note(ev *watch.Event) (string, bool) {
 }
 
 func (c *conn) follow(ctx context.Context, sub *watch.Sub) {
-	for {
-		evs, err := sub.Next(ctx)
-		if err != nil {
-			var dropped *watch.DroppedError
-			if errors.As(err, &dropped) {
-				// Hopelessly behind: the app reconnects and subscribes again.
-				_ = c.c.Close(websocket.StatusTryAgainLater, "dropped: too far behind")
-			}
-			return
-		}
+	err := sub.Follow(ctx, func(evs []*watch.Event) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		for _, ev := range evs {
 			user, changed := c.note(ev)
 			if src, subscribed := c.subs[user]; changed && subscribed {
 				c.send(ctx, out{MT: "PresenceUpdate", API: "PbxApi", Src: src, SIP: user, Num: user, Presence: []Presence{c.last[user]}})
 			}
 		}
-		c.mu.Unlock()
+	})
+	var dropped *watch.DroppedError
+	if errors.As(err, &dropped) {
+		// Hopelessly behind: the app reconnects and subscribes again.
+		_ = c.c.Close(websocket.StatusTryAgainLater, "dropped: too far behind")
 	}
 }

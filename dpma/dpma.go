@@ -23,7 +23,6 @@ package dpma
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -306,24 +305,13 @@ type update struct {
 
 // Run pushes the changes of what phones subscribed to until ctx ends.
 func (b *Bridge) Run(ctx context.Context) {
-	sub, _ := b.cfg.Hub.Subscribe(watch.Filter{All: true}, nil)
-	defer func() { sub.Close() }()
-	for {
-		evs, err := sub.Next(ctx)
-		var dropped *watch.DroppedError
-		if errors.As(err, &dropped) {
-			// Far behind: what phones missed is lost; go on from now.
-			sub.Close()
-			sub, _ = b.cfg.Hub.Subscribe(watch.Filter{All: true}, nil)
-			continue
-		}
-		if err != nil {
-			return
-		}
+	// Far behind (dropped), what phones missed is lost: Follow goes on
+	// from now; phones ask again for what they show.
+	_ = b.cfg.Hub.Follow(ctx, watch.Filter{All: true}, func(watch.Snapshot) {}, func(evs []*watch.Event) {
 		for _, ev := range evs {
 			b.push(ctx, ev)
 		}
-	}
+	})
 }
 
 func (b *Bridge) push(ctx context.Context, ev *watch.Event) {

@@ -138,18 +138,13 @@ func (m *Mirror) follow(ctx context.Context, sub *watch.Sub) {
 	nctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		for {
-			evs, err := sub.Next(nctx)
-			if err != nil {
-				close(events)
-				return
-			}
+		defer close(events)
+		_ = sub.Follow(nctx, func(evs []*watch.Event) {
 			select {
 			case events <- evs:
 			case <-done:
-				return
 			}
-		}
+		})
 	}()
 	for {
 		select {

@@ -888,6 +888,39 @@ func (s *Sub) Next(ctx context.Context) ([]*Event, error) {
 	}
 }
 
+// Follow hands every batch of changes the subscription gets to changes,
+// in order, until ctx ends, the subscription is closed or the hub drops
+// it, and returns why it stopped: ctx's error, ErrClosed, or the
+// *DroppedError. It is the loop of every follower of the hub that has a
+// goroutine of its own (a protocol facade's connection).
+func (s *Sub) Follow(ctx context.Context, changes func([]*Event)) error {
+	for {
+		evs, err := s.Next(ctx)
+		if err != nil {
+			return err
+		}
+		changes(evs)
+	}
+}
+
+// Follow subscribes for f and follows the hub until ctx ends: start gets
+// each snapshot, changes every batch of changes after it. A follower the
+// hub drops for falling hopelessly behind is subscribed again, from a
+// fresh snapshot (what it missed is the latest state by then). It is the
+// loop of a follower that serves many (the DPMA bridge).
+func (h *Hub) Follow(ctx context.Context, f Filter, start func(Snapshot), changes func([]*Event)) error {
+	for {
+		sub, snap := h.Subscribe(f, nil)
+		start(snap)
+		err := sub.Follow(ctx, changes)
+		sub.Close()
+		var dropped *DroppedError
+		if !errors.As(err, &dropped) {
+			return err
+		}
+	}
+}
+
 // Done is closed when the subscription ends: closed, or dropped by the
 // hub. A transport blocked writing to a client that stopped reading
 // watches it to let go of that client at once.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -374,5 +375,49 @@ func TestMemo(t *testing.T) {
 	}
 	if n < 1 {
 		t.Fatal("never built")
+	}
+}
+
+// Hub.Follow gives a follower the snapshot, then the changes; a follower
+// the hub drops is subscribed again from a fresh snapshot, and Follow
+// ends with its context.
+func TestFollowResubscribes(t *testing.T) {
+	var clock sync.Mutex
+	now := time.Unix(1000, 0)
+	h := New(Config{Queue: 1, HopelessAfter: time.Minute, Now: func() time.Time { clock.Lock(); defer clock.Unlock(); return now }})
+	h.Append(hintItem("a", hints.ExtIdle, 1))
+	snaps := make(chan Snapshot, 4)
+	release := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	go func() {
+		ended <- h.Follow(ctx, Filter{All: true}, func(s Snapshot) { snaps <- s }, func([]*Event) { <-release })
+	}()
+	if s := <-snaps; len(s.Items) != 1 {
+		t.Fatalf("first snapshot: %+v", s.Items)
+	}
+	// The follower is stuck in its first batch; the hub drops it when its
+	// queue stays over the limit past HopelessAfter.
+	h.Append(hintItem("b", hints.ExtIdle, 2))
+	testenv.Eventually(t, "the follower busy with its first batch", func() bool { return h.Subscribers() == 1 })
+	for i := range 3 {
+		h.Append(hintItem(fmt.Sprint("c", i), hints.ExtIdle, uint64(3+i)))
+	}
+	clock.Lock()
+	now = now.Add(2 * time.Minute)
+	clock.Unlock()
+	h.Append(hintItem("d", hints.ExtIdle, 10))
+	close(release)
+	select {
+	case s := <-snaps:
+		if len(s.Items) != 6 {
+			t.Fatalf("second snapshot: %d items", len(s.Items))
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("not subscribed again after the drop")
+	}
+	cancel()
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Follow ended with %v", err)
 	}
 }

@@ -83,22 +83,17 @@ func (c *conn) run(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	go c.read(ctx, cancel)
-	for {
-		evs, err := sub.Next(ctx)
-		if err != nil {
-			var dropped *watch.DroppedError
-			if errors.As(err, &dropped) {
-				// Hopelessly behind: the client reconnects and starts
-				// afresh.
-				_ = c.c.Close(websocket.StatusTryAgainLater, "dropped: too far behind")
-			}
-			return
-		}
+	err := sub.Follow(ctx, func(evs []*watch.Event) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		for _, ev := range evs {
 			c.apply(ctx, ev, true)
 		}
-		c.mu.Unlock()
+	})
+	var dropped *watch.DroppedError
+	if errors.As(err, &dropped) {
+		// Hopelessly behind: the client reconnects and starts afresh.
+		_ = c.c.Close(websocket.StatusTryAgainLater, "dropped: too far behind")
 	}
 }
 
