@@ -1,7 +1,6 @@
 package appws
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/clip"
+	"github.com/presenced/presenced/internal/linefile"
 	"github.com/presenced/presenced/internal/names"
 	"github.com/presenced/presenced/internal/ratelimit"
 	"github.com/presenced/presenced/presence"
@@ -75,23 +75,16 @@ const maxSocketFailures = 3
 // empty.
 func ParseApps(r io.Reader) (map[string]string, error) {
 	out := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := linefile.Read(r, "app", func(line string) (string, error) {
 		app, pw, ok := strings.Cut(line, ":")
 		if !ok || pw == "" || !names.Valid(app) {
-			return nil, fmt.Errorf("line %d: want app:password (an app name of letters, digits, -, _, .)", n)
-		}
-		if _, dup := out[app]; dup {
-			return nil, fmt.Errorf("line %d: app %q listed twice", n, app)
+			return "", errors.New("want app:password (an app name of letters, digits, -, _, .)")
 		}
 		out[app] = pw
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading the apps file: %w", err)
+		return app, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -1,13 +1,14 @@
 package calls
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/presenced/presenced/change"
+	"github.com/presenced/presenced/internal/linefile"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -76,28 +77,24 @@ func normalMAC(s string) (string, error) {
 // # comments.
 func ReadPhones(r io.Reader) (map[string]string, error) {
 	out := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := linefile.Read(r, "the phone", func(line string) (string, error) {
 		mac, user, ok := strings.Cut(line, ",")
 		if !ok {
-			return nil, fmt.Errorf("line %d: want mac,user", n)
+			return "", errors.New("want mac,user")
 		}
 		m, err := normalMAC(mac)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return "", err
 		}
 		user = strings.TrimSpace(user)
 		if err := presence.ValidateUser(user); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		if _, dup := out[m]; dup {
-			return nil, fmt.Errorf("line %d: the phone %s is listed twice", n, m)
+			return "", err
 		}
 		out[m] = user
+		return m, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	return out, nil
 }

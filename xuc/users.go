@@ -1,13 +1,14 @@
 package xuc
 
 import (
-	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/presenced/presenced/internal/linefile"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/voicemail"
 )
@@ -35,39 +36,32 @@ type User struct {
 // error naming its line.
 func ParseUsers(r io.Reader) (map[string]User, error) {
 	out := map[string]User{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := linefile.Read(r, "login", func(line string) (string, error) {
 		parts := strings.Split(line, ":")
 		if len(parts) != 3 && len(parts) != 4 {
-			return nil, fmt.Errorf("line %d: want login:bcrypt-hash:extension[:mailbox]", n)
+			return "", errors.New("want login:bcrypt-hash:extension[:mailbox]")
 		}
 		u := User{Login: parts[0], Hash: []byte(parts[1]), Extension: parts[2], Mailbox: parts[2] + "@default"}
 		if len(parts) == 4 {
 			u.Mailbox = parts[3]
 		}
 		if err := presence.ValidateUser(u.Login); err != nil {
-			return nil, fmt.Errorf("line %d: login: %w", n, err)
+			return "", fmt.Errorf("login: %w", err)
 		}
 		if err := presence.ValidateUser(u.Extension); err != nil {
-			return nil, fmt.Errorf("line %d: extension: %w", n, err)
+			return "", fmt.Errorf("extension: %w", err)
 		}
 		if err := voicemail.ValidMailbox(u.Mailbox); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return "", err
 		}
 		if _, err := bcrypt.Cost(u.Hash); err != nil {
-			return nil, fmt.Errorf("line %d: the password hash is not bcrypt's (make one with: presenced xuc-passwd): %w", n, err)
-		}
-		if _, dup := out[u.Login]; dup {
-			return nil, fmt.Errorf("line %d: login %q listed twice", n, u.Login)
+			return "", fmt.Errorf("the password hash is not bcrypt's (make one with: presenced xuc-passwd): %w", err)
 		}
 		out[u.Login] = u
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading the users file: %w", err)
+		return u.Login, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
