@@ -99,6 +99,15 @@ func (c Change) AppendJSON(b []byte) ([]byte, error) {
 	return append(b, data...), nil
 }
 
+// Entry is one entry of the change log: its number in the log, the key of
+// the change, and the change encoded (kind, time, value: watch.Encode).
+// The stores that hold the log (bbolt, NATS JetStream) keep it as it is.
+type Entry struct {
+	Seq   uint64
+	Key   string
+	Value []byte
+}
+
 // Codec reads a kind's values back from the change log.
 type Codec struct {
 	Kind Kind

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/presenced/presenced/change"
 )
 
 // The change log of a cluster: one JetStream stream, whose sequence is
@@ -32,9 +33,9 @@ import (
 // one and not the other (a node killed between two writes of its own
 // would leave them apart). Copying lags a little; a snapshot is the
 // latest stream's content overlaid with the log's changes after the last
-// it copied (JournalState).
+// it copied (LogState).
 //
-// It implements watch.Log and watch.Stream; its entries are watch.Entry,
+// It implements watch.Log and watch.Stream; its entries are change.Entry,
 // written here as the unnamed struct so that this package does not
 // import watch.
 
@@ -54,13 +55,6 @@ const (
 // shutdown (seen in TestWebhookTakenOver). Bounded, the read fails, and
 // its caller retries or gives up as for any other error.
 const oneShotResets = 2
-
-// LogEntry is watch.Entry.
-type LogEntry = struct {
-	Seq   uint64
-	Key   string
-	Value []byte
-}
 
 // Log is the cluster's change log.
 type Log struct {
@@ -158,18 +152,18 @@ func (l *Log) OpenLog(ctx context.Context) (string, error) { return l.ID(ctx) }
 // CloseLog does nothing: the stream is not this node's (watch.Log).
 func (l *Log) CloseLog(context.Context) error { return nil }
 
-// AppendJournal is not used: the stream numbers changes itself
+// AppendLog is not used: the stream numbers changes itself
 // (PublishEntries).
-func (l *Log) AppendJournal(context.Context, []LogEntry) error {
+func (l *Log) AppendLog(context.Context, []change.Entry) error {
 	return errors.New("cluster: the change log numbers its entries itself; use PublishEntries")
 }
 
-// JournalState returns the last number, the number before the first
+// LogState returns the last number, the number before the first
 // kept, and the latest entry of every hint and provider (watch.Log).
-func (l *Log) JournalState(ctx context.Context) (head, floor uint64, latest []LogEntry, err error) {
+func (l *Log) LogState(ctx context.Context) (head, floor uint64, latest []change.Entry, err error) {
 	err = retry(ctx, func(ctx context.Context) error {
 		var err error
-		head, floor, latest, err = l.journalState(ctx)
+		head, floor, latest, err = l.logState(ctx)
 		return err
 	})
 	return head, floor, latest, err
@@ -192,7 +186,7 @@ func (l *Log) bounds(ctx context.Context) (head, floor uint64, err error) {
 	return head, floor, nil
 }
 
-func (l *Log) journalState(ctx context.Context) (head, floor uint64, latest []LogEntry, err error) {
+func (l *Log) logState(ctx context.Context) (head, floor uint64, latest []change.Entry, err error) {
 	head, floor, err = l.bounds(ctx)
 	if err != nil {
 		return 0, 0, nil, err
@@ -221,7 +215,7 @@ func (l *Log) journalState(ctx context.Context) (head, floor uint64, latest []Lo
 		return 0, 0, nil, fmt.Errorf("cluster: the latest entries (to %d) lag behind the change log's first kept change (%d): %w", copied, floor+1, errLatestBehind)
 	}
 	for copied < head {
-		more, err := l.readJournal(ctx, copied, 4096)
+		more, err := l.readLog(ctx, copied, 4096)
 		if err != nil {
 			return 0, 0, nil, err
 		}
@@ -239,7 +233,7 @@ func (l *Log) journalState(ctx context.Context) (head, floor uint64, latest []Lo
 		}
 	}
 	head = max(head, copied) // appended since Info
-	slices.SortFunc(latest, func(a, b LogEntry) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(latest, func(a, b change.Entry) int { return cmp.Compare(a.Seq, b.Seq) })
 	return head, floor, latest, nil
 }
 
@@ -254,20 +248,20 @@ const streamSourceHeader = "Nats-Stream-Source"
 // latestOf reads an entry of the latest stream: its number is the log's,
 // in the header JetStream gives a sourced message ("PRESENCED_LOG <seq>
 // <filter> <transform> <subject>").
-func latestOf(m jetstream.Msg) (LogEntry, error) {
+func latestOf(m jetstream.Msg) (change.Entry, error) {
 	k, err := keyOf(m.Subject())
 	if err != nil {
-		return LogEntry{}, err
+		return change.Entry{}, err
 	}
 	f := strings.Fields(m.Headers().Get(streamSourceHeader))
 	if len(f) < 2 || f[0] != LogStream {
-		return LogEntry{}, fmt.Errorf("cluster: a latest entry of %s without its number in the log (%q)", k, m.Headers().Get(streamSourceHeader))
+		return change.Entry{}, fmt.Errorf("cluster: a latest entry of %s without its number in the log (%q)", k, m.Headers().Get(streamSourceHeader))
 	}
 	seq, err := strconv.ParseUint(f[1], 10, 64)
 	if err != nil || seq == 0 {
-		return LogEntry{}, fmt.Errorf("cluster: a latest entry of %s with a bad number in the log (%q)", k, f[1])
+		return change.Entry{}, fmt.Errorf("cluster: a latest entry of %s with a bad number in the log (%q)", k, f[1])
 	}
-	return LogEntry{Seq: seq, Key: k, Value: m.Data()}, nil
+	return change.Entry{Seq: seq, Key: k, Value: m.Data()}, nil
 }
 
 // readAll reads, with an ordered consumer made for it and deleted after,
@@ -336,31 +330,31 @@ func fetchPending(ctx context.Context, cons jetstream.Consumer, limit int, f fun
 	return nil
 }
 
-func entryOf(m jetstream.Msg) (LogEntry, error) {
+func entryOf(m jetstream.Msg) (change.Entry, error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return LogEntry{}, fmt.Errorf("cluster: a change log message without metadata: %w", err)
+		return change.Entry{}, fmt.Errorf("cluster: a change log message without metadata: %w", err)
 	}
 	k, err := keyOf(m.Subject())
 	if err != nil {
-		return LogEntry{}, err
+		return change.Entry{}, err
 	}
-	return LogEntry{Seq: md.Sequence.Stream, Key: k, Value: m.Data()}, nil
+	return change.Entry{Seq: md.Sequence.Stream, Key: k, Value: m.Data()}, nil
 }
 
-// ReadJournal returns up to limit entries after a number, in order; holes
+// ReadLog returns up to limit entries after a number, in order; holes
 // (changes the stream dropped) are left out, and the reader sees them by
 // their numbers (watch.Log).
-func (l *Log) ReadJournal(ctx context.Context, after uint64, limit int) (out []LogEntry, err error) {
+func (l *Log) ReadLog(ctx context.Context, after uint64, limit int) (out []change.Entry, err error) {
 	err = retry(ctx, func(ctx context.Context) error {
-		out, err = l.readJournal(ctx, after, limit)
+		out, err = l.readLog(ctx, after, limit)
 		return err
 	})
 	return out, err
 }
 
-func (l *Log) readJournal(ctx context.Context, after uint64, limit int) ([]LogEntry, error) {
-	var out []LogEntry
+func (l *Log) readLog(ctx context.Context, after uint64, limit int) ([]change.Entry, error) {
+	var out []change.Entry
 	err := l.readAll(ctx, l.stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1}, limit, func(m jetstream.Msg) error {
 		e, err := entryOf(m)
 		if err != nil {
@@ -385,7 +379,7 @@ func (l *Log) readJournal(ctx context.Context, after uint64, limit int) ([]LogEn
 // value: drop it; another: try again after it). A key appears at most
 // once in one call. Each entry carries a message id, so that a retry
 // after a lost acknowledgement is not appended twice.
-func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []LogEntry) (seqs []uint64, stale []*LogEntry, err error) {
+func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []change.Entry) (seqs []uint64, stale []*change.Entry, err error) {
 	futures := make([]jetstream.PubAckFuture, len(entries))
 	for i, e := range entries {
 		msg := &nats.Msg{Subject: subjectOf(e.Key), Data: e.Value, Header: nats.Header{}}
@@ -400,7 +394,7 @@ func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []LogEnt
 		futures[i] = f
 	}
 	seqs = make([]uint64, len(entries))
-	stale = make([]*LogEntry, len(entries))
+	stale = make([]*change.Entry, len(entries))
 	var refused []int
 	for i, f := range futures {
 		select {
@@ -422,13 +416,13 @@ func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []LogEnt
 			return err
 		})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			stale[i] = &LogEntry{Key: entries[i].Key} // none left (the stream was purged)
+			stale[i] = &change.Entry{Key: entries[i].Key} // none left (the stream was purged)
 			continue
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("cluster: reading the change log's latest entry of %s: %w", entries[i].Key, err)
 		}
-		stale[i] = &LogEntry{Seq: m.Sequence, Key: entries[i].Key, Value: m.Data}
+		stale[i] = &change.Entry{Seq: m.Sequence, Key: entries[i].Key, Value: m.Data}
 	}
 	return seqs, stale, nil
 }
@@ -440,7 +434,7 @@ func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []LogEnt
 // cluster hook take a second). An error the ordered consumer cannot get
 // past (it could not be made again) ends Follow; the caller follows anew
 // from what it has delivered.
-func (l *Log) Follow(ctx context.Context, after uint64, deliver func([]LogEntry)) error {
+func (l *Log) Follow(ctx context.Context, after uint64, deliver func([]change.Entry)) error {
 	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, MaxResetAttempts: oneShotResets})
 	if err != nil {
 		return fmt.Errorf("cluster: following the change log: %w", err)
@@ -478,7 +472,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, deliver func([]LogEntry)
 			return fmt.Errorf("cluster: following the change log: %w", err)
 		}
 		if e, err := entryOf(m); err == nil { // not presenced's: skipped
-			deliver([]LogEntry{e})
+			deliver([]change.Entry{e})
 		}
 	}
 }

@@ -318,7 +318,7 @@ func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	head, floor, latest, err := l.JournalState(ctx)
+	head, floor, latest, err := l.LogState(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestLogKeepsTheLatestBeyondRetention(t *testing.T) {
 	if len(latest) != 302 || got[hints.ProviderKey("CustomPresence:quiet")] != "1" || got[hints.ProviderKey("CustomPresence:busy")] != "451" {
 		t.Fatalf("%d latest entries; quiet at %s, busy at %s", len(latest), got[hints.ProviderKey("CustomPresence:quiet")], got[hints.ProviderKey("CustomPresence:busy")])
 	}
-	entries, err := l.ReadJournal(ctx, floor, 1000)
+	entries, err := l.ReadLog(ctx, floor, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

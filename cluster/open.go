@@ -162,7 +162,7 @@ func (c *Cluster) openStores(ctx context.Context) error {
 	// The stream may exist before its leader answers reads: the hub's
 	// first read must not fail the start.
 	step("change log's first read", func() error {
-		_, _, _, err := c.Log.JournalState(ctx)
+		_, _, _, err := c.Log.LogState(ctx)
 		return err
 	})
 	return err

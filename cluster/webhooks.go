@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/presenced/presenced/change"
 )
 
 // Webhooks share webhooks between the nodes of a cluster: their
@@ -128,22 +129,22 @@ func (w *Webhooks) Cursor(ctx context.Context, id string) (uint64, error) {
 	return c, nil
 }
 
-// JournalFloor is the number before the first change the cluster's log
+// LogFloor is the number before the first change the cluster's log
 // keeps: it drops its oldest itself, PRESENCED_LOG_RETENTION kept
 // (webhook.Store).
-func (w *Webhooks) JournalFloor(ctx context.Context) (uint64, error) {
+func (w *Webhooks) LogFloor(ctx context.Context) (uint64, error) {
 	_, floor, err := w.log.bounds(ctx)
 	return floor, err
 }
 
-// ReadJournal reads the cluster's change log (webhook.Store).
-func (w *Webhooks) ReadJournal(ctx context.Context, after uint64, limit int) ([]LogEntry, error) {
-	return w.log.ReadJournal(ctx, after, limit)
+// ReadLog reads the cluster's change log (webhook.Store).
+func (w *Webhooks) ReadLog(ctx context.Context, after uint64, limit int) ([]change.Entry, error) {
+	return w.log.ReadLog(ctx, after, limit)
 }
 
-// TrimJournal does nothing: the stream drops its oldest changes itself
+// TrimLog does nothing: the stream drops its oldest changes itself
 // (webhook.Store).
-func (w *Webhooks) TrimJournal(context.Context, uint64) error { return nil }
+func (w *Webhooks) TrimLog(context.Context, uint64) error { return nil }
 
 // WatchWebhooks calls changed with every webhook's definition, the
 // existing ones first, then as nodes create (config) and delete them

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/presenced/presenced/change"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -28,7 +29,7 @@ var errClosed = errors.New("store is closed")
 // cost one sync between them.
 type saveReq struct {
 	key, val []byte
-	journal  []JournalEntry
+	journal  []change.Entry
 	done     chan error
 }
 
@@ -55,7 +56,7 @@ func (d *DB) commitLoop() {
 			b := tx.Bucket(bucketUsers)
 			for _, r := range batch {
 				if r.journal != nil {
-					if err := appendJournal(tx, r.journal); err != nil {
+					if err := appendLog(tx, r.journal); err != nil {
 						return err
 					}
 					continue

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
@@ -32,11 +33,7 @@ func TestFlippedBytesInEveryPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := db.AppendJournal(ctx, []struct {
-		Seq   uint64
-		Key   string
-		Value []byte
-	}{{Seq: 1, Key: "k", Value: []byte("v")}}); err != nil {
+	if err := db.AppendLog(ctx, []change.Entry{{Seq: 1, Key: "k", Value: []byte("v")}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -77,7 +74,7 @@ func TestFlippedBytesInEveryPage(t *testing.T) {
 				defer db.Close()
 				_, _ = db.Records(ctx)
 				_, _, _ = db.Webhooks(ctx)
-				_, _, _, _ = db.JournalState(ctx)
+				_, _, _, _ = db.LogState(ctx)
 				_ = db.SaveRecord(ctx, "after", presence.Record{})
 			}()
 		}

@@ -5,31 +5,33 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/presenced/presenced/change"
 )
 
-func entries(from uint64, keys ...string) []JournalEntry {
-	var out []JournalEntry
+func entries(from uint64, keys ...string) []change.Entry {
+	var out []change.Entry
 	for i, k := range keys {
-		out = append(out, JournalEntry{Seq: from + uint64(i), Key: k, Value: []byte(fmt.Sprintf("v%d", from+uint64(i)))})
+		out = append(out, change.Entry{Seq: from + uint64(i), Key: k, Value: []byte(fmt.Sprintf("v%d", from+uint64(i)))})
 	}
 	return out
 }
 
-func TestJournalAcrossReopen(t *testing.T) {
+func TestLogAcrossReopen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	d, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.AppendJournal(ctx, entries(1, "a", "b", "a")); err != nil {
+	if err := d.AppendLog(ctx, entries(1, "a", "b", "a")); err != nil {
 		t.Fatal(err)
 	}
 	// A gap or a repeat is refused, and changes nothing.
-	if err := d.AppendJournal(ctx, entries(5, "c")); err == nil {
+	if err := d.AppendLog(ctx, entries(5, "c")); err == nil {
 		t.Fatal("gap accepted")
 	}
-	if err := d.AppendJournal(ctx, entries(3, "c")); err == nil {
+	if err := d.AppendLog(ctx, entries(3, "c")); err == nil {
 		t.Fatal("repeat accepted")
 	}
 	if err := d.PutWebhook(ctx, "w1", []byte(`{"x":1}`)); err != nil {
@@ -45,15 +47,15 @@ func TestJournalAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	head, floor, latest, err := d.JournalState(ctx)
+	head, floor, latest, err := d.LogState(ctx)
 	if err != nil || head != 3 || floor != 0 {
 		t.Fatalf("head %d floor %d %v", head, floor, err)
 	}
-	want := []JournalEntry{{3, "a", []byte("v3")}, {2, "b", []byte("v2")}}
+	want := []change.Entry{{Seq: 3, Key: "a", Value: []byte("v3")}, {Seq: 2, Key: "b", Value: []byte("v2")}}
 	if !reflect.DeepEqual(latest, want) {
 		t.Fatalf("latest %+v", latest)
 	}
-	got, err := d.ReadJournal(ctx, 1, 10)
+	got, err := d.ReadLog(ctx, 1, 10)
 	if err != nil || !reflect.DeepEqual(got, entries(2, "b", "a")) {
 		t.Fatalf("read %+v %v", got, err)
 	}
@@ -62,14 +64,14 @@ func TestJournalAcrossReopen(t *testing.T) {
 		t.Fatalf("webhooks %v %v %v", configs, cursors, err)
 	}
 
-	if err := d.TrimJournal(ctx, 2); err != nil {
+	if err := d.TrimLog(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.TrimJournal(ctx, 9); err == nil {
+	if err := d.TrimLog(ctx, 9); err == nil {
 		t.Fatal("trim past the head accepted")
 	}
-	got, _ = d.ReadJournal(ctx, 0, 10)
-	if head, floor, _, _ := d.JournalState(ctx); !reflect.DeepEqual(got, entries(3, "a")) || floor != 2 || head != 3 {
+	got, _ = d.ReadLog(ctx, 0, 10)
+	if head, floor, _, _ := d.LogState(ctx); !reflect.DeepEqual(got, entries(3, "a")) || floor != 2 || head != 3 {
 		t.Fatalf("after trim %+v floor %d", got, floor)
 	}
 	if err := d.DeleteWebhook(ctx, "w1"); err != nil {
@@ -89,15 +91,15 @@ func TestLatestThroughTrims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.AppendJournal(ctx, entries(1, "a", "b", "a", "c")); err != nil {
+	if err := d.AppendLog(ctx, entries(1, "a", "b", "a", "c")); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.TrimJournal(ctx, 3); err != nil {
+	if err := d.TrimLog(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
 	check := func(d *DB) {
 		t.Helper()
-		head, floor, latest, err := d.JournalState(ctx)
+		head, floor, latest, err := d.LogState(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

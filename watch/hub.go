@@ -188,7 +188,7 @@ func New(cfg Config) *Hub {
 	var st *streamState
 	if cfg.Stream != nil {
 		cfg.Log = cfg.Stream
-		st = &streamState{lastOut: map[string][]byte{}, latest: map[string]Entry{}, follow: make(chan struct{})}
+		st = &streamState{lastOut: map[string][]byte{}, latest: map[string]change.Entry{}, follow: make(chan struct{})}
 	}
 	return &Hub{cfg: cfg, node: cfg.Node, st: st, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, version: map[string]uint64{}, subs: map[*Sub]struct{}{},
 		watchAll: map[*Sub]struct{}{}, watchID: map[string]map[*Sub]struct{}{},
@@ -208,7 +208,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	head, _, latest, err := h.cfg.Log.JournalState(ctx)
+	head, _, latest, err := h.cfg.Log.LogState(ctx)
 	if err != nil {
 		return err
 	}
@@ -417,11 +417,11 @@ func (h *Hub) writeLog() {
 			if len(batch) == 0 {
 				break
 			}
-			entries := make([]Entry, len(batch))
+			entries := make([]change.Entry, len(batch))
 			for i, ev := range batch {
-				entries[i] = Entry{Seq: ev.Seq, Key: ev.Key, Value: ev.enc}
+				entries[i] = change.Entry{Seq: ev.Seq, Key: ev.Key, Value: ev.enc}
 			}
-			if !h.appendRetrying(&quitting, func() error { return h.cfg.Log.AppendJournal(ctx, entries) }) {
+			if !h.appendRetrying(&quitting, func() error { return h.cfg.Log.AppendLog(ctx, entries) }) {
 				return
 			}
 			h.mu.Lock()
@@ -697,7 +697,7 @@ func (h *Hub) fromLog(from Position) []*Event {
 	defer cancel()
 	var out []*Event
 	for after := from.Seq; after < durable; {
-		es, err := h.cfg.Log.ReadJournal(ctx, after, logBatch)
+		es, err := h.cfg.Log.ReadLog(ctx, after, logBatch)
 		if err != nil || len(es) == 0 {
 			return nil
 		}

@@ -9,16 +9,6 @@ import (
 	"github.com/presenced/presenced/change"
 )
 
-// Entry is one entry of the change log: the hub's sequence number, the
-// key of the hint ("exten@context") or provider, and the encoded item
-// (Encode). It is an alias of an unnamed struct so that a store can
-// implement Log without importing this package.
-type Entry = struct {
-	Seq   uint64
-	Key   string
-	Value []byte
-}
-
 // Log is the durable change log behind the hub: every change the hub
 // numbers is appended to it, in order, with its number, so that the
 // numbers stay valid across restarts. SSE, WebSocket, the board and
@@ -33,13 +23,13 @@ type Log interface {
 	OpenLog(ctx context.Context) (id string, err error)
 	// CloseLog marks the log closed: every number given out was written.
 	CloseLog(ctx context.Context) error
-	// JournalState returns the last number written, the number up to which
+	// LogState returns the last number written, the number up to which
 	// entries were trimmed, and each key's latest entry.
-	JournalState(ctx context.Context) (head, floor uint64, latest []Entry, err error)
-	// AppendJournal appends entries, numbered head+1, head+2, ...
-	AppendJournal(ctx context.Context, entries []Entry) error
-	// ReadJournal returns up to limit entries after a number, in order.
-	ReadJournal(ctx context.Context, after uint64, limit int) ([]Entry, error)
+	LogState(ctx context.Context) (head, floor uint64, latest []change.Entry, err error)
+	// AppendLog appends entries, numbered head+1, head+2, ...
+	AppendLog(ctx context.Context, entries []change.Entry) error
+	// ReadLog returns up to limit entries after a number, in order.
+	ReadLog(ctx context.Context, after uint64, limit int) ([]change.Entry, error)
 }
 
 // An encoded change: its kind (1 byte), the time the hub numbered it (unix

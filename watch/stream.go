@@ -23,17 +23,17 @@ type Stream interface {
 	// knows (0: none): one whose key has a later entry by now (another
 	// node appended it) is not appended; its number is 0 and stale gives
 	// that later entry. A key appears at most once in one call.
-	PublishEntries(ctx context.Context, ids []string, entries []Entry) (seqs []uint64, stale []*Entry, err error)
+	PublishEntries(ctx context.Context, ids []string, entries []change.Entry) (seqs []uint64, stale []*change.Entry, err error)
 	// Follow calls deliver with every entry after a number, in order,
 	// until ctx ends.
-	Follow(ctx context.Context, after uint64, deliver func([]Entry)) error
+	Follow(ctx context.Context, after uint64, deliver func([]change.Entry)) error
 }
 
 // outEntry is a change this node publishes to the stream.
 type outEntry struct {
 	id    string // the message id (a retried append is not appended twice)
 	item  string // idOf
-	entry Entry
+	entry change.Entry
 }
 
 // streamState is the hub's side of a Stream; guarded by hub.mu.
@@ -44,7 +44,7 @@ type streamState struct {
 	// besides what it has read back (its own appends, and the entries that
 	// refused one of its appends), which the follower may not have
 	// delivered yet
-	latest  map[string]Entry
+	latest  map[string]change.Entry
 	queued  uint64 // entries ever put in the outbox
 	acked   uint64 // entries the stream acknowledged
 	ackedTo uint64 // the highest number the stream gave them
@@ -92,7 +92,7 @@ func (h *Hub) queueStream(id string, it change.Change, enc []byte) bool {
 		return false
 	}
 	st.lastOut[id] = enc
-	st.outbox = append(st.outbox, outEntry{id: h.streamMsgID(), item: id, entry: Entry{Key: it.Key, Value: enc}})
+	st.outbox = append(st.outbox, outEntry{id: h.streamMsgID(), item: id, entry: change.Entry{Key: it.Key, Value: enc}})
 	st.queued++
 	return true
 }
@@ -135,12 +135,12 @@ func (h *Hub) publishStream() {
 				break
 			}
 			ids := make([]string, len(batch))
-			entries := make([]Entry, len(batch))
+			entries := make([]change.Entry, len(batch))
 			for i, o := range batch {
 				ids[i], entries[i] = o.id, o.entry
 			}
 			var seqs []uint64
-			var stale []*Entry
+			var stale []*change.Entry
 			if !h.appendRetrying(&quitting, func() error {
 				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
@@ -155,7 +155,7 @@ func (h *Hub) publishStream() {
 			var again []outEntry
 			for i, o := range batch {
 				if seqs[i] != 0 {
-					h.st.latest[o.item] = Entry{Seq: seqs[i], Key: o.entry.Key, Value: o.entry.Value}
+					h.st.latest[o.item] = change.Entry{Seq: seqs[i], Key: o.entry.Key, Value: o.entry.Value}
 					h.st.ackedTo = max(h.st.ackedTo, seqs[i])
 					h.st.acked++
 					continue
@@ -210,7 +210,7 @@ func (h *Hub) streamBatch() []outEntry {
 		}
 		known, ok := h.st.latest[o.item]
 		if cur, found := h.current[o.item]; found && (!ok || cur.Seq > known.Seq) {
-			known, ok = Entry{Seq: cur.Seq, Value: cur.enc}, true
+			known, ok = change.Entry{Seq: cur.Seq, Value: cur.enc}, true
 		}
 		if ok && Same(known.Value, o.entry.Value) {
 			h.st.acked++
@@ -230,7 +230,7 @@ func (h *Hub) streamBatch() []outEntry {
 // deliverNumbered takes entries the stream numbered, from any node:
 // each becomes the current event of its hint or provider and goes to
 // its watchers, with the stream's number.
-func (h *Hub) deliverNumbered(entries []Entry) {
+func (h *Hub) deliverNumbered(entries []change.Entry) {
 	now := h.cfg.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()

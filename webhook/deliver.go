@@ -181,7 +181,7 @@ func (w *worker) next() ([]Event, uint64, error) {
 			}
 			return evs, hi, nil
 		}
-		entries, err := m.cfg.Store.ReadJournal(w.ctx, c, readBatch)
+		entries, err := m.cfg.Store.ReadLog(w.ctx, c, readBatch)
 		if err != nil {
 			return nil, c, err
 		}
@@ -193,7 +193,7 @@ func (w *worker) next() ([]Event, uint64, error) {
 			// drops its oldest changes itself, so the floor is read again
 			// from the store (the one known here follows this node's head,
 			// which may trail the stream's).
-			f, err := m.cfg.Store.JournalFloor(w.ctx)
+			f, err := m.cfg.Store.LogFloor(w.ctx)
 			if err != nil {
 				return nil, c, err
 			}

@@ -18,13 +18,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/change"
 	"github.com/presenced/presenced/internal/clip"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/watch"
 )
-
-// Entry is one entry of the change log (watch.Entry).
-type Entry = watch.Entry
 
 // Store keeps subscriptions and their cursors, and is where the hub's
 // change log is read and trimmed (store.DB is one).
@@ -33,9 +31,9 @@ type Store interface {
 	PutWebhook(ctx context.Context, id string, config []byte) error
 	DeleteWebhook(ctx context.Context, id string) error
 	SetWebhookCursors(ctx context.Context, cursors map[string]uint64) error
-	JournalFloor(ctx context.Context) (uint64, error)
-	ReadJournal(ctx context.Context, after uint64, limit int) ([]Entry, error)
-	TrimJournal(ctx context.Context, upto uint64) error
+	LogFloor(ctx context.Context) (uint64, error)
+	ReadLog(ctx context.Context, after uint64, limit int) ([]change.Entry, error)
+	TrimLog(ctx context.Context, upto uint64) error
 }
 
 // Config configures a Manager. Zero values take the defaults.
@@ -146,7 +144,7 @@ func New(cfg Config) *Manager {
 // delivering and trimming.
 func (m *Manager) Open(ctx context.Context) error {
 	cfg := m.cfg
-	floor, err := cfg.Store.JournalFloor(ctx)
+	floor, err := cfg.Store.LogFloor(ctx)
 	if err != nil {
 		return err
 	}
@@ -262,7 +260,7 @@ func (m *Manager) trim(ctx context.Context) {
 	if upto <= floor {
 		return
 	}
-	if err := m.cfg.Store.TrimJournal(ctx, upto); err != nil {
+	if err := m.cfg.Store.TrimLog(ctx, upto); err != nil {
 		if ctx.Err() == nil {
 			m.cfg.Log.Error().Err(err).Msg("change log: cannot trim")
 		}

@@ -142,11 +142,11 @@ func TestHookAnswersAfterItsChangeIsLogged(t *testing.T) {
 		if c := hook(t, m, ast, "presence/set", "1001", "", []string{"away", "dnd"}[i%2], "", msg); c.Var("PRESENCED_RESULT") != "OK" {
 			t.Fatal(c.Vars())
 		}
-		head, _, _, err := m.db.JournalState(context.Background())
+		head, _, _, err := m.db.LogState(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		entries, _ := m.db.ReadJournal(context.Background(), head-1, 1)
+		entries, _ := m.db.ReadLog(context.Background(), head-1, 1)
 		if len(entries) != 1 || !strings.Contains(string(entries[0].Value), msg) {
 			t.Fatalf("hook %d answered before its change was in the log (head %d: %v)", i, head, entries)
 		}
