@@ -95,7 +95,7 @@ const ctJSON = "application/json"
 // under a foreign Host name changes anything; a strict API refuses what
 // the hooks refuse.
 func TestFrontDoorOpenMode(t *testing.T) {
-	fw := &fakeWebhooks{specs: map[string]WebhookSpec{}}
+	fw := &fakeWebhooks{specs: map[string]testSpec{}}
 	s, fp := startWith(t, Config{Origins: []string{"https://crm.example.com"}, Webhooks: fw})
 	self := "http://" + s.Addr().String()
 	set := `{"state":"dnd"}`

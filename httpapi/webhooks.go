@@ -7,25 +7,13 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// WebhookSpec is the body of POST /v1/webhooks. It has the fields of
-// webhook.Spec, so that cmd/presenced converts one into the other, and
-// neither transport imports the other.
-type WebhookSpec struct {
-	URL         string   `json:"url"`
-	Method      string   `json:"method,omitempty"`
-	Secret      string   `json:"secret,omitempty"`
-	Description string   `json:"description,omitempty"`
-	All         bool     `json:"all,omitempty"`
-	Hints       []string `json:"hints,omitempty"`
-	Providers   []string `json:"providers,omitempty"`
-	Bearer      string   `json:"bearer,omitempty"`
-}
-
 // Webhooks is what the API manages webhooks through. The API only shows
 // what it gets back, as JSON; errors carry presence codes (INVALID_ARGUMENT,
 // NOT_FOUND).
 type Webhooks interface {
-	CreateWebhook(ctx context.Context, spec WebhookSpec) (created any, err error)
+	// CreateWebhook reads the body with decode (strict: an unknown field
+	// is an error), into the definition of a webhook it holds.
+	CreateWebhook(ctx context.Context, decode func(v any) error) (created any, err error)
 	ListWebhooks() any
 	GetWebhook(id string) (any, bool)
 	DeleteWebhook(ctx context.Context, id string) error
@@ -35,12 +23,7 @@ type Webhooks interface {
 func hasWebhooks(s *Server) bool { return s.cfg.Webhooks != nil }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
-	var spec WebhookSpec
-	if err := decode(r, &spec); err != nil {
-		s.fail(w, err)
-		return
-	}
-	created, err := s.cfg.Webhooks.CreateWebhook(r.Context(), spec)
+	created, err := s.cfg.Webhooks.CreateWebhook(r.Context(), func(v any) error { return decode(r, v) })
 	if err != nil {
 		s.fail(w, err)
 		return

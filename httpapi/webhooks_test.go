@@ -11,10 +11,26 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// fakeWebhooks keeps specs by id; URLs not starting with http are refused.
-type fakeWebhooks struct{ specs map[string]WebhookSpec }
+// testSpec is a webhook's definition as the API's clients send it.
+type testSpec struct {
+	URL         string   `json:"url"`
+	Method      string   `json:"method,omitempty"`
+	Secret      string   `json:"secret,omitempty"`
+	Description string   `json:"description,omitempty"`
+	All         bool     `json:"all,omitempty"`
+	Hints       []string `json:"hints,omitempty"`
+	Providers   []string `json:"providers,omitempty"`
+	Bearer      string   `json:"bearer,omitempty"`
+}
 
-func (f *fakeWebhooks) CreateWebhook(_ context.Context, s WebhookSpec) (any, error) {
+// fakeWebhooks keeps specs by id; URLs not starting with http are refused.
+type fakeWebhooks struct{ specs map[string]testSpec }
+
+func (f *fakeWebhooks) CreateWebhook(_ context.Context, decode func(any) error) (any, error) {
+	var s testSpec
+	if err := decode(&s); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(s.URL, "http") {
 		return nil, presence.Errorf(presence.CodeInvalidArgument, "webhook url: bad")
 	}
@@ -43,7 +59,7 @@ func (f *fakeWebhooks) TestWebhook(_ context.Context, id string) (any, error) {
 func TestWebhookEndpoints(t *testing.T) {
 	const adminTok = "admin-token-0123456789"
 	toks, _ := ParseTokens("read:"+readTok+",write:"+writeTok+",admin:"+adminTok, nil)
-	fw := &fakeWebhooks{specs: map[string]WebhookSpec{}}
+	fw := &fakeWebhooks{specs: map[string]testSpec{}}
 	s := New(Config{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Tokens: toks, Webhooks: fw, Log: zerolog.Nop()})
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)

@@ -286,6 +286,38 @@ func (m *Manager) start(w *worker) {
 	}()
 }
 
+// The manager as the HTTP API manages it (httpapi.Webhooks): what it
+// returns is shown as JSON.
+
+// CreateWebhook creates a webhook from a definition (Spec) read with
+// decode, and returns it with its secret, shown this once.
+func (m *Manager) CreateWebhook(ctx context.Context, decode func(v any) error) (any, error) {
+	var spec Spec
+	if err := decode(&spec); err != nil {
+		return nil, err
+	}
+	info, secret, err := m.Create(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Info
+		Secret string `json:"secret"`
+	}{info, secret}, nil
+}
+
+// ListWebhooks is List.
+func (m *Manager) ListWebhooks() any { return m.List() }
+
+// GetWebhook is Get.
+func (m *Manager) GetWebhook(id string) (any, bool) { return m.Get(id) }
+
+// DeleteWebhook is Delete.
+func (m *Manager) DeleteWebhook(ctx context.Context, id string) error { return m.Delete(ctx, id) }
+
+// TestWebhook is Test.
+func (m *Manager) TestWebhook(ctx context.Context, id string) (any, error) { return m.Test(ctx, id) }
+
 // Create adds a webhook. It returns its id and its secret, which the API
 // shows this once.
 func (m *Manager) Create(ctx context.Context, spec Spec) (Info, string, error) {

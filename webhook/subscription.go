@@ -42,16 +42,9 @@ const (
 
 // subscription is a webhook as stored.
 type subscription struct {
-	ID          string    `json:"id"`
-	URL         string    `json:"url"`
-	Method      string    `json:"method"`
-	Secret      string    `json:"secret"`
-	Description string    `json:"description,omitempty"`
-	All         bool      `json:"all,omitempty"`
-	Hints       []string  `json:"hints,omitempty"`
-	Providers   []string  `json:"providers,omitempty"`
-	Bearer      string    `json:"bearer,omitempty"`
-	Created     time.Time `json:"created"`
+	ID string `json:"id"`
+	Spec
+	Created time.Time `json:"created"`
 	// StartSeq is the journal's head when the webhook was created: the
 	// state at that point is its snapshot; changes after it follow.
 	StartSeq uint64 `json:"start_seq"`
@@ -114,8 +107,8 @@ func validate(spec Spec) (subscription, template, error) {
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	return subscription{ID: "wh_" + hex.EncodeToString(id[:]), URL: spec.URL, Method: method, Secret: secret,
-		Description: spec.Description, All: spec.All, Hints: spec.Hints, Providers: spec.Providers, Bearer: spec.Bearer}, tmpl, nil
+	spec.Method, spec.Secret = method, secret
+	return subscription{ID: "wh_" + hex.EncodeToString(id[:]), Spec: spec}, tmpl, nil
 }
 
 // Info is a webhook as the API shows it: the URL with any password

@@ -290,7 +290,7 @@ func (m *Main) openHTTP(ctx context.Context) error {
 	}
 	hlog := m.Log.With().Str("component", "http").Logger()
 	cfg := httpapi.Config{Version: buildVersion(), Demo: m.Config.Demo, Setup: m.Config.setup(), Mounts: mounts, Addr: m.Config.HTTPListen, ShutdownTimeout: 5 * time.Second, Registry: m.mx.reg, Log: hlog, Checks: m.readiness(),
-		Tokens: m.Config.tokens, Hints: m.hints, Presence: m.svc.Client(), Hub: m.hub, Webhooks: apiWebhooks{m.hooksOut}, Roster: m.names, Forwards: m.fwd, Phones: ph,
+		Tokens: m.Config.tokens, Hints: m.hints, Presence: m.svc.Client(), Hub: m.hub, Webhooks: m.hooksOut, Roster: m.names, Forwards: m.fwd, Phones: ph,
 		Hosts: m.Config.hosts, Origins: m.Config.origins, TrustedProxies: m.Config.proxies, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()}
 	if m.cluster != nil {
 		cfg.Cluster = m.clusterStatus
@@ -304,31 +304,6 @@ func (m *Main) openHTTP(ctx context.Context) error {
 	}
 	hlog.Info().Str("addr", m.http.Addr().String()).Msg("http listening")
 	return nil
-}
-
-// apiWebhooks is the webhook manager as the HTTP API uses it.
-type apiWebhooks struct{ m *webhook.Manager }
-
-func (a apiWebhooks) CreateWebhook(ctx context.Context, spec httpapi.WebhookSpec) (any, error) {
-	info, secret, err := a.m.Create(ctx, webhook.Spec(spec))
-	if err != nil {
-		return nil, err
-	}
-	// The secret is shown this once.
-	return struct {
-		webhook.Info
-		Secret string `json:"secret"`
-	}{info, secret}, nil
-}
-
-func (a apiWebhooks) ListWebhooks() any { return a.m.List() }
-
-func (a apiWebhooks) GetWebhook(id string) (any, bool) { return a.m.Get(id) }
-
-func (a apiWebhooks) DeleteWebhook(ctx context.Context, id string) error { return a.m.Delete(ctx, id) }
-
-func (a apiWebhooks) TestWebhook(ctx context.Context, id string) (any, error) {
-	return a.m.Test(ctx, id)
 }
 
 // readiness lists what /readyz reports: the store, ARI and AMI.
