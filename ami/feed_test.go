@@ -14,6 +14,7 @@ import (
 	"github.com/presenced/presenced/ami/amitest"
 	"github.com/presenced/presenced/calls"
 	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -386,11 +387,7 @@ func TestFeedWithoutChannelList(t *testing.T) {
 	f.Calls = cc
 	start(t, f)
 	r.await(t, "hints")
-	for deadline := time.Now().Add(5 * time.Second); !ok(f); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the feed is not up")
-		}
-	}
+	testenv.Eventually(t, "the feed up", func() bool { return ok(f) })
 	srv.Call("Event: Newchannel\r\nChannel: PJSIP/1001-00000000\r\nChannelState: 4\r\nUniqueid: 1.0\r\nLinkedid: 1.0\r\n\r\n")
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		cc.mu.Lock()

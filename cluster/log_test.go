@@ -75,6 +75,35 @@ func collect(t *testing.T, s *watch.Sub, n int) []*watch.Event {
 	return out
 }
 
+// beforeMarker appends a marker change through h once every hub has
+// synced, and returns what s gets before the marker: the log is in one
+// order, so whatever the hubs appended (a duplicate included) comes
+// before it. It is how a test sees that nothing more comes, without
+// waiting for a time.
+func beforeMarker(t *testing.T, h *watch.Hub, s *watch.Sub) []*watch.Event {
+	t.Helper()
+	marker := presenceItem("marker", presence.Available, "marker")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h.Append(marker)
+	if err := h.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out []*watch.Event
+	for {
+		evs, err := s.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the marker, after %d events: %v", len(out), err)
+		}
+		for _, ev := range evs {
+			if ev.Key == marker.Key {
+				return out
+			}
+			out = append(out, ev)
+		}
+	}
+}
+
 // A change published on one node reaches the watchers of every node once,
 // with one number; changes published on all three at once come out in one
 // order everywhere; a watcher resumes on another node with an id.
@@ -209,8 +238,7 @@ func TestLogSameChangeOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	got := collect(t, s, keys)
-	time.Sleep(time.Second) // nothing more comes
+	got := beforeMarker(t, hubs[0], s) // all of them, and nothing more
 	seen := map[string]int{}
 	for _, ev := range got {
 		seen[ev.Key]++
@@ -272,9 +300,7 @@ func TestLogLateNodeRepeatsNothing(t *testing.T) {
 	if err := hubs[1].Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	if s.Pending() {
-		evs, _ := s.Next(ctx)
+	if evs := beforeMarker(t, hubs[1], s); len(evs) != 0 {
 		t.Fatalf("appended again: %+v", presOf(evs[0]))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/presenced/presenced/filter"
 	"github.com/presenced/presenced/hints"
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // fakeARI starts a fake ARI for the test.
@@ -98,11 +99,7 @@ func TestARIDNDDevice(t *testing.T) {
 		t.Fatalf("dnd/on with ARI away: %v", c.Vars())
 	}
 	srv.SetPassword("ari")
-	for deadline := time.Now().Add(10 * time.Second); srv.Device("Stasis:presenced-dnd-1001") != "BUSY"; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("DND device not reconciled")
-		}
-	}
+	testenv.Eventually(t, "the DND device reconciled", func() bool { return srv.Device("Stasis:presenced-dnd-1001") == "BUSY" })
 	awaitHint(t, m, "1001@internal", func(v map[string]string) bool { return v["PRESENCED_HINT_STATE"] == "Busy" })
 	hook(t, m, ast, "dnd/off", "1001")
 	awaitHint(t, m, "1001@internal", func(v map[string]string) bool { return v["PRESENCED_HINT_STATE"] == "Idle" })

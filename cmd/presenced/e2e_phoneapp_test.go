@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // The sample phone app (phoneapp/) in Node, against presenced and the
@@ -33,11 +34,7 @@ func TestPhoneAppInNode(t *testing.T) {
 		amitest.Hint{Exten: "1002", Context: "internal", App: "PJSIP/1002,CustomPresence:1002", StatusText: "Idle"})
 	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, "PRESENCED_DPMA=on")...)
 	defer p.stop(t)
-	for deadline := time.Now().Add(10 * time.Second); len(srv.DPMARegistered()) < 4; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("presenced did not register its DPMA methods")
-		}
-	}
+	testenv.Eventually(t, "presenced registering its DPMA methods", func() bool { return len(srv.DPMARegistered()) >= 4 })
 	mux := http.NewServeMux()
 	// A phone's pbx.request: a DPMAMessage, and DPMA's answer as the
 	// phone app gets it (onSuccess with the response as result).
