@@ -12,14 +12,14 @@ DIST_VERSION ?= $(shell (git describe --tags --always 2>/dev/null || echo dev) |
 
 # Every fuzz target, as package:Target.
 FUZZ_TARGETS := \
-	./fastagi:FuzzReadEnv ./fastagi:FuzzReadReply ./fastagi:FuzzQuote \
-	./presence:FuzzDecode ./presence:FuzzEncodeRoundTrip ./presence:FuzzReadEvaluated ./ami:FuzzUnescapeC \
-	./dialplan:FuzzParseRequest ./presence:FuzzDecodeRecord \
-	./hints:FuzzParseDeviceState ./dialplan/conf:FuzzParse ./ami:FuzzParseFrame ./ari:FuzzEvent \
-	./httpapi:FuzzSetBody ./httpapi:FuzzWSMessage ./httpapi:FuzzParseTokens ./webhook:FuzzTemplate ./webhook:FuzzDecodeValue ./webhook:FuzzValidate \
-	./webhook:FuzzTargetURL ./hints:FuzzPresenceJSON ./internal/redact:FuzzRedact \
-	./calls:FuzzTracker ./calls:FuzzValidNumber ./calls:FuzzParsePolicy ./voicemail:FuzzMessageWaiting ./forward:FuzzParseKind \
-	./xuc:FuzzParseUsers ./appws:FuzzDecode ./httpapi:FuzzPhoneEvent ./dpma:FuzzAnswer
+	./asterisk/fastagi:FuzzReadEnv ./asterisk/fastagi:FuzzReadReply ./asterisk/fastagi:FuzzQuote \
+	./core/presence:FuzzDecode ./core/presence:FuzzEncodeRoundTrip ./core/presence:FuzzReadEvaluated ./asterisk/ami:FuzzUnescapeC \
+	./core/dialplan:FuzzParseRequest ./core/presence:FuzzDecodeRecord \
+	./core/hints:FuzzParseDeviceState ./core/dialplan/conf:FuzzParse ./asterisk/ami:FuzzParseFrame ./asterisk/ari:FuzzEvent \
+	./views/httpapi:FuzzSetBody ./views/httpapi:FuzzWSMessage ./views/httpapi:FuzzParseTokens ./views/webhook:FuzzTemplate ./views/webhook:FuzzDecodeValue ./views/webhook:FuzzValidate \
+	./views/webhook:FuzzTargetURL ./core/hints:FuzzPresenceJSON ./internal/redact:FuzzRedact \
+	./core/calls:FuzzTracker ./core/calls:FuzzValidNumber ./core/calls:FuzzParsePolicy ./core/voicemail:FuzzMessageWaiting ./core/forward:FuzzParseKind \
+	./views/xuc:FuzzParseUsers ./views/appws:FuzzDecode ./views/httpapi:FuzzPhoneEvent ./views/dpma:FuzzAnswer
 
 .PHONY: all build run demo test test-all bench load fuzz lint clean phoneapp dist
 
@@ -41,14 +41,14 @@ demo: build
 # Formatting, vet, then every test but the long ones with the race
 # detector; the seed corpora of the fuzz targets run as ordinary tests. The
 # corrupt-store test runs in a build without the race detector (see
-# store/corrupt_test.go). The libraries presenced does not use are shown
+# storage/store/corrupt_test.go). The libraries presenced does not use are shown
 # wrong in libdefects, a module of its own.
 test:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -short -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -run 'FlippedBytes' ./store
+	$(GO) test -count=1 -run 'FlippedBytes' ./storage/store
 	cd libdefects && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # make test, then the long tests (kill -9, the cluster, the browser): those

@@ -14,7 +14,7 @@ import (
 
 	"github.com/CyCoreSystems/agi"
 
-	"github.com/presenced/presenced/fastagi/agitest"
+	"github.com/presenced/presenced/asterisk/fastagi/agitest"
 )
 
 // lib returns a library session reading the given Asterisk output one byte

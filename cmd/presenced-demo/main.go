@@ -25,8 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
-	"github.com/presenced/presenced/ari/aritest"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ari/aritest"
 )
 
 // The made-up users: extension and name.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
-	"github.com/presenced/presenced/ari/aritest"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/presenced/presenced/fastagi/agitest"
+	"github.com/presenced/presenced/asterisk/fastagi/agitest"
 	"github.com/presenced/presenced/internal/astemu"
 )
 

@@ -12,11 +12,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/presenced/presenced/ari/aritest"
-	"github.com/presenced/presenced/filter"
-	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/asterisk/ari/aritest"
+	"github.com/presenced/presenced/core/hints"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/internal/testenv"
+	"github.com/presenced/presenced/views/filter"
 )
 
 // fakeARI starts a fake ARI for the test.

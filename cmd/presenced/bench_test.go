@@ -14,8 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/presenced/presenced/ari"
-	"github.com/presenced/presenced/filter"
+	"github.com/presenced/presenced/asterisk/ari"
+	"github.com/presenced/presenced/views/filter"
 
 	"github.com/presenced/presenced/internal/loadgen"
 )

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 
-	"github.com/presenced/presenced/cluster"
+	"github.com/presenced/presenced/storage/cluster"
 )
 
 // openCluster makes this presenced a node of a cluster (cluster.Open).

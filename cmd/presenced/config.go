@@ -17,14 +17,14 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/rs/zerolog"
 
-	"github.com/presenced/presenced/calls"
-	"github.com/presenced/presenced/cluster"
-	"github.com/presenced/presenced/hints"
-	"github.com/presenced/presenced/httpapi"
+	"github.com/presenced/presenced/core/calls"
+	"github.com/presenced/presenced/core/hints"
+	"github.com/presenced/presenced/core/presence"
 	"github.com/presenced/presenced/internal/names"
 	"github.com/presenced/presenced/internal/redact"
-	"github.com/presenced/presenced/presence"
-	"github.com/presenced/presenced/webhook"
+	"github.com/presenced/presenced/storage/cluster"
+	"github.com/presenced/presenced/views/httpapi"
+	"github.com/presenced/presenced/views/webhook"
 )
 
 // Config is presenced's configuration, read from PRESENCED_* environment

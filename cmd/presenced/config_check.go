@@ -8,10 +8,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/presenced/presenced/appws"
-	"github.com/presenced/presenced/calls"
-	"github.com/presenced/presenced/dialplan/conf"
-	"github.com/presenced/presenced/xuc"
+	"github.com/presenced/presenced/core/calls"
+	"github.com/presenced/presenced/core/dialplan/conf"
+	"github.com/presenced/presenced/views/appws"
+	"github.com/presenced/presenced/views/xuc"
 )
 
 // settings lists every PRESENCED_ variable presenced reads, without the

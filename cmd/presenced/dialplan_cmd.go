@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/presenced/presenced/dialplan/conf"
-	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/core/dialplan/conf"
+	"github.com/presenced/presenced/core/hints"
 )
 
 const dialplanUsage = `usage:

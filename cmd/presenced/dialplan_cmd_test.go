@@ -13,11 +13,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/presenced/presenced/dialplan"
-	"github.com/presenced/presenced/filter"
-	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/changelog/watch"
+	"github.com/presenced/presenced/core/dialplan"
+	"github.com/presenced/presenced/core/hints"
 	"github.com/presenced/presenced/internal/astemu"
-	"github.com/presenced/presenced/watch"
+	"github.com/presenced/presenced/views/filter"
 )
 
 func runCmd(args ...string) (int, string, string) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/core/presence"
 )
 
 // rest sends one API request and returns its status.

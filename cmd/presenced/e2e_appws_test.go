@@ -10,8 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/presenced/presenced/ami/amitest"
-	"github.com/presenced/presenced/appws"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/views/appws"
 )
 
 // Innovaphone-style app logins, end to end against an emulated Asterisk

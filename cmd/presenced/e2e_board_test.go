@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
 	"github.com/presenced/presenced/internal/cdp"
 	"github.com/presenced/presenced/internal/testenv"
 )

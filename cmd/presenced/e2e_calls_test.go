@@ -12,7 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
 	"github.com/presenced/presenced/internal/transcript"
 )
 

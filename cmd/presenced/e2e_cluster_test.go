@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
-	"github.com/presenced/presenced/ari/aritest"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/internal/cdp"
 	"github.com/presenced/presenced/internal/testenv"

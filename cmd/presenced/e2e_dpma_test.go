@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
 )
 
 // Digium phone apps over DPMA, end to end against the fake AMI speaking

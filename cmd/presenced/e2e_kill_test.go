@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/fastagi/agitest"
+	"github.com/presenced/presenced/asterisk/fastagi/agitest"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/internal/testenv"
-	"github.com/presenced/presenced/webhook"
+	"github.com/presenced/presenced/views/webhook"
 )
 
 // restPresence sets (PUT) or restores (POST .../restore) a user's

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
 )
 
 // A desk phone's action URLs, end to end (one emulated Asterisk behind

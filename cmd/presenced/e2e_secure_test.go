@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
 	"github.com/presenced/presenced/internal/astemu"
 )
 

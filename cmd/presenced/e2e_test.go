@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
-	"github.com/presenced/presenced/ari/aritest"
-	"github.com/presenced/presenced/fastagi/agitest"
-	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ari/aritest"
+	"github.com/presenced/presenced/asterisk/fastagi/agitest"
+	"github.com/presenced/presenced/changelog/watch"
+	"github.com/presenced/presenced/core/hints"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/internal/testenv"
-	"github.com/presenced/presenced/watch"
 )
 
 // buildBinary builds presenced once per test run.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
 )
 
 // Voicemail boxes' counts from AMI in the change log: a watcher's

@@ -12,8 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/presenced/presenced/ami/amitest"
-	"github.com/presenced/presenced/xuc"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/views/xuc"
 )
 
 // xucClient is a client written from the xuc message shapes alone:

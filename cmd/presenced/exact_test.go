@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/ami/amitest"
-	"github.com/presenced/presenced/ari/aritest"
-	"github.com/presenced/presenced/hints"
+	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ari/aritest"
+	"github.com/presenced/presenced/changelog/watch"
+	"github.com/presenced/presenced/core/hints"
+	"github.com/presenced/presenced/core/presence"
 	"github.com/presenced/presenced/internal/astemu"
-	"github.com/presenced/presenced/presence"
-	"github.com/presenced/presenced/watch"
 )
 
 // exactEnv is presenced in front of one emulated Asterisk, seen through a

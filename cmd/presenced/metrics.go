@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/presenced/presenced/webhook"
+	"github.com/presenced/presenced/views/webhook"
 )
 
 // metrics are presenced's Prometheus metrics, served on /metrics (the

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/presenced/presenced/calls"
+	"github.com/presenced/presenced/core/calls"
 )
 
 // apiPhones is the phones for the API; PRESENCED_PHONES is read here.

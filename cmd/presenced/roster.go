@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/presenced/presenced/dialplan/conf"
+	"github.com/presenced/presenced/core/dialplan/conf"
 )
 
 // loadRoster reads PRESENCED_ROSTER, the users CSV of `presenced dialplan

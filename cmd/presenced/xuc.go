@@ -8,9 +8,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/presenced/presenced/appws"
-	"github.com/presenced/presenced/httpapi"
-	"github.com/presenced/presenced/xuc"
+	"github.com/presenced/presenced/views/appws"
+	"github.com/presenced/presenced/views/httpapi"
+	"github.com/presenced/presenced/views/xuc"
 )
 
 // xucMounts serves the xuc Phone API when PRESENCED_XUC_USERS names its

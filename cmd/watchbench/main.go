@@ -31,7 +31,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/presenced/presenced/ari/aritest"
+	"github.com/presenced/presenced/asterisk/ari/aritest"
 )
 
 func main() {
