@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -15,17 +14,6 @@ import (
 	"github.com/presenced/presenced/internal/testenv"
 )
 
-// freeAddr returns a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // The demo starts presenced against the emulated Asterisk, labelled a
 // demo on every door, with phones that ring; it stops with its context.
 func TestDemo(t *testing.T) {
@@ -33,7 +21,7 @@ func TestDemo(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../presenced").CombinedOutput(); err != nil {
 		t.Fatalf("building presenced: %v\n%s", err, out)
 	}
-	httpAddr, agiAddr := freeAddr(t), freeAddr(t)
+	httpAddr, agiAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, logs strings.Builder
 	done := make(chan error, 1)

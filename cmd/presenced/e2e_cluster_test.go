@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,17 +23,6 @@ import (
 	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/internal/testpki"
 )
-
-// freePort returns a loopback address with a port free now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // startClusterBinaries starts n presenced, each embedding a NATS server
 // that routes to the others', on loopback; they come up together (each
@@ -67,7 +55,7 @@ func tryClusterNodes(t *testing.T, bin string, nodeEnv [][]string, env ...string
 	n := len(nodeEnv)
 	routes := make([]string, n)
 	for i := range routes {
-		routes[i] = freePort(t)
+		routes[i] = testenv.FreeAddr(t)
 	}
 	procs := make([]*proc, n)
 	errs := make([]error, n)
@@ -87,7 +75,7 @@ func tryClusterNodes(t *testing.T, bin string, nodeEnv [][]string, env ...string
 				peers = append(peers, r)
 			}
 		}
-		e := append([]string{fmt.Sprintf("PRESENCED_NODE=n%d", i+1), "PRESENCED_NATS_LISTEN=" + freePort(t),
+		e := append([]string{fmt.Sprintf("PRESENCED_NODE=n%d", i+1), "PRESENCED_NATS_LISTEN=" + testenv.FreeAddr(t),
 			"PRESENCED_CLUSTER_LISTEN=" + routes[i], "PRESENCED_CLUSTER_PEERS=" + strings.Join(peers, ","),
 			"PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info",
 			"PRESENCED_CLUSTER_SECRET_FILE=" + secretFile, "PRESENCED_CLUSTER_TLS_CERT=" + cert, "PRESENCED_CLUSTER_TLS_KEY=" + key,

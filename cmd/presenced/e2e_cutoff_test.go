@@ -26,7 +26,7 @@ type cutter struct {
 }
 
 func newCutter(t *testing.T, target string) *cutter {
-	c := &cutter{t: t, addr: freePort(t), target: target}
+	c := &cutter{t: t, addr: testenv.FreeAddr(t), target: target}
 	c.mend()
 	t.Cleanup(c.cut)
 	return c

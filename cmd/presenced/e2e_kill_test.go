@@ -448,11 +448,11 @@ func startNATSCluster(t *testing.T, n int, args ...string) []*natsServer {
 	}
 	routes := make([]string, n)
 	for i := range routes {
-		routes[i] = "nats://" + freePort(t)
+		routes[i] = "nats://" + testenv.FreeAddr(t)
 	}
 	servers := make([]*natsServer, n)
 	for i := range servers {
-		addr := freePort(t)
+		addr := testenv.FreeAddr(t)
 		host, port, _ := net.SplitHostPort(addr)
 		var peers []string
 		for j, r := range routes {

@@ -2,6 +2,7 @@
 package testenv
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -30,4 +31,17 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(wait)
 	}
+}
+
+// FreeAddr returns a loopback address whose port is free now (for a
+// process to be started on it: another may take it meanwhile, which the
+// callers that start servers retry).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

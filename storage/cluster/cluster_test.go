@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,17 +15,6 @@ import (
 	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/internal/testpki"
 )
-
-// freeAddr returns a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // testSecret is a cluster's shared secret.
 func testSecret(t *testing.T) string {
@@ -43,7 +31,7 @@ func startCluster(t *testing.T, n int) ([]*Node, []*Conn) {
 	t.Helper()
 	routes := make([]string, n)
 	for i := range routes {
-		routes[i] = freeAddr(t)
+		routes[i] = testenv.FreeAddr(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -56,7 +56,7 @@ func TestSecureNode(t *testing.T) {
 	var alog logBuffer
 	// a routes to b, which starts last (a clustered JetStream needs a
 	// peer to start).
-	bRoute := freeAddr(t)
+	bRoute := testenv.FreeAddr(t)
 	a, err := StartNode(ctx, NodeConfig{Name: "a", Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", Peers: []string{bRoute}, DataDir: t.TempDir(),
 		Security: secure("a", ca, secret), Log: zerolog.New(&alog).Level(zerolog.DebugLevel)})
 	if err != nil {
