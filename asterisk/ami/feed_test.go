@@ -3,6 +3,7 @@ package ami
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"maps"
 	"strings"
 	"sync"
@@ -117,14 +118,7 @@ func TestFeedSyncEventsAndReconnect(t *testing.T) {
 	srv.SetPresenceQuietly("CustomPresence:1001", amitest.Presence{State: "chat"})
 	r.await(t, "CustomPresence:1001=chat")
 	r.await(t, "hints")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if ok, _ := f.Status(); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not connected after resync")
-		}
-	}
+	testenv.Eventually(t, "connected after resync", func() bool { ok, _ := f.Status(); return ok })
 
 	// A later FullyBooted (Asterisk finished booting) resyncs; the one that
 	// greets each login does not.
@@ -148,17 +142,10 @@ func TestFeedRetriesUntilAsteriskAppears(t *testing.T) {
 	r := newRecorder()
 	f := r.feed(srv.Addr())
 	start(t, f)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, "the login refused", func() bool {
 		ok, err := f.Status()
-		if !ok && err != nil && strings.Contains(err.Error(), "refused the login") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status %v %v", ok, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return !ok && err != nil && strings.Contains(err.Error(), "refused the login")
+	}, func() string { ok, err := f.Status(); return fmt.Sprintf("status %v %v", ok, err) })
 	srv.SetSecret("ami") // the admin fixes manager.conf
 	r.await(t, "hints")
 }
@@ -317,29 +304,21 @@ func TestFeedThroughAsteriskBoot(t *testing.T) {
 	start(t, f)
 	waitHints := func(what string, n int) {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); tb.Len() != n; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d hints, want %d", what, tb.Len(), n)
-			}
-		}
+		testenv.Eventually(t, fmt.Sprintf("%s: %d hints", what, n), func() bool { return tb.Len() == n },
+			func() string { return fmt.Sprint(tb.Len(), " hints") })
 	}
 	waitHints("first read", 1)
 	srv.Restart()
 	// The feed logs in again and again while Asterisk boots.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	testenv.Eventually(t, "the feed trying again while Asterisk boots", func() bool {
 		n := 0
 		for _, a := range srv.Actions() {
 			if a == "PresenceStateList" {
 				n++
 			}
 		}
-		if n >= 4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the feed did not try again while Asterisk booted")
-		}
-	}
+		return n >= 4
+	})
 	if tb.Len() != 1 {
 		t.Fatalf("a booting Asterisk's answers emptied the hints: %d", tb.Len())
 	}

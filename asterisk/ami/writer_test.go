@@ -3,11 +3,11 @@ package ami
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/presenced/presenced/asterisk/ami/amitest"
 	"github.com/presenced/presenced/core/presence"
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 func TestWriter(t *testing.T) {
@@ -26,14 +26,7 @@ func TestWriter(t *testing.T) {
 	}
 	start(t, f)
 	r.await(t, "hints")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if ok, _ := f.Status(); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not connected")
-		}
-	}
+	testenv.Eventually(t, "AMI connected", func() bool { ok, _ := f.Status(); return ok })
 	v := presence.Value{State: presence.XA, Subtype: `on "leave"`, Message: "back Monday, 9am\nreally"}
 	if err := w.WritePresence(ctx, "CustomPresence:1001", presence.Encode(v)); err != nil {
 		t.Fatal(err)

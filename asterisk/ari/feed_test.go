@@ -4,16 +4,19 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"github.com/presenced/presenced/core/hints"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/core/hints"
+
 	"github.com/rs/zerolog"
 
 	"github.com/presenced/presenced/asterisk/ari/aritest"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/internal/transcript"
 )
 
@@ -128,11 +131,8 @@ func TestFeed(t *testing.T) {
 
 	// Asterisk restarts: subscriptions are gone; the feed subscribes again.
 	srv.Restart()
-	for deadline := time.Now().Add(10 * time.Second); len(srv.Subscriptions("presenced")) != 2; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not resubscribed: %v", srv.Subscriptions("presenced"))
-		}
-	}
+	testenv.Eventually(t, "resubscribed", func() bool { return len(srv.Subscriptions("presenced")) == 2 },
+		func() string { return fmt.Sprint(srv.Subscriptions("presenced")) })
 	srv.SetDevice("PJSIP/1001", "NOT_INUSE")
 	d.await(t, "PJSIP/1001=NOT_INUSE")
 

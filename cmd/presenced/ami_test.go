@@ -10,6 +10,7 @@ import (
 	"github.com/presenced/presenced/asterisk/ami/amitest"
 	"github.com/presenced/presenced/asterisk/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // await polls hint/get until cond holds.
@@ -130,16 +131,10 @@ func TestTimedPresenceEndsOverAMI(t *testing.T) {
 	if c := hook(t, m, ast, "presence/set?for=1s", "1001", "", "away", "", "back in a second"); c.Var("PRESENCED_RESULT") != "OK" {
 		t.Fatalf("timed set: %v", c.Vars())
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if v, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)"); v == "available" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the timed presence did not end in Asterisk")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the timed presence ending in Asterisk", func() bool {
+		v, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)")
+		return v == "available"
+	})
 	found := false
 	for _, a := range srv.Actions() {
 		found = found || a == "Setvar"
@@ -162,16 +157,10 @@ func TestPendingPresenceFlushedWhenAMIReturns(t *testing.T) {
 		t.Fatalf("Asterisk holds %q before AMI is back", v)
 	}
 	srv.SetSecret("pw")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if v, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)"); v == "chat" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the pending presence was not written when AMI came back")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the pending presence written when AMI came back", func() bool {
+		v, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)")
+		return v == "chat"
+	})
 }
 
 // PUT /v1/presence/{user}: with AMI the write is made and confirmed (200);
@@ -180,14 +169,7 @@ func TestRESTPresenceWrite(t *testing.T) {
 	ast, srv := fakeAMI(t)
 	m := openWithAMI(t, srv)
 	defer m.Close()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if ok, _ := m.ami.Status(); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("AMI not up")
-		}
-	}
+	testenv.Eventually(t, "AMI up", func() bool { ok, _ := m.ami.Status(); return ok })
 	put := func(m *Main, body string) int {
 		req, _ := http.NewRequest("PUT", "http://"+m.http.Addr().String()+"/v1/presence/1001", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -53,18 +54,14 @@ func TestARIDeviceStates(t *testing.T) {
 
 	// hint/get reads the table, which the hub follows a moment later: the
 	// watcher subscribes once the hub has Ringing (else it gets it too).
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		ringing := false
+	testenv.Eventually(t, "the hub having 1001 ringing", func() bool {
 		for _, ev := range m.hub.Current() {
-			ringing = ringing || (ev.Kind == hints.KindHint && ev.Key == "1001@internal" && hintOf(ev).Extension.String() == "Ringing")
+			if ev.Kind == hints.KindHint && ev.Key == "1001@internal" && hintOf(ev).Extension.String() == "Ringing" {
+				return true
+			}
 		}
-		if ringing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the hub never had 1001 ringing")
-		}
-	}
+		return false
+	})
 	sub, _ := m.hub.Subscribe(filter.Spec{Hints: []string{"1001@internal"}}.Watch(""), nil)
 	defer sub.Close()
 	srv.DropWebsockets()
@@ -75,13 +72,8 @@ func TestARIDeviceStates(t *testing.T) {
 	}
 
 	srv.Restart()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(srv.Subscriptions("presenced")) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not resubscribed after the restart: %v", srv.Subscriptions("presenced"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, "resubscribed after the restart", func() bool { return len(srv.Subscriptions("presenced")) == 2 },
+		func() string { return fmt.Sprint(srv.Subscriptions("presenced")) })
 	srv.SetDevice("PJSIP/1001", "NOT_INUSE")
 	awaitHint(t, m, "1001@internal", func(v map[string]string) bool { return v["PRESENCED_HINT_STATE"] == "Idle" })
 }
@@ -164,23 +156,14 @@ func TestStasisHangupMidHook(t *testing.T) {
 	srv := fakeARI(t)
 	m := openWithARI(t, srv, "ari")
 	defer m.Close()
-	for !srv.Connected("presenced") {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the ARI application connected", func() bool { return srv.Connected("presenced") })
 	// Requests of presence/set: 3 reads, the write, 3 read-backs, then the
 	// result variables. Hang up right after the write.
 	id := srv.StartStasisHangingUp("presenced", "1001", 4, "presence/set", "", "xa")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, "the channel gone, neither continued nor given a result", func() bool {
 		ch, _ := srv.ChannelState(id)
-		if ch.Gone && !ch.Continued && ch.Vars["PRESENCED_RESULT"] == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("channel %+v", ch)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return ch.Gone && !ch.Continued && ch.Vars["PRESENCED_RESULT"] == ""
+	}, func() string { ch, _ := srv.ChannelState(id); return fmt.Sprintf("%+v", ch) })
 	// The read-back cannot succeed on a gone channel, so the record is
 	// never updated, whenever the hook finishes failing.
 	if cur := m.svc.Current()["1001"]; cur.State.String() == "xa" {
@@ -188,18 +171,9 @@ func TestStasisHangupMidHook(t *testing.T) {
 	}
 	// Asterisk did take the write; the next hook adopts it.
 	id = srv.StartStasis("presenced", "1001", "presence/get")
-	for {
-		ch, _ := srv.ChannelState(id)
-		if ch.Continued {
-			if ch.Vars["PRESENCED_STATE"] != "xa" {
-				t.Fatalf("after the hangup: %v", ch.Vars)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("presence/get never continued")
-		}
-		time.Sleep(5 * time.Millisecond)
+	testenv.Eventually(t, "presence/get continued", func() bool { ch, _ := srv.ChannelState(id); return ch.Continued })
+	if ch, _ := srv.ChannelState(id); ch.Vars["PRESENCED_STATE"] != "xa" {
+		t.Fatalf("after the hangup: %v", ch.Vars)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presenced/presenced/core/presence"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // rest sends one API request and returns its status.
@@ -147,15 +148,10 @@ func TestTimedRESTReturnsToPresenceSetElsewhere(t *testing.T) {
 	if st, _, _, _ := e.ast.Presence("CustomPresence:1001"); st != "away" {
 		t.Fatalf("Asterisk holds %s", st)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	testenv.Eventually(t, "Asterisk holding the CLI's chat after the timer", func() bool {
 		st, _, msg, _ := e.ast.Presence("CustomPresence:1001")
-		if st == "chat" && msg == "set on the CLI" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the timer Asterisk holds %s %q", st, msg)
-		}
-	}
+		return st == "chat" && msg == "set on the CLI"
+	}, func() string { st, _, msg, _ := e.ast.Presence("CustomPresence:1001"); return st + " " + msg })
 	e.settle()
 	if got := e.presenceEvents("CustomPresence:1001"); got[len(got)-1] != pv("chat", "", "set on the CLI") {
 		t.Fatalf("the watcher ends with %q", got[len(got)-1])

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/views/appws"
 )
 
@@ -33,14 +34,7 @@ func TestBinaryAppWebsocket(t *testing.T) {
 	defer p.stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := p.get(t, "/readyz"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not ready")
-		}
-	}
+	testenv.Eventually(t, "ready", func() bool { code, _ := p.get(t, "/readyz"); return code == 200 })
 	dial := func() *websocket.Conn {
 		c, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/appws", nil)
 		if err != nil {

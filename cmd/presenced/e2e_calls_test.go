@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/internal/transcript"
 )
 
@@ -192,14 +193,7 @@ func TestBinaryClickToDial(t *testing.T) {
 	srv.SetDialable("internal", "0427466347")
 	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, "PRESENCED_DIAL_CONTEXT=internal")...)
 	defer p.stop(t)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := p.get(t, "/v1/hints/1001@internal"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no hint 1001 from AMI")
-		}
-	}
+	testenv.Eventually(t, "hint 1001 from AMI", func() bool { code, _ := p.get(t, "/v1/hints/1001@internal"); return code == 200 })
 	code, body := p.post(t, "/v1/calls", `{"user":"1001","number":"0427466347"}`)
 	if code != 202 || !strings.Contains(body, `"device":"PJSIP/1001"`) {
 		t.Fatalf("dial: %d %s", code, body)
@@ -223,11 +217,7 @@ func TestBinaryClickToDial(t *testing.T) {
 	if code, body := p.post(t, "/v1/calls/hangup", `{"channel":"`+ringing+`"}`); code != 202 {
 		t.Fatalf("hangup: %d %s", code, body)
 	}
-	for deadline := time.Now().Add(10 * time.Second); callsOf(t, p, "") != ""; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the call did not end: %q", callsOf(t, p, ""))
-		}
-	}
+	testenv.Eventually(t, "the call ended", func() bool { return callsOf(t, p, "") == "" }, func() string { return callsOf(t, p, "") })
 
 	hangups := func() int {
 		n := 0
@@ -294,14 +284,7 @@ func TestBinaryCallsParties(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := get("/v1/hints/1002@internal", readTok); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no hints from AMI")
-		}
-	}
+	testenv.Eventually(t, "hints from AMI", func() bool { code, _ := get("/v1/hints/1002@internal", readTok); return code == 200 })
 	// A watcher of 1002's hint only: the calls on its phone, none of 1001's.
 	// It follows the devices the hint has when it subscribes, as the hub
 	// knows them (a moment after the hint table): subscribed again until

@@ -102,11 +102,7 @@ func TestClusterCutOff(t *testing.T) {
 	}
 	waitUntil := func(what string, ok func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 30 s", what)
-			}
-		}
+		testenv.Eventually(t, what, ok)
 	}
 	presenceAt := func(p *proc, user string) string {
 		_, state, msg := restPresence(p, "GET", "/v1/presence/"+user, "")

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // Digium phone apps over DPMA, end to end against the fake AMI speaking
@@ -23,11 +25,8 @@ func TestBinaryDPMA(t *testing.T) {
 	want := []string{"presenced.hints", "presenced.presence.get", "presenced.presence.set", "presenced.subscribe"}
 	registered := func(what string) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !slices.Equal(srv.DPMARegistered(), want); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: registered %v", what, srv.DPMARegistered())
-			}
-		}
+		testenv.Eventually(t, what, func() bool { return slices.Equal(srv.DPMARegistered(), want) },
+			func() string { return fmt.Sprint("registered ", srv.DPMARegistered()) })
 	}
 	registered("at start")
 	ask := func(method, params string) string {
@@ -54,17 +53,11 @@ func TestBinaryDPMA(t *testing.T) {
 	if r := ask("presenced.presence.get", `{"user":"1001"}`); r != `{"user":"1001","presence":{"state":"away","message":"Lunch"}}` {
 		t.Fatalf("get: %s", r)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		sent := srv.DPMASentTo("alice")
-		if len(sent) > 0 && slices.ContainsFunc(sent, func(m amitest.DPMASent) bool {
+	testenv.Eventually(t, "1001's presence pushed to alice", func() bool {
+		return slices.ContainsFunc(srv.DPMASentTo("alice"), func(m amitest.DPMASent) bool {
 			return m.Method == "presenced.update" && strings.Contains(m.Message, `"type":"presence","user":"1001","presence":{"state":"away","message":"Lunch"}`)
-		}) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pushed to alice: %+v", sent)
-		}
-	}
+		})
+	}, func() string { return fmt.Sprintf("%+v", srv.DPMASentTo("alice")) })
 	if r := ask("presenced.hints", `{"hints":["1001@internal","1999@internal"]}`); !strings.HasPrefix(r, `{"hints":[{"exten":"1001","context":"internal","state":`) || strings.Contains(r, "1999") {
 		t.Fatalf("hints: %s", r)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // A desk phone's action URLs, end to end (one emulated Asterisk behind
@@ -32,14 +33,7 @@ func TestBinaryPhoneActionURLs(t *testing.T) {
 	p := startBinary(t, bin, t.TempDir(), amiEnv(srv, append(ariLogin(ariSrv), "PRESENCED_PHONES="+phonesFile,
 		"PRESENCED_API_TOKENS=phone/1001:desk-1001:"+phoneTok+",phone/1002:desk-1002:"+otherTok+",read:crm:"+readTok)...)...)
 	defer p.stop(t)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := p.do(t, "GET", "/readyz", "", readTok); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not ready")
-		}
-	}
+	testenv.Eventually(t, "ready", func() bool { code, _ := p.do(t, "GET", "/readyz", "", readTok); return code == 200 })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	events := watchSSEPath(t, ctx, p, "/v1/events?hints=1001@internal&providers=CustomPresence:1001&access_token="+readTok)
@@ -72,11 +66,8 @@ func TestBinaryPhoneActionURLs(t *testing.T) {
 	if st, _, _, _ := ast.Presence("CustomPresence:1001"); st != "dnd" {
 		t.Fatalf("Asterisk holds %q", st)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ariSrv.Device("Stasis:presenced-dnd-1001") != "BUSY"; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the DND device is %q", ariSrv.Device("Stasis:presenced-dnd-1001"))
-		}
-	}
+	testenv.Eventually(t, "the DND device BUSY", func() bool { return ariSrv.Device("Stasis:presenced-dnd-1001") == "BUSY" },
+		func() string { return ariSrv.Device("Stasis:presenced-dnd-1001") })
 	if code, body := phone("event=dnd_off&user=1001", phoneTok); code != 200 {
 		t.Fatalf("dnd_off: %d %s", code, body)
 	}

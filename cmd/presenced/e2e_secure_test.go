@@ -17,6 +17,7 @@ import (
 
 	"github.com/presenced/presenced/asterisk/ami/amitest"
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // get fetches a path of a running presenced.
@@ -272,13 +273,7 @@ func TestBinaryReloadsTokensOnSIGHUP(t *testing.T) {
 	hup := func(want string) {
 		t.Helper()
 		_ = p.cmd.Process.Signal(syscall.SIGHUP)
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(p.logText(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q in the log", want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testenv.Eventually(t, fmt.Sprintf("%q in the log", want), func() bool { return strings.Contains(p.logText(), want) })
 	}
 	if err := os.WriteFile(file, []byte("read:board:"+b+"\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/views/xuc"
 )
 
@@ -158,14 +160,10 @@ func TestBinaryXuc(t *testing.T) {
 	}
 
 	// Wait until AMI has given the hints (the first snapshot may come before).
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, body := p.get(t, "/v1/hints/1002@internal"); code == 200 && strings.Contains(body, `"state":"Idle"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no hints from AMI")
-		}
-	}
+	testenv.Eventually(t, "hints from AMI", func() bool {
+		code, body := p.get(t, "/v1/hints/1002@internal")
+		return code == 200 && strings.Contains(body, `"state":"Idle"`)
+	})
 	x := dialXuc(t, ctx, p, token)
 	x.await("the user's config", "UserConfigUpdate", map[string]any{"userId": "bob", "dndEnabled": false, "lineNumber": "1002"})
 	x.await("the phone's status", "PhoneStatusUpdate", map[string]any{"status": "AVAILABLE"})
@@ -208,14 +206,10 @@ func TestBinaryXuc(t *testing.T) {
 
 	// Dial: an Originate ringing bob's phone, then the number.
 	x.send(map[string]any{"claz": "web", "command": "dial", "destination": "0427466347", "variables": map[string]any{}})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if o := srv.Originates(); len(o) == 1 && o[0]["channel"] == "PJSIP/1002" && o[0]["exten"] == "0427466347" && o[0]["context"] == "internal" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("originates: %v", srv.Originates())
-		}
-	}
+	testenv.Eventually(t, "the Originate of the dial", func() bool {
+		o := srv.Originates()
+		return len(o) == 1 && o[0]["channel"] == "PJSIP/1002" && o[0]["exten"] == "0427466347" && o[0]["context"] == "internal"
+	}, func() string { return fmt.Sprint(srv.Originates()) })
 	for _, bad := range []string{"${SHELL(id)}", "1001&PJSIP/evil", "1\r\n2"} {
 		x.send(map[string]any{"claz": "web", "command": "dial", "destination": bad})
 		x.await("a hostile number", "Error", map[string]any{"code": "INVALID_ARGUMENT", "command": "dial"})

@@ -18,6 +18,7 @@ import (
 	"github.com/presenced/presenced/core/hints"
 	"github.com/presenced/presenced/core/presence"
 	"github.com/presenced/presenced/internal/astemu"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // exactEnv is presenced in front of one emulated Asterisk, seen through a
@@ -77,19 +78,14 @@ func newExactEnv(t *testing.T, withARI bool) *exactEnv {
 	})
 	e.m = openWithAMI(t, amiSrv, extra...)
 	t.Cleanup(func() { e.m.Close() })
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	testenv.Eventually(t, "AMI and ARI up, every hint read", func() bool {
 		amiUp, _ := e.m.ami.Status()
 		ariUp := true
 		if withARI {
 			ariUp, _ = e.m.ari.Status()
 		}
-		if amiUp && ariUp && e.m.hints.Len() == 2*len(exactUsers) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("AMI/ARI not up")
-		}
-	}
+		return amiUp && ariUp && e.m.hints.Len() == 2*len(exactUsers)
+	})
 	sub, snap := e.m.hub.Subscribe(watch.Filter{All: true}, nil)
 	e.sub = sub
 	e.events = append(e.events, snap.Items...)
@@ -116,18 +112,12 @@ func (e *exactEnv) settle() {
 	e.ami.Settle()
 	marker := fmt.Sprintf("m%d", time.Now().UnixNano())
 	e.ast.SetPresence("CustomPresence:marker", "away", "", marker)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+	testenv.Eventually(e.t, "the marker through the hub", func() bool {
 		e.mu.Lock()
+		defer e.mu.Unlock()
 		n := len(e.events)
-		seen := n > 0 && e.events[n-1].Kind == hints.KindPresence && presOf(e.events[n-1]).Value.Message == marker
-		e.mu.Unlock()
-		if seen {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatal("the marker never came through")
-		}
-	}
+		return n > 0 && e.events[n-1].Kind == hints.KindPresence && presOf(e.events[n-1]).Value.Message == marker
+	})
 }
 
 // presenceEvents returns what the watcher saw of a provider.

@@ -3,6 +3,7 @@ package testenv
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,11 +23,19 @@ func Long(t testing.TB) {
 // millisecond at first, then less often), and fails the test naming what
 // it waited for when a minute passes first. It is how a test waits for an
 // event it cannot be told of; a minute is long only for a failing test.
-func Eventually(t testing.TB, what string, cond func() bool) {
+// On a failure, each of show (if any) says what is there instead.
+func Eventually(t testing.TB, what string, cond func() bool, show ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for wait := time.Millisecond; !cond(); wait = min(2*wait, 50*time.Millisecond) {
 		if time.Now().After(deadline) {
+			var instead []string
+			for _, f := range show {
+				instead = append(instead, f())
+			}
+			if len(instead) > 0 {
+				t.Fatalf("timed out waiting for %s; instead: %s", what, strings.Join(instead, "; "))
+			}
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(wait)

@@ -2,14 +2,15 @@ package mirror
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/presenced/presenced/changelog/change"
 	"github.com/presenced/presenced/changelog/watch"
 	"github.com/presenced/presenced/core/hints"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 type fakeDevices struct {
@@ -37,13 +38,7 @@ func hintAt(site, exten, context string, e hints.ExtensionState, version uint64)
 
 func waitSets(t *testing.T, f *fakeDevices, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !slices.Equal(f.got(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sets %v, want %v", f.got(), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, fmt.Sprint("sets ", want), func() bool { return slices.Equal(f.got(), want) }, func() string { return fmt.Sprint(f.got()) })
 }
 
 // Lyon's hint of Paris's 2001 follows Paris's hint: its device is set

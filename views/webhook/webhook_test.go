@@ -18,6 +18,7 @@ import (
 	"github.com/presenced/presenced/changelog/watch"
 	"github.com/presenced/presenced/core/hints"
 	"github.com/presenced/presenced/core/presence"
+	"github.com/presenced/presenced/internal/testenv"
 	"github.com/presenced/presenced/storage/store"
 	"github.com/presenced/presenced/views/filter"
 )
@@ -133,11 +134,7 @@ func openEnv(t *testing.T, dir string, cfg Config) *env {
 // waitStats waits until the manager's totals satisfy cond.
 func waitStats(t *testing.T, m *Manager, cond func(Stats) bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(m.Stats()); time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v", m.Stats())
-		}
-	}
+	testenv.Eventually(t, "the webhook's stats", func() bool { return cond(m.Stats()) }, func() string { return fmt.Sprintf("%+v", m.Stats()) })
 }
 
 func (e *env) close() {
@@ -274,15 +271,7 @@ func TestSnapshotOnCreate(t *testing.T) {
 
 func waitHead(t *testing.T, m *Manager, n uint64) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
-		h := m.head()
-		if h >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("journal head %d, want %d", h, n)
-		}
-	}
+	testenv.Eventually(t, fmt.Sprint("the log's head at ", n), func() bool { return m.head() >= n }, func() string { return fmt.Sprint(m.head()) })
 }
 
 // A target too far behind gets the latest state of each provider, marked
@@ -349,13 +338,9 @@ func TestRejectedAndRedirect(t *testing.T) {
 	defer redirect.Close()
 	mustCreate(t, e.m, Spec{URL: redirect.URL, All: true})
 	setPresence(e.hub, "1001", presence.DND, "d")
-	for deadline := time.Now().Add(10 * time.Second); e.m.Stats().Rejected < 2; time.Sleep(5 * time.Millisecond) {
-		// the redirect webhook rejects the change (and its snapshot, if
-		// the change did not come first)
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v", e.m.Stats())
-		}
-	}
+	// The redirect webhook rejects the change (and its snapshot, if the
+	// change did not come first).
+	testenv.Eventually(t, "two rejections", func() bool { return e.m.Stats().Rejected >= 2 }, func() string { return fmt.Sprintf("%+v", e.m.Stats()) })
 	if other.count() != 0 {
 		t.Fatal("a redirect was followed")
 	}
@@ -636,11 +621,7 @@ func TestLongOutageDrainsWithoutNewChanges(t *testing.T) {
 	waitStats(t, e.m, func(st Stats) bool { return st.FailedAttempts >= 2 })
 	t0 := time.Now()
 	tg.setAnswer(nil)
-	for deadline := time.Now().Add(60 * time.Second); e.m.Stats().Delivered < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("delivered %d of %d", e.m.Stats().Delivered, n)
-		}
-	}
+	testenv.Eventually(t, fmt.Sprint(n, " deliveries"), func() bool { return e.m.Stats().Delivered >= n }, func() string { return fmt.Sprint(e.m.Stats().Delivered) })
 	t.Logf("drained in %v", time.Since(t0))
 	got := tg.delivered()
 	for i, h := range got {
@@ -650,18 +631,13 @@ func TestLongOutageDrainsWithoutNewChanges(t *testing.T) {
 		}
 	}
 	// The cursor is in the store while presenced runs.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	testenv.Eventually(t, fmt.Sprint("the stored cursor at ", n), func() bool {
 		_, cursors, err := e.db.Webhooks(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cursors[info.ID] == uint64(n) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stored cursor %d, want %d", cursors[info.ID], n)
-		}
-	}
+		return cursors[info.ID] == uint64(n)
+	})
 	if len(tg.delivered()) != n {
 		t.Fatalf("delivered %d, want %d", len(tg.delivered()), n)
 	}
