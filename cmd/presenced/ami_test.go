@@ -152,7 +152,10 @@ func TestPendingPresenceFlushedWhenAMIReturns(t *testing.T) {
 	defer m.Close()
 	hook(t, m, ast, "presence/set", "1001", "", "chat")
 	hook(t, m, ast, "presence/set?for=1s", "1001", "", "dnd")
-	time.Sleep(1500 * time.Millisecond) // the timer ends while AMI is away
+	testenv.Eventually(t, "the timer ending while AMI is away (pending)", func() bool {
+		v, pending, _ := m.svc.Lookup("1001")
+		return v.State.String() == "chat" && pending
+	})
 	if v, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)"); v != "dnd" {
 		t.Fatalf("Asterisk holds %q before AMI is back", v)
 	}

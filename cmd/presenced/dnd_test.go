@@ -95,7 +95,7 @@ func TestDNDDeviceFollowsEveryPath(t *testing.T) {
 		{"timer", func(u string) {
 			e.hook("presence/set", u, "dnd")
 			e.hook("presence/set", u, "away", "", "", "1s")
-			time.Sleep(1100 * time.Millisecond)
+			e.timersEnded(u)
 		}},
 	}
 	out := []struct {
@@ -113,7 +113,7 @@ func TestDNDDeviceFollowsEveryPath(t *testing.T) {
 		{"elsewhere", func(u string) { e.ast.SetPresence("CustomPresence:"+u, "xa", "", "") }},
 		{"timer", func(u string) {
 			e.hook("presence/set", u, "dnd", "", "", "1s")
-			time.Sleep(1100 * time.Millisecond)
+			e.timersEnded(u)
 		}},
 	}
 	u := "1002"

@@ -168,6 +168,11 @@ func TestEndToEnd(t *testing.T) {
 	if got, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,message)"); got != msg {
 		t.Fatalf("Asterisk holds %q", got)
 	}
+	// When the timed presence ends, as presenced says.
+	var timed struct{ Presence struct{ Expires time.Time } }
+	if _, body := p.get(t, "/v1/presence/1001"); json.Unmarshal([]byte(body), &timed) != nil || timed.Presence.Expires.IsZero() {
+		t.Fatalf("GET /v1/presence/1001: %s", body)
+	}
 	if c := p.hook(t, ast, "presence/set", "", "busy"); c.Var("PRESENCED_ERROR") != "INVALID_STATE" {
 		t.Fatalf("bad state: %v", c.Vars())
 	}
@@ -183,7 +188,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The timed presence ends while presenced is down; after the restart
 	// (no ARI to write with) it is pending and the next hook applies it.
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(time.Until(timed.Presence.Expires.Add(10 * time.Millisecond))) // the moment it ends, while presenced is down
 	p = startBinary(t, bin, dir)
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -146,6 +146,20 @@ func (e *exactEnv) hintEvents(key string) int {
 	return n
 }
 
+// timersEnded waits until no user's presence is timed any more: every
+// timer set has ended (and been written, or is pending).
+func (e *exactEnv) timersEnded(users ...string) {
+	e.t.Helper()
+	testenv.Eventually(e.t, "the timed presences ending", func() bool {
+		for _, u := range users {
+			if v, _, _ := e.m.svc.Lookup(u); !v.Expires.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func (e *exactEnv) hook(script, user string, args ...string) map[string]string {
 	e.t.Helper()
 	return hook(e.t, e.m, e.ast, script, user, append([]string{""}, args...)...).Vars()
@@ -261,7 +275,7 @@ func TestRandomInterleavings(t *testing.T) {
 		}
 		wg.Wait()
 		if timed {
-			time.Sleep(1200 * time.Millisecond) // the timers end
+			e.timersEnded(exactUsers...)
 		}
 	}
 	time.Sleep(20 * time.Millisecond) // a timer's write, if one is under way
