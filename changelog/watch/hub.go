@@ -312,6 +312,20 @@ func (h *Hub) Durable() (uint64, <-chan struct{}) {
 	return h.durable, h.durableCh
 }
 
+// Latest returns the latest change of every key of kind k the hub holds
+// (a domain package starts from what the log last said of its keys).
+func (h *Hub) Latest(k change.Kind) []change.Change {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []change.Change
+	for _, ev := range h.order {
+		if !ev.superseded && ev.Kind == k {
+			out = append(out, ev.Change)
+		}
+	}
+	return out
+}
+
 // Current returns the latest event of every hint and provider (removed
 // hints included), in sequence order.
 func (h *Hub) Current() []*Event {

@@ -171,7 +171,7 @@ func (m *Main) openAsterisk(context.Context) error {
 	m.calls = calls.NewBook(m.hub, m.Config.Site)
 	m.ami = &ami.Feed{Addr: m.Config.AMIAddr, User: m.Config.AMIUser, Secret: m.Config.AMISecret,
 		Log: m.Log.With().Str("component", "ami").Logger(), Hints: m.hints, Calls: m.calls,
-		Mailboxes: voicemail.NewBoxes(m.hub, m.Config.Site), OnUp: m.synced.Up(m.flushPending)}
+		Mailboxes: voicemail.NewBoxes(m.hub, m.Config.Site, m.hub.Latest(voicemail.Kind)), OnUp: m.synced.Up(m.flushPending)}
 	m.dialer = calls.NewDialer(m.Config.dial, ami.Writer{Feed: m.ami}, m.Config.DialContext, m.Log.With().Str("component", "audit").Logger())
 	return nil
 }

@@ -28,9 +28,17 @@ type Boxes struct {
 }
 
 // NewBoxes returns the boxes of site (PRESENCED_SITE; "" alone), whose
-// changes go to sink.
-func NewBoxes(sink change.Sink, site string) *Boxes {
-	return &Boxes{sink: sink, site: site, shown: map[string]Count{}}
+// changes go to sink; known are the changes of boxes the change log holds
+// from before (those of other kinds or sites are passed over), so that a
+// box removed while presenced was stopped is shown empty too.
+func NewBoxes(sink change.Sink, site string, known []change.Change) *Boxes {
+	b := &Boxes{sink: sink, site: site, shown: map[string]Count{}}
+	for _, c := range known {
+		if n, ok := c.Value.(Count); ok && c.Kind == Kind && n.Site == site {
+			b.shown[n.Key()] = n
+		}
+	}
+	return b
 }
 
 // change makes c a change; b.mu is held.
