@@ -101,9 +101,8 @@ type Config struct {
 	Stream Stream
 	// Node names this node in the ids of what it publishes to a Stream.
 	Node string
-	// Site, in a cluster of several sites, is this node's: its hints are
-	// published as "site/exten@context" (hints.Hint.Site), and a
-	// subscriber's hint reference without a site means this one.
+	// Site, in a cluster of several sites, is this node's (Site): a
+	// watcher's reference without a site means this one.
 	Site string
 	// OnLogError reports a failed append to the log; it is retried.
 	OnLogError func(error)

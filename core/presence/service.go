@@ -101,7 +101,7 @@ type Change struct {
 	Elsewhere bool
 	// Seq orders the changes the service reports: of two changes of one
 	// provider, the one with the higher Seq is the newer, whatever order
-	// OnChange was called in.
+	// the Listener was called in.
 	Seq uint64
 }
 
