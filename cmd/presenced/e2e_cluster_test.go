@@ -42,12 +42,44 @@ func startClusterNodes(t *testing.T, bin string, nodeEnv [][]string, env ...stri
 	for try := 1; ; try++ {
 		procs, err := tryClusterNodes(t, bin, nodeEnv, env...)
 		if err == nil {
+			awaitClusterSettled(t, procs)
 			return procs
 		}
 		if try == 3 || !strings.Contains(err.Error(), "address already in use") {
 			t.Fatal(err)
 		}
 		t.Logf("a port was taken meanwhile; starting the cluster again: %v", strings.SplitN(err.Error(), "\n", 2)[0])
+	}
+}
+
+// awaitClusterSettled waits until every node sees the change log with a
+// leader and every copy of it current: a cluster that has just formed
+// elects its streams' leaders for some seconds, and a write meanwhile
+// waits for them (a hook then takes longer than a test gives it).
+func awaitClusterSettled(t *testing.T, procs []*proc) {
+	t.Helper()
+	for i, p := range procs {
+		var body string
+		testenv.Eventually(t, fmt.Sprintf("node %d seeing the change log settled", i+1), func() bool {
+			_, body = p.get(t, "/readyz")
+			var rz struct {
+				Cluster struct {
+					Log struct {
+						Leader   string
+						Replicas []struct{ Current bool }
+					}
+				}
+			}
+			if json.Unmarshal([]byte(body), &rz) != nil || rz.Cluster.Log.Leader == "" || len(rz.Cluster.Log.Replicas) == 0 {
+				return false
+			}
+			for _, r := range rz.Cluster.Log.Replicas {
+				if !r.Current {
+					return false
+				}
+			}
+			return true
+		}, func() string { return body })
 	}
 }
 

@@ -514,6 +514,7 @@ func startNATSNodes(t *testing.T, bin string, urls []string, env ...string) []*p
 			t.Fatalf("node %d: %v", i+1, err)
 		}
 	}
+	awaitClusterSettled(t, procs)
 	return procs
 }
 
