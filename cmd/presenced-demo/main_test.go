@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -46,10 +47,12 @@ func TestDemo(t *testing.T) {
 	if _, body := get("/"); !strings.Contains(body, `id="demo"`) {
 		t.Error("the board has no demo banner")
 	}
-	_, hints := get("/v1/hints")
-	if n := strings.Count(hints, `"exten"`); n != len(users) {
-		t.Errorf("%d hints, want %d: %s", n, len(users), hints)
-	}
+	// Every user's hint, once presenced has read the emulated AMI.
+	var hints string
+	testenv.Eventually(t, fmt.Sprint(len(users), " hints"), func() bool {
+		_, hints = get("/v1/hints")
+		return strings.Count(hints, `"exten"`) == len(users)
+	}, func() string { return hints })
 	// A phone rings, sooner or later, and the call is on its line.
 	testenv.Eventually(t, "a call on some phone", func() bool {
 		_, body := get("/v1/calls")
