@@ -33,8 +33,10 @@ type Change struct {
 	// (or by its AppendJSON method); a value that is Gone is kept out of
 	// snapshots.
 	Value any
-	// Source names where the change came from (the package that decided
-	// it: "hints", "calls"), for logs and metrics; it is not in the log.
+	// Source names the package that decided the change ("hints",
+	// "calls", "voicemail", "forward", "phones"), for whoever reads a
+	// change in memory to tell where it came from; it is not written in
+	// the log, so a change read back from the log has none.
 	Source string
 }
 
