@@ -144,7 +144,10 @@ func (p *proc) stop(t *testing.T) {
 func (p *proc) hook(t *testing.T, ast *astemu.Asterisk, script string, args ...string) *agitest.Call {
 	t.Helper()
 	c := &agitest.Call{Ast: ast, Script: script, Args: args, CallerID: "1001"}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A guard against a hang, not a measure (benchmarks measure): in a
+	// cluster that has just formed, a hook waits for JetStream to elect
+	// its streams' leaders, which took more than 10 s on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Run(ctx, p.addr); err != nil {
 		t.Fatal(err)
