@@ -191,7 +191,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The timed presence ends while presenced is down; after the restart
 	// (no ARI to write with) it is pending and the next hook applies it.
-	time.Sleep(time.Until(timed.Presence.Expires.Add(10 * time.Millisecond))) // the moment it ends, while presenced is down
+	testenv.Eventually(t, "the timed presence's end passing while presenced is down", func() bool { return time.Now().After(timed.Presence.Expires) })
 	p = startBinary(t, bin, dir)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
