@@ -245,20 +245,15 @@ func TestFeedFollowsDialplanReload(t *testing.T) {
 	start(t, f)
 	follows := func(what string, want map[string]string) {
 		t.Helper()
-		deadline := time.Now().Add(time.Second)
-		for {
+		held := func() map[string]string {
 			got := map[string]string{}
 			for _, st := range tb.Snapshot() {
 				got[st.Key()] = st.App()
 			}
-			if maps.Equal(got, want) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the table holds %v, want %v", what, got, want)
-			}
-			time.Sleep(5 * time.Millisecond)
+			return got
 		}
+		testenv.Eventually(t, what+": the table follows", func() bool { return maps.Equal(held(), want) },
+			func() string { return fmt.Sprintf("the table holds %v, want %v", held(), want) })
 	}
 	follows("start", map[string]string{"1001@internal": base[0].App, "1002@internal": base[1].App, "1953@internal": base[2].App})
 	lists := func() int {
@@ -368,19 +363,15 @@ func TestFeedWithoutChannelList(t *testing.T) {
 	r.await(t, "hints")
 	testenv.Eventually(t, "the feed up", func() bool { return ok(f) })
 	srv.Call("Event: Newchannel\r\nChannel: PJSIP/1001-00000000\r\nChannelState: 4\r\nUniqueid: 1.0\r\nLinkedid: 1.0\r\n\r\n")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	counts := func() (events, resync int) {
 		cc.mu.Lock()
-		events, resync := cc.events, cc.resync
-		cc.mu.Unlock()
-		if ok, _ := f.Status(); ok && events == 1 {
-			if resync != 0 {
-				t.Fatalf("%d resyncs from a refused list", resync)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("feed up: %v, %d call events", ok(f), events)
-		}
+		defer cc.mu.Unlock()
+		return cc.events, cc.resync
+	}
+	testenv.Eventually(t, "the feed up with the call's event", func() bool { events, _ := counts(); return ok(f) && events == 1 },
+		func() string { events, _ := counts(); return fmt.Sprintf("feed up: %v, %d call events", ok(f), events) })
+	if _, resync := counts(); resync != 0 {
+		t.Fatalf("%d resyncs from a refused list", resync)
 	}
 }
 

@@ -3,6 +3,7 @@ package fastagi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/presenced/presenced/asterisk/fastagi"
 	"github.com/presenced/presenced/asterisk/fastagi/agitest"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // echoHandler sets one variable and ends the session.
@@ -229,14 +231,10 @@ func TestTenThousandConnections(t *testing.T) {
 		t.Fatal("server not serving after the storm")
 	}
 	_ = srv.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+2 {
+	testenv.Eventually(t, "the storm's goroutines gone", func() bool { return runtime.NumGoroutine() <= before+2 }, func() string {
 		buf := make([]byte, 1<<16)
-		t.Fatalf("%d goroutines left (before: %d)\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+		return fmt.Sprintf("%d goroutines left (before: %d)\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+	})
 }
 
 // A handler's own context, cancelled while Asterisk says nothing, ends the

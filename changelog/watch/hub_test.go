@@ -282,13 +282,8 @@ func TestRandomized(t *testing.T) {
 	if h.Subscribers() != 0 {
 		t.Fatalf("%d subscribers left", h.Subscribers())
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Fatalf("%d goroutines, %d before", n, before)
-	}
+	testenv.Eventually(t, "the subscribers' goroutines gone", func() bool { return runtime.NumGoroutine() <= before },
+		func() string { return fmt.Sprintf("%d goroutines, %d before", runtime.NumGoroutine(), before) })
 }
 
 // AfterDrop runs once on a drop, never on Close, and stop prevents it;

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/presenced/presenced/asterisk/ami/amitest"
 	"github.com/presenced/presenced/asterisk/ari/aritest"
@@ -17,17 +17,12 @@ import (
 func awaitHint(t *testing.T, m *Main, ref string, cond func(vars map[string]string) bool) map[string]string {
 	t.Helper()
 	ast := astemu.New()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := hook(t, m, ast, "hint/get", "9999", ref)
-		if cond(c.Vars()) {
-			return c.Vars()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hint/get %s: %v", ref, c.Vars())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var vars map[string]string
+	testenv.Eventually(t, "hint/get "+ref, func() bool {
+		vars = hook(t, m, ast, "hint/get", "9999", ref).Vars()
+		return cond(vars)
+	}, func() string { return fmt.Sprint(vars) })
+	return vars
 }
 
 // fakeAMI starts a fake AMI in front of an emulated Asterisk.

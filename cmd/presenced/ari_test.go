@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -107,23 +106,14 @@ func TestStasisHooks(t *testing.T) {
 	srv := fakeARI(t)
 	m := openWithARI(t, srv, "ari")
 	defer m.Close()
-	for !srv.Connected("presenced") {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the Stasis application connected", func() bool { return srv.Connected("presenced") })
 	run := func(caller string, args ...string) aritest.Channel {
 		t.Helper()
 		id := srv.StartStasis("presenced", caller, args...)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			ch, _ := srv.ChannelState(id)
-			if ch.Continued {
-				return ch
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("channel %s never continued: %+v", id, ch)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		var ch aritest.Channel
+		testenv.Eventually(t, "channel "+id+" continuing", func() bool { ch, _ = srv.ChannelState(id); return ch.Continued },
+			func() string { return fmt.Sprintf("%+v", ch) })
+		return ch
 	}
 	ch := run("1001", "presence/set", "", "away", "", "Lunch, back at 2 + \"soon\"")
 	if ch.Vars["PRESENCED_RESULT"] != "OK" || ch.Vars["PRESENCED_STATE"] != "away" || ch.Vars["PRESENCED_MESSAGE"] != `Lunch, back at 2 + "soon"` {
@@ -196,25 +186,16 @@ func TestOperationsEndpoints(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 || body != "ok\nversion "+buildVersion()+"\n" {
 		t.Fatalf("healthz %d %q", code, body)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	code, body := get("/readyz")
-	for !strings.Contains(body, `"ari":"not connected: `) && time.Now().Before(deadline) { // "connecting" before the first attempt fails
-		time.Sleep(10 * time.Millisecond)
-		code, body = get("/readyz")
-	}
+	var code int
+	var body string
+	// "connecting" before the first attempt fails.
+	testenv.Eventually(t, "/readyz showing ARI refusing", func() bool { code, body = get("/readyz"); return strings.Contains(body, `"ari":"not connected: `) },
+		func() string { return body })
 	if code != 503 || !strings.Contains(body, `"ari":"not connected: `) || !strings.Contains(body, `"ami":"not configured"`) || !strings.Contains(body, `"store":"ok"`) {
 		t.Fatalf("readyz with ARI refusing: %d %s", code, body)
 	}
 	ariSrv.SetPassword("ari")
-	for {
-		if code, body = get("/readyz"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready: %s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, "ready", func() bool { code, body = get("/readyz"); return code == 200 }, func() string { return body })
 	hook(t, m, astemu.New(), "presence/set", "1001", "", "away")
 	hook(t, m, astemu.New(), "no/such/thing", "1001")
 	_, metrics := get("/metrics")

@@ -18,6 +18,7 @@ import (
 	"github.com/presenced/presenced/views/filter"
 
 	"github.com/presenced/presenced/internal/loadgen"
+	"github.com/presenced/presenced/internal/testenv"
 )
 
 // benchHook runs whole presence/set hooks against addr from 32 goroutines
@@ -73,9 +74,7 @@ func BenchmarkDeviceEventToHub(b *testing.B) {
 	m := openMain(b, b.TempDir(), "PRESENCED_DIALPLAN="+filepath.Join(dir, "extensions.conf"),
 		"PRESENCED_ARI_URL="+srv.URL(), "PRESENCED_ARI_USER=ari", "PRESENCED_ARI_PASSWORD=ari")
 	defer m.Close()
-	for !srv.Connected("presenced") || len(srv.Subscriptions("presenced")) == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(b, "presenced subscribed over ARI", func() bool { return srv.Connected("presenced") && len(srv.Subscriptions("presenced")) > 0 })
 	sub, _ := m.hub.Subscribe(filter.Spec{Hints: []string{"1001@internal"}}.Watch(""), nil)
 	defer sub.Close()
 	time.Sleep(50 * time.Millisecond)
@@ -106,9 +105,7 @@ func BenchmarkDeviceEventBaseline(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ws.CloseNow()
-	for !srv.Connected("bare") {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(b, "the bare application connected", func() bool { return srv.Connected("bare") })
 	cl := &ari.Client{URL: srv.URL(), User: "ari", Password: "ari"}
 	if err := cl.Subscribe(ctx, "bare", []string{"deviceState:PJSIP/1001"}); err != nil {
 		b.Fatal(err)

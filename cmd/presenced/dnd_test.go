@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -58,15 +59,11 @@ func (e *exactEnv) wsSet(user, state string) {
 func (e *exactEnv) awaitDND(what, user string, on bool) {
 	e.t.Helper()
 	want := map[bool]string{true: "BUSY", false: "INVALID"}[on]
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		st, _, _, _ := e.ast.Presence("CustomPresence:" + user)
-		if (st == "dnd") == on && e.ari.Device(presence.DNDDevice(user)) == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: presence %s, DND device %s; want dnd=%v, %s", what, st, e.ari.Device(presence.DNDDevice(user)), on, want)
-		}
-	}
+	st := func() string { s, _, _, _ := e.ast.Presence("CustomPresence:" + user); return s }
+	testenv.Eventually(e.t, what, func() bool { return (st() == "dnd") == on && e.ari.Device(presence.DNDDevice(user)) == want },
+		func() string {
+			return fmt.Sprintf("presence %s, DND device %s; want dnd=%v, %s", st(), e.ari.Device(presence.DNDDevice(user)), on, want)
+		})
 }
 
 // The DND device is BUSY exactly while the presence is dnd, whatever path

@@ -93,17 +93,9 @@ func TestBinaryCalls(t *testing.T) {
 	defer p.stop(t)
 	waitCalls := func(query, want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			got := callsOf(t, p, query)
-			if got == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("GET /v1/calls%s:\n%s\nwant\n%s", query, got, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		var got string
+		testenv.Eventually(t, "GET /v1/calls"+query+":\n"+want, func() bool { got = callsOf(t, p, query); return got == want },
+			func() string { return got })
 	}
 	waitCalls("", "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -203,17 +195,12 @@ func TestBinaryClickToDial(t *testing.T) {
 		o[0]["priority"] != "1" || o[0]["async"] != "true" || o[0]["callerid"] != "" {
 		t.Fatalf("the Originate: %v", o)
 	}
-	var ringing string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		got := callsOf(t, p, "?user=1001")
-		if strings.HasSuffix(got, " outgoing ringing   1001@internal") {
-			ringing, _, _ = strings.Cut(got, " ")
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the phone does not ring: %q", got)
-		}
-	}
+	var got string
+	testenv.Eventually(t, "the phone ringing", func() bool {
+		got = callsOf(t, p, "?user=1001")
+		return strings.HasSuffix(got, " outgoing ringing   1001@internal")
+	}, func() string { return got })
+	ringing, _, _ := strings.Cut(got, " ")
 	if code, body := p.post(t, "/v1/calls/hangup", `{"channel":"`+ringing+`"}`); code != 202 {
 		t.Fatalf("hangup: %d %s", code, body)
 	}
@@ -290,19 +277,17 @@ func TestBinaryCallsParties(t *testing.T) {
 	// knows them (a moment after the hint table): subscribed again until
 	// its snapshot has the hint.
 	var ofHint <-chan sseEvent
-	for deadline := time.Now().Add(10 * time.Second); ofHint == nil; {
+	testenv.Eventually(t, "the hub having 1002's hint", func() bool {
 		sub, subCancel := context.WithCancel(ctx)
 		c := watchSSEPath(t, sub, p, "/v1/events?hints=1002@internal&access_token="+readTok)
 		if ev := <-c; ev.event == "snapshot" && strings.Contains(ev.data, `"exten":"1002"`) {
 			ofHint = c
-			defer subCancel()
-			break
+			t.Cleanup(subCancel)
+			return true
 		}
 		subCancel()
-		if time.Now().After(deadline) {
-			t.Fatal("the hub never had 1002's hint")
-		}
-	}
+		return false
+	})
 	hidden := watchSSEPath(t, ctx, p, "/v1/events?all=1&access_token="+statesTok)
 	shown := watchSSEPath(t, ctx, p, "/v1/events?all=1&access_token="+readTok)
 	ws, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/v1/ws?access_token="+statesTok, nil)
@@ -378,17 +363,12 @@ func TestBinaryCallsParties(t *testing.T) {
 			break
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, shownList := get("/v1/calls?user=1002", readTok)
-		_, hiddenList := get("/v1/calls?user=1002", statesTok)
-		if strings.Contains(shownList, `"number":"1001"`) {
-			if !strings.Contains(hiddenList, `"state":"ringing"`) || strings.Contains(hiddenList, `"number"`) || strings.Contains(hiddenList, "User 1001") {
-				t.Fatalf("states token's list: %s", hiddenList)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("read token's list: %s", shownList)
-		}
+	var shownList string
+	testenv.Eventually(t, "the read token's list showing the caller", func() bool {
+		_, shownList = get("/v1/calls?user=1002", readTok)
+		return strings.Contains(shownList, `"number":"1001"`)
+	}, func() string { return shownList })
+	if _, hiddenList := get("/v1/calls?user=1002", statesTok); !strings.Contains(hiddenList, `"state":"ringing"`) || strings.Contains(hiddenList, `"number"`) || strings.Contains(hiddenList, "User 1001") {
+		t.Fatalf("states token's list: %s", hiddenList)
 	}
 }

@@ -104,15 +104,17 @@ func newKillRun(t *testing.T, ctx context.Context, procs []*proc) *killRun {
 
 // deliverer returns the node that delivers the webhook.
 func (r *killRun) deliverer() int {
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	at := -1
+	testenv.Eventually(r.t, "a node delivering the webhook", func() bool {
 		for i, p := range r.procs {
 			if _, body := p.get(r.t, "/readyz"); strings.Contains(body, `"webhooks":["wh_`) {
-				return i
+				at = i
+				return true
 			}
 		}
-	}
-	r.t.Fatal("no node delivers the webhook")
-	return -1
+		return false
+	})
+	return at
 }
 
 // timed sets 3001 available at node base, then away for 4 s at node at.
@@ -219,25 +221,22 @@ func (r *killRun) firstDelivery(what string, t0 time.Time) {
 
 // checkTimed: the timed presence ended; 3001 is available again.
 func (r *killRun) checkTimed(at int) {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, state, _ := restPresence(r.procs[at], "GET", "/v1/presence/3001", "")
-		if (code == 200 || code == 202) && state == "available" {
-			return
-		}
-		if time.Now().After(deadline) {
-			var lines []string
-			for _, p := range r.procs {
-				for _, l := range strings.Split(p.logText(), "\n") {
-					if strings.Contains(l, "3001") || strings.Contains(l, "timed") {
-						lines = append(lines, l)
-					}
+	var code int
+	var state string
+	testenv.Eventually(r.t, fmt.Sprintf("3001 available again at node %d", at+1), func() bool {
+		code, state, _ = restPresence(r.procs[at], "GET", "/v1/presence/3001", "")
+		return (code == 200 || code == 202) && state == "available"
+	}, func() string {
+		lines := []string{fmt.Sprintf("%d %s", code, state)}
+		for _, p := range r.procs {
+			for _, l := range strings.Split(p.logText(), "\n") {
+				if strings.Contains(l, "3001") || strings.Contains(l, "timed") {
+					lines = append(lines, l)
 				}
 			}
-			r.t.Fatalf("3001 at node %d: %d %s\n%s", at+1, code, state, strings.Join(lines, "\n"))
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return strings.Join(lines, "\n")
+	})
 }
 
 // checkMemory: every confirmed write is in its user's restore memory,
@@ -479,16 +478,13 @@ func startNATSCluster(t *testing.T, n int, args ...string) []*natsServer {
 		servers[i] = s
 	}
 	for _, s := range servers {
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		testenv.Eventually(t, s.name+" listening", func() bool {
 			c, err := net.Dial("tcp", strings.TrimPrefix(s.url, "nats://"))
 			if err == nil {
 				c.Close()
-				break
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not listen", s.name)
-			}
-		}
+			return err == nil
+		})
 	}
 	return servers
 }

@@ -50,22 +50,15 @@ func TestBinaryKeepsSecrets(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := startBinary(t, bin, t.TempDir(), "PRESENCED_LOG_LEVEL=trace", "PRESENCED_ARI_URL="+ariURL, "PRESENCED_ARI_USER=ari",
 				"PRESENCED_ARI_PASSWORD="+ariPass, "PRESENCED_AMI_ADDR="+ami.Addr(), "PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET="+amiSecret)
-			deadline := time.Now().Add(20 * time.Second)
 			var ready string
-			for {
+			testenv.Eventually(t, "/readyz showing ARI as expected and AMI up", func() bool {
 				_, ready = p.get(t, "/readyz")
 				ariOK := strings.Contains(ready, `"ari":"not connected: `)
 				if name == "connected" {
 					ariOK = strings.Contains(ready, `"ari":"ok"`)
 				}
-				if ariOK && strings.Contains(ready, `"ami":"ok"`) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("readyz never showed ARI failing and AMI up: %s", ready)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return ariOK && strings.Contains(ready, `"ami":"ok"`)
+			}, func() string { return ready })
 			// A hook: at debug and below, its AGI transcript is logged.
 			p.hook(t, astemu.New(), "presence/set", "1001", "away")
 			_, metrics := p.get(t, "/metrics")

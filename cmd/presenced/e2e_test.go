@@ -193,17 +193,11 @@ func TestEndToEnd(t *testing.T) {
 	// (no ARI to write with) it is pending and the next hook applies it.
 	testenv.Eventually(t, "the timed presence's end passing while presenced is down", func() bool { return time.Now().After(timed.Presence.Expires) })
 	p = startBinary(t, bin, dir)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := p.hook(t, ast, "presence/get")
-		if c.Var("PRESENCED_STATE") == "available" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed presence never ended: %v", c.Vars())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var vars map[string]string
+	testenv.Eventually(t, "the timed presence ended", func() bool {
+		vars = p.hook(t, ast, "presence/get").Vars()
+		return vars["PRESENCED_STATE"] == "available"
+	}, func() string { return fmt.Sprint(vars) })
 	if got, _ := ast.ReadFunction("PRESENCE_STATE(CustomPresence:1001,value)"); got != "available" {
 		t.Fatalf("Asterisk holds %q", got)
 	}
@@ -229,19 +223,13 @@ func TestBinaryReloadsDialplanOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := p.hook(t, ast, "hint/get", "1002@internal")
-		if c.Var("PRESENCED_RESULT") == "OK" {
-			if c.Var("PRESENCED_HINT_STATE") != "Idle" {
-				t.Fatalf("after reload: %v", c.Vars())
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("SIGHUP did not reload the dialplan: %v", c.Vars())
-		}
-		time.Sleep(20 * time.Millisecond)
+	var vars map[string]string
+	testenv.Eventually(t, "SIGHUP reloading the dialplan", func() bool {
+		vars = p.hook(t, ast, "hint/get", "1002@internal").Vars()
+		return vars["PRESENCED_RESULT"] == "OK"
+	}, func() string { return fmt.Sprint(vars) })
+	if vars["PRESENCED_HINT_STATE"] != "Idle" {
+		t.Fatalf("after reload: %v", vars)
 	}
 	p.stop(t)
 }
@@ -260,17 +248,11 @@ func TestBinaryWithAMI(t *testing.T) {
 	ast := astemu.New()
 	wait := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c := p.hook(t, ast, "hint/get", "1001@internal")
-			if c.Var("PRESENCED_STATE") == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("hint/get: %v, want state %s", c.Vars(), want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		var vars map[string]string
+		testenv.Eventually(t, "hint/get showing "+want, func() bool {
+			vars = p.hook(t, ast, "hint/get", "1001@internal").Vars()
+			return vars["PRESENCED_STATE"] == want
+		}, func() string { return fmt.Sprint(vars) })
 	}
 	wait("not_set")
 	srv.SetPresence("CustomPresence:1001", amitest.Presence{State: "xa", Message: "on holiday"})

@@ -321,20 +321,16 @@ func TestRandomInterleavings(t *testing.T) {
 		}
 	}
 	// The DND device follows the presence, whatever path moved it.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		wrong := ""
+	wrong := func() string {
+		w := ""
 		for _, u := range exactUsers {
 			st, _, _, _ := e.ast.Presence("CustomPresence:" + u)
 			want := map[bool]string{true: "BUSY", false: "INVALID"}[st == "dnd"]
 			if got := e.ari.Device(presence.DNDDevice(u)); got != want && !(got == "UNKNOWN" && want == "INVALID") {
-				wrong += fmt.Sprintf(" %s: presence %s, DND device %s;", u, st, got)
+				w += fmt.Sprintf(" %s: presence %s, DND device %s;", u, st, got)
 			}
 		}
-		if wrong == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("DND devices:" + wrong)
-		}
+		return w
 	}
+	testenv.Eventually(t, "every DND device following its presence", func() bool { return wrong() == "" }, wrong)
 }

@@ -38,11 +38,10 @@ type target struct {
 	// answer returns the status for a request; nil: 200.
 	answer func(h hit) int
 	hits   []hit
-	got    chan struct{}
 }
 
 func newTarget(t *testing.T) *target {
-	tg := &target{got: make(chan struct{}, 1)}
+	tg := &target{}
 	tg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		h := hit{method: r.Method, url: r.URL.String(), header: r.Header.Clone(), body: body, status: 200}
@@ -52,10 +51,6 @@ func newTarget(t *testing.T) *target {
 		}
 		tg.hits = append(tg.hits, h)
 		tg.mu.Unlock()
-		select {
-		case tg.got <- struct{}{}:
-		default:
-		}
 		w.WriteHeader(h.status)
 	}))
 	t.Cleanup(tg.srv.Close)
@@ -90,15 +85,7 @@ func (tg *target) count() int {
 // waitFor waits until cond holds.
 func (tg *target) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
-	for !cond() {
-		select {
-		case <-tg.got:
-		case <-time.After(20 * time.Millisecond):
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s (%d requests)", what, tg.count())
-		}
-	}
+	testenv.Eventually(t, what, cond, func() string { return fmt.Sprintf("%d requests", tg.count()) })
 }
 
 type env struct {
