@@ -8,6 +8,7 @@
 package change
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -29,6 +30,13 @@ type Change struct {
 	// newer than the last one taken for its key is stale and ignored, so
 	// that a domain may append from several goroutines. Zero: always taken.
 	Version uint64
+	// Rev, when not zero, orders the key's changes across the nodes of a
+	// cluster: it is the revision of the record the change shows (a
+	// presence record's compare-and-set revision in the cluster). The
+	// change log never takes a change of a key after one with a higher
+	// Rev, and never merges one into a later change: each is logged, in
+	// the record's order. Zero: the key has no such order.
+	Rev uint64
 	// Value is the key's new value. It is encoded as JSON for the log
 	// (or by its AppendJSON method); a value that is Gone is kept out of
 	// snapshots.
@@ -62,6 +70,15 @@ type SinkFunc func(cs ...Change)
 
 // Append calls f.
 func (f SinkFunc) Append(cs ...Change) { f(cs...) }
+
+// Logged is the change log as a write waits for it (the hub): a domain
+// answers a write once the change it appended is in the log, so that no
+// client is told of a change that watchers and webhooks may never see.
+type Logged interface {
+	// Sync returns once every change appended so far is in the log (in
+	// a cluster: taken by the cluster's log, and read back).
+	Sync(ctx context.Context) error
+}
 
 // Discard is a Sink that keeps nothing.
 type Discard struct{}
@@ -108,6 +125,10 @@ type Entry struct {
 	Seq   uint64
 	Key   string
 	Value []byte
+	// Rev is the change's Rev (0: none). The cluster's log keeps it (a
+	// header of the entry) to refuse a change older than its key's
+	// latest; a single node's log has one writer and does not.
+	Rev uint64
 }
 
 // Codec reads a kind's values back from the change log.

@@ -187,7 +187,7 @@ func New(cfg Config) *Hub {
 	var st *streamState
 	if cfg.Stream != nil {
 		cfg.Log = cfg.Stream
-		st = &streamState{lastOut: map[string][]byte{}, latest: map[string]change.Entry{}, follow: make(chan struct{})}
+		st = &streamState{lastOut: map[string][]byte{}, latest: map[string]change.Entry{}, revs: map[string]uint64{}, follow: make(chan struct{})}
 	}
 	return &Hub{cfg: cfg, node: cfg.Node, st: st, epoch: hex.EncodeToString(b[:]), current: map[string]*Event{}, version: map[string]uint64{}, subs: map[*Sub]struct{}{},
 		watchAll: map[*Sub]struct{}{}, watchID: map[string]map[*Sub]struct{}{},
@@ -218,6 +218,10 @@ func (h *Hub) Open(ctx context.Context) error {
 		if err != nil {
 			h.mu.Unlock()
 			return fmt.Errorf("reading the change log: %w", err)
+		}
+		it.Rev = e.Rev
+		if h.st != nil {
+			h.st.noteRev(idOf(it), e.Rev)
 		}
 		h.setCurrent(&Event{Seq: e.Seq, Change: it, enc: e.Value})
 	}

@@ -44,13 +44,23 @@ type streamState struct {
 	// besides what it has read back (its own appends, and the entries that
 	// refused one of its appends), which the follower may not have
 	// delivered yet
-	latest  map[string]change.Entry
+	latest map[string]change.Entry
+	// by item id: the highest Rev of its entries in the stream this node
+	// knows of (an entry with a lower one is older, and never appended)
+	revs    map[string]uint64
 	queued  uint64 // entries ever put in the outbox
 	acked   uint64 // entries the stream acknowledged
 	ackedTo uint64 // the highest number the stream gave them
 	nextID  uint64
 	cancel  context.CancelFunc
 	follow  chan struct{} // closed when the follower ends
+}
+
+// noteRev notes an entry of item in the stream with rev; hub.mu is held.
+func (st *streamState) noteRev(item string, rev uint64) {
+	if rev > st.revs[item] {
+		st.revs[item] = rev
+	}
 }
 
 // openStream starts publishing and following; hub.mu is not held.
@@ -92,7 +102,7 @@ func (h *Hub) queueStream(id string, it change.Change, enc []byte) bool {
 		return false
 	}
 	st.lastOut[id] = enc
-	st.outbox = append(st.outbox, outEntry{id: h.streamMsgID(), item: id, entry: change.Entry{Key: it.Key, Value: enc}})
+	st.outbox = append(st.outbox, outEntry{id: h.streamMsgID(), item: id, entry: change.Entry{Key: it.Key, Value: enc, Rev: it.Rev}})
 	st.queued++
 	return true
 }
@@ -155,13 +165,15 @@ func (h *Hub) publishStream() {
 			var again []outEntry
 			for i, o := range batch {
 				if seqs[i] != 0 {
-					h.st.latest[o.item] = change.Entry{Seq: seqs[i], Key: o.entry.Key, Value: o.entry.Value}
+					h.st.latest[o.item] = change.Entry{Seq: seqs[i], Key: o.entry.Key, Value: o.entry.Value, Rev: o.entry.Rev}
+					h.st.noteRev(o.item, o.entry.Rev)
 					h.st.ackedTo = max(h.st.ackedTo, seqs[i])
 					h.st.acked++
 					continue
 				}
 				if stale[i] != nil {
 					h.st.latest[o.item] = *stale[i]
+					h.st.noteRev(o.item, stale[i].Rev)
 				}
 				o.id = h.streamMsgID()
 				again = append(again, o) // checked against the latest again, or dropped for a later change
@@ -182,10 +194,14 @@ func (h *Hub) publishStream() {
 
 // streamBatch takes from the outbox's head the entries to append now:
 // up to logBatch, each with the number of its key's latest entry this
-// node knows of. Dropped here: an entry with a later change of its item
-// queued behind it (changes a node makes within one append's round trip
-// are coalesced, as a watcher's are), and one that shows what its key's
-// latest entry shows (another node appended it first). hub.mu is held.
+// node knows of. Dropped here: an entry without a Rev with a later change
+// of its item queued behind it (changes a node sees within one append's
+// round trip are coalesced, as a watcher's are); one that shows what its
+// key's latest entry shows (another node appended it first); and one
+// whose Rev is below that latest entry's (the record has moved on, and
+// the log has the newer change: the older is never appended after it).
+// An entry with a Rev is otherwise always appended, in its turn: a
+// client may have been told of it. hub.mu is held.
 func (h *Hub) streamBatch() []outEntry {
 	last := make(map[string]int, len(h.st.outbox)) // by item: its last change in the outbox
 	for i, o := range h.st.outbox {
@@ -200,7 +216,7 @@ func (h *Hub) streamBatch() []outEntry {
 			break
 		}
 		n++
-		if last[o.item] != n-1 {
+		if last[o.item] != n-1 && o.entry.Rev == 0 {
 			// A later change of the item waits behind it: that one says
 			// all (a node that saw a change late, after its site's other
 			// node appended it and what followed, would otherwise append
@@ -212,7 +228,7 @@ func (h *Hub) streamBatch() []outEntry {
 		if cur, found := h.current[o.item]; found && (!ok || cur.Seq > known.Seq) {
 			known, ok = change.Entry{Seq: cur.Seq, Value: cur.enc}, true
 		}
-		if ok && Same(known.Value, o.entry.Value) {
+		if ok && (Same(known.Value, o.entry.Value) || o.entry.Rev != 0 && h.st.revs[o.item] > o.entry.Rev) {
 			h.st.acked++
 			h.st.ackedTo = max(h.st.ackedTo, known.Seq) // Sync waits until it is read back
 			continue
@@ -239,6 +255,7 @@ func (h *Hub) deliverNumbered(entries []change.Entry) {
 			continue // read again after a reconnect
 		}
 		it, _, err := Decode(h.cfg.Kinds, e.Key, e.Value)
+		it.Rev = e.Rev
 		h.seq = e.Seq
 		h.durable = e.Seq
 		if err != nil {
@@ -247,6 +264,7 @@ func (h *Hub) deliverNumbered(entries []change.Entry) {
 			}
 			continue
 		}
+		h.st.noteRev(idOf(it), e.Rev)
 		ev := &Event{Seq: e.Seq, Change: it, enc: e.Value}
 		// Another node changed what this one last published: a later
 		// change back to that value is a change again. (An entry no newer

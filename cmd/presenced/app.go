@@ -180,7 +180,7 @@ func (m *Main) openAsterisk(context.Context) error {
 // what follows ARI (the DND devices, cross-site BLF).
 func (m *Main) openCore(ctx context.Context) error {
 	pcfg := presence.Config{Store: m.db, Observed: m.ami != nil, Site: m.Config.Site, MaxHistory: m.Config.PresenceHistory,
-		Listener: m.hints, Log: m.Log.With().Str("component", "presence").Logger()}
+		Listener: m.hints, ChangeLog: m.hub, Log: m.Log.With().Str("component", "presence").Logger()}
 	var fstore forward.Store = m.db
 	targets := m.Config.targets
 	whCfg := webhook.Config{Hub: m.hub, Store: m.db, Timeout: m.Config.WebhookTimeout, Targets: &targets,
@@ -217,7 +217,7 @@ func (m *Main) openCore(ctx context.Context) error {
 	if err := m.svc.Open(ctx); err != nil {
 		return err
 	}
-	m.fwd = forward.NewService(forward.Config{Store: fstore, Policy: m.Config.dial, Log: m.Log.With().Str("component", "audit").Logger(), Sink: m.hub})
+	m.fwd = forward.NewService(forward.Config{Store: fstore, Policy: m.Config.dial, Log: m.Log.With().Str("component", "audit").Logger(), Sink: m.hub, ChangeLog: m.hub})
 	if err := m.fwd.Open(ctx); err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func (m *Main) openCore(ctx context.Context) error {
 	if err := m.hooksOut.Open(ctx); err != nil {
 		return err
 	}
-	m.hooks = hooksrv.New(&dialplan.Hooks{Presence: m.svc, Hints: m.hints, Forwards: m.fwd, Log: m.hub},
+	m.hooks = hooksrv.New(&dialplan.Hooks{Presence: m.svc, Hints: m.hints, Forwards: m.fwd},
 		m.Log.With().Str("component", "hook").Logger(), m.reg)
 	m.openARIFeed()
 	return nil

@@ -48,18 +48,11 @@ type ForwardKeeper interface {
 	Set(ctx context.Context, user string, k forward.Kind, on bool, destination string) (forward.Forwards, error)
 }
 
-// Log is the change log the hooks' changes go to (watch.Hub): a hook
-// answers once the changes it made are on disk there.
-type Log interface {
-	Sync(ctx context.Context) error
-}
-
 // Hooks runs the dialplan hooks.
 type Hooks struct {
 	Presence *presence.Service
 	Hints    HintReader    // optional
 	Forwards ForwardKeeper // optional
-	Log      Log           // optional
 	Now      func() time.Time
 }
 
@@ -125,15 +118,9 @@ func Commands() []string {
 // data. It returns what happened; failures to set the variables (the
 // channel is gone) are in Result.Err when the hook itself succeeded.
 func (h *Hooks) Handle(ctx context.Context, ch Channel, script string, args []string, caller string) Result {
+	// A write answers once its change is in the change log (the presence
+	// and forward services wait for it).
 	res := h.run(ctx, ch, script, args, caller)
-	if h.Log != nil && res.Err == nil {
-		if err := h.Log.Sync(ctx); err != nil {
-			// The log is away (its store stalled, or the cluster electing
-			// a leader): the change is applied and will be logged; the
-			// caller may try again, which changes nothing more.
-			res.Err = presence.WrapError(presence.CodeUnavailable, err, "writing the change log")
-		}
-	}
 	if err := h.setResult(ctx, ch, res); err != nil && res.Err == nil {
 		res.Err = presence.WrapError(presence.CodeUnavailable, err, "could not set the result variables")
 	}

@@ -160,6 +160,10 @@ type Config struct {
 	// released, with versions in the order made, and every stored user's
 	// forwards at Open.
 	Sink change.Sink
+	// ChangeLog, when set, is waited for by every change: Set answers once
+	// the change is in the log (UNAVAILABLE when the log cannot take it;
+	// the change is kept, and logged once the log is back).
+	ChangeLog change.Logged
 }
 
 // ChangeKind is the kind of change of a user's forwards (its number is
@@ -259,6 +263,11 @@ func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destina
 	f, cs, err := s.set(ctx, a, user, k, on, destination)
 	// Announced once the locks are released.
 	s.cfg.Sink.Append(cs...)
+	if len(cs) > 0 && err == nil && s.cfg.ChangeLog != nil {
+		if lerr := s.cfg.ChangeLog.Sync(ctx); lerr != nil {
+			err = presence.ErrChangeLog(lerr)
+		}
+	}
 	dest := destination
 	if err == nil && dest == "" {
 		dest = f.Get(k).Destination

@@ -241,3 +241,45 @@ func forwardsTo(out *[]Forwards) change.Sink {
 		}
 	})
 }
+
+// syncLog is a change log whose Sync notes that it was asked, after the
+// change it covers, and fails when told to.
+type syncLog struct {
+	steps []string
+	fail  error
+}
+
+func (l *syncLog) Append(cs ...change.Change) {
+	for range cs {
+		l.steps = append(l.steps, "change")
+	}
+}
+
+func (l *syncLog) Sync(context.Context) error {
+	l.steps = append(l.steps, "sync")
+	return l.fail
+}
+
+// A change answers once it is in the change log; one that changes
+// nothing does not wait; a log that cannot take it makes the change
+// UNAVAILABLE, kept all the same (logged once the log is back).
+func TestSetWaitsForTheChangeLog(t *testing.T) {
+	log := &syncLog{}
+	s := NewService(Config{Store: &memStore{}, Sink: log, ChangeLog: log, Log: zerolog.Nop()})
+	ctx := context.Background()
+	if _, err := s.Set(ctx, "1001", Busy, true, "2002"); err != nil || strings.Join(log.steps, ",") != "change,sync" {
+		t.Fatalf("a change: %v, %v", err, log.steps)
+	}
+	log.steps = nil
+	if _, err := s.Set(ctx, "1001", Busy, true, ""); err != nil || len(log.steps) != 0 {
+		t.Fatalf("no change: %v, %v", err, log.steps)
+	}
+	log.fail = errors.New("no leader")
+	_, err := s.Set(ctx, "1001", Busy, false, "")
+	if presence.ErrorCode(err) != presence.CodeUnavailable || strings.Join(log.steps, ",") != "change,sync" {
+		t.Fatalf("the log away: %v, %v", err, log.steps)
+	}
+	if s.Get("1001").Busy.Enabled {
+		t.Fatal("the change the log did not take was not kept")
+	}
+}

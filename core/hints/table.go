@@ -287,13 +287,15 @@ func (t *Table) SetDevice(name string, s DeviceState) []State {
 // SetPresence records a provider's presence and returns the states of the
 // hints it changed; the provider's own change goes to the sink with them.
 func (t *Table) SetPresence(provider string, p ProviderPresence) []State {
-	return t.SetPresenceSeq(provider, p, 0)
+	return t.setPresence(provider, p, 0, 0)
 }
 
-// SetPresenceSeq is SetPresence for a source that numbers its changes of
-// a provider (the presence service): a change numbered below the one the
-// table holds is older and changes nothing. 0 is not numbered.
-func (t *Table) SetPresenceSeq(provider string, p ProviderPresence, seq uint64) []State {
+// setPresence is SetPresence for a source that numbers its changes of a
+// provider (the presence service): a change numbered below the one the
+// table holds is older and changes nothing (0 is not numbered). rev is
+// the cluster's revision of the record the presence shows (change.Rev;
+// 0: none).
+func (t *Table) setPresence(provider string, p ProviderPresence, seq, rev uint64) []State {
 	// A provider's presence keeps when it ends (presenced's own timers;
 	// Asterisk has no expiry), for watchers; a hint's combined presence
 	// does not (recompute).
@@ -312,7 +314,7 @@ func (t *Table) SetPresenceSeq(provider string, p ProviderPresence, seq uint64) 
 	}
 	t.providers[key] = p
 	t.version++
-	prov := change.Change{Kind: KindPresence, Key: key, Version: t.version, Value: p, Source: "hints"}
+	prov := change.Change{Kind: KindPresence, Key: key, Version: t.version, Rev: rev, Value: p, Source: "hints"}
 	out := t.recompute(t.byProv[key])
 	t.mu.Unlock()
 	t.publish(out, prov)
@@ -324,7 +326,7 @@ var _ presence.Listener = (*Table)(nil)
 // PresenceChanged takes a change the presence service reports
 // (presence.Listener), ordered by its Seq.
 func (t *Table) PresenceChanged(c presence.Change) {
-	t.SetPresenceSeq(c.Provider, ProviderPresence{Value: c.Value, Invalid: c.Invalid}, c.Seq)
+	t.setPresence(c.Provider, ProviderPresence{Value: c.Value, Invalid: c.Invalid}, c.Seq, c.Rev)
 }
 
 // ReplaceHints makes the table hold exactly hs (the running dialplan's, or

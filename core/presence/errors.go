@@ -92,3 +92,11 @@ func Result(err error) string {
 	}
 	return string(ErrorCode(err))
 }
+
+// ErrChangeLog is a write whose change the change log has not taken (its
+// store stalled, or the cluster electing a leader): the change is applied
+// and will be logged; the caller may try again, which changes nothing
+// more.
+func ErrChangeLog(err error) error {
+	return WrapError(CodeUnavailable, err, "writing the change log")
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/changelog/change"
 	"github.com/rs/zerolog"
 )
 
@@ -103,6 +104,10 @@ type Change struct {
 	// provider, the one with the higher Seq is the newer, whatever order
 	// the Listener was called in.
 	Seq uint64
+	// Rev, in a cluster, is the revision of the user's record the change
+	// shows (0: unknown, or not a presenced user's provider). It orders
+	// one user's changes across nodes in the change log (change.Rev).
+	Rev uint64
 }
 
 // Listener hears the service's changes (the hint table).
@@ -174,6 +179,12 @@ type Config struct {
 	// Site, in a cluster, is the site of this node's Asterisk (the key of
 	// Record.Written); "" for a cluster of one unnamed site.
 	Site string
+	// ChangeLog, when set, is waited for by every write that changed
+	// something, whatever door it came through: the write answers once the
+	// change is in the log, or UNAVAILABLE when the log cannot take it
+	// (the change is applied, and logged once the log is back). A timed
+	// presence ending has nobody to answer and does not wait.
+	ChangeLog change.Logged
 }
 
 // Service sets, reads, toggles, restores and times presence. Operations on
@@ -190,6 +201,10 @@ type Service struct {
 
 	rmu  sync.Mutex
 	recs map[string]Record // every user's record, as stored
+	// revs, in a cluster: by user, the latest revision of the record
+	// this node knows of, and the presence it holds (recs may be ahead
+	// of it while a save is under way).
+	revs map[string]revision
 
 	seq  uint64                // the last Change.Seq given; under rmu
 	echo map[string][]expected // by user: own writes whose AMI echo has not come; under rmu
@@ -255,7 +270,7 @@ func NewService(cfg Config) (*Service, error) {
 		cfg.Listener = listenNone{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, locks: map[string]*userLock{}, recs: map[string]Record{}, timers: map[string]expiry{},
+	return &Service{cfg: cfg, locks: map[string]*userLock{}, recs: map[string]Record{}, revs: map[string]revision{}, timers: map[string]expiry{},
 		echo: map[string][]expected{}, dnd: map[string]bool{}, dndDirty: map[string]struct{}{}, dndForce: map[string]struct{}{}, unsaved: map[string]uint64{}, dndWake: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel}, nil
 }
@@ -545,6 +560,11 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 			return Value{}, err
 		}
 	}
+	if err == nil && after.change != nil && !timer && s.cfg.ChangeLog != nil {
+		if lerr := s.cfg.ChangeLog.Sync(ctx); lerr != nil {
+			return Value{}, ErrChangeLog(lerr)
+		}
+	}
 	return v, err
 }
 
@@ -688,7 +708,15 @@ func (s *Service) mutateLocked(ctx context.Context, w Writer, user string, op fu
 	after.change = s.commit(user, rec, before, timer && changed, seq, s.announced(changed || flush))
 	after.seq = seq
 	if s.cfg.Shared != nil {
-		_, err := s.cfg.Shared.Swap(ctx, user, rec, rev)
+		newRev, err := s.cfg.Shared.Swap(ctx, user, rec, rev)
+		if err == nil {
+			s.rmu.Lock()
+			s.known(user, newRev, rec.Current)
+			s.rmu.Unlock()
+			if after.change != nil {
+				after.change.Rev = newRev
+			}
+		}
 		after.saved = func() error { return err }
 	} else if q, ok := s.cfg.Store.(Queuer); ok {
 		after.saved = q.QueueRecord(ctx, user, rec)
@@ -698,6 +726,20 @@ func (s *Service) mutateLocked(ctx context.Context, w Writer, user string, op fu
 	}
 	s.syncDNDLocked(ctx, user, rec)
 	return rec.Current, after, nil
+}
+
+// revision is a record's revision in the cluster and the presence it
+// holds.
+type revision struct {
+	rev uint64
+	v   Value
+}
+
+// known notes a revision of user's record; s.rmu is held.
+func (s *Service) known(user string, rev uint64, v Value) {
+	if rev >= s.revs[user].rev {
+		s.revs[user] = revision{rev, v}
+	}
 }
 
 // shared takes the user's lease in the cluster and makes the user's record
@@ -717,6 +759,7 @@ func (s *Service) shared(ctx context.Context, user string) (release func(), rev 
 	if ok {
 		s.rmu.Lock()
 		s.recs[user] = rec
+		s.known(user, rev, rec.Current)
 		s.rmu.Unlock()
 		s.schedule(user, rec.Current.Expires)
 	}
@@ -814,14 +857,19 @@ func (s *Service) Observe(provider string, v Value, invalid bool) {
 	// What Asterisk reports has no end time: a timed presence it echoes,
 	// or shows again after a reconnect, is announced as the record holds
 	// it, with its end (views show "until 14:30").
-	shown := v
+	// It shows the record (in a cluster, at its revision), or a change
+	// made here that the record has yet to take (no revision).
+	shown, rev := v, uint64(0)
 	if !invalid && known && !elsewhere && rec.Current.Same(v) {
 		shown = rec.Current
+		if r := s.revs[user]; r.v.Same(v) {
+			rev = r.rev
+		}
 	}
 	s.seq++
 	seq := s.seq
 	s.rmu.Unlock()
-	s.cfg.Listener.PresenceChanged(Change{User: user, Provider: Provider(user), Value: shown, Previous: before, Invalid: invalid, Elsewhere: i < 0, Seq: seq})
+	s.cfg.Listener.PresenceChanged(Change{User: user, Provider: Provider(user), Value: shown, Previous: before, Invalid: invalid, Elsewhere: i < 0, Seq: seq, Rev: rev})
 	if elsewhere {
 		s.observedElsewhere(user, v, rec)
 	}

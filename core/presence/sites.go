@@ -128,13 +128,20 @@ func (s *Service) reconcileWorker() {
 // follow it, so that a timed presence ends even when the node that set
 // it is gone (every node arms it; the first to fire ends it under the
 // lease, the others find it ended); and unless the record says this
-// site's Asterisk holds its presence, the user is reconciled.
-func (s *Service) Changed(user string, rec Record) {
+// site's Asterisk holds its presence, the user is reconciled. rev is the
+// record's revision: a record older than the one this node holds (the
+// watch lagging behind this node's own write) changes nothing.
+func (s *Service) Changed(user string, rec Record, rev uint64) {
 	if ValidateUser(user) != nil {
 		return
 	}
 	s.rmu.Lock()
+	if rev < s.revs[user].rev {
+		s.rmu.Unlock()
+		return
+	}
 	s.recs[user] = rec
+	s.known(user, rev, rec.Current)
 	s.rmu.Unlock()
 	s.schedule(user, rec.Current.Expires)
 	if w, ok := rec.Written[s.cfg.Site]; ok && w.Same(rec.Current) && !rec.Pending {

@@ -40,13 +40,23 @@ import (
 // import watch.
 
 // LogStream is the stream's name, LatestStream the latest entries';
-// logSubjects the log's subjects.
+// logSubjects the log's subjects. RevHeader holds an entry's Rev (the
+// revision of the record it shows; absent: none): the hub refuses to
+// append a change older than its key's latest by it.
 const (
 	LogStream    = "PRESENCED_LOG"
 	LatestStream = "PRESENCED_LATEST"
 	logPrefix    = "presenced.log."
 	logSubjects  = logPrefix + ">"
+	RevHeader    = "Presenced-Rev"
 )
+
+// revOf reads an entry's Rev from its headers (0: none, or unreadable:
+// an entry without one is ordered as before revisions were written).
+func revOf(h nats.Header) uint64 {
+	rev, _ := strconv.ParseUint(h.Get(RevHeader), 10, 64)
+	return rev
+}
 
 // oneShotResets bounds how often an ordered consumer is made again after
 // it lost its server. The library's default is for ever, and a reset
@@ -261,7 +271,7 @@ func latestOf(m jetstream.Msg) (change.Entry, error) {
 	if err != nil || seq == 0 {
 		return change.Entry{}, fmt.Errorf("cluster: a latest entry of %s with a bad number in the log (%q)", k, f[1])
 	}
-	return change.Entry{Seq: seq, Key: k, Value: m.Data()}, nil
+	return change.Entry{Seq: seq, Key: k, Value: m.Data(), Rev: revOf(m.Headers())}, nil
 }
 
 // readAll reads, with an ordered consumer made for it and deleted after,
@@ -339,7 +349,7 @@ func entryOf(m jetstream.Msg) (change.Entry, error) {
 	if err != nil {
 		return change.Entry{}, err
 	}
-	return change.Entry{Seq: md.Sequence.Stream, Key: k, Value: m.Data()}, nil
+	return change.Entry{Seq: md.Sequence.Stream, Key: k, Value: m.Data(), Rev: revOf(m.Headers())}, nil
 }
 
 // ReadLog returns up to limit entries after a number, in order; holes
@@ -387,6 +397,9 @@ func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []change
 			msg.Header.Set(jetstream.MsgIDHeader, ids[i])
 		}
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(e.Seq, 10))
+		if e.Rev != 0 {
+			msg.Header.Set(RevHeader, strconv.FormatUint(e.Rev, 10))
+		}
 		f, err := l.js.PublishMsgAsync(msg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("cluster: appending to the change log: %w", err)
@@ -422,7 +435,7 @@ func (l *Log) PublishEntries(ctx context.Context, ids []string, entries []change
 		if err != nil {
 			return nil, nil, fmt.Errorf("cluster: reading the change log's latest entry of %s: %w", entries[i].Key, err)
 		}
-		stale[i] = &change.Entry{Seq: m.Sequence, Key: entries[i].Key, Value: m.Data}
+		stale[i] = &change.Entry{Seq: m.Sequence, Key: entries[i].Key, Value: m.Data, Rev: revOf(m.Header)}
 	}
 	return seqs, stale, nil
 }

@@ -387,3 +387,81 @@ func presOf(ev *watch.Event) hints.ProviderPresence {
 	p, _ := ev.Value.(hints.ProviderPresence)
 	return p
 }
+
+// A presence record's revision orders its changes in the log, whatever
+// node appends them and however late:
+//   - a change older (a lower Rev) than the key's latest in the log is
+//     never appended after it, at a node that has read the newer one
+//     back or at one that finds out when the log refuses its append;
+//   - changes with a Rev are never merged: appended together at one node,
+//     each is logged, in order (a client may have been told of each);
+//   - a change without a Rev (made in Asterisk, not yet a record's) is
+//     still appended after one with a Rev.
+func TestLogRevisionOrder(t *testing.T) {
+	testenv.Long(t)
+	_, conns := startCluster(t, 3)
+	hubs, logs := openHubs(t, conns, 3)
+	s, _ := hubs[2].Subscribe(watch.Filter{All: true}, nil)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	at := func(user, msg string, rev uint64) change.Change {
+		c := presenceItem(user, presence.Away, msg)
+		c.Rev = rev
+		return c
+	}
+	appendSync := func(h *watch.Hub, cs ...change.Change) {
+		t.Helper()
+		h.Append(cs...)
+		if err := h.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	messages := func(evs []*watch.Event) (out []string) {
+		for _, ev := range evs {
+			out = append(out, ev.Key[len(ev.Key)-4:]+" "+presOf(ev).Value.Message)
+		}
+		return out
+	}
+
+	// Node 1 logs revision 7 of 7001; node 2, once it has read it back,
+	// has revision 5 to append: it is not.
+	appendSync(hubs[0], at("7001", "rev 7", 7))
+	testenv.Eventually(t, "node 2 reading revision 7 back", func() bool {
+		for _, ev := range hubs[1].Current() {
+			if ev.Key == hints.ProviderKey("CustomPresence:7001") {
+				return true
+			}
+		}
+		return false
+	})
+	appendSync(hubs[1], at("7001", "rev 5", 5))
+	// Revision 9 is logged straight into the stream, as a node would
+	// whose hub 3 has not read yet; hub 3 appends revision 8 at once: the
+	// log refuses it (its latest is not what hub 3 knew), and hub 3 finds
+	// revision 9 there and drops its own.
+	enc, err := watch.Encode(at("7002", "rev 9", 9), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := logs[0].PublishEntries(ctx, nil, []change.Entry{{Key: hints.ProviderKey("CustomPresence:7002"), Value: enc, Rev: 9}}); err != nil {
+		t.Fatal(err)
+	}
+	appendSync(hubs[2], at("7002", "rev 8", 8))
+	// Three revisions at once at one node: all three, in order.
+	appendSync(hubs[0], at("7003", "rev 1", 1), at("7003", "rev 2", 2), at("7003", "rev 3", 3))
+	// A change made in Asterisk (no revision) after revision 3.
+	appendSync(hubs[1], at("7003", "from a phone", 0))
+
+	got := messages(beforeMarker(t, hubs[0], s))
+	want := []string{"7001 rev 7", "7002 rev 9", "7003 rev 1", "7003 rev 2", "7003 rev 3", "7003 from a phone"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the log holds\n%q\nwant\n%q", got, want)
+	}
+	// The revision travels with the entry, to every node.
+	for _, ev := range hubs[1].Current() {
+		if ev.Key == hints.ProviderKey("CustomPresence:7002") && ev.Rev != 9 {
+			t.Fatalf("7002's latest at node 2 has revision %d", ev.Rev)
+		}
+	}
+}

@@ -248,7 +248,7 @@ func (r *Records) Records(ctx context.Context) (map[string]presence.Record, erro
 // Watch calls changed with every user's record as saved by any node: the
 // latest of each first, then every save as it happens, in order, until
 // ctx ends.
-func (r *Records) Watch(ctx context.Context, changed func(user string, rec presence.Record)) error {
+func (r *Records) Watch(ctx context.Context, changed func(user string, rec presence.Record, rev uint64)) error {
 	return watchAll(ctx, r.kv, func(e jetstream.KeyValueEntry) {
 		if e.Operation() != jetstream.KeyValuePut {
 			return
@@ -258,7 +258,7 @@ func (r *Records) Watch(ctx context.Context, changed func(user string, rec prese
 			return // not presenced's
 		}
 		if rec, err := readRecord(e.Value()); err == nil {
-			changed(user, rec)
+			changed(user, rec, e.Revision())
 		}
 	})
 }

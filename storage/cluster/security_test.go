@@ -183,7 +183,7 @@ func TestPlantedRecords(t *testing.T) {
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	go func() {
-		_ = rs[0].Watch(wctx, func(user string, rec presence.Record) {
+		_ = rs[0].Watch(wctx, func(user string, rec presence.Record, _ uint64) {
 			mu.Lock()
 			seen[user] = rec
 			mu.Unlock()
