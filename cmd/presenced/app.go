@@ -180,7 +180,7 @@ func (m *Main) openAsterisk(context.Context) error {
 // what follows ARI (the DND devices, cross-site BLF).
 func (m *Main) openCore(ctx context.Context) error {
 	pcfg := presence.Config{Store: m.db, Observed: m.ami != nil, Site: m.Config.Site, MaxHistory: m.Config.PresenceHistory,
-		Listener: m.hints, ChangeLog: m.hub, Log: m.Log.With().Str("component", "presence").Logger()}
+		Listener: m.hints, ChangeLog: m.hub, Budget: m.Config.WriteBudget, Log: m.Log.With().Str("component", "presence").Logger()}
 	var fstore forward.Store = m.db
 	targets := m.Config.targets
 	whCfg := webhook.Config{Hub: m.hub, Store: m.db, Timeout: m.Config.WebhookTimeout, Targets: &targets,
@@ -217,7 +217,7 @@ func (m *Main) openCore(ctx context.Context) error {
 	if err := m.svc.Open(ctx); err != nil {
 		return err
 	}
-	m.fwd = forward.NewService(forward.Config{Store: fstore, Policy: m.Config.dial, Log: m.Log.With().Str("component", "audit").Logger(), Sink: m.hub, ChangeLog: m.hub})
+	m.fwd = forward.NewService(forward.Config{Store: fstore, Policy: m.Config.dial, Log: m.Log.With().Str("component", "audit").Logger(), Sink: m.hub, ChangeLog: m.hub, Budget: m.Config.WriteBudget})
 	if err := m.fwd.Open(ctx); err != nil {
 		return err
 	}
@@ -294,6 +294,10 @@ func (m *Main) openHTTP(ctx context.Context) error {
 		Hosts: m.Config.hosts, Origins: m.Config.origins, TrustedProxies: m.Config.proxies, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()}
 	if m.cluster != nil {
 		cfg.Cluster = m.clusterStatus
+		cfg.Stale = func() (time.Time, bool) {
+			since, why := m.cluster.Cut(time.Now())
+			return since, why != ""
+		}
 	}
 	if m.calls != nil { // with AMI (a nil *Book would be a non-nil interface)
 		cfg.Calls, cfg.Dialer = m.calls, m.dialer
@@ -325,10 +329,8 @@ func (m *Main) readiness() []httpapi.Check {
 	checks := []httpapi.Check{{Name: "store", Problem: func() string { return "" }}}
 	if m.cluster != nil {
 		checks = append(checks, httpapi.Check{Name: "cluster", Problem: func() string {
-			if !m.cluster.Conn.Connected() {
-				return "not connected to NATS"
-			}
-			return ""
+			_, why := m.cluster.Cut(time.Now())
+			return m.Config.redactor().String(why)
 		}})
 	}
 	if m.ari != nil {
@@ -366,6 +368,11 @@ func (m *Main) startFeeds() {
 		go func() {
 			defer m.feeds.Done()
 			m.cluster.Announce(ctx, m.self())
+		}()
+		m.feeds.Add(1)
+		go func() {
+			defer m.feeds.Done()
+			m.cluster.Probe(ctx)
 		}()
 	}
 	if m.mirror != nil {

@@ -36,6 +36,7 @@ type Config struct {
 	AGIMaxSessions    int           `env:"AGI_MAX_SESSIONS" envDefault:"1024"`
 	AGIEnvTimeout     time.Duration `env:"AGI_ENV_TIMEOUT" envDefault:"5s"`
 	AGICommandTimeout time.Duration `env:"AGI_COMMAND_TIMEOUT" envDefault:"10s"`
+	WriteBudget       time.Duration `env:"WRITE_BUDGET" envDefault:"2s"`
 	HTTPListen        string        `env:"HTTP_LISTEN" envDefault:"127.0.0.1:4574"`
 	DataDir           string        `env:"DATA_DIR" envDefault:"./data"`
 	Dialplan          string        `env:"DIALPLAN"`
@@ -211,7 +212,8 @@ func (c *Config) check() error {
 		name string
 		d    time.Duration
 	}{{"AGI_ENV_TIMEOUT", c.AGIEnvTimeout}, {"AGI_COMMAND_TIMEOUT", c.AGICommandTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
-		{"WEBHOOK_TIMEOUT", c.WebhookTimeout}, {"WEBHOOK_RETRY_MAX", c.WebhookRetryMax}, {"HTTP_BODY_TIMEOUT", c.HTTPBodyTimeout}} {
+		{"WEBHOOK_TIMEOUT", c.WebhookTimeout}, {"WEBHOOK_RETRY_MAX", c.WebhookRetryMax}, {"HTTP_BODY_TIMEOUT", c.HTTPBodyTimeout},
+		{"WRITE_BUDGET", c.WriteBudget}} {
 		if d.d <= 0 {
 			return bad(d.name, "must be a positive duration such as 5s")
 		}

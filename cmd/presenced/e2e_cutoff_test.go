@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,4 +168,91 @@ func TestClusterCutOff(t *testing.T) {
 		t.Fatalf("a hook at node 3 once back: %s", res)
 	}
 	waitUntil("node 1 sees node 3's write", func() bool { return presenceAt(procs[0], "2001") == "dnd back" })
+}
+
+// A presenced whose only NATS server stops answering without closing
+// anything (SIGSTOP: a dead link looks the same) notices within seconds:
+// /readyz says so, a hook answers UNAVAILABLE within the write budget
+// rather than hold the call, and reads say they may be stale (a header
+// and a field). The other nodes go on; once the server is back, so is the
+// node. The times are logged (go test -v) for the docs, not held: tests
+// do not time.
+func TestClusterSilentCut(t *testing.T) {
+	testenv.Long(t)
+	bin := buildBinary(t)
+	servers := startNATSCluster(t, 3, "--no_advertise")
+	procs := startNATSNodes(t, bin, []string{servers[0].url, servers[1].url, servers[2].url})
+	defer func() {
+		for _, p := range procs {
+			p.stop(t)
+		}
+	}()
+	ast := astemu.New()
+	set := func(p *proc, user, state, msg string) (string, string) {
+		c := p.hook(t, ast, "presence/set", user, state, "", msg)
+		return c.Var("PRESENCED_RESULT"), c.Var("PRESENCED_ERROR")
+	}
+	if res, _ := set(procs[0], "2001", "away", "before"); res != "OK" {
+		t.Fatalf("set before: %s", res)
+	}
+	testenv.Eventually(t, "node 3 seeing the first set", func() bool {
+		_, state, msg := restPresence(procs[2], "GET", "/v1/presence/2001", "")
+		return state+" "+msg == "away before"
+	})
+
+	stopped := servers[2]
+	if err := stopped.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = stopped.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	t0 := time.Now()
+	var ready string
+	testenv.Eventually(t, "node 3 not ready", func() bool {
+		var code int
+		code, ready = procs[2].get(t, "/readyz")
+		return code == 503 && strings.Contains(ready, `"cluster":`)
+	}, func() string { return ready })
+	t.Logf("node 3 not ready %v after its NATS server stopped: %s", time.Since(t0).Round(time.Millisecond), ready)
+
+	t1 := time.Now()
+	if res, code := set(procs[2], "2001", "dnd", "cut off"); res == "OK" || code != "UNAVAILABLE" {
+		t.Fatalf("a hook at the cut-off node: %s %s", res, code)
+	}
+	t.Logf("a hook at the cut-off node answered UNAVAILABLE in %v", time.Since(t1).Round(time.Millisecond))
+	// Reads: the last this node knew, said to be so.
+	req, _ := http.NewRequest("GET", "http://"+procs[2].httpAddr+"/v1/presence/2001", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Presence struct{ State, Message string }
+		Stale    bool
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !got.Stale || got.Presence.Message != "before" || !strings.HasPrefix(resp.Header.Get("Presenced-Stale"), "cut off from the cluster since ") {
+		t.Fatalf("a read at the cut-off node: %d %+v %q", resp.StatusCode, got, resp.Header.Get("Presenced-Stale"))
+	}
+	// The cluster goes on without it.
+	var res string
+	testenv.Eventually(t, "node 1 writing", func() bool { res, _ = set(procs[0], "2002", "away", "meanwhile"); return res == "OK" },
+		func() string { return res })
+
+	resume()
+	testenv.Eventually(t, "node 3 ready again", func() bool { code, _ := procs[2].get(t, "/readyz"); return code == 200 })
+	testenv.Eventually(t, "node 3 caught up", func() bool {
+		_, state, msg := restPresence(procs[2], "GET", "/v1/presence/2002", "")
+		return state+" "+msg == "away meanwhile"
+	})
+	if res, code := set(procs[2], "2001", "dnd", "back"); res != "OK" {
+		t.Fatalf("a hook at node 3 once back: %s %s", res, code)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,9 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/presenced/presenced/asterisk/fastagi/agitest"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/internal/testenv"
+	"github.com/presenced/presenced/storage/cluster"
 	"github.com/presenced/presenced/views/webhook"
 )
 
@@ -55,9 +60,10 @@ type killRun struct {
 	procs []*proc
 	ast   *astemu.Asterisk
 
-	hmu     sync.Mutex
-	hookIDs []uint64
-	hookAt  []time.Time
+	hmu        sync.Mutex
+	hookIDs    []uint64
+	hookAt     []time.Time
+	hookBodies map[uint64][]byte // by event id
 
 	confirmed []map[string][]string // by node, by user
 	failed    []atomic.Int64        // by node: writes not confirmed
@@ -75,7 +81,7 @@ func burstUser(i int) string { return strconv.Itoa(2001 + i%burstUsers) }
 // newKillRun creates a webhook of every change (through node 0) and its
 // receiver.
 func newKillRun(t *testing.T, ctx context.Context, procs []*proc) *killRun {
-	r := &killRun{t: t, ctx: ctx, procs: procs, ast: astemu.New(), stop: make(chan struct{}),
+	r := &killRun{t: t, ctx: ctx, procs: procs, ast: astemu.New(), stop: make(chan struct{}), hookBodies: map[uint64][]byte{},
 		confirmed: make([]map[string][]string, len(procs)), failed: make([]atomic.Int64, len(procs))}
 	r.okAt = make([]map[string]time.Time, len(procs))
 	for n := range r.confirmed {
@@ -84,9 +90,11 @@ func newKillRun(t *testing.T, ctx context.Context, procs []*proc) *killRun {
 	}
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if id, err := strconv.ParseUint(req.Header.Get(webhook.EventIDHeader), 10, 64); err == nil {
+			body, _ := io.ReadAll(req.Body)
 			r.hmu.Lock()
 			r.hookIDs = append(r.hookIDs, id)
 			r.hookAt = append(r.hookAt, time.Now())
+			r.hookBodies[id] = body
 			r.hmu.Unlock()
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -330,6 +338,62 @@ func (r *killRun) checkWebhook(at int) {
 	}
 }
 
+// checkLogged (once the burst has ended, before anything else writes):
+// the change log, as the webhook gets it, ends for every user on the
+// presence node at shows (no older change logged after a newer one; a
+// write answered UNAVAILABLE is logged later); and every write a node
+// confirmed is in it, in the order its node made them (a write is
+// answered once its change is logged, whatever the log went through).
+func (r *killRun) checkLogged(at int) {
+	logged := func() map[string][]string { // by user: the messages, in the log's order
+		r.hmu.Lock()
+		defer r.hmu.Unlock()
+		out := map[string][]string{}
+		for _, id := range slices.Sorted(maps.Keys(r.hookBodies)) {
+			var ev struct {
+				Type, Provider string
+				Presence       struct{ Message string }
+			}
+			if err := json.Unmarshal(r.hookBodies[id], &ev); err != nil {
+				r.t.Errorf("webhook event %d: %v: %s", id, err, r.hookBodies[id])
+			}
+			if user, ok := strings.CutPrefix(ev.Provider, "CustomPresence:"); ok && ev.Type == "presence" {
+				out[user] = append(out[user], ev.Presence.Message)
+			}
+		}
+		return out
+	}
+	var wrong []string
+	testenv.Eventually(r.t, "the log ending on every user's presence", func() bool {
+		wrong = nil
+		l := logged()
+		for u := range burstUsers {
+			user := burstUser(u)
+			_, _, shown := restPresence(r.procs[at], "GET", "/v1/presence/"+user, "")
+			if m := l[user]; len(m) == 0 || m[len(m)-1] != shown {
+				wrong = append(wrong, fmt.Sprintf("%s: the log ends on %q, node %d shows %q", user, m[max(len(m)-1, 0):], at+1, shown))
+			}
+		}
+		return len(wrong) == 0
+	}, func() string { return strings.Join(wrong, "; ") })
+	l := logged()
+	for u := range burstUsers {
+		user := burstUser(u)
+		for n := range r.confirmed {
+			c := r.confirmed[n][user]
+			i := 0
+			for _, m := range l[user] {
+				if i < len(c) && m == c[i] {
+					i++
+				}
+			}
+			if i != len(c) {
+				r.t.Errorf("user %s, node %d: %d of %d confirmed writes in the log in order (missing %q)", user, n+1, i, len(c), c[i])
+			}
+		}
+	}
+}
+
 // lastIDs follows an SSE stream and keeps its last id; it fails the test
 // when the stream gives a snapshot again or an id not above the last.
 func lastIDs(t *testing.T, ctx context.Context, p *proc, fatal bool) func() string {
@@ -410,6 +474,7 @@ func TestClusterKill9(t *testing.T) {
 	r.endBurst()
 	r.firstDelivery("its node was killed", killed)
 	r.checkTimed(b)
+	r.checkLogged(a)
 
 	// The watcher of node k resumes on node a.
 	from := lastID()
@@ -489,6 +554,51 @@ func startNATSCluster(t *testing.T, n int, args ...string) []*natsServer {
 	return servers
 }
 
+// leadElsewhere moves the leaders of the key-value buckets off server
+// away (asking the leader to step down until another is elected).
+func leadElsewhere(t *testing.T, ctx context.Context, servers []*natsServer, away *natsServer, buckets ...string) {
+	t.Helper()
+	var via string
+	for _, s := range servers {
+		if s != away {
+			via = s.url
+		}
+	}
+	nc, err := nats.Connect(via)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range buckets {
+		stream := "KV_" + b
+		leader := func() string {
+			s, err := js.Stream(ctx, stream)
+			if err != nil {
+				return ""
+			}
+			info, err := s.Info(ctx)
+			if err != nil || info.Cluster == nil {
+				return ""
+			}
+			return info.Cluster.Leader
+		}
+		testenv.Eventually(t, stream+"'s leader off "+away.name, func() bool {
+			switch leader() {
+			case "":
+				return false // electing
+			case away.name:
+				_, _ = nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 2*time.Second)
+				return false
+			}
+			return true
+		}, leader)
+	}
+}
+
 // startNATSNodes starts a presenced on each of urls (PRESENCED_NATS_URL),
 // together, with env besides; no Asterisk.
 func startNATSNodes(t *testing.T, bin string, urls []string, env ...string) []*proc {
@@ -557,6 +667,9 @@ func TestClusterNATSKill9(t *testing.T) {
 	if victim == nil {
 		t.Fatalf("the change log's leader %q is none of the servers: %s", rz.Cluster.Log.Leader, body)
 	}
+	// Only the log's leader goes: the records' and leases' move away
+	// first, so that writes go on and only their logging waits.
+	leadElsewhere(t, ctx, servers, victim, cluster.RecordsBucket, cluster.LeasesBucket)
 	killed := time.Now()
 	if err := victim.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -593,6 +706,7 @@ func TestClusterNATSKill9(t *testing.T) {
 		}
 	}
 	r.checkTimed(2)
+	r.checkLogged(2)
 	r.checkMemory(2)
 	r.checkWebhook(2)
 	for _, p := range procs {

@@ -164,6 +164,10 @@ type Config struct {
 	// the change is in the log (UNAVAILABLE when the log cannot take it;
 	// the change is kept, and logged once the log is back).
 	ChangeLog change.Logged
+	// Budget bounds how long a change waits for the store (in a cluster,
+	// the cluster) and the change log, as presence.Config.Budget does
+	// (0: as long as the caller allows).
+	Budget time.Duration
 }
 
 // ChangeKind is the kind of change of a user's forwards (its number is
@@ -260,6 +264,11 @@ var ErrNoDestination = errors.New("no destination")
 // announced.
 func (s *Service) Set(ctx context.Context, user string, k Kind, on bool, destination string) (Forwards, error) {
 	a := actor.From(ctx)
+	if s.cfg.Budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.Budget)
+		defer cancel()
+	}
 	f, cs, err := s.set(ctx, a, user, k, on, destination)
 	// Announced once the locks are released.
 	s.cfg.Sink.Append(cs...)

@@ -185,6 +185,11 @@ type Config struct {
 	// (the change is applied, and logged once the log is back). A timed
 	// presence ending has nobody to answer and does not wait.
 	ChangeLog change.Logged
+	// Budget bounds how long a write waits for the cluster (the user's
+	// lease, the record) and the change log, from its start (0: as long
+	// as its caller allows): past it, the write answers UNAVAILABLE, so
+	// that a call running a hook is not held by a cluster that is away.
+	Budget time.Duration
 }
 
 // Service sets, reads, toggles, restores and times presence. Operations on
@@ -550,7 +555,16 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 	if err := ValidateUser(user); err != nil {
 		return Value{}, err
 	}
-	v, after, err := s.mutateLocked(ctx, w, user, op, timer)
+	// The cluster and the change log get the write's budget, from now:
+	// a node cut off, or a log electing its leader, answers UNAVAILABLE
+	// within it. Asterisk gets the caller's time.
+	cctx := ctx
+	if s.cfg.Budget > 0 {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, s.cfg.Budget)
+		defer cancel()
+	}
+	v, after, err := s.mutateLocked(ctx, cctx, w, user, op, timer)
 	if after.change != nil {
 		s.cfg.Listener.PresenceChanged(*after.change)
 	}
@@ -561,7 +575,7 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 		}
 	}
 	if err == nil && after.change != nil && !timer && s.cfg.ChangeLog != nil {
-		if lerr := s.cfg.ChangeLog.Sync(ctx); lerr != nil {
+		if lerr := s.cfg.ChangeLog.Sync(cctx); lerr != nil {
 			return Value{}, ErrChangeLog(lerr)
 		}
 	}
@@ -599,14 +613,14 @@ func (s *Service) saved(user string, seq uint64, err error) error {
 }
 
 // mutateLocked is mutateAs under the user's lock (and, in a cluster, its
-// lease).
-func (s *Service) mutateLocked(ctx context.Context, w Writer, user string, op func(*Record, time.Time) error, timer bool) (_ Value, after afterLock, _ error) {
+// lease); cctx bounds what it asks of the cluster.
+func (s *Service) mutateLocked(ctx, cctx context.Context, w Writer, user string, op func(*Record, time.Time) error, timer bool) (_ Value, after afterLock, _ error) {
 	unlock := s.lock(user)
 	defer unlock()
 	loaded := false // a record of the user exists (in a cluster: in the cluster)
 	var rev uint64  // in a cluster: the record's revision, to save it by
 	if s.cfg.Shared != nil {
-		release, r, ok, err := s.shared(ctx, user)
+		release, r, ok, err := s.shared(cctx, user)
 		if err != nil {
 			return Value{}, afterLock{}, err
 		}
@@ -708,7 +722,7 @@ func (s *Service) mutateLocked(ctx context.Context, w Writer, user string, op fu
 	after.change = s.commit(user, rec, before, timer && changed, seq, s.announced(changed || flush))
 	after.seq = seq
 	if s.cfg.Shared != nil {
-		newRev, err := s.cfg.Shared.Swap(ctx, user, rec, rev)
+		newRev, err := s.cfg.Shared.Swap(cctx, user, rec, rev)
 		if err == nil {
 			s.rmu.Lock()
 			s.known(user, newRev, rec.Current)

@@ -24,9 +24,15 @@ type Conn struct {
 // Connect connects to NATS at url (one or more, comma-separated), and
 // reconnects for ever when a server goes away: a node cut off from NATS
 // is told by its errors (UNAVAILABLE), not by a closed connection.
+//
+// A server that stops answering without closing the connection (stopped,
+// or a link that went silent) is given up after pingEvery times
+// pingsMissed: nats.go's default, two minutes, kept a node on a dead
+// server for that long when the others it lists were up.
 func Connect(ctx context.Context, url string, opts ...nats.Option) (*Conn, error) {
 	c := &Conn{reconnected: make(chan struct{})}
 	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Name("presenced"),
+		nats.PingInterval(pingEvery), nats.MaxPingsOutstanding(pingsMissed),
 		nats.ReconnectHandler(func(*nats.Conn) { c.reconnect() })}, opts...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -40,6 +46,13 @@ func Connect(ctx context.Context, url string, opts ...nats.Option) (*Conn, error
 	c.nc, c.js = nc, js
 	return c, nil
 }
+
+// A connection is given up when pingsMissed pings in a row, one every
+// pingEvery, had no answer.
+const (
+	pingEvery   = time.Second
+	pingsMissed = 3
+)
 
 func (c *Conn) reconnect() {
 	c.mu.Lock()

@@ -65,6 +65,7 @@ type Cluster struct {
 	Webhooks *Webhooks
 	Forwards *Forwards
 	Nodes    *Nodes
+	health   Health
 }
 
 // Open joins the cluster and opens its stores. A cluster that has just
@@ -75,7 +76,7 @@ func Open(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if cfg.Wait <= 0 {
 		cfg.Wait = 2 * time.Minute
 	}
-	c := &Cluster{cfg: cfg}
+	c := &Cluster{cfg: cfg, health: Health{lastOK: time.Now()}}
 	defer func() {
 		if err != nil {
 			c.Close()

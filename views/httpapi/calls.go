@@ -62,7 +62,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 			out = append(out, restCall{Call: c, Hints: hs})
 		}
 	}
-	writeJSON(w, 200, map[string]any{"calls": out})
+	writeJSON(w, 200, s.list("calls", out))
 }
 
 // hintDevices maps the devices of hints (a user's, when byUser), lower

@@ -127,6 +127,9 @@ func (s *Server) front(next http.Handler) http.Handler {
 		if s.cfg.Demo {
 			h.Set("Presenced-Demo", "emulated Asterisk")
 		}
+		if since, stale := s.stale(); stale {
+			h.Set(StaleHeader, "cut off from the cluster since "+since.UTC().Format(time.RFC3339)+"; what this node serves may be out of date")
+		}
 		// Nothing presenced serves may be framed (the board's buttons
 		// would be clickjacked).
 		h.Set("X-Frame-Options", "DENY")
@@ -165,6 +168,7 @@ func (s *Server) front(next http.Handler) http.Handler {
 			}
 			h.Add("Vary", "Origin")
 			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Expose-Headers", StaleHeader) // a web app may tell its users
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, PUT, POST, DELETE")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
@@ -324,4 +328,25 @@ func (s *Server) notFound(mux *http.ServeMux) http.HandlerFunc {
 		}
 		writeError(w, 404, "NOT_FOUND", "no such endpoint")
 	}
+}
+
+// StaleHeader is on every answer of a node cut off from its cluster.
+const StaleHeader = "Presenced-Stale"
+
+// stale says whether this node is cut off from its cluster (Config.Stale).
+func (s *Server) stale() (time.Time, bool) {
+	if s.cfg.Stale == nil {
+		return time.Time{}, false
+	}
+	return s.cfg.Stale()
+}
+
+// list is a list's answer ({"hints": [...]}), with "stale": true when the
+// node is cut off from its cluster.
+func (s *Server) list(name string, items any) map[string]any {
+	out := map[string]any{name: items}
+	if _, stale := s.stale(); stale {
+		out["stale"] = true
+	}
+	return out
 }

@@ -551,3 +551,47 @@ func TestRefusedBodiesLetGo(t *testing.T) {
 		}
 	}
 }
+
+// A node cut off from its cluster says so on every answer (a header a
+// web app of another origin may read) and in what it lists, and only
+// then.
+func TestStaleWhileCutOff(t *testing.T) {
+	var mu sync.Mutex
+	var since time.Time
+	s, _ := startWith(t, Config{Origins: []string{"https://crm.example.com"}, Stale: func() (time.Time, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return since, !since.IsZero()
+	}})
+	read := func(path string) (http.Header, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+s.Addr().String()+path, nil)
+		req.Header.Set("Origin", "https://crm.example.com")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %v", path, resp.StatusCode, err)
+		}
+		return resp.Header, body
+	}
+	paths := []string{"/v1/presence/1001", "/v1/presence", "/v1/hints"}
+	for _, p := range paths {
+		if h, body := read(p); h.Get(StaleHeader) != "" || body["stale"] != nil {
+			t.Fatalf("%s while connected: %q %v", p, h.Get(StaleHeader), body["stale"])
+		}
+	}
+	mu.Lock()
+	since = time.Date(2026, 12, 7, 9, 15, 0, 0, time.UTC)
+	mu.Unlock()
+	for _, p := range paths {
+		h, body := read(p)
+		if got := h.Get(StaleHeader); !strings.HasPrefix(got, "cut off from the cluster since 2026-12-07T09:15:00Z") ||
+			body["stale"] != true || !strings.Contains(h.Get("Access-Control-Expose-Headers"), StaleHeader) {
+			t.Fatalf("%s while cut off: %q %v (exposed: %q)", p, got, body["stale"], h.Get("Access-Control-Expose-Headers"))
+		}
+	}
+}

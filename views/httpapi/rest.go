@@ -203,7 +203,7 @@ func (s *Server) listHints(w http.ResponseWriter, r *http.Request) {
 			out = append(out, st)
 		}
 	}
-	writeJSON(w, 200, map[string]any{"hints": out})
+	writeJSON(w, 200, s.list("hints", out))
 }
 
 func (s *Server) getHint(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +230,7 @@ func (s *Server) listPresence(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Provider < out[j].Provider })
-	writeJSON(w, 200, map[string]any{"presence": out})
+	writeJSON(w, 200, s.list("presence", out))
 }
 
 type presenceOut struct {
@@ -238,6 +238,9 @@ type presenceOut struct {
 	Provider string         `json:"provider"`
 	Presence presence.Value `json:"presence"`
 	Pending  bool           `json:"pending,omitempty"`
+	// Stale: this node is cut off from its cluster; the presence is the
+	// last it knew.
+	Stale bool `json:"stale,omitempty"`
 }
 
 func (s *Server) getPresence(w http.ResponseWriter, r *http.Request) {
@@ -251,7 +254,8 @@ func (s *Server) getPresence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, presence.Errorf(presence.CodeNotFound, "presenced knows no presence of %s", user))
 		return
 	}
-	writeJSON(w, 200, presenceOut{User: user, Provider: presence.Provider(user), Presence: v})
+	_, stale := s.stale()
+	writeJSON(w, 200, presenceOut{User: user, Provider: presence.Provider(user), Presence: v, Stale: stale})
 }
 
 // setRequest is the body of PUT /v1/presence/{user}.

@@ -48,6 +48,11 @@ type Config struct {
 	// demo): the board and /healthz say so, and so does every answer
 	// (a Presenced-Demo header).
 	Demo bool
+	// Stale, in a cluster, says whether this node is cut off from the
+	// cluster, and since when: what it serves meanwhile may be out of date
+	// (a Presenced-Stale header on every answer; "stale": true in
+	// presence, hint and call lists and a user's presence).
+	Stale func() (since time.Time, stale bool)
 	// Setup says what the admin has yet to set (no Asterisk configured):
 	// the board shows it.
 	Setup []string

@@ -444,6 +444,11 @@ async function cluster() {
   let rz;
   try {
     const r = await api("/readyz");
+    // A node cut off from its cluster says so on every answer: what the
+    // board shows is the last it knew.
+    const stale = r.headers.get("Presenced-Stale");
+    $("cut").hidden = !stale;
+    $("cut").textContent = stale ? "This node is " + stale + "." : "";
     rz = await r.json();
   } catch (e) {
     $("cluster-summary").textContent = "Cluster: cannot read /readyz (" + e.message + ")";
