@@ -213,6 +213,16 @@ func TestClusterSilentCut(t *testing.T) {
 	}
 	defer resume()
 	t0 := time.Now()
+	testenv.Eventually(t, "node 3 saying it is cut off", func() bool {
+		req, _ := http.NewRequest("GET", "http://"+procs[2].httpAddr+"/healthz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.Header.Get("Presenced-Stale") != ""
+	})
+	t.Logf("node 3 said it was cut off %v after its NATS server stopped", time.Since(t0).Round(time.Millisecond))
 	var ready string
 	testenv.Eventually(t, "node 3 not ready", func() bool {
 		var code int
@@ -226,6 +236,11 @@ func TestClusterSilentCut(t *testing.T) {
 		t.Fatalf("a hook at the cut-off node: %s %s", res, code)
 	}
 	t.Logf("a hook at the cut-off node answered UNAVAILABLE in %v", time.Since(t1).Round(time.Millisecond))
+	t2 := time.Now()
+	if st, _, _ := restPresence(procs[2], "PUT", "/v1/presence/2001", `{"state":"dnd","message":"cut off"}`); st != 503 {
+		t.Fatalf("a REST write at the cut-off node: %d", st)
+	}
+	t.Logf("a REST write at the cut-off node answered 503 in %v", time.Since(t2).Round(time.Millisecond))
 	// Reads: the last this node knew, said to be so.
 	req, _ := http.NewRequest("GET", "http://"+procs[2].httpAddr+"/v1/presence/2001", nil)
 	resp, err := http.DefaultClient.Do(req)

@@ -615,7 +615,17 @@ func (s *Service) saved(user string, seq uint64, err error) error {
 // mutateLocked is mutateAs under the user's lock (and, in a cluster, its
 // lease); cctx bounds what it asks of the cluster.
 func (s *Service) mutateLocked(ctx, cctx context.Context, w Writer, user string, op func(*Record, time.Time) error, timer bool) (_ Value, after afterLock, _ error) {
-	unlock := s.lock(user)
+	// In a cluster, an operation holding the user's lock may be waiting
+	// on the cluster: the wait for it counts in the budget. Alone, it
+	// waits on Asterisk, whose time does not.
+	lctx := ctx
+	if s.cfg.Shared != nil {
+		lctx = cctx
+	}
+	unlock, err := s.lockWithin(lctx, user)
+	if err != nil {
+		return Value{}, afterLock{}, err
+	}
 	defer unlock()
 	loaded := false // a record of the user exists (in a cluster: in the cluster)
 	var rev uint64  // in a cluster: the record's revision, to save it by
@@ -624,7 +634,7 @@ func (s *Service) mutateLocked(ctx, cctx context.Context, w Writer, user string,
 		if err != nil {
 			return Value{}, afterLock{}, err
 		}
-		defer release()
+		defer within(cctx, release)
 		loaded, rev = ok, r
 	} else {
 		s.rmu.Lock()
@@ -742,6 +752,21 @@ func (s *Service) mutateLocked(ctx, cctx context.Context, w Writer, user string,
 	return rec.Current, after, nil
 }
 
+// within runs f, waiting for it while ctx lasts: giving a lease back to
+// a cluster that does not answer goes on in the background (it expires
+// anyway) rather than hold the write past its budget.
+func within(ctx context.Context, f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
 // revision is a record's revision in the cluster and the presence it
 // holds.
 type revision struct {
@@ -767,7 +792,7 @@ func (s *Service) shared(ctx context.Context, user string) (release func(), rev 
 	}
 	rec, rev, ok, err := s.cfg.Shared.Load(ctx, user)
 	if err != nil {
-		release()
+		within(ctx, release)
 		return nil, 0, false, WrapError(CodeUnavailable, err, "reading the record of "+user+" from the cluster")
 	}
 	if ok {
@@ -1160,29 +1185,45 @@ func (s *Service) backgroundFailed(user string, err error) {
 
 // userLock is one user's lock and how many operations hold or wait for it.
 type userLock struct {
-	mu    sync.Mutex
-	users int // guarded by Service.lmu
+	held  chan struct{} // holds one token while the lock is taken
+	users int           // guarded by Service.lmu
 }
 
 // lock takes the user's lock and returns its release.
 func (s *Service) lock(user string) (unlock func()) {
+	unlock, _ = s.lockWithin(context.Background(), user)
+	return unlock
+}
+
+// lockWithin takes the user's lock, waiting while ctx lasts (a write's
+// budget covers the wait for another operation on the user that waits
+// on the cluster itself).
+func (s *Service) lockWithin(ctx context.Context, user string) (unlock func(), err error) {
 	s.lmu.Lock()
 	l, ok := s.locks[user]
 	if !ok {
-		l = &userLock{}
+		l = &userLock{held: make(chan struct{}, 1)}
 		s.locks[user] = l
 	}
 	l.users++
 	s.lmu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
+	done := func() {
 		s.lmu.Lock()
 		if l.users--; l.users == 0 {
 			delete(s.locks, user)
 		}
 		s.lmu.Unlock()
 	}
+	select {
+	case l.held <- struct{}{}:
+	case <-ctx.Done():
+		done()
+		return nil, WrapError(CodeUnavailable, ctx.Err(), "waiting for another operation on "+user)
+	}
+	return func() {
+		<-l.held
+		done()
+	}, nil
 }
 
 // expiry is an armed timer of a timed presence.

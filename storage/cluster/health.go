@@ -8,8 +8,9 @@ import (
 )
 
 // Health is whether the cluster answers this node, probed every
-// HealthEvery: NATS connected, and the change log's stream answering (its
-// leader elected and reachable from this node's server). Nothing else
+// HealthEvery (each probe waiting up to probeWait): NATS connected, and
+// the change log's stream answering (its leader elected and reachable
+// from this node's server). Nothing else
 // tells a silent cut soon: a request on a dead link waits for its own
 // deadline, and a node whose embedded server lost its routes is still
 // connected to it.
@@ -22,8 +23,9 @@ type Health struct {
 // HealthEvery is how often the cluster is probed; CutAfter how long it
 // may go without answering before the node counts as cut off.
 const (
-	HealthEvery = time.Second
-	CutAfter    = 3 * time.Second
+	HealthEvery = 500 * time.Millisecond
+	probeWait   = time.Second
+	CutAfter    = 2 * time.Second
 )
 
 // Probe probes the cluster every HealthEvery until ctx ends.
@@ -31,7 +33,7 @@ func (c *Cluster) Probe(ctx context.Context) {
 	t := time.NewTicker(HealthEvery)
 	defer t.Stop()
 	for {
-		pctx, cancel := context.WithTimeout(ctx, HealthEvery)
+		pctx, cancel := context.WithTimeout(ctx, probeWait)
 		err := c.probeOnce(pctx)
 		cancel()
 		if ctx.Err() != nil {

@@ -254,8 +254,16 @@ type Status struct {
 }
 
 // Status reads the cluster's state (within 2 s); redact cleans the text
-// of an error (it may quote URLs with credentials).
+// of an error (it may quote URLs with credentials). A node cut off
+// (Cut) does not try: /readyz answers at once.
 func (c *Cluster) Status(ctx context.Context, self Self, redact func(string) string) Status {
+	if _, why := c.Cut(time.Now()); why != "" {
+		v := Status{Node: c.cfg.Node, Site: c.cfg.Site, NATS: c.Conn.ServerURL(), Webhooks: []string{}, Nodes: []NodeCard{}, Error: redact(why)}
+		if self.Delivering != nil {
+			v.Webhooks = self.Delivering()
+		}
+		return v
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	card, st, err := c.Card(ctx, self)

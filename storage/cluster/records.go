@@ -76,6 +76,11 @@ const tryFor = 2 * time.Second
 // again: each lease says whose it is (node and a random tag), so a lease
 // taken by a request whose answer was lost is known as this one's.
 func (r *Records) Lock(ctx context.Context, user string) (func(), error) {
+	return bounded(ctx, "taking the lease of "+user, func() (func(), error) { return r.lock(ctx, user) },
+		func(release func()) { release() }) // taken after the caller gave up: given back
+}
+
+func (r *Records) lock(ctx context.Context, user string) (func(), error) {
 	if err := r.conn.connected(ctx); err != nil {
 		return nil, fmt.Errorf("cluster: taking the lease of %s: %w", user, err)
 	}
@@ -139,6 +144,19 @@ func userOf(k string) (string, error) {
 // last write yet, and an operation that started from it would lose that
 // write.
 func (r *Records) Load(ctx context.Context, user string) (rec presence.Record, rev uint64, ok bool, err error) {
+	type loaded struct {
+		rec presence.Record
+		rev uint64
+		ok  bool
+	}
+	l, err := bounded(ctx, "loading the record of "+user, func() (loaded, error) {
+		rec, rev, ok, err := r.load(ctx, user)
+		return loaded{rec, rev, ok}, err
+	}, nil)
+	return l.rec, l.rev, l.ok, err
+}
+
+func (r *Records) load(ctx context.Context, user string) (rec presence.Record, rev uint64, ok bool, err error) {
 	if err := r.conn.connected(ctx); err != nil {
 		return presence.Record{}, 0, false, fmt.Errorf("cluster: loading the record of %s: %w", user, err)
 	}
@@ -178,6 +196,10 @@ func readRecord(data []byte) (presence.Record, error) {
 // was none), and returns the new revision; ErrConflict when another write
 // came first.
 func (r *Records) Swap(ctx context.Context, user string, rec presence.Record, rev uint64) (uint64, error) {
+	return bounded(ctx, "saving the record of "+user, func() (uint64, error) { return r.swap(ctx, user, rec, rev) }, nil)
+}
+
+func (r *Records) swap(ctx context.Context, user string, rec presence.Record, rev uint64) (uint64, error) {
 	if err := r.conn.connected(ctx); err != nil {
 		return 0, fmt.Errorf("cluster: saving the record of %s: %w", user, err)
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -88,4 +89,38 @@ func ensure[T any](ctx context.Context, create func(ctx context.Context) (T, err
 		return err
 	})
 	return out, err
+}
+
+// bounded returns f's result, or ctx's error as soon as ctx ends, so that
+// an operation keeps its caller's deadline. nats.go holds its
+// connection's lock while it dials a server again, for up to its connect
+// timeout each time, and a request waits for that lock whatever its
+// context says: during a silent cut a hook's lease was seen held 1.9 s
+// past its deadline. f goes on meanwhile (with the same context, it ends
+// once the lock is free); a result that comes after the caller gave up
+// goes to late (nil: dropped). what names the operation in the error.
+func bounded[T any](ctx context.Context, what string, f func() (T, error), late func(T)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		if late != nil {
+			go func() {
+				if r := <-done; r.err == nil {
+					late(r.v)
+				}
+			}()
+		}
+		var zero T
+		return zero, fmt.Errorf("cluster: %s: %w", what, ctx.Err())
+	}
 }
