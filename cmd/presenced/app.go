@@ -241,7 +241,7 @@ func (m *Main) openARIFeed() {
 		// Cross-site BLF: this site's Stasis:presenced-remote-<site>-<exten>
 		// devices follow the other sites' hints.
 		m.mirror = mirror.New(mirror.Config{Hub: m.hub, Site: m.Config.Site, Context: m.Config.RemoteContext,
-			Uses: m.hints.UsesDevice, Changed: m.hints.DevicesChanged, Devices: m.ariClient,
+			Uses: m.hints.UsesDevice, Changed: m.hints.DevicesChanged, Devices: m.ariClient, Cut: m.cutOff,
 			Log: m.Log.With().Str("component", "mirror").Logger()})
 	}
 	m.ari = &ari.Feed{Client: m.ariClient, App: m.Config.ARIApp, Devices: m.hints,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"time"
 
 	"github.com/presenced/presenced/storage/cluster"
 )
@@ -41,4 +42,14 @@ func (m *Main) self() cluster.Self {
 // clusterStatus reads the cluster's state for /readyz.
 func (m *Main) clusterStatus(ctx context.Context) any {
 	return m.cluster.Status(ctx, m.self(), m.Config.redactor().String)
+}
+
+// cutOff reports whether this node is cut off from its cluster now
+// (false alone).
+func (m *Main) cutOff() bool {
+	if m.cluster == nil {
+		return false
+	}
+	_, why := m.cluster.Cut(time.Now())
+	return why != ""
 }

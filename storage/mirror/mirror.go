@@ -8,6 +8,11 @@
 // state whose extension state is that of Paris's hint, so a phone in Lyon
 // watching 2001 sees what a phone in Paris sees. (Presence needs no
 // mirror: it is global, and every site's Asterisk holds it.)
+//
+// While this node is cut off from the cluster, it cannot know what the
+// other sites' hints are: their devices show UNAVAILABLE rather than the
+// last state heard (Idle, while the user may be talking at Paris), until
+// the cluster answers again.
 package mirror
 
 import (
@@ -43,6 +48,10 @@ type Config struct {
 	// Log gets each device that could not be set; it is set again at its
 	// hint's next change.
 	Log zerolog.Logger
+	// Cut reports whether this node is cut off from the cluster (nil:
+	// never), checked every CutEvery (default 500 ms).
+	Cut      func() bool
+	CutEvery time.Duration
 }
 
 // Mirror drives the remote devices of one site.
@@ -50,11 +59,18 @@ type Mirror struct {
 	cfg  Config
 	mu   sync.Mutex
 	set  map[string]string // device: the state last set
+	cut  bool              // cut off from the cluster, as last checked
 	wake chan struct{}
 }
 
 // New returns a Mirror; Run it.
 func New(cfg Config) *Mirror {
+	if cfg.Cut == nil {
+		cfg.Cut = func() bool { return false }
+	}
+	if cfg.CutEvery <= 0 {
+		cfg.CutEvery = 500 * time.Millisecond
+	}
 	return &Mirror{cfg: cfg, set: map[string]string{}, wake: make(chan struct{}, 1)}
 }
 
@@ -89,8 +105,11 @@ func (m *Mirror) apply(ctx context.Context, st hints.State) {
 	if st.Removed {
 		ext = hints.ExtRemoved
 	}
-	state := hints.DeviceStateFor(ext).String()
 	m.mu.Lock()
+	if m.cut {
+		ext = hints.ExtUnavailable // what Paris's hint is now, nobody here knows
+	}
+	state := hints.DeviceStateFor(ext).String()
 	same := m.set[d] == state
 	m.mu.Unlock()
 	if same {
@@ -132,6 +151,8 @@ func (m *Mirror) Run(ctx context.Context) {
 // (it fell too far behind: Run subscribes again, from a snapshot).
 func (m *Mirror) follow(ctx context.Context, sub *watch.Sub) {
 	changed := m.cfg.Changed()
+	tick := time.NewTicker(m.cfg.CutEvery)
+	defer tick.Stop()
 	events := make(chan []*watch.Event)
 	done := make(chan struct{})
 	defer close(done)
@@ -162,6 +183,16 @@ func (m *Mirror) follow(ctx context.Context, sub *watch.Sub) {
 			m.all(ctx)
 		case <-m.wake:
 			m.all(ctx)
+		case <-tick.C:
+			cut := m.cfg.Cut()
+			m.mu.Lock()
+			turned := cut != m.cut
+			m.cut = cut
+			m.mu.Unlock()
+			if turned {
+				// Every device shows UNAVAILABLE, or, back, its hint again.
+				m.all(ctx)
+			}
 		case <-ctx.Done():
 			return
 		}

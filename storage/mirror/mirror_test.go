@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/presenced/presenced/changelog/change"
 	"github.com/presenced/presenced/changelog/watch"
@@ -75,4 +77,33 @@ func TestMirror(t *testing.T) {
 	removed.Value = st
 	hub.Append(removed)
 	waitSets(t, devs, d+"=INUSE", d+"=RINGINUSE", d+"=RINGINUSE", "Stasis:presenced-remote-paris-2002=BUSY", d+"=INVALID")
+}
+
+// While this node is cut off from the cluster, the other sites' hints
+// are unknown here: their devices show UNAVAILABLE (not the last state
+// heard), whatever the log still delivers; once the cluster answers
+// again, each shows its hint again.
+func TestMirrorCutOff(t *testing.T) {
+	hub := watch.New(watch.Config{Site: "lyon"})
+	table := hints.NewTable()
+	table.Put(hints.Hint{Context: "internal", Exten: "2001", Devices: []string{hints.RemoteDevice("paris", "2001")}})
+	devs := &fakeDevices{}
+	var cut atomic.Bool
+	m := New(Config{Hub: hub, Site: "lyon", Context: "internal", Uses: table.UsesDevice, Changed: table.DevicesChanged, Devices: devs,
+		Cut: cut.Load, CutEvery: time.Millisecond})
+	hub.Append(hintAt("paris", "2001", "internal", hints.ExtIdle, 1))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	d := "Stasis:presenced-remote-paris-2001"
+	waitSets(t, devs, d+"=NOT_INUSE")
+	cut.Store(true)
+	waitSets(t, devs, d+"=NOT_INUSE", d+"=UNAVAILABLE")
+	hub.Append(hintAt("paris", "2001", "internal", hints.ExtInUse, 2)) // late news, while cut off
+	cut.Store(false)
+	waitSets(t, devs, d+"=NOT_INUSE", d+"=UNAVAILABLE", d+"=INUSE")
 }
