@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/presenced/presenced/changelog/change"
 	"github.com/presenced/presenced/changelog/watch"
 	"github.com/presenced/presenced/core/hints"
 	"github.com/presenced/presenced/core/presence"
@@ -592,6 +593,61 @@ func TestStaleWhileCutOff(t *testing.T) {
 		if got := h.Get(StaleHeader); !strings.HasPrefix(got, "cut off from the cluster since 2026-12-07T09:15:00Z") ||
 			body["stale"] != true || !strings.Contains(h.Get("Access-Control-Expose-Headers"), StaleHeader) {
 			t.Fatalf("%s while cut off: %q %v (exposed: %q)", p, got, body["stale"], h.Get("Access-Control-Expose-Headers"))
+		}
+	}
+}
+
+// In a cluster of several sites, the hints list has this site's hints
+// (from its table), then the other sites' (from the change log), each
+// with its site; ?site= narrows it, and one hint of another site is read
+// with ?site=.
+func TestOtherSitesHints(t *testing.T) {
+	hub := watch.New(watch.Config{Site: "lyon"})
+	if err := hub.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hub.Close() })
+	paris := hints.State{Hint: hints.Hint{Site: "paris", Context: "internal", Exten: "2001"}, Extension: hints.ExtInUse}
+	gone := hints.State{Hint: hints.Hint{Site: "paris", Context: "internal", Exten: "2002"}, Removed: true}
+	for _, st := range []hints.State{paris, gone} {
+		hub.Append(change.Change{Kind: hints.KindHint, Key: st.Key(), Value: st})
+	}
+	s, _ := startWith(t, Config{Hub: hub})
+	list := func(query string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + s.Addr().String() + "/v1/hints" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct{ Hints []hints.State }
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, st := range body.Hints {
+			keys = append(keys, st.Key()+" "+st.Extension.String())
+		}
+		return strings.Join(keys, ", ")
+	}
+	for query, want := range map[string]string{
+		"":                  "1001@internal Idle, paris/2001@internal InUse",
+		"?site=paris":       "paris/2001@internal InUse",
+		"?site=lyon":        "1001@internal Idle",
+		"?context=other":    "",
+		"?site=nowhere":     "",
+		"?context=internal": "1001@internal Idle, paris/2001@internal InUse",
+	} {
+		if got := list(query); got != want {
+			t.Errorf("GET /v1/hints%s: %q, want %q", query, got, want)
+		}
+	}
+	if a := send(t, s, "GET", "/v1/hints/2001@internal?site=paris", ""); a.status != 200 {
+		t.Fatalf("another site's hint: %d %s", a.status, a.code)
+	}
+	for _, ref := range []string{"/v1/hints/2002@internal?site=paris", "/v1/hints/2001@internal?site=nowhere", "/v1/hints/2001@internal"} {
+		if a := send(t, s, "GET", ref, ""); a.status != 404 {
+			t.Errorf("%s: %d", ref, a.status)
 		}
 	}
 }

@@ -195,21 +195,64 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 }
 
+// listHints lists this site's hints (as its Asterisk has them now), then,
+// in a cluster of several sites, every other site's (as the change log
+// last told), each with its site; ?context= and ?site= narrow it.
 func (s *Server) listHints(w http.ResponseWriter, r *http.Request) {
-	ctx := r.URL.Query().Get("context")
+	ctx, site := r.URL.Query().Get("context"), r.URL.Query().Get("site")
 	out := []*hints.State{}
 	for _, st := range s.cfg.Hints.Snapshot() {
-		if ctx == "" || st.Context == ctx {
+		if (ctx == "" || st.Context == ctx) && (site == "" || site == s.site()) {
+			out = append(out, st)
+		}
+	}
+	for _, st := range s.otherSites() {
+		if (ctx == "" || st.Context == ctx) && (site == "" || st.Site == site) {
 			out = append(out, st)
 		}
 	}
 	writeJSON(w, 200, s.list("hints", out))
 }
 
+// site is this node's site ("" alone, or in a cluster of one site).
+func (s *Server) site() string {
+	if s.cfg.Hub == nil {
+		return ""
+	}
+	return s.cfg.Hub.Site()
+}
+
+// otherSites returns the other sites' hints the hub holds, by key.
+func (s *Server) otherSites() []*hints.State {
+	if s.cfg.Hub == nil {
+		return nil
+	}
+	var out []*hints.State
+	for _, ev := range s.cfg.Hub.Current() {
+		if st, ok := ev.Value.(hints.State); ok && !ev.Gone() && st.Site != "" && st.Site != s.site() {
+			out = append(out, &st)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	return out
+}
+
+// getHint reads one hint of this site, or, with ?site=, of another.
 func (s *Server) getHint(w http.ResponseWriter, r *http.Request) {
 	exten, context, err := hints.ParseHintRef(r.PathValue("ref"))
 	if err != nil {
 		s.fail(w, err)
+		return
+	}
+	if site := r.URL.Query().Get("site"); site != "" && site != s.site() {
+		key := hints.Hint{Site: site, Exten: exten, Context: context}.Key()
+		for _, st := range s.otherSites() {
+			if st.Key() == key {
+				writeJSON(w, 200, st)
+				return
+			}
+		}
+		s.fail(w, presence.Errorf(presence.CodeNotFound, "there is no hint %s", key))
 		return
 	}
 	st, ok := s.cfg.Hints.Get(context, exten)
