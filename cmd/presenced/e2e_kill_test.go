@@ -48,7 +48,7 @@ func restPresence(p *proc, method, path, body string) (int, string, string) {
 }
 
 // burstUsers is how many users a kill test's burst sets.
-const burstUsers = 10
+const burstUsers = 20
 
 // killRun is what the kill tests share: a webhook of every change, a
 // timed presence, and a burst of hooks and REST writes at every node
@@ -69,11 +69,19 @@ type killRun struct {
 	failed    []atomic.Int64        // by node: writes not confirmed
 	// okAt: by node, by user, when a write was last confirmed (under cmu;
 	// confirmed is read only once the burst has ended).
-	cmu  sync.Mutex
-	okAt []map[string]time.Time
-	dead sync.Map // nodes no longer written to
-	wg   sync.WaitGroup
-	stop chan struct{}
+	cmu      sync.Mutex
+	okAt     []map[string]time.Time
+	dead     sync.Map // nodes no longer written to
+	wg       sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// halt stops the burst and waits for its writers (once; a test that
+// fails stops it too, so that no writer logs after the test).
+func (r *killRun) halt() {
+	r.stopOnce.Do(func() { close(r.stop) })
+	r.wg.Wait()
 }
 
 func burstUser(i int) string { return strconv.Itoa(2001 + i%burstUsers) }
@@ -135,48 +143,57 @@ func (r *killRun) timed(base, at int) {
 	}
 }
 
-// startBurst starts each node setting the users over and over, hooks
-// and REST in turn, at people's pace (a few changes a second each).
+// startBurst starts each node setting the users over and over: half of
+// them by hooks and REST in turn, at people's pace (a few changes a
+// second each), the other half by REST alone, as an integration would,
+// each client waiting for its answer (a REST write that answered before
+// its change was logged let many pile up during a log's election).
 func (r *killRun) startBurst() {
+	r.t.Cleanup(r.halt)
 	for n := range r.procs {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-r.stop:
-					return
-				default:
-				}
-				if _, d := r.dead.Load(n); d {
-					return
-				}
-				msg := fmt.Sprintf("n%d-%d", n+1, i)
-				state := []string{"away", "dnd"}[(i/burstUsers)%2]
-				user := burstUser(i)
-				ok, why := false, ""
-				if i%3 == 0 {
-					code, _, got := restPresence(r.procs[n], "PUT", "/v1/presence/"+user, `{"state":"`+state+`","message":"`+msg+`"}`)
-					ok, why = (code == 200 || code == 202) && got == msg, fmt.Sprintf("PUT %d", code)
-				} else {
-					c := &agitest.Call{Ast: r.ast, Script: "presence/set", Args: []string{user, state, "", msg}, CallerID: "1001"}
-					cctx, ccancel := context.WithTimeout(r.ctx, 40*time.Second)
-					err := c.Run(cctx, r.procs[n].addr)
-					ccancel()
-					ok, why = err == nil && c.Var("PRESENCED_RESULT") == "OK", fmt.Sprintf("hook %v %s", err, c.Var("PRESENCED_RESULT"))
-				}
-				if ok {
-					r.confirmed[n][user] = append(r.confirmed[n][user], msg)
-					r.cmu.Lock()
-					r.okAt[n][user] = time.Now()
-					r.cmu.Unlock()
-				} else {
-					r.failed[n].Add(1)
-					r.t.Logf("node %d: %s not confirmed (%s)", n+1, msg, why)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-		}()
+		r.wg.Add(2)
+		go r.writer(n, 0, 100*time.Millisecond, false)
+		go r.writer(n, burstUsers/2, 30*time.Millisecond, true)
+	}
+}
+
+// writer is one of a node's writers: it sets users from the first on
+// (burstUsers/2 of them) in turn, every pause.
+func (r *killRun) writer(n, first int, pause time.Duration, restOnly bool) {
+	defer r.wg.Done()
+	for i := 0; ; i++ {
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
+		if _, d := r.dead.Load(n); d {
+			return
+		}
+		msg := fmt.Sprintf("n%d-%d-%d", n+1, first, i)
+		state := []string{"away", "dnd"}[(i/burstUsers)%2]
+		user := burstUser(first + i%(burstUsers/2))
+		ok, why := false, ""
+		if restOnly || i%3 == 0 {
+			code, _, got := restPresence(r.procs[n], "PUT", "/v1/presence/"+user, `{"state":"`+state+`","message":"`+msg+`"}`)
+			ok, why = (code == 200 || code == 202) && got == msg, fmt.Sprintf("PUT %d", code)
+		} else {
+			c := &agitest.Call{Ast: r.ast, Script: "presence/set", Args: []string{user, state, "", msg}, CallerID: "1001"}
+			cctx, ccancel := context.WithTimeout(r.ctx, 40*time.Second)
+			err := c.Run(cctx, r.procs[n].addr)
+			ccancel()
+			ok, why = err == nil && c.Var("PRESENCED_RESULT") == "OK", fmt.Sprintf("hook %v %s", err, c.Var("PRESENCED_RESULT"))
+		}
+		if ok {
+			r.cmu.Lock()
+			r.confirmed[n][user] = append(r.confirmed[n][user], msg)
+			r.okAt[n][user] = time.Now()
+			r.cmu.Unlock()
+		} else {
+			r.failed[n].Add(1)
+			r.t.Logf("node %d: %s not confirmed (%s)", n+1, msg, why)
+		}
+		time.Sleep(pause)
 	}
 }
 
@@ -205,8 +222,7 @@ func (r *killRun) awaitWrites(what string, t0 time.Time) {
 
 // endBurst stops the burst; every live node confirmed some writes.
 func (r *killRun) endBurst() {
-	close(r.stop)
-	r.wg.Wait()
+	r.halt()
 	for n := range r.procs {
 		if _, d := r.dead.Load(n); !d && len(r.confirmed[n]) == 0 {
 			r.t.Fatalf("node %d confirmed nothing", n+1)
@@ -388,7 +404,7 @@ func (r *killRun) checkLogged(at int) {
 				}
 			}
 			if i != len(c) {
-				r.t.Errorf("user %s, node %d: %d of %d confirmed writes in the log in order (missing %q)", user, n+1, i, len(c), c[i])
+				r.t.Errorf("user %s, node %d: %d of %d confirmed writes in the log in order (missing %q): confirmed %q, the log %q", user, n+1, i, len(c), c[i], c, l[user])
 			}
 		}
 	}
@@ -575,27 +591,32 @@ func leadElsewhere(t *testing.T, ctx context.Context, servers []*natsServer, awa
 	}
 	for _, b := range buckets {
 		stream := "KV_" + b
+		var last string
 		leader := func() string {
-			s, err := js.Stream(ctx, stream)
+			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			s, err := js.Stream(ictx, stream)
 			if err != nil {
+				last = err.Error()
 				return ""
 			}
-			info, err := s.Info(ctx)
-			if err != nil || info.Cluster == nil {
+			if s.CachedInfo().Cluster == nil {
+				last = "no cluster"
 				return ""
 			}
-			return info.Cluster.Leader
+			return s.CachedInfo().Cluster.Leader
 		}
 		testenv.Eventually(t, stream+"'s leader off "+away.name, func() bool {
 			switch leader() {
 			case "":
 				return false // electing
 			case away.name:
-				_, _ = nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 2*time.Second)
+				_, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 2*time.Second)
+				last = fmt.Sprint("stepped down: ", err)
 				return false
 			}
 			return true
-		}, leader)
+		}, func() string { return last })
 	}
 }
 

@@ -565,6 +565,9 @@ func (s *Service) mutateAs(ctx context.Context, w Writer, user string, op func(*
 		defer cancel()
 	}
 	v, after, err := s.mutateLocked(ctx, cctx, w, user, op, timer)
+	if after.release != nil {
+		defer within(cctx, after.release)
+	}
 	if after.change != nil {
 		s.cfg.Listener.PresenceChanged(*after.change)
 	}
@@ -589,6 +592,9 @@ type afterLock struct {
 	change *Change
 	saved  func() error
 	seq    uint64
+	// release gives back the user's lease in the cluster, held while the
+	// change is logged.
+	release func()
 }
 
 // saved takes the outcome of a user's save: a record the store did not
@@ -634,7 +640,17 @@ func (s *Service) mutateLocked(ctx, cctx context.Context, w Writer, user string,
 		if err != nil {
 			return Value{}, afterLock{}, err
 		}
-		defer within(cctx, release)
+		// A change to announce keeps the lease until it is logged
+		// (mutateAs gives it back): no other node changes the user before
+		// the change is in the log, so the log holds every confirmed
+		// change in the record's order. Otherwise it is given back here.
+		defer func() {
+			if after.change == nil {
+				within(cctx, release)
+			} else {
+				after.release = release
+			}
+		}()
 		loaded, rev = ok, r
 	} else {
 		s.rmu.Lock()

@@ -95,32 +95,38 @@ func logEntry(k, v []byte) (change.Entry, error) {
 	return change.Entry{Seq: readU64(k), Key: string(v[w : w+int(n)]), Value: append([]byte(nil), v[w+int(n):]...)}, nil
 }
 
-// LogState returns the head, the floor and every key's latest entry.
+// LogState returns the head, the floor and every key's latest entry: the
+// journal's, newest first, then those of keys trimmed from it. The
+// journal is read from its end, so that an entry a later one of its key
+// replaced is skipped, not copied (a full log holds many changes of each
+// key, and this is read at every start).
 func (d *DB) LogState(_ context.Context) (head, floor uint64, latest []change.Entry, err error) {
 	err = d.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketJMeta)
 		head, floor = readU64(meta.Get(keyHead)), readU64(meta.Get(keyFloor))
-		byKey := map[string]int{}
-		if err := tx.Bucket(bucketLatest).ForEach(func(k, v []byte) error {
-			if len(v) < 8 {
-				return fmt.Errorf("latest entry of %q is cut", k)
+		seen := map[string]struct{}{}
+		c := tx.Bucket(bucketJournal).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			n, w := binary.Uvarint(v)
+			if w <= 0 || uint64(len(v)-w) < n {
+				return fmt.Errorf("journal entry %d is cut", readU64(k))
 			}
-			byKey[string(k)] = len(latest)
-			latest = append(latest, change.Entry{Seq: readU64(v[:8]), Key: string(k), Value: append([]byte(nil), v[8:]...)})
-			return nil
-		}); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
+			if _, ok := seen[string(v[w:w+int(n)])]; ok {
+				continue
+			}
 			e, err := logEntry(k, v)
 			if err != nil {
 				return err
 			}
-			if i, ok := byKey[e.Key]; ok {
-				latest[i] = e
-			} else {
-				byKey[e.Key] = len(latest)
-				latest = append(latest, e)
+			seen[e.Key] = struct{}{}
+			latest = append(latest, e)
+		}
+		return tx.Bucket(bucketLatest).ForEach(func(k, v []byte) error {
+			if len(v) < 8 {
+				return fmt.Errorf("latest entry of %q is cut", k)
+			}
+			if _, ok := seen[string(k)]; !ok {
+				latest = append(latest, change.Entry{Seq: readU64(v[:8]), Key: string(k), Value: append([]byte(nil), v[8:]...)})
 			}
 			return nil
 		})
