@@ -17,7 +17,7 @@ FUZZ_TARGETS := \
 	./core/dialplan:FuzzParseRequest ./core/presence:FuzzDecodeRecord \
 	./core/hints:FuzzParseDeviceState ./core/dialplan/conf:FuzzParse ./asterisk/ami:FuzzParseFrame ./asterisk/ari:FuzzEvent \
 	./views/httpapi:FuzzSetBody ./views/httpapi:FuzzWSMessage ./views/httpapi:FuzzParseTokens ./views/webhook:FuzzTemplate ./views/webhook:FuzzDecodeValue ./views/webhook:FuzzValidate \
-	./views/webhook:FuzzTargetURL ./core/hints:FuzzPresenceJSON ./internal/redact:FuzzRedact \
+	./views/webhook:FuzzTargetURL ./core/hints:FuzzPresenceJSON ./core/hints:FuzzPresenceDecode ./internal/redact:FuzzRedact \
 	./core/calls:FuzzTracker ./core/calls:FuzzValidNumber ./core/calls:FuzzParsePolicy ./core/voicemail:FuzzMessageWaiting ./core/forward:FuzzParseKind \
 	./views/xuc:FuzzParseUsers ./views/appws:FuzzDecode ./views/httpapi:FuzzPhoneEvent ./views/dpma:FuzzAnswer
 

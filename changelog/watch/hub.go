@@ -213,6 +213,11 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	h.mu.Lock()
 	h.epoch, h.seq, h.durable = id, head, head
+	if len(h.current) == 0 {
+		// Sized once for what the log holds (a start reads every key).
+		h.current, h.version = make(map[string]*Event, len(latest)), make(map[string]uint64, len(latest))
+		h.order = make([]*Event, 0, len(latest))
+	}
 	for _, e := range latest {
 		it, _, err := Decode(h.cfg.Kinds, e.Key, e.Value)
 		if err != nil {

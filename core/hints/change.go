@@ -16,7 +16,7 @@ const (
 
 // Kinds are the codecs of the table's changes.
 func Kinds() []change.Codec {
-	return []change.Codec{change.JSON[State](KindHint, "hint"), change.JSON[ProviderPresence](KindPresence, "presence")}
+	return []change.Codec{change.JSON[State](KindHint, "hint"), {Kind: KindPresence, Name: "presence", Decode: decodeProviderPresence}}
 }
 
 // Gone reports a state that says its hint was removed (change.Goner).

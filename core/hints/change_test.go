@@ -2,6 +2,7 @@ package hints_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -27,6 +28,36 @@ func FuzzPresenceJSON(f *testing.F) {
 		}
 		if got := p.AppendJSON(nil); string(got) != string(want) {
 			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+		// Read back, the log's decoder gives what encoding/json gives.
+		var viaJSON hints.ProviderPresence
+		if err := json.Unmarshal(want, &viaJSON); err != nil {
+			t.Fatal(err)
+		}
+		got, err := hints.DecodeProviderPresence(want)
+		if err != nil || !reflect.DeepEqual(got, viaJSON) {
+			t.Fatalf("read back %+v (%v), encoding/json %+v", got, err, viaJSON)
+		}
+	})
+}
+
+// The log's decoder of provider presence reads any JSON encoding/json
+// reads, as encoding/json does, and refuses what it refuses.
+func FuzzPresenceDecode(f *testing.F) {
+	for _, s := range []string{`{"presence":{"state":"away","message":"Lunch"}}`, `{"presence":{"state":"dnd"},"invalid":true}`,
+		`{"presence":{"message":"x","state":"away"}}`, `{"presence":{"state":"AWAY"}}`, `{"presence":{"state":"away","message":"a\"b"}}`,
+		`{"presence":{"state":"away","expires":"2026-12-07T10:00:00Z"}}`, `{"presence":{"state":"away","subtype":""}}`, `{"presence":{"state":"bogus"}}`, `{}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want hints.ProviderPresence
+		werr := json.Unmarshal(data, &want)
+		got, err := hints.DecodeProviderPresence(data)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("error %v, encoding/json %v", err, werr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%+v, encoding/json %+v", got, want)
 		}
 	})
 }

@@ -296,37 +296,66 @@ func (t *Table) SetPresence(provider string, p ProviderPresence) []State {
 // the cluster's revision of the record the presence shows (change.Rev;
 // 0: none).
 func (t *Table) setPresence(provider string, p ProviderPresence, seq, rev uint64) []State {
+	t.mu.Lock()
+	out, prov, ok := t.setPresenceLocked(provider, p, seq, rev)
+	t.mu.Unlock()
+	if ok {
+		t.publish(out, prov)
+	}
+	return out
+}
+
+// setPresenceLocked is setPresence under t.mu: the hints it changed and
+// the provider's change, if any (ok).
+func (t *Table) setPresenceLocked(provider string, p ProviderPresence, seq, rev uint64) (out []State, prov change.Change, ok bool) {
 	// A provider's presence keeps when it ends (presenced's own timers;
 	// Asterisk has no expiry), for watchers; a hint's combined presence
 	// does not (recompute).
 	key := ProviderKey(provider)
-	t.mu.Lock()
 	if seq != 0 {
 		if seq < t.provSeq[key] {
-			t.mu.Unlock()
-			return nil
+			return nil, prov, false
 		}
 		t.provSeq[key] = seq
 	}
 	if old, ok := t.providers[key]; ok && old.Invalid == p.Invalid && old.Value.Same(p.Value) && old.Value.Expires.Equal(p.Value.Expires) {
-		t.mu.Unlock()
-		return nil
+		return nil, prov, false
 	}
 	t.providers[key] = p
 	t.version++
-	prov := change.Change{Kind: KindPresence, Key: key, Version: t.version, Rev: rev, Value: p, Source: "hints"}
-	out := t.recompute(t.byProv[key])
-	t.mu.Unlock()
-	t.publish(out, prov)
-	return out
+	prov = change.Change{Kind: KindPresence, Key: key, Version: t.version, Rev: rev, Value: p, Source: "hints"}
+	return t.recompute(t.byProv[key]), prov, true
 }
 
-var _ presence.Listener = (*Table)(nil)
+var (
+	_ presence.Listener   = (*Table)(nil)
+	_ presence.ListenerOf = (*Table)(nil)
+)
 
 // PresenceChanged takes a change the presence service reports
 // (presence.Listener), ordered by its Seq.
 func (t *Table) PresenceChanged(c presence.Change) {
 	t.setPresence(c.Provider, ProviderPresence{Value: c.Value, Invalid: c.Invalid}, c.Seq, c.Rev)
+}
+
+// PresenceChangedAll takes many changes at once (every user's presence
+// at start): one lock, and one append to the sink.
+func (t *Table) PresenceChangedAll(cs []presence.Change) {
+	var hs []State
+	provs := make([]change.Change, 0, len(cs))
+	t.mu.Lock()
+	if len(t.providers) == 0 {
+		// Sized once for every user (a start announces them all).
+		t.providers, t.provSeq = make(map[string]ProviderPresence, len(cs)), make(map[string]uint64, len(cs))
+	}
+	for _, c := range cs {
+		if out, prov, ok := t.setPresenceLocked(c.Provider, ProviderPresence{Value: c.Value, Invalid: c.Invalid}, c.Seq, c.Rev); ok {
+			hs = append(hs, out...)
+			provs = append(provs, prov)
+		}
+	}
+	t.mu.Unlock()
+	t.publish(hs, provs...)
 }
 
 // ReplaceHints makes the table hold exactly hs (the running dialplan's, or

@@ -123,6 +123,12 @@ type Queuer interface {
 	QueueRecord(ctx context.Context, user string, rec Record) (wait func() error)
 }
 
+// ListenerOf is met by a Listener that takes many changes at once (the
+// hint table): Open hands it every user's presence in one call.
+type ListenerOf interface {
+	PresenceChangedAll([]Change)
+}
+
 // ListenerFunc is a function as a Listener.
 type ListenerFunc func(Change)
 
@@ -289,15 +295,28 @@ func (s *Service) Open(ctx context.Context) error {
 	if err != nil {
 		return WrapError(CodeInternal, err, "loading presence records")
 	}
-	s.rmu.Lock()
-	s.recs = maps.Clone(recs)
-	s.rmu.Unlock()
+	// Every user's presence is announced at once, in the users' order
+	// (a start with many users is mostly this).
 	users := slices.Sorted(maps.Keys(recs))
-	for _, user := range users {
-		s.cfg.Listener.PresenceChanged(Change{User: user, Provider: Provider(user), Value: recs[user].Current, Seq: s.nextSeq()})
+	changes := make([]Change, len(users))
+	s.rmu.Lock()
+	s.recs = recs // the store's map is the caller's
+	for i, user := range users {
+		s.seq++
+		changes[i] = Change{User: user, Provider: Provider(user), Value: recs[user].Current, Seq: s.seq}
 	}
-	for _, user := range users {
-		s.schedule(user, recs[user].Current.Expires)
+	s.rmu.Unlock()
+	if l, ok := s.cfg.Listener.(ListenerOf); ok {
+		l.PresenceChangedAll(changes)
+	} else {
+		for _, c := range changes {
+			s.cfg.Listener.PresenceChanged(c)
+		}
+	}
+	for _, c := range changes {
+		if !c.Value.Expires.IsZero() {
+			s.schedule(c.User, c.Value.Expires)
+		}
 	}
 	if s.cfg.DND != nil {
 		s.wg.Add(1)
