@@ -43,25 +43,35 @@ func waitSets(t *testing.T, f *fakeDevices, want ...string) {
 	testenv.Eventually(t, fmt.Sprint("sets ", want), func() bool { return slices.Equal(f.got(), want) }, func() string { return fmt.Sprint(f.got()) })
 }
 
-// Lyon's hint of Paris's 2001 follows Paris's hint: its device is set
-// when the mirror starts and at each change; Lyon's own hints, Paris's
-// hints of another context, and devices no Lyon hint uses are not; a
-// resync sets every device again; a device a reloaded dialplan starts
-// using is set at once.
-func TestMirror(t *testing.T) {
-	hub := watch.New(watch.Config{Site: "lyon"})
+// lyon is a node at Lyon: its hub, its hint table with a hint of Paris's
+// 2001, and its devices.
+func lyon() (*watch.Hub, *hints.Table, *fakeDevices) {
 	table := hints.NewTable()
 	table.Put(hints.Hint{Context: "internal", Exten: "2001", Devices: []string{hints.RemoteDevice("paris", "2001")}})
-	devs := &fakeDevices{}
-	m := New(Config{Hub: hub, Site: "lyon", Context: "internal", Uses: table.UsesDevice, Changed: table.DevicesChanged, Devices: devs})
-	hub.Append(hintAt("paris", "2001", "internal", hints.ExtInUse, 1), hintAt("paris", "2002", "internal", hints.ExtBusy, 2))
+	return watch.New(watch.Config{Site: "lyon"}), table, &fakeDevices{}
+}
+
+// run runs m until the test ends.
+func run(t *testing.T, m *Mirror) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		m.Run(ctx)
 	}()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// Lyon's hint of Paris's 2001 follows Paris's hint: its device is set
+// when the mirror starts and at each change; Lyon's own hints, Paris's
+// hints of another context, and devices no Lyon hint uses are not; a
+// resync sets every device again; a device a reloaded dialplan starts
+// using is set at once.
+func TestMirror(t *testing.T) {
+	hub, table, devs := lyon()
+	m := New(Config{Hub: hub, Site: "lyon", Context: "internal", Uses: table.UsesDevice, Changed: table.DevicesChanged, Devices: devs})
+	hub.Append(hintAt("paris", "2001", "internal", hints.ExtInUse, 1), hintAt("paris", "2002", "internal", hints.ExtBusy, 2))
+	run(t, m)
 	d := "Stasis:presenced-remote-paris-2001"
 	waitSets(t, devs, d+"=INUSE")
 	hub.Append(hintAt("lyon", "2001", "internal", hints.ExtBusy, 3), hintAt("paris", "2001", "other", hints.ExtBusy, 4),
@@ -84,21 +94,12 @@ func TestMirror(t *testing.T) {
 // heard), whatever the log still delivers; once the cluster answers
 // again, each shows its hint again.
 func TestMirrorCutOff(t *testing.T) {
-	hub := watch.New(watch.Config{Site: "lyon"})
-	table := hints.NewTable()
-	table.Put(hints.Hint{Context: "internal", Exten: "2001", Devices: []string{hints.RemoteDevice("paris", "2001")}})
-	devs := &fakeDevices{}
+	hub, table, devs := lyon()
 	var cut atomic.Bool
 	m := New(Config{Hub: hub, Site: "lyon", Context: "internal", Uses: table.UsesDevice, Changed: table.DevicesChanged, Devices: devs,
 		Cut: cut.Load, CutEvery: time.Millisecond})
 	hub.Append(hintAt("paris", "2001", "internal", hints.ExtIdle, 1))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.Run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
+	run(t, m)
 	d := "Stasis:presenced-remote-paris-2001"
 	waitSets(t, devs, d+"=NOT_INUSE")
 	cut.Store(true)
