@@ -198,8 +198,9 @@ func (h *Hub) publishStream() {
 // of its item queued behind it (changes a node sees within one append's
 // round trip are coalesced, as a watcher's are); one that shows what its
 // key's latest entry shows (another node appended it first); and one
-// whose Rev is below that latest entry's (the record has moved on, and
-// the log has the newer change: the older is never appended after it).
+// whose Rev is below the highest the log holds for its key (the record
+// has moved on, and the log has the newer change: the older is never
+// appended after it).
 // An entry with a Rev is otherwise always appended, in its turn: a
 // client may have been told of it. hub.mu is held.
 func (h *Hub) streamBatch() []outEntry {
