@@ -87,7 +87,7 @@ func TestClusterCutOff(t *testing.T) {
 	servers := startNATSCluster(t, 3, "--no_advertise")
 	proxy := newCutter(t, strings.TrimPrefix(servers[2].url, "nats://"))
 	urls := []string{servers[0].url, servers[1].url, "nats://" + proxy.addr}
-	procs := startNATSNodes(t, bin, urls)
+	procs := startNATSNodes(t, bin, urls, "PRESENCED_WRITE_BUDGET=2s")
 	defer func() {
 		for _, p := range procs {
 			p.stop(t)
@@ -181,7 +181,7 @@ func TestClusterSilentCut(t *testing.T) {
 	testenv.Long(t)
 	bin := buildBinary(t)
 	servers := startNATSCluster(t, 3, "--no_advertise")
-	procs := startNATSNodes(t, bin, []string{servers[0].url, servers[1].url, servers[2].url})
+	procs := startNATSNodes(t, bin, []string{servers[0].url, servers[1].url, servers[2].url}, "PRESENCED_WRITE_BUDGET=2s")
 	defer func() {
 		for _, p := range procs {
 			p.stop(t)

@@ -632,7 +632,7 @@ func startNATSNodes(t *testing.T, bin string, urls []string, env ...string) []*p
 		go func() {
 			defer wg.Done()
 			procs[i], errs[i] = launch(t, bin, t.TempDir(), 150*time.Second, append([]string{fmt.Sprintf("PRESENCED_NODE=n%d", i+1),
-				"PRESENCED_NATS_URL=" + urls[i], "PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info"}, env...)...)
+				"PRESENCED_NATS_URL=" + urls[i], "PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info", clusterBudget}, env...)...)
 		}()
 	}
 	wg.Wait()
