@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/asterisk/ami/amitest"
+	"github.com/presenced/presenced/asterisk/ari/aritest"
 	"github.com/presenced/presenced/internal/astemu"
 	"github.com/presenced/presenced/internal/testenv"
 )
@@ -270,4 +272,56 @@ func TestClusterSilentCut(t *testing.T) {
 	if res, code := set(procs[2], "2001", "dnd", "back"); res != "OK" {
 		t.Fatalf("a hook at node 3 once back: %s %s", res, code)
 	}
+}
+
+// Cross-site BLF while the watching site is cut off: Lyon's device for
+// Paris's 2001 shows Paris's hint; when Lyon's node loses its only NATS
+// server (SIGSTOP), Lyon cannot know Paris's hint and the device shows
+// UNAVAILABLE (not the last state heard); back, it shows Paris's hint as
+// it is then.
+func TestClusterCutOffRemoteLamps(t *testing.T) {
+	testenv.Long(t)
+	bin := buildBinary(t)
+	servers := startNATSCluster(t, 3, "--no_advertise")
+	parisARI, parisAMI := fakeAsterisk(t)
+	parisAMI.SetHints(amitest.Hint{Exten: "2001", Context: "internal", App: "PJSIP/2001,CustomPresence:2001", StatusText: "Idle"})
+	parisARI.SetDevice("PJSIP/2001", "NOT_INUSE")
+	lyonARI, lyonAMI := fakeAsterisk(t)
+	lyonAMI.SetHints(amitest.Hint{Exten: "2001", Context: "internal", App: "Stasis:presenced-remote-paris-2001,CustomPresence:2001", StatusText: "Unavailable", Status: 4})
+	site := func(name string, ari *aritest.Server, ami *amitest.Server, app string) []string {
+		return append(ariLogin(ari), "PRESENCED_SITE="+name, "PRESENCED_ARI_APP="+app, "PRESENCED_AMI_ADDR="+ami.Addr(),
+			"PRESENCED_AMI_USER=presenced", "PRESENCED_AMI_SECRET=pw", "PRESENCED_REMOTE_CONTEXT=internal")
+	}
+	procs := startNATSNodesWith(t, bin, []string{servers[0].url, servers[1].url, servers[2].url}, [][]string{
+		site("paris", parisARI, parisAMI, "presenced-n1"), site("paris", parisARI, parisAMI, "presenced-n2"),
+		site("lyon", lyonARI, lyonAMI, "presenced")}, "PRESENCED_WRITE_BUDGET=2s")
+	defer func() {
+		for _, p := range procs {
+			p.stop(t)
+		}
+	}()
+	remote := "Stasis:presenced-remote-paris-2001"
+	parisARI.SetDevice("PJSIP/2001", "INUSE")
+	testenv.Eventually(t, "Lyon's device showing Paris's 2001 in use", func() bool { return lyonARI.Device(remote) == "INUSE" },
+		func() string { return lyonARI.Device(remote) })
+
+	if err := servers[2].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = servers[2].cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	t0 := time.Now()
+	testenv.Eventually(t, "Lyon's device UNAVAILABLE while Lyon is cut off", func() bool { return lyonARI.Device(remote) == "UNAVAILABLE" },
+		func() string { return lyonARI.Device(remote) })
+	t.Logf("Lyon's device UNAVAILABLE %v after its NATS server stopped", time.Since(t0).Round(time.Millisecond))
+	parisARI.SetDevice("PJSIP/2001", "RINGING") // meanwhile at Paris
+	resume()
+	testenv.Eventually(t, "Lyon's device showing Paris's 2001 ringing once back", func() bool { return lyonARI.Device(remote) == "RINGING" },
+		func() string { return lyonARI.Device(remote) })
 }

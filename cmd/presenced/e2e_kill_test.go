@@ -624,6 +624,13 @@ func leadElsewhere(t *testing.T, ctx context.Context, servers []*natsServer, awa
 // together, with env besides; no Asterisk.
 func startNATSNodes(t *testing.T, bin string, urls []string, env ...string) []*proc {
 	t.Helper()
+	return startNATSNodesWith(t, bin, urls, make([][]string, len(urls)), env...)
+}
+
+// startNATSNodesWith is startNATSNodes with settings of each node's own
+// (nodeEnv[i], after env).
+func startNATSNodesWith(t *testing.T, bin string, urls []string, nodeEnv [][]string, env ...string) []*proc {
+	t.Helper()
 	procs := make([]*proc, len(urls))
 	errs := make([]error, len(urls))
 	var wg sync.WaitGroup
@@ -632,7 +639,8 @@ func startNATSNodes(t *testing.T, bin string, urls []string, env ...string) []*p
 		go func() {
 			defer wg.Done()
 			procs[i], errs[i] = launch(t, bin, t.TempDir(), 150*time.Second, append([]string{fmt.Sprintf("PRESENCED_NODE=n%d", i+1),
-				"PRESENCED_NATS_URL=" + urls[i], "PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info", clusterBudget}, env...)...)
+				"PRESENCED_NATS_URL=" + urls[i], "PRESENCED_ARI_URL=", "PRESENCED_AMI_ADDR=", "PRESENCED_LOG_LEVEL=info", clusterBudget},
+				append(env, nodeEnv[i]...)...)...)
 		}()
 	}
 	wg.Wait()
