@@ -88,6 +88,9 @@ func TestAMIFeedsHints(t *testing.T) {
 		return v["PRESENCED_STATE"] == "away" && v["PRESENCED_MESSAGE"] == "lunch"
 	})
 	awaitHint(t, m, "1001@internal", func(v map[string]string) bool { return v["PRESENCED_ERROR"] == "NOT_FOUND" })
+	// The feed is up once it has read all Asterisk has (the hints come
+	// first): a reload before that reads extensions.conf.
+	testenv.Eventually(t, "the AMI feed up", func() bool { up, _ := m.ami.Status(); return up })
 	if err := m.ReloadHints(); err != nil { // AMI is up: its hints stay
 		t.Fatal(err)
 	}
