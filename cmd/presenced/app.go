@@ -294,10 +294,7 @@ func (m *Main) openHTTP(ctx context.Context) error {
 		Hosts: m.Config.hosts, Origins: m.Config.origins, TrustedProxies: m.Config.proxies, BodyTimeout: m.Config.HTTPBodyTimeout, MaxConns: m.httpMaxConns()}
 	if m.cluster != nil {
 		cfg.Cluster = m.clusterStatus
-		cfg.Stale = func() (time.Time, bool) {
-			since, why := m.cluster.Cut(time.Now())
-			return since, why != ""
-		}
+		cfg.Stale = m.cutSince
 	}
 	if m.calls != nil { // with AMI (a nil *Book would be a non-nil interface)
 		cfg.Calls, cfg.Dialer = m.calls, m.dialer

@@ -44,12 +44,18 @@ func (m *Main) clusterStatus(ctx context.Context) any {
 	return m.cluster.Status(ctx, m.self(), m.Config.redactor().String)
 }
 
-// cutOff reports whether this node is cut off from its cluster now
-// (false alone).
-func (m *Main) cutOff() bool {
+// cutSince reports whether this node is cut off from its cluster now,
+// and since when (never alone).
+func (m *Main) cutSince() (time.Time, bool) {
 	if m.cluster == nil {
-		return false
+		return time.Time{}, false
 	}
-	_, why := m.cluster.Cut(time.Now())
-	return why != ""
+	since, why := m.cluster.Cut(time.Now())
+	return since, why != ""
+}
+
+// cutOff is cutSince without the time.
+func (m *Main) cutOff() bool {
+	_, cut := m.cutSince()
+	return cut
 }
